@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # e.g. `netbayes summary | head`: stop quietly
+        sys.stderr.close()
+        return 0
     except (KeyError, ValueError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"netbayes: error: {msg}", file=sys.stderr)

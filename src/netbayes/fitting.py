@@ -1,0 +1,273 @@
+"""Sampling and convergence diagnostics shared by the netbayes models.
+
+:func:`sample` runs NUTS (nutpie by default, PyMC's sampler on request) on a PyMC model and
+returns a :class:`FitResult`: the posterior as an ``xarray.DataTree``, a per-parameter diagnostics
+table, and plain NumPy draws. A fit that misses the convergence targets (any divergence,
+R-hat > 1.01, bulk ESS < 400) emits a :class:`ConvergenceWarning` saying what to try.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = [
+    "ESS_MIN",
+    "RHAT_MAX",
+    "ConvergenceWarning",
+    "FitResult",
+    "diagnose",
+    "sample",
+]
+
+RHAT_MAX = 1.01
+"""Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021)."""
+
+ESS_MIN = 400
+"""Smallest acceptable bulk effective sample size."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler did not meet the convergence targets; the posterior may be unreliable."""
+
+
+@dataclass
+class FitResult:
+    """A fitted model's posterior with its diagnostics.
+
+    Attributes
+    ----------
+    posterior : xarray.DataTree
+        Groups ``posterior`` and ``sample_stats`` (and whatever the sampler adds).
+    diagnostics : pandas.DataFrame
+        One row per scalar parameter: ``r_hat``, ``ess_bulk``, ``ess_tail``.
+    n_divergences : int
+        Post-warm-up divergent transitions, all chains.
+    sampler : str
+        ``"nutpie"`` or ``"pymc"``.
+    seconds : dict of str to float
+        Wall times: ``compile`` (0 for PyMC's sampler, whose compile is inside ``sample``),
+        ``sample``, ``total``.
+    problems : list of str
+        The convergence problems found (empty when the targets are met).
+    """
+
+    posterior: xr.DataTree
+    diagnostics: pd.DataFrame
+    n_divergences: int
+    sampler: str
+    seconds: dict[str, float]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        """True when there are no divergences, R-hat <= 1.01 and bulk ESS >= 400 everywhere."""
+        return not self.problems
+
+    def draws(self, var: str) -> np.ndarray:
+        """Return the posterior draws of ``var`` as a NumPy array, chains stacked first.
+
+        Parameters
+        ----------
+        var : str
+            A posterior variable name.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(chains * draws, *var_shape)``.
+        """
+        post = self.posterior["posterior"].dataset
+        if var not in post:
+            raise KeyError(f"{var!r} is not a posterior variable; available: {', '.join(post)}")
+        da = post[var]
+        arr = da.to_numpy()
+        return arr.reshape((-1, *arr.shape[2:]))
+
+    def all_draws(self) -> dict[str, np.ndarray]:
+        """Return every posterior variable's draws as plain arrays (see :meth:`draws`)."""
+        return {v: self.draws(v) for v in self.posterior["posterior"].dataset.data_vars}
+
+
+def _divergences(tree: xr.DataTree) -> int:
+    stats = tree["sample_stats"].dataset
+    for name in ("diverging", "divergent"):
+        if name in stats:
+            return int(stats[name].to_numpy().sum())
+    return 0
+
+
+def diagnose(tree: xr.DataTree, var_names: list[str] | None = None) -> pd.DataFrame:
+    """Compute R-hat and bulk/tail ESS for every scalar element of the posterior variables.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        Must have a ``posterior`` group with ``chain`` and ``draw`` dimensions.
+    var_names : list of str, optional
+        Variables to include (default: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by parameter label (``"a[midgut]"``), columns ``r_hat``, ``ess_bulk``,
+        ``ess_tail``.
+    """
+    import arviz as az
+
+    post = tree["posterior"].dataset
+    if var_names is not None:
+        post = post[var_names]
+    rhat = az.rhat(post)
+    ess_b = az.ess(post, method="bulk")
+    ess_t = az.ess(post, method="tail")
+    rows = []
+    for v in post.data_vars:
+        r, b, t = (np.atleast_1d(x[v].to_numpy()).ravel() for x in (rhat, ess_b, ess_t))
+        extra = [d for d in post[v].dims if d not in ("chain", "draw")]
+        if extra:
+            idx = post[v].isel(chain=0, draw=0).to_series().index
+            labels = [
+                f"{v}[{','.join(map(str, k if isinstance(k, tuple) else (k,)))}]" for k in idx
+            ]
+        else:
+            labels = [v]
+        rows += list(zip(labels, r, b, t, strict=True))
+    return pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index(
+        "parameter"
+    )
+
+
+def _problems(diag: pd.DataFrame, n_div: int) -> list[str]:
+    out = []
+    if n_div:
+        out.append(
+            f"{n_div} divergent transitions: raise target_accept (e.g. 0.95), or look for a "
+            "funnel (a hierarchical scale near zero) and reparameterise"
+        )
+    bad_r = diag[~(diag["r_hat"] <= RHAT_MAX)]
+    if len(bad_r):
+        worst = bad_r["r_hat"].idxmax() if bad_r["r_hat"].notna().any() else bad_r.index[0]
+        out.append(
+            f"R-hat > {RHAT_MAX} for {len(bad_r)} parameters (worst {worst}: "
+            f"{bad_r['r_hat'].max():.3f}): run more tuning and draws, or more chains"
+        )
+    bad_e = diag[~(diag["ess_bulk"] >= ESS_MIN)]
+    if len(bad_e):
+        worst = bad_e["ess_bulk"].idxmin() if bad_e["ess_bulk"].notna().any() else bad_e.index[0]
+        out.append(
+            f"bulk ESS < {ESS_MIN} for {len(bad_e)} parameters (worst {worst}: "
+            f"{bad_e['ess_bulk'].min():.0f}): draw more samples"
+        )
+    return out
+
+
+def sample(
+    model: Any,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    seed: int = 20261121,
+    sampler: Literal["nutpie", "pymc"] = "nutpie",
+    progress: bool = True,
+    target_accept: float = 0.9,
+    var_names: list[str] | None = None,
+) -> FitResult:
+    """Sample a PyMC model with NUTS and diagnose convergence.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The model to sample.
+    draws, tune, chains : int
+        Post-warm-up draws per chain, warm-up draws per chain, number of chains.
+    cores : int, optional
+        Chains run in parallel on this many cores (default: all available, at most ``chains``).
+    seed : int
+        Random seed; the same seed and data give the same draws.
+    sampler : {"nutpie", "pymc"}
+        nutpie (compiled, fast; default) or PyMC's own NUTS.
+    progress : bool
+        Show a progress bar.
+    target_accept : float
+        Target acceptance rate (PyMC sampler; nutpie adapts its own step size).
+    var_names : list of str, optional
+        Variables whose diagnostics count (default: every posterior variable).
+
+    Returns
+    -------
+    FitResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        If there are divergences, an R-hat above 1.01 or a bulk ESS below 400, naming the worst
+        parameter and what to try.
+    """
+    import os
+
+    if draws < 1 or tune < 0 or chains < 1:
+        raise ValueError(
+            f"draws={draws}, tune={tune}, chains={chains}: need draws >= 1, tune >= 0, chains >= 1"
+        )
+    if sampler not in ("nutpie", "pymc"):
+        raise ValueError(f"sampler={sampler!r} is not allowed; expected 'nutpie' or 'pymc'")
+    cores = cores or min(chains, os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(model)
+        t1 = time.perf_counter()
+        tree = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            seed=seed,
+            progress_bar=progress,
+        )
+    else:
+        import pymc as pm
+
+        t1 = time.perf_counter()
+        with model:
+            tree = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores,
+                random_seed=seed,
+                progressbar=progress,
+                target_accept=target_accept,
+                compute_convergence_checks=False,
+            )
+    t2 = time.perf_counter()
+    diag = diagnose(tree, var_names)
+    n_div = _divergences(tree)
+    problems = _problems(diag, n_div)
+    result = FitResult(
+        posterior=tree,
+        diagnostics=diag,
+        n_divergences=n_div,
+        sampler=sampler,
+        seconds={"compile": t1 - t0, "sample": t2 - t1, "total": t2 - t0},
+        problems=problems,
+    )
+    if problems:
+        warnings.warn(
+            "The fit did not converge well; do not report it as is:\n  - "
+            + "\n  - ".join(problems),
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return result
