@@ -83,11 +83,11 @@ def test_sample_nutpie_recovers_a_normal_mean():
         pm.Normal("y", mu, 1.0, observed=y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        fit = sample(m, draws=500, tune=500, chains=2, progress=False, seed=7)
+        fit = sample(m, draws=1000, tune=500, chains=2, progress=False, seed=7)
     assert fit.converged and fit.n_divergences == 0
     # posterior of mu is N(mean(y), 1/200) up to the N(0, 10) prior: MC SE ~ 0.07/sqrt(ESS)
     post = fit.draws("mu")
     assert abs(post.mean() - y.mean()) < 0.02
     assert abs(post.std() - 1 / np.sqrt(200)) < 0.01
-    fit2 = sample(m, draws=500, tune=500, chains=2, progress=False, seed=7)
+    fit2 = sample(m, draws=1000, tune=500, chains=2, progress=False, seed=7)
     np.testing.assert_array_equal(fit2.draws("mu"), post)  # same seed, same draws

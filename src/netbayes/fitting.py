@@ -198,7 +198,7 @@ def sample(
     progress : bool
         Show a progress bar.
     target_accept : float
-        Target acceptance rate (PyMC sampler; nutpie adapts its own step size).
+        Target acceptance rate of the step-size adaptation (both samplers).
     var_names : list of str, optional
         Variables whose diagnostics count (default: every posterior variable).
 
@@ -235,6 +235,7 @@ def sample(
             cores=cores,
             seed=seed,
             progress_bar=progress,
+            target_accept=target_accept,
         )
     else:
         import pymc as pm

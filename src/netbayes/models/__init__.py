@@ -1,0 +1,1 @@
+"""Model builders: survival (Weibull) and toxicity (ordinal CTCAE)."""

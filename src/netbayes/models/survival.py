@@ -1,0 +1,577 @@
+r"""Hierarchical Weibull model of PFS (or OS) after NET radionuclide therapy.
+
+Structure
+---------
+Two linked Weibull blocks, both accelerated-failure-time (AFT) in the covariates:
+
+*First line* (I-PRRT): PFS after the first cycle of initial PRRT for tumour type :math:`j`,
+
+.. math:: T_1 \sim \mathrm{Weibull}(k_1, \lambda_{1j}),\quad
+          \log\lambda_{1j} = \alpha_1 + \sigma_1 z_{1j} \;(+\,\delta_{control}).
+
+*Salvage lines* (R-PRRT, RR-PRRT, 188Re-HEDP): time after the first cycle of the line for a
+patient of type :math:`j` with prior PFS :math:`x` (PFS after the previous line, months) and
+cumulative 177Lu activity :math:`d` (GBq, after the line),
+
+.. math:: T \sim \mathrm{Weibull}(k_2, \lambda),\quad
+          \log\lambda = \alpha_2 + \sigma_2 z_{2j} + \beta_x \log(x / 36)
+          + \beta_{GBq} (d - 44.7)/10 + \gamma_{line},
+
+so :math:`T \propto x^{\beta_x}` (doubling prior PFS multiplies salvage PFS by
+:math:`2^{\beta_x}`). Tumour-type effects are partially pooled and non-centred
+(:math:`z \sim N(0, 1)`). With ``endpoint="os"`` the salvage block (and the first-line rows of
+the published table) describe OS; the prior-PFS distribution still comes from the first-line
+PFS rows, which are always in the model.
+
+Likelihood
+----------
+* Published Kaplan-Meier medians (Rotterdam Table 5), per tumour type: the median as the
+  :math:`\lceil n/2\rceil`-th order statistic of :math:`n` draws from the row's population
+  distribution, plus the Wald SE implied by the CI width as a noisy measurement of the
+  asymptotic SE :math:`\sqrt{1/(4n)}/f(m)` (log scale, noise :math:`\sigma_{SE}`). The CI width
+  is what teaches the model the Weibull shape. Censoring before the median is ignored (follow-up
+  is much longer than the medians); :math:`\sigma_{SE}` absorbs its effect on the SE.
+* First-line rows of retreated (and control) patients are truncated at the 18-month selection
+  rule. Salvage-line rows are *mixtures* over the prior PFS of the selected patients: R-PRRT
+  over the first-line PFS of type :math:`j` truncated at 18 months, RR-PRRT over the R-PRRT PFS
+  truncated at 14 months (nested), each integrated on a midpoint quantile grid. For a mixture
+  the SE uses the density at the published median (plug-in).
+* The "all tumours" rows summarise the same patients as the type rows, so they are **not** in
+  the likelihood: they are held out as posterior predictive checks.
+* The published Spearman correlation between PFS after I-PRRT and after R-PRRT
+  (:math:`r_S = 0.325`, :math:`n = 168`, among patients selected for PFS :math:`\ge` 18
+  months) through Fisher's z, against the Spearman correlation the model implies among selected
+  patients. This identifies :math:`\beta_x`. The implied value uses the population-level
+  first-line distribution (type effects are ignored in this term: an approximation).
+* Individual right-censored times: the 188Re-HEDP patients (OS only) and users' own patients.
+  A coarse tumour type (``gi_non_pancreatic``) is a mixture over foregut/midgut/hindgut with the
+  Rotterdam mix as weights.
+
+Cumulative activity is confounded with treatment line in the published data (one median per
+line): :math:`\beta_{GBq}` has a sceptical prior centred at no effect, and its posterior is
+reported against its prior.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from netbayes import vocab
+from netbayes.cohorts import survival_summaries
+from netbayes.data import load_table
+
+__all__ = [
+    "PATIENT_COLUMNS",
+    "SurvivalModel",
+    "SurvivalPriors",
+    "validate_patients",
+]
+
+X_REF = 36.0
+"""Reference prior PFS (months) at which the salvage intercept is defined."""
+GBQ_REF = 44.7
+"""Reference cumulative activity (GBq): the median after R-PRRT."""
+GBQ_UNIT = 10.0
+"""The GBq effect is per 10 GBq of cumulative activity."""
+SALVAGE_LINES = ("R-PRRT", "RR-PRRT", "188Re-HEDP")
+
+
+@dataclass(frozen=True)
+class SurvivalPriors:
+    """Priors of the survival model, in one place. Override any field with :meth:`replace`.
+
+    Normal priors are ``(mean, sd)``; log-normal ``(median, sd of log)``; half-normal ``sd``.
+    Times are in months.
+    """
+
+    alpha1: tuple[float, float] = (math.log(40.0), 1.0)
+    """Normal prior on the log first-line scale (population level)."""
+    alpha2: tuple[float, float] = (math.log(18.0), 1.0)
+    """Normal prior on the log salvage scale at prior PFS 36 months and 44.7 GBq."""
+    k1: tuple[float, float] = (1.5, 0.5)
+    """Log-normal prior on the first-line Weibull shape."""
+    k2: tuple[float, float] = (1.5, 0.5)
+    """Log-normal prior on the salvage Weibull shape."""
+    sigma1: float = 0.5
+    """Half-normal prior on the SD of first-line tumour-type effects (log scale)."""
+    sigma2: float = 0.5
+    """Half-normal prior on the SD of salvage tumour-type effects (log scale)."""
+    beta_x: tuple[float, float] = (0.0, 0.5)
+    """Normal prior on the elasticity of salvage time in prior PFS."""
+    beta_gbq: tuple[float, float] = (0.0, 0.15)
+    """Normal prior on the log-time effect per 10 GBq cumulative activity (sceptical)."""
+    gamma_rr: tuple[float, float] = (0.0, 0.5)
+    """Normal prior on the RR-PRRT vs R-PRRT log-time effect (beyond activity)."""
+    gamma_re188: tuple[float, float] = (0.0, 1.0)
+    """Normal prior on the 188Re-HEDP vs R-PRRT log-time effect."""
+    delta_control: tuple[float, float] = (0.0, 0.3)
+    """Normal prior on the control-group first-line log-time offset (selection)."""
+    sigma_se: float = 0.3
+    """Half-normal prior on the SD of log published SE around the asymptotic SE."""
+
+    def replace(self, **changes: Any) -> SurvivalPriors:
+        """Return a copy with some priors changed (unknown names raise ``TypeError``)."""
+        names = {f.name for f in fields(self)}
+        bad = sorted(set(changes) - names)
+        if bad:
+            raise TypeError(f"unknown prior(s) {bad}; known: {sorted(names)}")
+        return replace(self, **changes)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the priors as a table: parameter, distribution, and its two numbers."""
+        rows = []
+        for name, val in asdict(self).items():
+            if name in ("k1", "k2"):
+                rows.append((name, "LogNormal(median, sd_log)", val[0], val[1]))
+            elif isinstance(val, tuple):
+                rows.append((name, "Normal(mean, sd)", val[0], val[1]))
+            else:
+                rows.append((name, "HalfNormal(sd)", 0.0, val))
+        return pd.DataFrame(rows, columns=["parameter", "distribution", "a", "b"])
+
+
+PATIENT_COLUMNS: dict[str, str] = {
+    "time_months": "follow-up time from the first cycle of `line` to event or censoring, > 0",
+    "event": "1 = progression (or death for OS) observed, 0 = censored",
+    "line": f"treatment line, one of {', '.join(vocab.LINES)}",
+    "tumour_type": f"one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)}",
+    "prior_pfs_months": "PFS after the previous line (months, > 0); required for salvage lines, "
+    "ignored for I-PRRT; may be missing for 188Re-HEDP",
+    "cumulative_gbq": "cumulative 177Lu activity after this line (GBq, >= 0); required for "
+    "R-PRRT and RR-PRRT",
+}
+"""Columns of a user's patient table (see :func:`validate_patients`)."""
+
+
+def _bad(field: str, value: Any, allowed: str, row: Any = None) -> ValueError:
+    if isinstance(value, np.generic):
+        value = value.item()
+    where = f" (row {row!r})" if row is not None else ""
+    return ValueError(f"{field}={value!r}{where} is not allowed; expected {allowed}")
+
+
+def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
+    """Validate a user's individual patient table and return a typed copy.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per patient and line, with the columns of :data:`PATIENT_COLUMNS`
+        (``prior_pfs_months`` and ``cumulative_gbq`` may be absent if every row is I-PRRT).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Typed columns: floats for times and activities, int 0/1 for ``event``, categoricals for
+        ``line`` and ``tumour_type``.
+
+    Raises
+    ------
+    ValueError
+        Naming the column, the offending value and row, and what is allowed.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"patients must be a pandas DataFrame, got {type(df).__name__}")
+    required = ["time_months", "event", "line", "tumour_type"]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"patients is missing column(s) {missing}; required: {required}, optional: "
+            "prior_pfs_months, cumulative_gbq (see netbayes.models.survival.PATIENT_COLUMNS)"
+        )
+    out = pd.DataFrame(index=df.index)
+    for col in ("time_months", "prior_pfs_months", "cumulative_gbq"):
+        if col not in df.columns:
+            out[col] = np.nan
+            continue
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = df[col].notna() & vals.isna()
+        if bad.any():
+            i = bad[bad].index[0]
+            raise _bad(col, df.loc[i, col], "a number", i)
+        out[col] = vals.astype(float)
+    t = out["time_months"]
+    if t.isna().any():
+        i = t[t.isna()].index[0]
+        raise _bad("time_months", df.loc[i, "time_months"], "a time > 0 months (not missing)", i)
+    if (t <= 0).any() or np.isinf(t).any():
+        i = t[(t <= 0) | np.isinf(t)].index[0]
+        raise _bad("time_months", t[i], "a finite time > 0 months", i)
+    ev = df["event"]
+    ok = ev.isin([0, 1, True, False]) & ev.notna()
+    if not ok.all():
+        i = ok[~ok].index[0]
+        raise _bad("event", ev[i], "0 (censored) or 1 (event)", i)
+    out["event"] = ev.astype(int)
+    for col, levels in (("line", vocab.LINES), ("tumour_type", vocab.PATIENT_TUMOUR_TYPES)):
+        vals = df[col].astype("string").str.strip()
+        bad = ~vals.isin(levels) | vals.isna()
+        if bad.any():
+            i = bad[bad].index[0]
+            raise _bad(col, df.loc[i, col], f"one of {', '.join(levels)}", i)
+        out[col] = pd.Categorical(vals, categories=list(levels))
+    x, d = out["prior_pfs_months"], out["cumulative_gbq"]
+    needs = out["line"].isin(["R-PRRT", "RR-PRRT"])
+    for col, s, allowed in (
+        ("prior_pfs_months", x, "a prior PFS > 0 months (required for R-PRRT and RR-PRRT)"),
+        ("cumulative_gbq", d, "a cumulative activity >= 0 GBq (required for R-PRRT/RR-PRRT)"),
+    ):
+        miss = needs & s.isna()
+        if miss.any():
+            i = miss[miss].index[0]
+            raise _bad(col, s[i], allowed, i)
+    if (x <= 0).any():
+        i = x[x <= 0].index[0]
+        raise _bad("prior_pfs_months", x[i], "a prior PFS > 0 months", i)
+    if (d < 0).any():
+        i = d[d < 0].index[0]
+        raise _bad("cumulative_gbq", d[i], "a cumulative activity >= 0 GBq", i)
+    return out
+
+
+def _type_weights(types: pd.Series) -> np.ndarray:
+    """Rows of weights over the fine tumour types; coarse types use the Rotterdam mix."""
+    mix = load_table("rotterdam_tumour_mix")
+    mix = mix[(mix["reported_in"] == "table5_pfs") & (mix["line"] == "I-PRRT/R-PRRT")]
+    n_by_type = dict(zip(mix["tumour_type"].astype(str), mix["n"], strict=True))
+    w = np.zeros((len(types), len(vocab.TUMOUR_TYPES)))
+    for i, t in enumerate(types.astype(str)):
+        members = vocab.fine_levels(t)
+        tot = sum(n_by_type[m] for m in members)
+        for m in members:
+            w[i, vocab.TUMOUR_TYPES.index(m)] = n_by_type[m] / tot
+    return w
+
+
+def _midpoints(g: int) -> np.ndarray:
+    return (np.arange(g) + 0.5) / g
+
+
+@dataclass
+class _Rows:
+    """Summary rows of one block, as arrays."""
+
+    row_id: np.ndarray
+    type_idx: np.ndarray
+    n: np.ndarray
+    median: np.ndarray
+    se: np.ndarray  # NaN where missing
+    control: np.ndarray  # first-line block only
+    line: np.ndarray  # salvage block only
+
+
+def _summary_block(endpoint: str, first_line: bool) -> _Rows:
+    s = survival_summaries(endpoint)
+    s = s[s["tumour_type"] != "all"]
+    if first_line:
+        s = s[s["line"] == "I-PRRT"]
+    else:
+        s = s[(s["line"] != "I-PRRT") & (s["group"] == "retreatment")]
+    return _Rows(
+        row_id=s["row_id"].astype(str).to_numpy(),
+        type_idx=np.array([vocab.TUMOUR_TYPES.index(t) for t in s["tumour_type"].astype(str)]),
+        n=s["n"].to_numpy(float),
+        median=s["median_months"].to_numpy(float),
+        se=s["se_months"].to_numpy(float),
+        control=(s["group"] == "control").to_numpy(),
+        line=s["line"].astype(str).to_numpy(),
+    )
+
+
+class SurvivalModel:
+    """Build and fit the hierarchical Weibull model of PFS or OS.
+
+    Parameters
+    ----------
+    endpoint : {"pfs", "os"}
+        The outcome of the salvage lines (and of the first-line published rows).
+    patients : pandas.DataFrame, optional
+        The user's own patients (see :data:`PATIENT_COLUMNS`), added to the published data.
+    priors : SurvivalPriors, optional
+        Prior settings (default :class:`SurvivalPriors`).
+    include_published : bool
+        Use the published calibration data (default True). False fits users' patients alone.
+    n_grid : int
+        Quadrature points for integrating over prior PFS (per level; RR-PRRT uses a nested
+        grid of ``n_grid`` by ``n_grid // 2``).
+    """
+
+    def __init__(
+        self,
+        endpoint: Literal["pfs", "os"] = "pfs",
+        patients: pd.DataFrame | None = None,
+        priors: SurvivalPriors | None = None,
+        include_published: bool = True,
+        n_grid: int = 16,
+    ) -> None:
+        if endpoint not in ("pfs", "os"):
+            raise ValueError(f"endpoint={endpoint!r} is not allowed; expected 'pfs' or 'os'")
+        if n_grid < 4:
+            raise ValueError(f"n_grid={n_grid} is not allowed; expected an integer >= 4")
+        if not include_published and patients is None:
+            raise ValueError("include_published=False needs patients: there is nothing to fit")
+        self.endpoint = endpoint
+        self.priors = priors or SurvivalPriors()
+        self.include_published = include_published
+        self.n_grid = n_grid
+        self.patients = validate_patients(patients) if patients is not None else None
+        sel = load_table("rotterdam_selection").set_index("eligible_for")["min_months"]
+        self.threshold_r = float(sel["R-PRRT"])
+        self.threshold_rr = float(sel["RR-PRRT"])
+        doses = load_table("rotterdam_doses").set_index("row_id")["median_gbq"]
+        self.gbq = {
+            "R-PRRT": float(doses["dose_retre_rprrt_cum"]),
+            "RR-PRRT": float(doses["dose_retre_rrprrt_cum"]),
+        }
+        corr = load_table("rotterdam_correlations").set_index("row_id")
+        self.spearman = (
+            float(corr.loc["rs_pfs_i_r", "spearman_rs"]),
+            int(corr.loc["rs_pfs_i_r", "n"]),
+        )
+        self._model: Any = None
+
+    # ------------------------------------------------------------------------------------------
+    def build(self) -> Any:
+        """Return the PyMC model (built once and cached)."""
+        if self._model is None:
+            self._model = self._build()
+        return self._model
+
+    def _build(self) -> Any:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        from netbayes.likelihoods import survival as L
+
+        p = self.priors
+        coords = {"tumour_type": list(vocab.TUMOUR_TYPES)}
+        thr_r, thr_rr = self.threshold_r, self.threshold_rr
+        with pm.Model(coords=coords) as model:
+            alpha1 = pm.Normal("alpha1", *p.alpha1)
+            alpha2 = pm.Normal("alpha2", *p.alpha2)
+            k1 = pm.LogNormal("k1", math.log(p.k1[0]), p.k1[1])
+            k2 = pm.LogNormal("k2", math.log(p.k2[0]), p.k2[1])
+            sigma1 = pm.HalfNormal("sigma1", p.sigma1)
+            sigma2 = pm.HalfNormal("sigma2", p.sigma2)
+            z1 = pm.Normal("z1", 0, 1, dims="tumour_type")
+            z2 = pm.Normal("z2", 0, 1, dims="tumour_type")
+            beta_x = pm.Normal("beta_x", *p.beta_x)
+            beta_gbq = pm.Normal("beta_gbq", *p.beta_gbq)
+            gamma_rr = pm.Normal("gamma_rr", *p.gamma_rr)
+            gamma_re188 = pm.Normal("gamma_re188", *p.gamma_re188)
+            delta_control = pm.Normal("delta_control", *p.delta_control)
+            sigma_se = pm.HalfNormal("sigma_se", p.sigma_se)
+            log_lam1 = pm.Deterministic("log_lam1", alpha1 + sigma1 * z1, dims="tumour_type")
+            type2 = pm.Deterministic("type2", alpha2 + sigma2 * z2, dims="tumour_type")
+            # derived, for reporting: first-line and salvage medians per type at the reference
+            pm.Deterministic(
+                "median1", pt.exp(log_lam1) * math.log(2) ** (1 / k1), dims="tumour_type"
+            )
+
+            def gbq_term(d: Any) -> Any:
+                return beta_gbq * (d - GBQ_REF) / GBQ_UNIT
+
+            def x_nodes(j: Any, u: np.ndarray) -> Any:
+                """Prior-PFS quadrature nodes: first-line PFS of type j truncated at 18."""
+                lam = pt.exp(log_lam1[j])[..., None]
+                h_thr = (thr_r / lam) ** k1
+                return lam * (h_thr - np.log1p(-u)) ** (1 / k1)
+
+            if self.include_published:
+                # ---- first-line PFS rows (always: they define the prior-PFS distribution) --
+                self._add_first_line(pm, L, "pfs", log_lam1, k1, delta_control, sigma_se)
+                if self.endpoint == "os":
+                    # first-line OS rows: their own scale/shape (total OS from I-PRRT)
+                    a1os = pm.Normal("alpha1_os", math.log(90.0), 1.0)
+                    k1os = pm.LogNormal("k1_os", math.log(1.5), 0.5)
+                    s1os = pm.HalfNormal("sigma1_os", p.sigma1)
+                    z1os = pm.Normal("z1_os", 0, 1, dims="tumour_type")
+                    self._add_first_line(
+                        pm, L, "os", a1os + s1os * z1os, k1os, delta_control, sigma_se, "_os"
+                    )
+                # ---- salvage rows: mixtures over prior PFS -------------------------------
+                rows = _summary_block(self.endpoint, first_line=False)
+                u1 = _midpoints(self.n_grid)
+                is_rr = rows.line == "RR-PRRT"
+                for mask, nested in ((~is_rr, False), (is_rr, True)):
+                    if not mask.any():
+                        continue
+                    j = rows.type_idx[mask]
+                    x1 = x_nodes(j, u1)  # (rows, G)
+                    lp_r = type2[j][:, None] + beta_x * pt.log(x1 / X_REF)
+                    if not nested:
+                        log_lam = lp_r + gbq_term(self.gbq["R-PRRT"])
+                    else:
+                        # prior PFS = R-PRRT PFS given x1, truncated at 14 months
+                        lam_r = pt.exp(lp_r + gbq_term(self.gbq["R-PRRT"]))[..., None]
+                        u2 = _midpoints(max(self.n_grid // 2, 4))
+                        h_thr = (thr_rr / lam_r) ** k2
+                        x2 = lam_r * (h_thr - np.log1p(-u2)) ** (1 / k2)  # (rows, G, G2)
+                        log_lam = (
+                            type2[j][:, None, None]
+                            + beta_x * pt.log(x2 / X_REF)
+                            + gbq_term(self.gbq["RR-PRRT"])
+                            + gamma_rr
+                        ).reshape((int(mask.sum()), -1))
+                    self._add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, sigma_se)
+                # ---- Spearman correlation (PFS only) --------------------------------------
+                if self.endpoint == "pfs":
+                    rs_obs, n_rs = self.spearman
+                    rs_model = pm.Deterministic(
+                        "spearman_implied",
+                        L.implied_spearman_selected_weibull(
+                            beta_x, k2, k1, pt.exp(alpha1), thr_r, n_grid=100
+                        ),
+                    )
+                    pm.Potential("spearman", L.spearman_fisher_logp(rs_obs, rs_model, n_rs))
+                # ---- 188Re-HEDP individual OS ----------------------------------------------
+                if self.endpoint == "os":
+                    pts = load_table("re188_patients")
+                    w = _type_weights(pts["tumour_type"])
+                    lp = type2[None, :] + gamma_re188 + gbq_term(GBQ_REF)
+                    self._add_individual(
+                        pm,
+                        pt,
+                        L,
+                        "re188_os",
+                        pts["os_months"].to_numpy(float),
+                        pts["os_event"].to_numpy(float),
+                        w,
+                        lp,
+                        k2,
+                    )
+            if self.patients is not None:
+                self._add_patients(
+                    pm, pt, L, log_lam1, k1, type2, k2, beta_x, gbq_term, gamma_rr, gamma_re188
+                )
+        return model
+
+    def _add_first_line(self, pm, L, endpoint, log_lam1, k1, delta_control, sigma_se, sfx=""):
+        import pytensor.tensor as pt
+
+        rows = _summary_block(endpoint, first_line=True)
+        lam = pt.exp(log_lam1[rows.type_idx] + delta_control * rows.control)
+        thr = self.threshold_r
+        pm.Potential(
+            f"first_line_medians{sfx}",
+            pt.sum(L.km_median_order_stat_logp(rows.median, rows.n, k1, lam, lower=thr)),
+        )
+        has = ~np.isnan(rows.se)
+        pm.Potential(
+            f"first_line_se{sfx}",
+            pt.sum(L.km_se_logp(rows.se[has], k1, lam[has], rows.n[has], sigma_se, lower=thr)),
+        )
+
+    @staticmethod
+    def _add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, sigma_se):
+        """Order-statistic and SE terms for rows whose population is a mixture over nodes."""
+        m = rows.median[mask][:, None]
+        g = log_lam.shape[-1]
+        lse = pt.logsumexp
+        log_s = lse(L.weibull_logsf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
+        log_f = lse(L.weibull_logcdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
+        log_d = lse(L.weibull_logpdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
+        n = rows.n[mask]
+        r = np.ceil(n / 2)
+        comb = pt.gammaln(n + 1) - pt.gammaln(r) - pt.gammaln(n - r + 1)
+        name = "rr" if rows.line[mask][0] == "RR-PRRT" else "r"
+        pm.Potential(
+            f"salvage_medians_{name}",
+            pt.sum(comb + (r - 1) * log_f + (n - r) * log_s + log_d),
+        )
+        se = rows.se[mask]
+        has = ~np.isnan(se)
+        if has.any():
+            log_se_model = math.log(0.5) - 0.5 * np.log(n[has]) - log_d[has]
+            pm.Potential(
+                f"salvage_se_{name}",
+                pt.sum(pm.logp(pm.Normal.dist(log_se_model, sigma_se), np.log(se[has]))),
+            )
+
+    @staticmethod
+    def _add_individual(pm, pt, L, name, t, event, w, lp, k):
+        """Censored Weibull log-likelihood mixed over tumour types with weights ``w``."""
+        ll = L.censored_weibull_loglik(t[:, None], event[:, None], k, pt.exp(lp))
+        with np.errstate(divide="ignore"):
+            logw = np.log(w)
+        pm.Potential(name, pt.sum(pt.logsumexp(ll + logw, axis=1)))
+
+    def _add_patients(self, pm, pt, L, log_lam1, k1, type2, k2, beta_x, gbq_term, g_rr, g_re):
+        d = self.patients
+        w = _type_weights(d["tumour_type"])
+        line = d["line"].astype(str).to_numpy()
+        t, ev = d["time_months"].to_numpy(float), d["event"].to_numpy(float)
+        first = line == "I-PRRT"
+        if first.any():
+            self._add_individual(
+                pm,
+                pt,
+                L,
+                "patients_first_line",
+                t[first],
+                ev[first],
+                w[first],
+                pt.broadcast_to(log_lam1[None, :], (int(first.sum()), len(vocab.TUMOUR_TYPES))),
+                k1,
+            )
+        sal = ~first
+        if sal.any():
+            x = d["prior_pfs_months"].to_numpy(float)[sal]
+            gb = d["cumulative_gbq"].to_numpy(float)[sal]
+            ln = line[sal]
+            logx = np.where(np.isnan(x), math.log(X_REF), np.log(np.where(np.isnan(x), 1, x)))
+            gb = np.where(np.isnan(gb), GBQ_REF, gb)
+            lp = (
+                type2[None, :]
+                + (beta_x * (logx - math.log(X_REF)))[:, None]
+                + gbq_term(gb)[:, None]
+                + (g_rr * (ln == "RR-PRRT"))[:, None]
+                + (g_re * (ln == "188Re-HEDP"))[:, None]
+            )
+            self._add_individual(pm, pt, L, "patients_salvage", t[sal], ev[sal], w[sal], lp, k2)
+
+    # ------------------------------------------------------------------------------------------
+    def fit(self, **kwargs: Any) -> Any:
+        """Sample the posterior with :func:`netbayes.fitting.sample` (nutpie by default).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`netbayes.fitting.sample` (draws, tune, chains, seed, sampler,
+            progress, ...).
+
+        Returns
+        -------
+        netbayes.fitting.FitResult
+        """
+        from netbayes.fitting import sample
+
+        kwargs.setdefault("var_names", self.parameter_names())
+        return sample(self.build(), **kwargs)
+
+    def parameter_names(self) -> list[str]:
+        """Names of the free (sampled) top-level parameters."""
+        names = [
+            "alpha1",
+            "alpha2",
+            "k1",
+            "k2",
+            "sigma1",
+            "sigma2",
+            "z1",
+            "z2",
+            "beta_x",
+            "beta_gbq",
+            "gamma_rr",
+            "gamma_re188",
+            "delta_control",
+            "sigma_se",
+        ]
+        if self.endpoint == "os" and self.include_published:
+            names += ["alpha1_os", "k1_os", "sigma1_os", "z1_os"]
+        return names

@@ -1,0 +1,187 @@
+"""Survival model builder: input validation, structure, and log-density checks (no MCMC)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from netbayes.models.survival import (
+    SurvivalModel,
+    SurvivalPriors,
+    _type_weights,
+    validate_patients,
+)
+
+
+def _patients(**over) -> pd.DataFrame:
+    base = {
+        "time_months": [12.0, 20.0, 7.5],
+        "event": [1, 0, 1],
+        "line": ["R-PRRT", "R-PRRT", "I-PRRT"],
+        "tumour_type": ["midgut", "pancreatic", "bronchial"],
+        "prior_pfs_months": [30.0, 45.0, np.nan],
+        "cumulative_gbq": [44.4, 44.4, 29.6],
+    }
+    base.update(over)
+    return pd.DataFrame(base)
+
+
+# ----------------------------------------------------------------------------------------------
+# validation of users' patients
+# ----------------------------------------------------------------------------------------------
+
+
+def test_valid_patients_are_typed():
+    d = validate_patients(_patients())
+    assert d["event"].dtype == np.int64 and d["time_months"].dtype == np.float64
+    assert isinstance(d["tumour_type"].dtype, pd.CategoricalDtype)
+
+
+@pytest.mark.parametrize(
+    ("over", "pattern"),
+    [
+        ({"time_months": [0.0, 20.0, 7.5]}, r"time_months=0\.0 \(row 0\).*finite time > 0"),
+        ({"time_months": [-3.0, 20.0, 7.5]}, r"time_months=-3\.0 \(row 0\)"),
+        ({"time_months": [np.nan, 20.0, 7.5]}, r"time_months=nan \(row 0\).*not missing"),
+        ({"time_months": ["soon", 20.0, 7.5]}, r"time_months='soon' \(row 0\).*a number"),
+        ({"event": [2, 0, 1]}, r"event=2 \(row 0\).*0 \(censored\) or 1 \(event\)"),
+        ({"line": ["R-PRRT", "salvage", "I-PRRT"]}, r"line='salvage' \(row 1\).*I-PRRT, R-PRRT"),
+        (
+            {"tumour_type": ["midgut", "colon", "bronchial"]},
+            r"tumour_type='colon' \(row 1\).*one of foregut, midgut",
+        ),
+        ({"prior_pfs_months": [np.nan, 45.0, np.nan]}, r"prior_pfs_months=nan \(row 0\).*required"),
+        ({"prior_pfs_months": [-1.0, 45.0, np.nan]}, r"prior_pfs_months=-1\.0 \(row 0\)"),
+        ({"cumulative_gbq": [-5.0, 44.4, 29.6]}, r"cumulative_gbq=-5\.0 \(row 0\).*>= 0 GBq"),
+    ],
+)
+def test_bad_patients_name_field_value_and_allowed(over, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        validate_patients(_patients(**over))
+
+
+def test_missing_columns_and_wrong_type():
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['event'\]"):
+        validate_patients(_patients().drop(columns="event"))
+    with pytest.raises(TypeError, match="must be a pandas DataFrame"):
+        validate_patients([1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_model_arguments_are_checked():
+    with pytest.raises(ValueError, match="endpoint='dfs' is not allowed"):
+        SurvivalModel("dfs")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="nothing to fit"):
+        SurvivalModel(include_published=False)
+    with pytest.raises(TypeError, match=r"unknown prior\(s\) \['beta_dose'\]"):
+        SurvivalPriors().replace(beta_dose=(0, 1))
+
+
+def test_priors_table_lists_every_prior():
+    t = SurvivalPriors().to_frame()
+    assert len(t) == 12 and t["b"].gt(0).all()
+    p = SurvivalPriors().replace(beta_gbq=(0.0, 0.05))
+    assert p.beta_gbq == (0.0, 0.05) and SurvivalPriors().beta_gbq == (0.0, 0.15)
+
+
+def test_coarse_type_weights_follow_the_rotterdam_mix():
+    w = _type_weights(pd.Series(["gi_non_pancreatic", "pancreatic"]))
+    # foregut 5, midgut 54, hindgut 12 of the 71 GI non-pancreatic retreated patients
+    np.testing.assert_allclose(w[0, :3], np.array([5, 54, 12]) / 71)
+    assert w[0, 3:].sum() == 0 and w[1].tolist() == [0, 0, 0, 1, 0, 0]
+
+
+# ----------------------------------------------------------------------------------------------
+# log-density checks: each likelihood block against a direct computation
+# ----------------------------------------------------------------------------------------------
+
+
+def _point(model, **values):
+    ip = model.initial_point()
+    for name, v in values.items():
+        key = next(k for k in ip if k == name or k.startswith(name + "_"))
+        rv = model[name]
+        tr = model.rvs_to_transforms.get(rv)
+        arr = np.asarray(v, dtype=float)
+        ip[key] = tr.forward(arr, *rv.owner.inputs).eval() if tr is not None else arr
+    return ip
+
+
+def test_initial_point_log_density_is_finite_for_both_endpoints():
+    for ep in ("pfs", "os"):
+        m = SurvivalModel(ep).build()
+        logps = m.point_logps(m.initial_point())
+        assert all(np.isfinite(v) for v in logps.values()), (ep, logps)
+    m = SurvivalModel("os").build()
+    assert "re188_os" in m.point_logps(m.initial_point())
+
+
+def test_first_line_block_matches_scipy_order_statistic():
+    """The first-line median term equals a direct truncated order-statistic density."""
+    sm = SurvivalModel("pfs")
+    m = sm.build()
+    pt_ = _point(m, alpha1=math.log(40), k1=1.5, sigma1=0.5, delta_control=0.1)
+    import pytensor
+
+    [pot] = m.replace_rvs_by_values([m.potentials[0]])  # in terms of value variables
+    fn = pytensor.function(m.value_vars, pot, on_unused_input="ignore")
+    got = fn(*[pt_[v.name] for v in m.value_vars])
+    from netbayes.cohorts import survival_summaries
+
+    s = survival_summaries("pfs")
+    s = s[(s["line"] == "I-PRRT") & (s["tumour_type"] != "all")]
+    z1 = pt_["z1"]
+    types = ["foregut", "midgut", "hindgut", "pancreatic", "bronchial", "unknown"]
+    total = 0.0
+    for _, row in s.iterrows():
+        j = types.index(row["tumour_type"])
+        lam = 40 * math.exp(0.5 * z1[j] + (0.1 if row["group"] == "control" else 0.0))
+        d = stats.weibull_min(1.5, scale=lam)
+        s18 = d.sf(18.0)
+        m_, n = row["median_months"], row["n"]
+        r = math.ceil(n / 2)
+        f_t = d.pdf(m_) / s18
+        s_t = d.sf(m_) / s18
+        log_comb = math.lgamma(n + 1) - math.lgamma(r) - math.lgamma(n - r + 1)
+        total += log_comb + (r - 1) * math.log(1 - s_t) + (n - r) * math.log(s_t) + math.log(f_t)
+    assert np.isclose(got, total, rtol=1e-8)
+
+
+def test_salvage_mixture_equals_monte_carlo_population():
+    """The R-PRRT row's mixture CDF at its median matches a direct simulation of the cohort."""
+    import pytensor.tensor as pt_mod
+
+    from netbayes.likelihoods import survival as L
+
+    rng = np.random.default_rng(11)
+    k1, lam1, k2, a2, bx = 1.5, 30.0, 1.8, math.log(18.0), 0.5
+    g = 64
+    u = (np.arange(g) + 0.5) / g
+    h = (18.0 / lam1) ** k1
+    x = lam1 * (h - np.log1p(-u)) ** (1 / k1)
+    lam = np.exp(a2 + bx * np.log(x / 36.0))
+    cdf_grid = np.exp(
+        pt_mod.logsumexp(L.weibull_logcdf(14.0, k2, lam), axis=-1).eval() - math.log(g)
+    )
+    # Monte Carlo: first-line PFS truncated at 18 by rejection, then salvage PFS
+    x_mc = lam1 * rng.weibull(k1, 2_000_000)
+    x_mc = x_mc[x_mc >= 18.0][:400_000]
+    t_mc = np.exp(a2 + bx * np.log(x_mc / 36.0)) * rng.weibull(k2, x_mc.size)
+    p_mc = (t_mc <= 14.0).mean()
+    se = math.sqrt(p_mc * (1 - p_mc) / x_mc.size)
+    # midpoint-rule error for 64 nodes is far below the MC SE (~8e-4); allow 4 SE + 1e-3
+    assert abs(cdf_grid - p_mc) < 4 * se + 1e-3
+
+
+def test_patients_add_a_likelihood_term():
+    m0 = SurvivalModel("pfs").build()
+    m1 = SurvivalModel("pfs", patients=_patients()).build()
+    names1 = {p.name for p in m1.potentials}
+    assert {"patients_first_line", "patients_salvage"} <= names1
+    assert not {"patients_first_line", "patients_salvage"} & {p.name for p in m0.potentials}
+    m2 = SurvivalModel("pfs", patients=_patients(), include_published=False).build()
+    assert {p.name for p in m2.potentials} == {"patients_first_line", "patients_salvage"}
+    assert np.isfinite(m2.compile_logp()(m2.initial_point()))
