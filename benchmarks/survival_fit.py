@@ -24,21 +24,6 @@ from netbayes.models.survival import SurvivalModel
 from netbayes.plots import plot_prior_posterior, prior_posterior_table
 from netbayes.ppc import survival_ppc_table
 
-SCALARS = [
-    "alpha1",
-    "alpha2",
-    "k1",
-    "k2",
-    "sigma1",
-    "sigma2",
-    "beta_x",
-    "beta_gbq",
-    "gamma_rr",
-    "gamma_re188",
-    "delta_control",
-    "sigma_se",
-]
-
 
 def run(endpoint: str, out: Path, draws: int, tune: int, seed: int) -> dict:
     model = SurvivalModel(endpoint)
@@ -46,13 +31,14 @@ def run(endpoint: str, out: Path, draws: int, tune: int, seed: int) -> dict:
     fit = model.fit(draws=draws, tune=tune, chains=4, seed=seed, progress=False)
     wall = time.perf_counter() - t0
     d = fit.all_draws()
+    scalars = [v for v in model.parameter_names() if d[v].ndim == 1]
     summary = {
         v: {
             "mean": float(d[v].mean()),
             "eti95_lower": float(np.quantile(d[v], 0.025)),
             "eti95_upper": float(np.quantile(d[v], 0.975)),
         }
-        for v in SCALARS
+        for v in scalars
     }
     ppc = survival_ppc_table(d, endpoint)
     ppc.to_csv(out / f"survival_ppc_{endpoint}.csv", index=False)
