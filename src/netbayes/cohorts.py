@@ -116,7 +116,6 @@ def calibration_summary() -> dict[str, pd.DataFrame]:
     tox_table = (
         tox.assign(
             phase=np.where(tox["group"] == "control", "control (I-PRRT)", tox["phase"].astype(str)),
-            pct=(100 * tox["count"] / tox["n"]).round(1),
         )
         .pivot_table(
             index=["phase", "n"],

@@ -14,7 +14,6 @@ audit (``data/AUDIT.md``) can compare them with recomputed values, never used by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -549,8 +548,3 @@ def load_table(name: str, directory: str | Path | None = None) -> pd.DataFrame:
         raise KeyError(f"unknown table {name!r}; known tables: {', '.join(SCHEMAS)}")
     d = Path(directory) if directory is not None else data_dir()
     return _load_cached(name, str(d.resolve())).copy()
-
-
-def is_missing(x: float | None) -> bool:
-    """Return True for None or NaN (a printed 'N/A')."""
-    return x is None or (isinstance(x, float) and math.isnan(x))

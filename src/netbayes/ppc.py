@@ -20,10 +20,10 @@ import pandas as pd
 from netbayes import vocab
 from netbayes.cohorts import survival_summaries
 from netbayes.data import load_table
+from netbayes.models.survival import GBQ_REF, GBQ_UNIT, X_REF, calibration_constants
 
 __all__ = ["survival_ppc_table"]
 
-X_REF, GBQ_REF, GBQ_UNIT = 36.0, 44.7, 10.0  # must match netbayes.models.survival
 INTERVAL = 0.95
 
 
@@ -87,6 +87,8 @@ def survival_ppc_table(
         held-out "all tumours" rows).
     """
     rng = np.random.default_rng(seed)
+    c = calibration_constants()
+    thr_r, thr_rr = c["threshold_r"], c["threshold_rr"]
     n_total = draws["alpha1"].shape[0]
     sel = np.linspace(0, n_total - 1, min(n_sims, n_total)).astype(int)
     d = {k: v[sel] for k, v in draws.items()}
@@ -109,17 +111,17 @@ def survival_ppc_table(
         ctrl = d["delta_control"][:, None] if row["group"] == "control" else 0.0
         if row["line"] == "I-PRRT":
             lam = lam1_end[:, types] * np.exp(ctrl)
-            t = _trunc_weibull(rng, k1_end[:, None], lam, 18.0, lam.shape)
+            t = _trunc_weibull(rng, k1_end[:, None], lam, thr_r, lam.shape)
         else:
-            x = _trunc_weibull(rng, k1, lam1[:, types], 18.0, (len(sel), n))
+            x = _trunc_weibull(rng, k1, lam1[:, types], thr_r, (len(sel), n))
             lp = type2[:, types] + d["beta_x"][:, None] * np.log(x / X_REF)
-            lp_r = lp + d["beta_gbq"][:, None] * (GBQ_REF - GBQ_REF) / GBQ_UNIT
+            lp_r = lp + d["beta_gbq"][:, None] * (c["gbq_r"] - GBQ_REF) / GBQ_UNIT
             if row["line"] == "RR-PRRT":
-                x2 = _trunc_weibull(rng, k2, np.exp(lp_r), 14.0, lp_r.shape)
+                x2 = _trunc_weibull(rng, k2, np.exp(lp_r), thr_rr, lp_r.shape)
                 lp = (
                     type2[:, types]
                     + d["beta_x"][:, None] * np.log(x2 / X_REF)
-                    + d["beta_gbq"][:, None] * (59.7 - GBQ_REF) / GBQ_UNIT
+                    + d["beta_gbq"][:, None] * (c["gbq_rr"] - GBQ_REF) / GBQ_UNIT
                     + d["gamma_rr"][:, None]
                 )
             else:

@@ -69,6 +69,7 @@ __all__ = [
     "PATIENT_COLUMNS",
     "SurvivalModel",
     "SurvivalPriors",
+    "calibration_constants",
     "validate_patients",
 ]
 
@@ -79,6 +80,25 @@ GBQ_REF = 44.7
 GBQ_UNIT = 10.0
 """The GBq effect is per 10 GBq of cumulative activity."""
 SALVAGE_LINES = ("R-PRRT", "RR-PRRT", "188Re-HEDP")
+
+
+def calibration_constants() -> dict[str, float]:
+    """Selection thresholds (months) and cumulative activities (GBq) from ``data/``.
+
+    Returns
+    -------
+    dict of str to float
+        ``threshold_r`` (minimum I-PRRT PFS for R-PRRT), ``threshold_rr`` (minimum R-PRRT PFS
+        for RR-PRRT), ``gbq_r`` and ``gbq_rr`` (median cumulative activity after each line).
+    """
+    sel = load_table("rotterdam_selection").set_index("eligible_for")["min_months"]
+    doses = load_table("rotterdam_doses").set_index("row_id")["median_gbq"]
+    return {
+        "threshold_r": float(sel["R-PRRT"]),
+        "threshold_rr": float(sel["RR-PRRT"]),
+        "gbq_r": float(doses["dose_retre_rprrt_cum"]),
+        "gbq_rr": float(doses["dose_retre_rrprrt_cum"]),
+    }
 
 
 @dataclass(frozen=True)
@@ -320,14 +340,9 @@ class SurvivalModel:
         self.include_published = include_published
         self.n_grid = n_grid
         self.patients = validate_patients(patients) if patients is not None else None
-        sel = load_table("rotterdam_selection").set_index("eligible_for")["min_months"]
-        self.threshold_r = float(sel["R-PRRT"])
-        self.threshold_rr = float(sel["RR-PRRT"])
-        doses = load_table("rotterdam_doses").set_index("row_id")["median_gbq"]
-        self.gbq = {
-            "R-PRRT": float(doses["dose_retre_rprrt_cum"]),
-            "RR-PRRT": float(doses["dose_retre_rrprrt_cum"]),
-        }
+        c = calibration_constants()
+        self.threshold_r, self.threshold_rr = c["threshold_r"], c["threshold_rr"]
+        self.gbq = {"R-PRRT": c["gbq_r"], "RR-PRRT": c["gbq_rr"]}
         corr = load_table("rotterdam_correlations").set_index("row_id")
         self.spearman = (
             float(corr.loc["rs_pfs_i_r", "spearman_rs"]),
