@@ -120,6 +120,8 @@ def test_calibration_summary_tables():
     assert tox.loc["R-PRRT", "any_gradeIII"] == 12
     assert tox.loc["control (I-PRRT)", "platelets_gradeIV"] == 5
     assert len(s["re188_patients"]) == 6
+    # cohort sizes are derived from the tables: Table 5 (168, 13, 99), Table 6 (181, 230)
+    assert s["cohorts"]["n"].tolist() == [168, 13, 99, 181, 230, 6]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -140,14 +140,45 @@ def calibration_summary() -> dict[str, pd.DataFrame]:
             "os_event",
         ]
     ]
+    mix = load_table("rotterdam_tumour_mix")
+    mix = mix[(mix["reported_in"] == "table5_pfs") & (mix["tumour_type"] == "all")]
+    n_mix = dict(
+        zip(zip(mix["group"], mix["line"].astype(str), strict=True), mix["n"], strict=True)
+    )
+    n_tox = tox.groupby(["group", "phase"], observed=True)["n"].first()
     cohorts = pd.DataFrame(
         [
-            ("Rotterdam R-PRRT (efficacy)", 168, "aggregate", "rotterdam2019 Tables 3, 5"),
-            ("Rotterdam RR-PRRT", 13, "aggregate", "rotterdam2019 Tables 3, 5"),
-            ("Rotterdam control (efficacy)", 99, "aggregate", "rotterdam2019 Table 5"),
-            ("Rotterdam safety (I-/R-PRRT)", 181, "aggregate", "rotterdam2019 Tables 6, 7"),
-            ("Rotterdam control (safety)", 230, "aggregate", "rotterdam2019 Tables 6, 7"),
-            ("188Re-HEDP pilot", 6, "individual", "re188pilot Tables 1, 2"),
+            (
+                "Rotterdam R-PRRT (efficacy)",
+                n_mix[("retreatment", "I-PRRT/R-PRRT")],
+                "aggregate",
+                "rotterdam2019 Tables 3, 5",
+            ),
+            (
+                "Rotterdam RR-PRRT",
+                n_mix[("retreatment", "RR-PRRT")],
+                "aggregate",
+                "rotterdam2019 Tables 3, 5",
+            ),
+            (
+                "Rotterdam control (efficacy)",
+                n_mix[("control", "I-PRRT")],
+                "aggregate",
+                "rotterdam2019 Table 5",
+            ),
+            (
+                "Rotterdam safety (I-/R-PRRT)",
+                n_tox[("retreatment", "R-PRRT")],
+                "aggregate",
+                "rotterdam2019 Tables 6, 7",
+            ),
+            (
+                "Rotterdam control (safety)",
+                n_tox[("control", "I-PRRT")],
+                "aggregate",
+                "rotterdam2019 Tables 6, 7",
+            ),
+            ("188Re-HEDP pilot", len(pts), "individual", "re188pilot Tables 1, 2"),
         ],
         columns=["cohort", "n", "data", "source"],
     )
