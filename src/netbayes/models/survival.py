@@ -285,9 +285,8 @@ class _Rows:
     line: np.ndarray  # salvage block only
 
 
-def _summary_block(endpoint: str, first_line: bool) -> _Rows:
-    s = survival_summaries(endpoint)
-    s = s[s["tumour_type"] != "all"]
+def _summary_block(summaries: pd.DataFrame, first_line: bool) -> _Rows:
+    s = summaries[summaries["tumour_type"] != "all"]
     if first_line:
         s = s[s["line"] == "I-PRRT"]
     else:
@@ -301,6 +300,36 @@ def _summary_block(endpoint: str, first_line: bool) -> _Rows:
         control=(s["group"] == "control").to_numpy(),
         line=s["line"].astype(str).to_numpy(),
     )
+
+
+def _row_data(pm: Any, name: str, rows: _Rows, placeholder: float) -> tuple[Any, ...]:
+    """Data containers for a block's medians and SEs, with 0/1 weights for missing values.
+
+    Missing values get a harmless placeholder and weight 0, so the compiled model's structure
+    does not depend on which numbers are missing and new summaries can be swapped in.
+    """
+    values = _row_values(rows, placeholder)
+    return tuple(pm.Data(f"{key}_{name}", v) for key, v in values.items())
+
+
+def _row_values(rows: _Rows, placeholder: float) -> dict[str, np.ndarray]:
+    has_m, has_se = ~np.isnan(rows.median), ~np.isnan(rows.se)
+    return {
+        "median": np.where(has_m, rows.median, placeholder),
+        "w_median": has_m.astype(float),
+        "se": np.where(has_se, rows.se, 1.0),
+        "w_se": (has_se & has_m).astype(float),
+    }
+
+
+def _check_design(old: _Rows, new: _Rows, what: str) -> None:
+    for key in ("type_idx", "n", "control", "line"):
+        a, b = getattr(old, key), getattr(new, key)
+        if a.shape != b.shape or not np.array_equal(a, b):
+            raise ValueError(
+                f"{what}: column {key!r} differs from the built model's design; build a new "
+                "SurvivalModel for a different design"
+            )
 
 
 class SurvivalModel:
@@ -319,6 +348,16 @@ class SurvivalModel:
     n_grid : int
         Quadrature points for integrating over prior PFS (per level; RR-PRRT uses a nested
         grid of ``n_grid`` by ``n_grid // 2``).
+    summaries : dict of str to pandas.DataFrame, optional
+        Published-style summary rows to calibrate on instead of the packaged Table 5, keyed by
+        endpoint (``"pfs"``, and ``"os"`` for the OS model), in the layout of
+        :func:`netbayes.cohorts.survival_summaries` (``group``, ``line``, ``tumour_type``,
+        ``n``, ``median_months``, ``se_months``; a missing median or SE is NaN and drops that
+        term). Used by the simulation studies; the rows' structure is fixed at build time and
+        their numbers can be swapped with :meth:`data_values` without recompiling.
+    spearman : tuple of (float, int), optional
+        The rank correlation between first-line and R-PRRT PFS and its n (default: the
+        published 0.325, n = 168).
     """
 
     def __init__(
@@ -328,6 +367,8 @@ class SurvivalModel:
         priors: SurvivalPriors | None = None,
         include_published: bool = True,
         n_grid: int = 16,
+        summaries: dict[str, pd.DataFrame] | None = None,
+        spearman: tuple[float, int] | None = None,
     ) -> None:
         if endpoint not in ("pfs", "os"):
             raise ValueError(f"endpoint={endpoint!r} is not allowed; expected 'pfs' or 'os'")
@@ -343,11 +384,23 @@ class SurvivalModel:
         c = calibration_constants()
         self.threshold_r, self.threshold_rr = c["threshold_r"], c["threshold_rr"]
         self.gbq = {"R-PRRT": c["gbq_r"], "RR-PRRT": c["gbq_rr"]}
-        corr = load_table("rotterdam_correlations").set_index("row_id")
-        self.spearman = (
-            float(corr.loc["rs_pfs_i_r", "spearman_rs"]),
-            int(corr.loc["rs_pfs_i_r", "n"]),
-        )
+        if spearman is None:
+            corr = load_table("rotterdam_correlations").set_index("row_id")
+            spearman = (
+                float(corr.loc["rs_pfs_i_r", "spearman_rs"]),
+                int(corr.loc["rs_pfs_i_r", "n"]),
+            )
+        elif not (-1.0 < float(spearman[0]) < 1.0 and int(spearman[1]) > 3):
+            raise ValueError(
+                f"spearman={spearman!r} is not allowed; expected (r_s in (-1, 1), n > 3)"
+            )
+        self.spearman = (float(spearman[0]), int(spearman[1]))
+        needed = ["pfs", "os"] if endpoint == "os" else ["pfs"]
+        given = dict(summaries or {})
+        bad = sorted(set(given) - {"pfs", "os"})
+        if bad:
+            raise ValueError(f"summaries keys {bad} are not allowed; expected 'pfs' and/or 'os'")
+        self.summaries = {ep: given.get(ep, survival_summaries(ep)) for ep in needed}
         self._model: Any = None
 
     # ------------------------------------------------------------------------------------------
@@ -410,7 +463,7 @@ class SurvivalModel:
                         pm, L, "os", a1os + s1os * z1os, k1os, delta_control, sigma_se, "_os"
                     )
                 # ---- salvage rows: mixtures over prior PFS -------------------------------
-                rows = _summary_block(self.endpoint, first_line=False)
+                rows = _summary_block(self.summaries[self.endpoint], first_line=False)
                 u1 = _midpoints(self.n_grid)
                 is_rr = rows.line == "RR-PRRT"
                 for mask, nested in ((~is_rr, False), (is_rr, True)):
@@ -436,7 +489,8 @@ class SurvivalModel:
                     self._add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, sigma_se)
                 # ---- Spearman correlation (PFS only) --------------------------------------
                 if self.endpoint == "pfs":
-                    rs_obs, n_rs = self.spearman
+                    rs_obs = pm.Data("spearman_obs", self.spearman[0])
+                    n_rs = self.spearman[1]
                     rs_model = pm.Deterministic(
                         "spearman_implied",
                         L.implied_spearman_selected_weibull(
@@ -469,44 +523,45 @@ class SurvivalModel:
     def _add_first_line(self, pm, L, endpoint, log_lam1, k1, delta_control, sigma_se, sfx=""):
         import pytensor.tensor as pt
 
-        rows = _summary_block(endpoint, first_line=True)
+        rows = _summary_block(self.summaries[endpoint], first_line=True)
         lam = pt.exp(log_lam1[rows.type_idx] + delta_control * rows.control)
         thr = self.threshold_r
+        med, w_med, se, w_se = _row_data(pm, f"first_line{sfx}", rows, placeholder=thr + 1.0)
         pm.Potential(
             f"first_line_medians{sfx}",
-            pt.sum(L.km_median_order_stat_logp(rows.median, rows.n, k1, lam, lower=thr)),
+            pt.sum(
+                pt.switch(w_med, L.km_median_order_stat_logp(med, rows.n, k1, lam, lower=thr), 0)
+            ),
         )
-        has = ~np.isnan(rows.se)
         pm.Potential(
             f"first_line_se{sfx}",
-            pt.sum(L.km_se_logp(rows.se[has], k1, lam[has], rows.n[has], sigma_se, lower=thr)),
+            pt.sum(pt.switch(w_se, L.km_se_logp(se, k1, lam, rows.n, sigma_se, lower=thr), 0)),
         )
 
     @staticmethod
     def _add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, sigma_se):
         """Order-statistic and SE terms for rows whose population is a mixture over nodes."""
-        m = rows.median[mask][:, None]
+        name = "rr" if rows.line[mask][0] == "RR-PRRT" else "r"
+        sub = _Rows(*(getattr(rows, f.name)[mask] for f in fields(_Rows)))
+        med, w_med, se, w_se = _row_data(pm, f"salvage_{name}", sub, placeholder=1.0)
+        m = med[:, None]
         g = log_lam.shape[-1]
         lse = pt.logsumexp
         log_s = lse(L.weibull_logsf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
         log_f = lse(L.weibull_logcdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
         log_d = lse(L.weibull_logpdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
-        n = rows.n[mask]
+        n = sub.n
         r = np.ceil(n / 2)
         comb = pt.gammaln(n + 1) - pt.gammaln(r) - pt.gammaln(n - r + 1)
-        name = "rr" if rows.line[mask][0] == "RR-PRRT" else "r"
         pm.Potential(
             f"salvage_medians_{name}",
-            pt.sum(comb + (r - 1) * log_f + (n - r) * log_s + log_d),
+            pt.sum(pt.switch(w_med, comb + (r - 1) * log_f + (n - r) * log_s + log_d, 0)),
         )
-        se = rows.se[mask]
-        has = ~np.isnan(se)
-        if has.any():
-            log_se_model = math.log(0.5) - 0.5 * np.log(n[has]) - log_d[has]
-            pm.Potential(
-                f"salvage_se_{name}",
-                pt.sum(pm.logp(pm.Normal.dist(log_se_model, sigma_se), np.log(se[has]))),
-            )
+        log_se_model = math.log(0.5) - 0.5 * np.log(n) - log_d
+        pm.Potential(
+            f"salvage_se_{name}",
+            pt.sum(pt.switch(w_se, pm.logp(pm.Normal.dist(log_se_model, sigma_se), pt.log(se)), 0)),
+        )
 
     @staticmethod
     def _add_individual(pm, pt, L, name, t, event, w, lp, k):
@@ -549,6 +604,55 @@ class SurvivalModel:
                 + (g_re * (ln == "188Re-HEDP"))[:, None]
             )
             self._add_individual(pm, pt, L, "patients_salvage", t[sal], ev[sal], w[sal], lp, k2)
+
+    def data_values(
+        self, summaries: dict[str, pd.DataFrame], spearman: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """Values of the model's data containers for new summaries of the same design.
+
+        Parameters
+        ----------
+        summaries : dict of str to pandas.DataFrame
+            Rows with the same groups, lines, tumour types and n as those the model was built
+            with (only medians and SEs may differ; NaN drops a term).
+        spearman : float, optional
+            A new observed rank correlation (its n stays the one built in).
+
+        Returns
+        -------
+        dict of str to ndarray
+            For ``pymc.set_data`` or nutpie's ``compiled.with_data(**values)``.
+
+        Raises
+        ------
+        ValueError
+            If the rows' design differs from the built one (a rebuild is needed instead).
+        """
+        if not self.include_published:
+            raise ValueError("data_values needs include_published=True (nothing to replace)")
+        out: dict[str, np.ndarray] = {}
+        blocks = [(ep, "_os" if ep == "os" else "") for ep in self.summaries]
+        for ep, sfx in blocks:
+            old = _summary_block(self.summaries[ep], first_line=True)
+            new = _summary_block(summaries[ep], first_line=True)
+            _check_design(old, new, f"summaries[{ep!r}] first-line rows")
+            vals = _row_values(new, placeholder=self.threshold_r + 1.0)
+            out.update({f"{k}_first_line{sfx}": v for k, v in vals.items()})
+        old = _summary_block(self.summaries[self.endpoint], first_line=False)
+        new = _summary_block(summaries[self.endpoint], first_line=False)
+        _check_design(old, new, f"summaries[{self.endpoint!r}] salvage rows")
+        is_rr = new.line == "RR-PRRT"
+        for mask, name in ((~is_rr, "r"), (is_rr, "rr")):
+            if mask.any():
+                sub = _Rows(*(getattr(new, f.name)[mask] for f in fields(_Rows)))
+                vals = _row_values(sub, placeholder=1.0)
+                out.update({f"{k}_salvage_{name}": v for k, v in vals.items()})
+        if self.endpoint == "pfs":
+            rs = self.spearman[0] if spearman is None else float(spearman)
+            if not -1.0 < rs < 1.0:
+                raise ValueError(f"spearman={rs!r} is not allowed; expected a number in (-1, 1)")
+            out["spearman_obs"] = np.asarray(rs)
+        return out
 
     # ------------------------------------------------------------------------------------------
     def fit(self, **kwargs: Any) -> Any:
