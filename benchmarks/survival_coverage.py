@@ -46,6 +46,7 @@ import pandas as pd
 from netbayes import vocab
 from netbayes.fitting import diagnose
 from netbayes.models.survival import SurvivalModel, SurvivalPriors
+from netbayes.report import format_table
 from netbayes.simulation import (
     draw_survival_truth,
     simulate_survival_patients,
@@ -108,6 +109,8 @@ def run_coverage(
 
     done = pd.read_csv(out_csv) if out_csv is not None and out_csv.exists() else None
     first = 0 if done is None else int(done["rep"].max()) + 1
+    if first >= n_reps:
+        return done
     sm = SurvivalModel("pfs")
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
@@ -241,7 +244,7 @@ def main() -> None:
             "Same simulated Table-5-style summaries; 0, 100, 1000 simulated R-PRRT patients "
             "added (cumulative activity 40-60 GBq). 90% ETI.",
             "",
-            res.to_markdown(index=False, floatfmt=".3f"),
+            format_table(res, digits=3),
         ]
         (RESULTS / "survival_ipd.md").write_text("\n".join(md) + "\n")
         print("\n".join(md))
@@ -265,7 +268,7 @@ def main() -> None:
         f"{by_rep['seconds'].median():.1f}; medians not reached (dropped): "
         f"{int(by_rep['medians_dropped'].sum())}.",
         "",
-        summary.to_markdown(index=False, floatfmt=".3f"),
+        format_table(summary, digits=3),
     ]
     (RESULTS / "survival_coverage_summary.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

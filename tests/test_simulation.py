@@ -188,10 +188,12 @@ def _benchmark():
 
 @pytest.mark.slow
 def test_coverage_benchmark_smoke_three_replicates():
-    """The benchmark's own loop, 3 replicates, short chains. 15 targets x 3 replicates: with
-    calibrated 90% intervals fewer than 60% covered would be a > 5 SD event even if the
-    targets of a replicate were perfectly correlated within replicate-level... so a broken
-    pipeline (targets mislabelled, data not swapped in, wrong truth) fails here."""
+    """The benchmark's own loop, 3 replicates, short chains.
+
+    15 targets x 3 replicates. With calibrated 90% intervals the expected coverage is 0.9 and,
+    for independent targets, its SD is sqrt(0.09/45) = 0.045: fewer than 60% covered is a
+    6-SD event (less extreme, still rare, when targets within a replicate are correlated).
+    A broken pipeline (targets mislabelled, data not swapped in, truth misaligned) fails."""
     bench = _benchmark()
     per_rep = bench.run_coverage(3, draws=200, tune=300, chains=2, verbose=False)
     assert per_rep["rep"].nunique() == 3
