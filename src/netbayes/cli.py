@@ -6,6 +6,43 @@ Commands
     Print a summary of the published calibration cohorts.
 ``netbayes data [TABLE]``
     List the calibration tables, or print one (``--csv`` for machine-readable output).
+``netbayes predict --tumour-type T --line L --planned-gbq A [--prior-gbq P] [--prior-pfs X]``
+    Predict one patient from the stored posteriors (default: the shipped ones): median PFS
+    with its interval, P(PFS > t), P(grade >= III) per cell line and any line. A table by
+    default; ``--json`` prints the JSON document described below.
+``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR]``
+    Refit the default models on the packaged data and store their posteriors (regenerates
+    ``models/``; runs MCMC, about a minute per model).
+
+JSON output of ``netbayes predict --json``
+-------------------------------------------
+One object (schema ``"netbayes.predict/1"``)::
+
+    {
+      "schema": "netbayes.predict/1",
+      "netbayes_version": "0.1.0",
+      "endpoint": "pfs",                       # or "os"
+      "interval": {"kind": "eti", "prob": 0.95,
+                   "columns": ["eti95_lower", "eti95_upper"]},
+      "posteriors": {"survival": CARD, "toxicity": CARD or null},
+      "patients": [{
+        "patient": 0,
+        "input": {"tumour_type": "midgut", "line": "R-PRRT", "prior_pfs_months": 30.0,
+                  "prior_gbq": 29.9, "planned_gbq": 14.9},
+        "extrapolation": ["..."],              # why the prediction extrapolates; [] if not
+        "median_pfs_months": EST,
+        "p_pfs_gt": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
+        "p_grade3plus": {"leucocytes": EST, "platelets": EST, "haemoglobin": EST,
+                         "any": EST}           # null without a toxicity posterior
+      }]
+    }
+
+``EST`` is ``{"median": m, "mean": m, "eti95_lower": lo, "eti95_upper": hi}`` (posterior
+median and mean and the interval bounds, keyed by the interval's column names; probabilities
+in [0, 1], times in months). With ``--endpoint os``, ``pfs`` becomes ``os`` in the keys.
+``CARD`` is ``{"model_type", "created", "package_version", "data_sha256", "draws",
+"diagnostics"}`` of the stored posterior used (``draws``: the number of posterior draws;
+``diagnostics``: max R-hat, min bulk/tail ESS, divergences, seconds, converged).
 """
 
 from __future__ import annotations
@@ -60,6 +97,248 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%" if x >= 0.001 else f"{100 * x:.2f}%"
+
+
+def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
+    lo, hi = pred.interval.columns
+    e = pred.endpoint
+    E = e.upper()
+    row = pred.patients.iloc[0]
+    s = pred.summary
+    card = predictor.cards.get("survival") or {}
+    print(
+        f"netbayes {__version__}: patient prediction ({E}; {predictor.n_draws} posterior draws "
+        f"fitted {str(card.get('created', 'n/a'))[:10]}; {pred.interval.text})"
+    )
+    x = row["prior_pfs_months"]
+    xs = "n/a" if pd.isna(x) else f"{x:g} months"
+    print(
+        f"Patient: {row['tumour_type']}, {row['line']}; prior PFS "
+        f"{xs}; prior 177Lu {row['prior_gbq']:g} GBq, planned {row['planned_gbq']:g} GBq "
+        f"(cumulative 177Lu after the line {row['cumulative_gbq']:g} GBq)"
+    )
+    rows = []
+    med = s[s["quantity"] == f"median_{e}"].iloc[0]
+    rows.append((f"Median {E}, months", f"{med['median']:.1f}", f"{med[lo]:.1f} - {med[hi]:.1f}"))
+    for _, r in s[s["quantity"] == f"p_{e}_gt"].iterrows():
+        rows.append(
+            (
+                f"P({E} > {r['t_months']:g} months)",
+                _pct(r["median"]),
+                f"{_pct(r[lo])} - {_pct(r[hi])}",
+            )
+        )
+    tox = s[s["quantity"] == "p_grade3plus"]
+    for _, r in tox.iterrows():
+        rows.append(
+            (
+                f"P(grade >= III), {r['cell_line']}",
+                _pct(r["median"]),
+                f"{_pct(r[lo])} - {_pct(r[hi])}",
+            )
+        )
+    head = ("quantity", "posterior median", pred.interval.text)
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    print()
+    for i, r in enumerate([head, *rows]):
+        print(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}")
+        if i == 0:
+            print("  ".join("-" * x for x in w))
+    print()
+    print(pred.sentence() + ".")
+    if not len(tox):
+        print("(grade >= III risks: no toxicity posterior loaded)")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import json
+    import warnings
+
+    from netbayes.predict import ExtrapolationWarning, Predictor
+
+    predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        pred = predictor.patient(
+            tumour_type=args.tumour_type,
+            line=args.line,
+            planned_gbq=args.planned_gbq,
+            prior_gbq=args.prior_gbq,
+            prior_pfs_months=args.prior_pfs,
+            t_probs=args.times,
+            interval=args.interval,
+            new_type=args.new_type,
+        )
+    for w in caught:
+        if not issubclass(w.category, ExtrapolationWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if args.json:
+        doc = {
+            "schema": "netbayes.predict/1",
+            "netbayes_version": __version__,
+            **pred.to_dict(),
+            "posteriors": {
+                "survival": _card_summary(predictor.cards["survival"], predictor.n_draws),
+                "toxicity": _card_summary(
+                    predictor.cards["toxicity"],
+                    0 if predictor.toxicity is None else len(predictor.toxicity["sigma_u"]),
+                ),
+            },
+        }
+        doc["interval"]["columns"] = list(pred.interval.columns)
+        json.dump(doc, sys.stdout, indent=2)
+        print()
+    else:
+        _print_prediction(pred, predictor, args)
+    for w in caught:
+        if issubclass(w.category, ExtrapolationWarning):
+            print(f"netbayes: warning: {w.message}", file=sys.stderr)
+    return 0
+
+
+def _card_summary(card: dict | None, n_draws: int) -> dict | None:
+    if card is None:
+        return None
+    keep = ("model_type", "created", "package_version", "data_sha256")
+    out = {k: card.get(k) for k in keep}
+    out["draws"] = int(n_draws)
+    out["diagnostics"] = {
+        k: v for k, v in card.get("diagnostics", {}).items() if k not in ("problems",)
+    }
+    return out
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    from netbayes.vocab import LINES, PATIENT_TUMOUR_TYPES
+
+    p = sub.add_parser(
+        "predict",
+        help="predict one patient from the stored posteriors",
+        description="Predict one patient: median PFS with its credible interval, P(PFS > t), "
+        "and P(grade >= III) per cell line and any line, from the stored posteriors (default: "
+        "the shipped ones). --json prints the document described in `netbayes.cli`'s "
+        "docstring (schema netbayes.predict/1). Inputs outside the calibration data print a "
+        "warning on standard error.",
+    )
+    p.add_argument(
+        "--tumour-type",
+        required=True,
+        help=f"one of {', '.join(PATIENT_TUMOUR_TYPES)} (others need --new-type population)",
+    )
+    p.add_argument("--line", required=True, help=f"treatment line: {', '.join(LINES)}")
+    p.add_argument(
+        "--planned-gbq",
+        type=float,
+        required=True,
+        help="activity planned in the line, GBq (188Re for 188Re-HEDP)",
+    )
+    p.add_argument(
+        "--prior-gbq",
+        type=float,
+        default=0.0,
+        help="cumulative 177Lu activity before the line, GBq (default 0)",
+    )
+    p.add_argument(
+        "--prior-pfs",
+        type=float,
+        default=None,
+        help="PFS after the previous line, months (required for R-PRRT and RR-PRRT)",
+    )
+    p.add_argument(
+        "--times",
+        type=float,
+        nargs="+",
+        default=[12.0, 24.0],
+        metavar="T",
+        help="times t (months) of P(PFS > t) (default 12 24)",
+    )
+    p.add_argument("--endpoint", choices=["pfs", "os"], default="pfs", help="default pfs")
+    p.add_argument(
+        "--new-type",
+        choices=["error", "population"],
+        default="error",
+        help="a tumour type outside the vocabulary: refuse (default) or draw its effect from "
+        "the population distribution",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=0.95,
+        help="probability of the equal-tailed interval (default 0.95)",
+    )
+    p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
+    p.add_argument("--no-toxicity", action="store_true", help="skip the grade >= III risks")
+    p.add_argument("--json", action="store_true", help="print JSON (schema netbayes.predict/1)")
+    p.set_defaults(func=_predict)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import time
+
+    from netbayes.store import MODEL_TYPES, fit_default, models_dir
+
+    todo = list(MODEL_TYPES) if "all" in args.model else list(dict.fromkeys(args.model))
+    out = args.out if args.out is not None else models_dir()
+    print(
+        f"netbayes {__version__}: fitting {', '.join(todo)} ({args.chains} chains x "
+        f"{args.draws} draws after {args.tune} tuning, {args.sampler}, seed {args.seed}) "
+        f"into {out}",
+        flush=True,
+    )
+    for i, mt in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {mt}: compiling and sampling ...", flush=True)
+        t0 = time.perf_counter()
+        path, fit = fit_default(
+            mt,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            seed=args.seed,
+            sampler=args.sampler,
+            progress=not args.no_progress,
+            folder=out,
+        )
+        d = fit.diagnostics
+        print(
+            f"[{i}/{len(todo)}] {mt}: {time.perf_counter() - t0:.0f} s; max R-hat "
+            f"{d['r_hat'].max():.3f}, min bulk ESS {d['ess_bulk'].min():.0f}, "
+            f"{fit.n_divergences} divergences -> {path}",
+            flush=True,
+        )
+        for prob in fit.problems:
+            print(f"    warning: {prob}", flush=True)
+    return 0
+
+
+def _add_fit(sub: argparse._SubParsersAction) -> None:
+    from netbayes.store import DEFAULT_SEED, MODEL_TYPES
+
+    p = sub.add_parser(
+        "fit",
+        help="refit the default models and store their posteriors (regenerates models/)",
+        description="Fit the default models on the packaged calibration data with NUTS and "
+        "store each posterior (NetCDF + JSON model card) where `netbayes predict` finds it. "
+        "The same seed gives the same draws. Runs MCMC: about a minute per model.",
+    )
+    p.add_argument(
+        "--model",
+        nargs="+",
+        choices=[*MODEL_TYPES, "all"],
+        default=["all"],
+        help="which posteriors to regenerate (default all)",
+    )
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    p.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie")
+    p.add_argument("--out", default=None, help="destination folder (default: the models folder)")
+    p.add_argument("--no-progress", action="store_true", help="no sampler progress bar")
+    p.set_defaults(func=_fit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``netbayes`` command."""
     parser = argparse.ArgumentParser(
@@ -74,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("table", nargs="?", help="table name (omit to list the tables)")
     p.add_argument("--csv", action="store_true", help="write CSV to standard output")
     p.set_defaults(func=_data)
+    _add_predict(sub)
+    _add_fit(sub)
     return parser
 
 

@@ -1,0 +1,147 @@
+"""Latency of patient predictions from the shipped posteriors (in-process and CLI cold start).
+
+Measures, on this machine:
+
+* ``in_process``: loading the stored posteriors (``Predictor.load``) and one-patient predictions
+  (``Predictor.patient``, 4000 draws), median of repeated calls;
+* ``cli_cold_start``: wall time of ``netbayes predict ...`` in a fresh process (the console
+  script, or ``python -m netbayes.cli`` if it is not on the path), several runs;
+* ``import_pymc``: wall time of ``python -c "import pymc"`` for comparison (what the CLI would
+  pay if it imported the model builders), against ``python -c "pass"``;
+* whether the CLI process imported PyMC, PyTensor, ArviZ or nutpie (it must not).
+
+Writes ``benchmarks/results/predict_latency.json``. Run from the repository root::
+
+    python benchmarks/predict_latency.py [--runs 7]
+
+Timings depend on the machine and its load (reported in the output); the target is a CLI
+answer under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PATIENT = dict(
+    tumour_type="midgut", prior_pfs_months=30.0, prior_gbq=29.9, planned_gbq=14.9, line="R-PRRT"
+)
+CLI_ARGS = [
+    "predict",
+    "--tumour-type",
+    "midgut",
+    "--prior-pfs",
+    "30",
+    "--prior-gbq",
+    "29.9",
+    "--planned-gbq",
+    "14.9",
+    "--line",
+    "R-PRRT",
+]
+HEAVY = ("pymc", "pytensor", "arviz", "nutpie")
+
+
+def _wall(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return dt
+
+
+def _stats(xs: list[float]) -> dict[str, float | list[float]]:
+    return {
+        "median_s": round(statistics.median(xs), 4),
+        "min_s": round(min(xs), 4),
+        "max_s": round(max(xs), 4),
+        "runs_s": [round(x, 4) for x in xs],
+    }
+
+
+def main() -> None:
+    """Run the benchmark and write the JSON result."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7, help="repetitions of each cold-start timing")
+    args = ap.parse_args()
+
+    # in-process
+    t0 = time.perf_counter()
+    from netbayes.predict import Predictor
+
+    t_import = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = Predictor.load()
+    t_load = time.perf_counter() - t0
+    times = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        p = pred.patient(**PATIENT)
+        times.append(time.perf_counter() - t0)
+    sentence = p.sentence()
+
+    # CLI cold start
+    exe = shutil.which("netbayes", path=str(Path(sys.executable).parent))
+    cli = [exe] if exe else [sys.executable, "-m", "netbayes.cli"]
+    _wall([*cli, *CLI_ARGS])  # warm the OS file cache once
+    cli_times = [_wall([*cli, *CLI_ARGS]) for _ in range(args.runs)]
+    json_times = [_wall([*cli, *CLI_ARGS, "--json"]) for _ in range(args.runs)]
+    probe = (
+        "import sys, io, contextlib\n"
+        "from netbayes.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main({CLI_ARGS!r})\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy = [m for m in r.stdout.strip().split(",") if m]
+
+    # comparison: the interpreter alone and import pymc
+    base = [_wall([sys.executable, "-c", "pass"]) for _ in range(args.runs)]
+    pymc_times = [_wall([sys.executable, "-c", "import pymc"]) for _ in range(3)]
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    result = {
+        "what": "netbayes predict latency (shipped posteriors, one patient)",
+        "patient": PATIENT,
+        "sentence": sentence,
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "load_average_1_5_15": None if load is None else [round(x, 2) for x in load],
+        },
+        "in_process": {
+            "import_netbayes_predict_s": round(t_import, 4),
+            "load_posteriors_s": round(t_load, 4),
+            "n_draws": pred.n_draws,
+            "one_patient": _stats(times),
+        },
+        "cli_command": " ".join(["netbayes" if exe else "python -m netbayes.cli", *CLI_ARGS]),
+        "cli_cold_start_table": _stats(cli_times),
+        "cli_cold_start_json": _stats(json_times),
+        "cli_imported_heavy_modules": heavy,
+        "python_startup": _stats(base),
+        "import_pymc": _stats(pymc_times),
+        "target_s": 1.0,
+        "cli_under_target": statistics.median(cli_times) < 1.0,
+    }
+    out = Path(__file__).resolve().parent / "results" / "predict_latency.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if heavy:
+        raise SystemExit(f"the CLI imported {heavy}: predictions must not import PyMC")
+
+
+if __name__ == "__main__":
+    main()

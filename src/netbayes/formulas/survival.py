@@ -1,0 +1,251 @@
+r"""Closed forms of the survival model's predictions, per posterior draw (NumPy only).
+
+These are the formulas of :mod:`netbayes.models.survival` written for plain arrays of posterior
+draws (first axis = draw), so that predictions need no PyMC. For a patient of fine tumour type
+:math:`j` on treatment line :math:`\ell`:
+
+*First line* (I-PRRT): :math:`T \sim \mathrm{Weibull}(k_1, \lambda)`,
+:math:`\log\lambda = \alpha_1 + \sigma_1 z_{1j}` (with ``endpoint="os"`` the first-line OS block
+``alpha1_os``, ``sigma1_os``, ``z1_os``, ``k1_os``).
+
+*Salvage lines* (R-PRRT, RR-PRRT, 188Re-HEDP): :math:`T \sim \mathrm{Weibull}(k_2, \lambda)`,
+
+.. math:: \log\lambda = \alpha_2 + \sigma_2 z_{2j} + \beta_x \log(x / 36)
+          + \beta_{GBq} (d - 44.7)/10 + \gamma_{RR}[\ell = \mathrm{RR}]
+          + \gamma_{188Re}[\ell = \mathrm{188Re}],
+
+with :math:`x` the prior PFS (months; 36 when unknown, as the model does for a 188Re-HEDP
+patient without one) and :math:`d` the cumulative 177Lu activity *after* the line
+(:func:`cumulative_gbq`). :math:`S(t) = \exp(-(t/\lambda)^k)` and the median is
+:math:`\lambda (\log 2)^{1/k}`.
+
+A coarse tumour type (``gi_non_pancreatic``) is a mixture over its fine levels with fixed
+weights: :math:`S(t) = \sum_j w_j S_j(t)`; its median solves :math:`S(m) = 1/2` (bisection).
+A *new* tumour type draws its effect from the population, :math:`z \sim N(0, 1)` per draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from netbayes import vocab
+from netbayes.models.survival import GBQ_REF, GBQ_UNIT, X_REF
+
+__all__ = [
+    "GBQ_REF",
+    "GBQ_UNIT",
+    "PARAMS",
+    "PARAMS_OS",
+    "X_REF",
+    "cumulative_gbq",
+    "log_scale",
+    "mixture_median",
+    "mixture_sf",
+    "params_for",
+    "shape",
+    "truncated_weibull",
+    "type_intercepts",
+    "weibull_median",
+    "weibull_sf",
+]
+
+PARAMS: tuple[str, ...] = (
+    "alpha1",
+    "alpha2",
+    "k1",
+    "k2",
+    "sigma1",
+    "sigma2",
+    "z1",
+    "z2",
+    "beta_x",
+    "beta_gbq",
+    "gamma_rr",
+    "gamma_re188",
+)
+"""Posterior variables the PFS predictions need (``z1``, ``z2`` have a tumour-type axis)."""
+PARAMS_OS: tuple[str, ...] = (*PARAMS, "alpha1_os", "k1_os", "sigma1_os", "z1_os")
+"""Posterior variables the OS predictions need (first-line OS has its own block)."""
+
+_FIRST = "I-PRRT"
+
+
+def params_for(endpoint: str) -> tuple[str, ...]:
+    """Return the posterior variables needed to predict ``endpoint`` ("pfs" or "os")."""
+    if endpoint == "pfs":
+        return PARAMS
+    if endpoint == "os":
+        return PARAMS_OS
+    raise ValueError(f"endpoint={endpoint!r} is not allowed; expected 'pfs' or 'os'")
+
+
+def _first_line_names(endpoint: str) -> tuple[str, str, str, str]:
+    sfx = "_os" if endpoint == "os" else ""
+    return (f"alpha1{sfx}", f"sigma1{sfx}", f"z1{sfx}", f"k1{sfx}")
+
+
+def type_intercepts(params: Mapping[str, np.ndarray], line: str, endpoint: str = "pfs"):
+    """Per-draw population intercept, type SD and type effects of the block of ``line``.
+
+    Parameters
+    ----------
+    params : mapping of str to numpy.ndarray
+        Posterior draws (first axis = draw); ``z1``/``z2`` have shape ``(draws, 6)`` in
+        :data:`netbayes.vocab.TUMOUR_TYPES` order.
+    line : str
+        A treatment line of :data:`netbayes.vocab.LINES`.
+    endpoint : {"pfs", "os"}
+
+    Returns
+    -------
+    alpha : numpy.ndarray, shape (draws,)
+    sigma : numpy.ndarray, shape (draws,)
+    z : numpy.ndarray, shape (draws, 6)
+        ``log lambda`` of fine type ``j`` at the reference covariates is
+        ``alpha + sigma * z[:, j]``.
+    """
+    if line == _FIRST:
+        a, s, z, _ = _first_line_names(endpoint)
+    else:
+        a, s, z = "alpha2", "sigma2", "z2"
+    return np.asarray(params[a], float), np.asarray(params[s], float), np.asarray(params[z], float)
+
+
+def shape(params: Mapping[str, np.ndarray], line: str, endpoint: str = "pfs") -> np.ndarray:
+    """Per-draw Weibull shape of the block of ``line``, shape ``(draws,)``."""
+    name = _first_line_names(endpoint)[3] if line == _FIRST else "k2"
+    return np.asarray(params[name], float)
+
+
+def cumulative_gbq(prior_gbq: float, planned_gbq: float, line: str) -> float:
+    """Cumulative 177Lu activity after the line, the ``d`` of the survival formula.
+
+    The planned activity of a 177Lu-octreotate line (I-PRRT, R-PRRT, RR-PRRT) adds to the prior
+    activity; a 188Re-HEDP activity is another nuclide and does not (``d`` = prior 177Lu).
+    """
+    return float(prior_gbq) + (0.0 if line == "188Re-HEDP" else float(planned_gbq))
+
+
+def log_scale(
+    params: Mapping[str, np.ndarray],
+    line: str,
+    prior_pfs_months: float | None,
+    cumulative: float,
+    endpoint: str = "pfs",
+    z_new: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-draw ``log lambda`` for each fine tumour type (or a new type).
+
+    Parameters
+    ----------
+    params : mapping
+        Posterior draws (see :func:`type_intercepts`).
+    line : str
+        Treatment line.
+    prior_pfs_months : float or None
+        PFS after the previous line (salvage lines; ``None`` uses the reference 36 months).
+        Ignored for I-PRRT.
+    cumulative : float
+        Cumulative 177Lu activity after the line (:func:`cumulative_gbq`); ignored for I-PRRT.
+    endpoint : {"pfs", "os"}
+    z_new : numpy.ndarray, shape (draws,), optional
+        Standard-normal draws of a new tumour type's effect. Given: the result is the new
+        type's ``log lambda``, shape ``(draws, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (draws, 6) or (draws, 1)
+    """
+    alpha, sigma, z = type_intercepts(params, line, endpoint)
+    zz = z if z_new is None else np.asarray(z_new, float)[:, None]
+    out = alpha[:, None] + sigma[:, None] * zz
+    if line == _FIRST:
+        return out
+    x = X_REF if prior_pfs_months is None else float(prior_pfs_months)
+    shift = np.asarray(params["beta_x"], float) * math.log(x / X_REF) + np.asarray(
+        params["beta_gbq"], float
+    ) * ((cumulative - GBQ_REF) / GBQ_UNIT)
+    if line == "RR-PRRT":
+        shift = shift + np.asarray(params["gamma_rr"], float)
+    elif line == "188Re-HEDP":
+        shift = shift + np.asarray(params["gamma_re188"], float)
+    elif line != "R-PRRT":
+        raise ValueError(f"line={line!r} is not allowed; expected one of {', '.join(vocab.LINES)}")
+    return out + shift[:, None]
+
+
+def weibull_sf(t: np.ndarray, k: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Weibull survival function :math:`\\exp(-(t/\\lambda)^k)` (broadcasting)."""
+    t = np.asarray(t, float)
+    return np.exp(-np.power(np.maximum(t, 0.0) / lam, k))
+
+
+def weibull_median(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Weibull median :math:`\\lambda (\\log 2)^{1/k}` (broadcasting)."""
+    return lam * np.power(math.log(2.0), 1.0 / k)
+
+
+def mixture_sf(t: np.ndarray, k: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Survival function of a Weibull mixture over tumour types.
+
+    Parameters
+    ----------
+    t : numpy.ndarray, shape (T,)
+        Times (months).
+    k : numpy.ndarray, shape (draws,)
+        Shape per draw (shared by the components).
+    lam : numpy.ndarray, shape (draws, J)
+        Scale per draw and component.
+    w : numpy.ndarray, shape (J,)
+        Component weights (sum to 1).
+
+    Returns
+    -------
+    numpy.ndarray, shape (draws, T)
+    """
+    t = np.asarray(t, float)
+    s = weibull_sf(t[None, None, :], k[:, None, None], lam[:, :, None])  # (S, J, T)
+    return np.einsum("sjt,j->st", s, np.asarray(w, float))
+
+
+def mixture_median(k: np.ndarray, lam: np.ndarray, w: np.ndarray, iters: int = 60) -> np.ndarray:
+    """Median of a Weibull mixture per draw, by bisection between the component medians.
+
+    Parameters
+    ----------
+    k : numpy.ndarray, shape (draws,)
+    lam : numpy.ndarray, shape (draws, J)
+    w : numpy.ndarray, shape (J,)
+        Weights; components with zero weight are ignored.
+    iters : int
+        Bisection steps (60 halvings: relative precision far below a day).
+
+    Returns
+    -------
+    numpy.ndarray, shape (draws,)
+    """
+    w = np.asarray(w, float)
+    keep = w > 0
+    lam, w = lam[:, keep], w[keep]
+    med = weibull_median(k[:, None], lam)
+    if lam.shape[1] == 1:
+        return med[:, 0]
+    lo, hi = med.min(axis=1), med.max(axis=1)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        s = (weibull_sf(mid[:, None], k[:, None], lam) * w).sum(axis=1)
+        above = s > 0.5  # the median is later than mid
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def truncated_weibull(
+    rng: np.random.Generator, k: np.ndarray, lam: np.ndarray, lower: float, size: tuple[int, ...]
+) -> np.ndarray:
+    """Draws of Weibull(k, lam) conditioned on T >= ``lower`` (inverse cumulative hazard)."""
+    h = np.power(lower / lam, k)
+    return lam * np.power(h + rng.exponential(size=size), 1.0 / k)

@@ -1,0 +1,1201 @@
+r"""Patient and cohort predictions from stored posteriors (NumPy, pandas and xarray only).
+
+Importing this module imports neither PyMC, PyTensor, ArviZ nor nutpie: predictions are closed
+forms evaluated on plain posterior draws (:mod:`netbayes.formulas.survival` and the toxicity
+formulas), loaded from the posterior store (:mod:`netbayes.store`).
+
+Quick start
+-----------
+>>> from netbayes.predict import Predictor
+>>> pred = Predictor.load()                     # the shipped posteriors  # doctest: +SKIP
+>>> p = pred.patient(tumour_type="midgut", prior_pfs_months=30, prior_gbq=29.9,
+...                  planned_gbq=14.9, line="R-PRRT")                     # doctest: +SKIP
+>>> p.summary            # tidy table: median PFS, P(PFS > t), P(grade >= III), 95% ETI
+>>> p.curve              # S(t) with its credible band on the time grid
+>>> p.draws              # the same quantities as raw posterior draws (xarray.Dataset)
+>>> p.sentence()         # "median PFS after R-PRRT 14.2 months (95% ETI 11.0-17.9)"
+
+A patient record
+----------------
+:data:`FIELDS` lists the fields. ``prior_gbq`` is the cumulative 177Lu-octreotate activity given
+*before* the planned line, ``planned_gbq`` the activity planned in it (GBq of 188Re for
+188Re-HEDP). The survival model's cumulative activity is their sum for a 177Lu line.
+
+Inputs are validated field by field: a wrong type, unit, range or vocabulary raises a
+``ValueError`` naming the field, the value and what is allowed. Inputs the published data do not
+cover (prior PFS below the selection threshold of the line, activities outside the calibrated
+ranges, PFS after 188Re-HEDP) give an :class:`ExtrapolationWarning`: the prediction
+extrapolates the model beyond its data. Outputs are checked to be finite.
+
+Tumour types
+------------
+A fine type of :data:`netbayes.vocab.TUMOUR_TYPES` uses its fitted effect; the coarse
+``gi_non_pancreatic`` is a mixture over foregut/midgut/hindgut with the Rotterdam mix as weights.
+Any other label is refused unless ``new_type="population"``: the patient's type effect is then
+a new draw from the population distribution, :math:`N(0, \sigma^2)`, per posterior draw.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from netbayes import vocab
+from netbayes.formulas import survival as F
+from netbayes.intervals import Interval, as_interval
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from netbayes.store import StoredPosterior
+
+__all__ = [
+    "DEFAULT_TIMES",
+    "FIELDS",
+    "LIMITS",
+    "CohortPrediction",
+    "ExtrapolationWarning",
+    "Prediction",
+    "Predictor",
+    "calibrated_ranges",
+    "predict",
+    "validate_patient",
+]
+
+
+class ExtrapolationWarning(UserWarning):
+    """The inputs lie outside what the calibration data cover: the prediction extrapolates."""
+
+
+FIELDS: dict[str, str] = {
+    "tumour_type": f"tumour type, one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)} "
+    "(others only with new_type='population')",
+    "prior_pfs_months": "PFS after the previous line, months (> 0); required for R-PRRT and "
+    "RR-PRRT, optional for 188Re-HEDP (default: the 36-month reference), ignored for I-PRRT",
+    "prior_gbq": "cumulative 177Lu-octreotate activity before the planned line, GBq (>= 0; 0 for "
+    "I-PRRT, > 0 for R-PRRT and RR-PRRT)",
+    "planned_gbq": "activity planned in the line, GBq (> 0; 188Re activity for 188Re-HEDP)",
+    "line": f"treatment line, one of {', '.join(vocab.LINES)}",
+}
+"""The fields of a patient record and what each accepts."""
+
+LIMITS: dict[str, tuple[float, float]] = {
+    "prior_pfs_months": (0.0, 600.0),
+    "prior_gbq": (0.0, 200.0),
+    "planned_gbq": (0.0, 60.0),
+}
+"""Plausibility limits (exclusive lower for PFS and planned activity): outside is an input
+error, most likely a wrong unit (days or years instead of months, MBq or mCi instead of GBq)."""
+
+_UNIT_HINT = {
+    "prior_pfs_months": "months (not days or years)",
+    "prior_gbq": "GBq (1 GBq = 1000 MBq = 27 mCi)",
+    "planned_gbq": "GBq (1 GBq = 1000 MBq = 27 mCi)",
+}
+
+DEFAULT_TIMES = np.arange(0.0, 61.0, 1.0)
+"""Default time grid of the survival curve: 0 to 60 months, monthly."""
+DEFAULT_T_PROBS = (12.0, 24.0)
+"""Default times t of P(PFS > t), months."""
+
+_LINES_CI = {ln.lower(): ln for ln in vocab.LINES}
+
+
+# ----------------------------------------------------------------------------------------------
+# calibrated ranges (from data/)
+# ----------------------------------------------------------------------------------------------
+@cache
+def calibrated_ranges() -> dict[str, Any]:
+    """The ranges the calibration data cover, read from ``data/``.
+
+    Returns
+    -------
+    dict
+        ``prior_pfs_min`` (line -> selection threshold, months: R-PRRT 18, RR-PRRT 14),
+        ``planned_gbq`` (line -> (min, max) activity given in the phase, GBq; 188Re-HEDP: the
+        pilot's 188Re activities), ``cumulative_gbq`` ((min, max) cumulative 177Lu activity after
+        a retreatment line), ``re188_prior_gbq`` ((min, max) prior 177Lu of the 188Re pilot)
+        and ``type_weights`` (coarse type -> weights over its fine types, the Rotterdam mix).
+    """
+    from netbayes.data import load_table
+
+    sel = load_table("rotterdam_selection").set_index("eligible_for")["min_months"]
+    doses = load_table("rotterdam_doses")
+    phase = doses[doses["quantity"] == "activity_in_phase"]
+    planned = {
+        str(ln): (float(g["min_gbq"].min()), float(g["max_gbq"].max()))
+        for ln, g in phase.groupby(phase["phase"].astype(str))
+    }
+    cum = doses[doses["quantity"] == "cumulative_after_phase"]
+    re = load_table("re188_patients")
+    planned["188Re-HEDP"] = (
+        float(re["re188_cumulative_gbq"].min()),
+        float(re["re188_cumulative_gbq"].max()),
+    )
+    mix = load_table("rotterdam_tumour_mix")
+    mix = mix[(mix["reported_in"] == "table5_pfs") & (mix["line"] == "I-PRRT/R-PRRT")]
+    n_by = dict(zip(mix["tumour_type"].astype(str), mix["n"].astype(float), strict=True))
+    weights = {}
+    for coarse, members in vocab.COARSE_TUMOUR_TYPES.items():
+        tot = sum(n_by[m] for m in members)
+        weights[coarse] = {m: n_by[m] / tot for m in members}
+    rr = load_table("rotterdam_tumour_mix")
+    rr = rr[(rr["reported_in"] == "table5_pfs") & (rr["group"] == "retreatment")]
+    rr = rr[rr["tumour_type"] != "all"]
+    cohort_mix = {
+        str(k): {str(t): float(n) for t, n in zip(g["tumour_type"], g["n"], strict=True)}
+        for k, g in rr.groupby(rr["line"].astype(str))
+    }
+    return {
+        "prior_pfs_min": {str(k): float(v) for k, v in sel.items()},
+        "planned_gbq": planned,
+        "cumulative_gbq": (float(cum["min_gbq"].min()), float(cum["max_gbq"].max())),
+        "re188_prior_gbq": (
+            float(re["lu177_cumulative_gbq"].min()),
+            float(re["lu177_cumulative_gbq"].max()),
+        ),
+        "type_weights": weights,
+        "cohort_mix": cohort_mix,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Patient:
+    tumour_type: str
+    line: str
+    prior_pfs_months: float | None
+    prior_gbq: float
+    planned_gbq: float
+    new_type: bool
+    extrapolation: tuple[str, ...]
+
+
+def _bad(name: str, value: Any, allowed: str) -> ValueError:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+
+
+def _number(name: str, value: Any, *, optional: bool = False) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if optional:
+            return None
+        raise _bad(name, value, f"a number: {FIELDS[name]}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise _bad(name, value, f"a number, not {type(value).__name__}: {FIELDS[name]}")
+    x = float(value)
+    lo, hi = LIMITS[name]
+    strict_lo = name != "prior_gbq"
+    if not math.isfinite(x) or x > hi or (x <= lo if strict_lo else x < lo):
+        op = ">" if strict_lo else ">="
+        raise _bad(name, value, f"a finite number {op} {lo:g} and <= {hi:g}, in {_UNIT_HINT[name]}")
+    return x
+
+
+def validate_patient(
+    *,
+    tumour_type: Any,
+    line: Any,
+    planned_gbq: Any,
+    prior_gbq: Any = 0.0,
+    prior_pfs_months: Any = None,
+    new_type: Literal["error", "population"] = "error",
+    endpoint: str = "pfs",
+) -> _Patient:
+    """Validate one patient record; return it typed, with its extrapolation notes.
+
+    Parameters
+    ----------
+    tumour_type, line, planned_gbq, prior_gbq, prior_pfs_months
+        See :data:`FIELDS`.
+    new_type : {"error", "population"}
+        What to do with a tumour type outside the vocabulary (see the module docstring).
+    endpoint : {"pfs", "os"}
+        The survival endpoint predicted (PFS after 188Re-HEDP is an extrapolation).
+
+    Returns
+    -------
+    _Patient
+        Typed fields; ``extrapolation`` lists why the prediction extrapolates (empty if not).
+
+    Raises
+    ------
+    ValueError
+        Naming the field, the value and what is allowed.
+    """
+    if new_type not in ("error", "population"):
+        raise _bad("new_type", new_type, "'error' or 'population'")
+    if not isinstance(line, str) or line.strip().lower() not in _LINES_CI:
+        raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
+    ln = _LINES_CI[line.strip().lower()]
+    if not isinstance(tumour_type, str) or not tumour_type.strip():
+        raise _bad("tumour_type", tumour_type, f"a string: {FIELDS['tumour_type']}")
+    tt = tumour_type.strip().lower()
+    is_new = tt not in vocab.PATIENT_TUMOUR_TYPES
+    if is_new and new_type == "error":
+        raise _bad(
+            "tumour_type",
+            tumour_type,
+            f"one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)}; for a type the model has not seen, "
+            "pass new_type='population' (its effect is drawn from the population distribution)",
+        )
+    x = _number("prior_pfs_months", prior_pfs_months, optional=True)
+    pg = _number("prior_gbq", prior_gbq)
+    pl = _number("planned_gbq", planned_gbq)
+    assert pg is not None and pl is not None
+    if ln == "I-PRRT" and pg > 0:
+        raise _bad(
+            "prior_gbq",
+            prior_gbq,
+            "0 for I-PRRT (the initial course); a patient with earlier PRRT is on line R-PRRT or "
+            "RR-PRRT",
+        )
+    if ln in ("R-PRRT", "RR-PRRT"):
+        if pg == 0:
+            raise _bad("prior_gbq", prior_gbq, f"> 0 GBq for {ln} (a retreatment follows PRRT)")
+        if x is None:
+            raise _bad(
+                "prior_pfs_months", prior_pfs_months, f"a number > 0 months (required for {ln})"
+            )
+    rng = calibrated_ranges()
+    notes: list[str] = []
+    thr = rng["prior_pfs_min"].get(ln)
+    if thr is not None and x is not None and x < thr:
+        notes.append(
+            f"prior_pfs_months={x:g} is below the {thr:g}-month selection threshold for {ln}: "
+            "the calibration cohort had no such patients"
+        )
+    lo, hi = rng["planned_gbq"][ln]
+    if not (lo <= pl <= hi):
+        notes.append(
+            f"planned_gbq={pl:g} is outside the calibrated {ln} activity range {lo:g}-{hi:g} GBq"
+        )
+    if ln in ("R-PRRT", "RR-PRRT"):
+        clo, chi = rng["cumulative_gbq"]
+        cum = pg + pl
+        if not (clo <= cum <= chi):
+            notes.append(
+                f"cumulative 177Lu activity prior_gbq + planned_gbq = {cum:g} GBq is outside "
+                f"the calibrated range {clo:g}-{chi:g} GBq"
+            )
+    if ln == "188Re-HEDP":
+        rlo, rhi = rng["re188_prior_gbq"]
+        if not (rlo <= pg <= rhi):
+            notes.append(
+                f"prior_gbq={pg:g} is outside the 188Re-HEDP pilot's prior 177Lu range "
+                f"{rlo:g}-{rhi:g} GBq"
+            )
+        if endpoint == "pfs":
+            notes.append(
+                "no PFS data inform 188Re-HEDP (the pilot reports OS only): its PFS line effect "
+                "is its prior"
+            )
+    if is_new:
+        notes.append(
+            f"tumour_type={tumour_type!r} is not a calibrated type: its effect is drawn from the "
+            "population distribution"
+        )
+    return _Patient(
+        tumour_type=tt if not is_new else tumour_type.strip(),
+        line=ln,
+        prior_pfs_months=None if ln == "I-PRRT" else x,
+        prior_gbq=pg,
+        planned_gbq=pl,
+        new_type=is_new,
+        extrapolation=tuple(notes),
+    )
+
+
+def _tumour_weights(p: _Patient) -> np.ndarray | None:
+    """Weights over the fine types (None for a new type)."""
+    if p.new_type:
+        return None
+    w = np.zeros(len(vocab.TUMOUR_TYPES))
+    if p.tumour_type in vocab.TUMOUR_TYPES:
+        w[vocab.TUMOUR_TYPES.index(p.tumour_type)] = 1.0
+    else:
+        for m, v in calibrated_ranges()["type_weights"][p.tumour_type].items():
+            w[vocab.TUMOUR_TYPES.index(m)] = v
+    return w
+
+
+def _check_times(name: str, t: Any) -> np.ndarray:
+    try:
+        a = np.atleast_1d(np.asarray(t, dtype=float))
+    except (TypeError, ValueError):
+        raise _bad(name, t, "a sequence of times in months (>= 0)") from None
+    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise _bad(name, t, "a non-empty sequence of finite times in months (>= 0)")
+    return np.unique(a)
+
+
+def _finite(name: str, a: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(a)):
+        raise ValueError(
+            f"the prediction of {name} is not finite for some posterior draws; the posterior or "
+            "the inputs are outside what the formulas can represent (please report this)"
+        )
+    return a
+
+
+def _describe(interval: Interval, draws: np.ndarray) -> dict[str, float]:
+    return {k: float(v) for k, v in interval.describe(np.asarray(draws, float)).items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Prediction:
+    """Posterior predictions for one or more patients: summaries and raw draws of one call.
+
+    Attributes
+    ----------
+    patients : pandas.DataFrame
+        The validated inputs, one row per patient (index = patient label), plus
+        ``extrapolation`` (why the prediction extrapolates; empty if it does not).
+    summary : pandas.DataFrame
+        Tidy table, one row per patient and quantity: ``patient``, ``quantity``
+        (``median_pfs``, ``p_pfs_gt``, ``p_grade3plus``; ``os`` instead of ``pfs`` for OS),
+        ``t_months`` (for ``p_*_gt``), ``cell_line`` (for ``p_grade3plus``: the three cell lines
+        and ``any``), ``unit``, posterior ``median`` and ``mean``, and the interval bounds named
+        by the interval (``eti95_lower``, ``eti95_upper`` by default).
+    curve : pandas.DataFrame
+        :math:`S(t)` on the time grid: ``patient``, ``t_months``, ``median``, ``mean`` and the
+        interval bounds.
+    interval : netbayes.intervals.Interval
+        The interval convention of the columns.
+    endpoint : str
+        ``"pfs"`` or ``"os"``.
+    arrays : dict of str to numpy.ndarray
+        The draws behind the tables (see :attr:`draws`).
+    """
+
+    patients: pd.DataFrame
+    summary: pd.DataFrame
+    curve: pd.DataFrame
+    interval: Interval
+    endpoint: str
+    arrays: dict[str, np.ndarray] = field(repr=False)
+    coords: dict[str, Any] = field(repr=False)
+
+    @cached_property
+    def draws(self) -> xr.Dataset:
+        """The raw posterior draws as an ``xarray.Dataset``.
+
+        Variables: ``survival`` (patient, draw, t_months), ``median_<endpoint>_months``
+        (patient, draw), ``p_<endpoint>_gt`` (patient, draw, t_prob) and, with a toxicity
+        posterior, ``p_grade3plus`` (patient, tox_draw, cell_line). The survival and toxicity
+        posteriors are separate fits, hence separate draw dimensions.
+        """
+        import xarray as xr
+
+        e = self.endpoint
+        dims = {
+            "survival": ("patient", "draw", "t_months"),
+            f"median_{e}_months": ("patient", "draw"),
+            f"p_{e}_gt": ("patient", "draw", "t_prob"),
+            "p_grade3plus": ("patient", "tox_draw", "cell_line"),
+        }
+        return xr.Dataset(
+            {k: (dims[k], v) for k, v in self.arrays.items()},
+            coords={k: v for k, v in self.coords.items() if k in _used_dims(dims, self.arrays)},
+            attrs={"endpoint": e, "interval": self.interval.text},
+        )
+
+    def sentence(self, patient: Any = None, digits: int = 1) -> str:
+        """A results sentence for the median, e.g. ``"median PFS after R-PRRT 14.2 months
+        (95% ETI 11.0-17.9)"``.
+
+        Parameters
+        ----------
+        patient : label, optional
+            Patient label (default: the first patient).
+        digits : int
+            Decimals.
+        """
+        pid = self.patients.index[0] if patient is None else patient
+        if pid not in self.patients.index:
+            raise KeyError(f"patient {pid!r} not found; patients: {list(self.patients.index)}")
+        row = self.summary[
+            (self.summary["patient"] == pid)
+            & (self.summary["quantity"] == f"median_{self.endpoint}")
+        ].iloc[0]
+        lo, hi = self.interval.columns
+        line = self.patients.loc[pid, "line"]
+        what = f"median {self.endpoint.upper()} after {line}"
+        return self.interval.sentence(
+            what, row["median"], row[lo], row[hi], unit="months", digits=digits
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-compatible data (the ``netbayes predict --json`` layout)."""
+        lo, hi = self.interval.columns
+        out: dict[str, Any] = {
+            "endpoint": self.endpoint,
+            "interval": {"kind": self.interval.kind, "prob": self.interval.prob},
+            "patients": [],
+        }
+        for pid, prow in self.patients.iterrows():
+            s = self.summary[self.summary["patient"] == pid]
+
+            def est(r: pd.Series) -> dict[str, float]:
+                return {
+                    "median": float(r["median"]),
+                    "mean": float(r["mean"]),
+                    lo: float(r[lo]),
+                    hi: float(r[hi]),
+                }
+
+            med = s[s["quantity"] == f"median_{self.endpoint}"].iloc[0]
+            gt = s[s["quantity"] == f"p_{self.endpoint}_gt"]
+            tox = s[s["quantity"] == "p_grade3plus"]
+            out["patients"].append(
+                {
+                    "patient": pid if isinstance(pid, (int, str)) else str(pid),
+                    "input": {
+                        k: (None if pd.isna(prow[k]) else prow[k])
+                        for k in ("tumour_type", "line", "prior_pfs_months", "prior_gbq")
+                    }
+                    | {"planned_gbq": float(prow["planned_gbq"])},
+                    "extrapolation": list(prow["extrapolation_notes"]),
+                    f"median_{self.endpoint}_months": est(med),
+                    f"p_{self.endpoint}_gt": [
+                        {"t_months": float(r["t_months"]), **est(r)} for _, r in gt.iterrows()
+                    ],
+                    "p_grade3plus": (
+                        {str(r["cell_line"]): est(r) for _, r in tox.iterrows()}
+                        if len(tox)
+                        else None
+                    ),
+                }
+            )
+        return out
+
+
+def _used_dims(dims: Mapping[str, tuple[str, ...]], arrays: Mapping[str, Any]) -> set[str]:
+    return {d for k in arrays for d in dims[k]}
+
+
+@dataclass
+class CohortPrediction:
+    """Predicted Kaplan-Meier median of a cohort of n patients, with its predictive interval.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row: ``line``, ``n``, ``quantity`` (``km_median_<endpoint>``), ``unit``, ``median``,
+        ``mean`` and the interval bounds (a *predictive* interval: posterior uncertainty plus
+        the sampling variation of a cohort of n).
+    km_medians : numpy.ndarray
+        The simulated cohorts' KM medians, one per posterior draw used.
+    type_counts : dict of str to int
+        Patients per fine tumour type (or new type) in the simulated cohort.
+    interval : netbayes.intervals.Interval
+    """
+
+    summary: pd.DataFrame
+    km_medians: np.ndarray
+    type_counts: dict[str, int]
+    interval: Interval
+
+    def sentence(self, digits: int = 1) -> str:
+        """E.g. ``"predicted KM median PFS of 168 patients after R-PRRT 14.0 months (95% ETI
+        11.1-17.2)"``."""
+        r = self.summary.iloc[0]
+        lo, hi = self.interval.columns
+        what = (
+            f"predicted KM median {r['quantity'].split('_')[-1].upper()} of {r['n']} patients "
+            f"after {r['line']}"
+        )
+        return self.interval.sentence(what, r["median"], r[lo], r[hi], "months", digits)
+
+
+# ----------------------------------------------------------------------------------------------
+# the predictor
+# ----------------------------------------------------------------------------------------------
+def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarray]:
+    draws = src.all_draws() if hasattr(src, "all_draws") else dict(src)
+    missing = [v for v in needed if v not in draws]
+    if missing:
+        raise ValueError(
+            f"the {what} posterior lacks variable(s) {missing} needed for prediction; "
+            "run `netbayes fit` to regenerate the stored posteriors"
+        )
+    out = {v: np.asarray(draws[v], dtype=float) for v in needed}
+    n = {a.shape[0] for a in out.values()}
+    if len(n) != 1:
+        raise ValueError(f"the {what} posterior's variables have different numbers of draws: {n}")
+    for v, a in out.items():
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"the {what} posterior variable {v!r} has non-finite draws")
+    return out
+
+
+def _toxicity_formulas() -> Any:
+    try:
+        from netbayes.formulas import toxicity as T
+    except ImportError:  # pragma: no cover - depends on the toxicity formulas being present
+        return None
+    return T
+
+
+class Predictor:
+    """Predictions for patients and cohorts from posterior draws.
+
+    Parameters
+    ----------
+    survival : StoredPosterior or mapping of str to numpy.ndarray
+        Survival posterior (draws with the draw axis first, or a loaded store entry) holding
+        :func:`netbayes.formulas.survival.params_for` ``(endpoint)``.
+    toxicity : StoredPosterior or mapping, optional
+        Toxicity posterior; without it the predictions have no ``p_grade3plus``.
+    endpoint : {"pfs", "os"}
+        What the survival posterior describes.
+
+    See Also
+    --------
+    Predictor.load : the shipped (or any stored) posteriors.
+    """
+
+    def __init__(
+        self,
+        survival: StoredPosterior | Mapping[str, np.ndarray],
+        toxicity: StoredPosterior | Mapping[str, np.ndarray] | None = None,
+        *,
+        endpoint: Literal["pfs", "os"] = "pfs",
+    ) -> None:
+        self.endpoint = endpoint
+        self.survival = _as_draws(survival, F.params_for(endpoint), f"survival-{endpoint}")
+        for z in ("z1", "z2", *(("z1_os",) if endpoint == "os" else ())):
+            if self.survival[z].ndim != 2 or self.survival[z].shape[1] != len(vocab.TUMOUR_TYPES):
+                raise ValueError(
+                    f"survival posterior variable {z!r} must have shape (draws, "
+                    f"{len(vocab.TUMOUR_TYPES)}), got {self.survival[z].shape}"
+                )
+        self.cards = {
+            "survival": getattr(survival, "card", None),
+            "toxicity": getattr(toxicity, "card", None),
+        }
+        self.toxicity: dict[str, np.ndarray] | None = None
+        if toxicity is not None:
+            T = _toxicity_formulas()
+            if T is None:
+                raise NotImplementedError(
+                    "toxicity predictions need netbayes.formulas.toxicity, which this netbayes "
+                    "does not have"
+                )
+            self.toxicity = _as_draws(toxicity, tuple(T.PARAMS), "toxicity")
+
+    @classmethod
+    def load(
+        cls,
+        endpoint: Literal["pfs", "os"] = "pfs",
+        folder: str | Path | None = None,
+        *,
+        toxicity: bool = True,
+    ) -> Predictor:
+        """Load the stored posteriors (default: the shipped ones) and verify them.
+
+        Parameters
+        ----------
+        endpoint : {"pfs", "os"}
+        folder : str or pathlib.Path, optional
+            Models folder (default :func:`netbayes.store.models_dir`).
+        toxicity : bool
+            Also load the toxicity posterior.
+
+        Raises
+        ------
+        netbayes.store.StoreError
+            A posterior is missing, corrupt or does not match; the message says how to
+            regenerate it.
+        """
+        from netbayes.store import load_posterior
+
+        if endpoint not in ("pfs", "os"):
+            raise _bad("endpoint", endpoint, "'pfs' or 'os'")
+        surv = load_posterior(f"survival-{endpoint}", folder)
+        tox = load_posterior("toxicity", folder) if toxicity else None
+        return cls(surv, tox, endpoint=endpoint)
+
+    @property
+    def n_draws(self) -> int:
+        """Number of survival posterior draws."""
+        return int(self.survival["k2"].shape[0])
+
+    # -- one or many patients -------------------------------------------------------------------
+    def patient(
+        self,
+        *,
+        tumour_type: str,
+        line: str,
+        planned_gbq: float,
+        prior_gbq: float = 0.0,
+        prior_pfs_months: float | None = None,
+        times: Sequence[float] | None = None,
+        t_probs: Sequence[float] = DEFAULT_T_PROBS,
+        interval: Interval | float | None = None,
+        new_type: Literal["error", "population"] = "error",
+        seed: int = 0,
+    ) -> Prediction:
+        """Predict one patient.
+
+        Parameters
+        ----------
+        tumour_type, line, planned_gbq, prior_gbq, prior_pfs_months
+            The patient record (:data:`FIELDS`).
+        times : sequence of float, optional
+            Time grid of the survival curve, months (default :data:`DEFAULT_TIMES`).
+        t_probs : sequence of float
+            Times t of P(PFS > t), months (default 12 and 24).
+        interval : Interval or float, optional
+            Interval convention (default 95% equal-tailed).
+        new_type : {"error", "population"}
+            A tumour type outside the vocabulary: refuse (default) or draw its effect from the
+            population distribution.
+        seed : int
+            Seed of the population draws of a new tumour type.
+
+        Returns
+        -------
+        Prediction
+
+        Warns
+        -----
+        ExtrapolationWarning
+            The inputs lie outside the calibration data (see the module docstring).
+        """
+        rec = {
+            "tumour_type": tumour_type,
+            "line": line,
+            "planned_gbq": planned_gbq,
+            "prior_gbq": prior_gbq,
+            "prior_pfs_months": prior_pfs_months,
+        }
+        return self._predict([rec], [0], times, t_probs, interval, new_type, seed)
+
+    def patients(
+        self,
+        df: pd.DataFrame,
+        *,
+        times: Sequence[float] | None = None,
+        t_probs: Sequence[float] = DEFAULT_T_PROBS,
+        interval: Interval | float | None = None,
+        new_type: Literal["error", "population"] = "error",
+        seed: int = 0,
+    ) -> Prediction:
+        """Predict many patients, one per row of ``df`` (the index labels the patients).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Columns ``tumour_type``, ``line``, ``planned_gbq`` and, as needed, ``prior_gbq``
+            (default 0) and ``prior_pfs_months`` (see :data:`FIELDS`).
+        times, t_probs, interval, new_type, seed
+            As in :meth:`patient`. Patients with the same new tumour-type label share its
+            drawn effect.
+
+        Returns
+        -------
+        Prediction
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        required = ["tumour_type", "line", "planned_gbq"]
+        missing = [c for c in required if c not in df.columns]
+        if missing:
+            raise ValueError(
+                f"df is missing column(s) {missing}; required {required}, optional prior_gbq, "
+                "prior_pfs_months (see netbayes.predict.FIELDS)"
+            )
+        unknown = sorted(set(df.columns) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"df has unknown column(s) {unknown}; allowed: {list(FIELDS)}")
+        if len(df) == 0:
+            raise ValueError("df has no rows; expected at least one patient")
+        if not df.index.is_unique:
+            raise ValueError("df's index labels the patients and must be unique")
+        recs = []
+        for _, r in df.iterrows():
+            rec = {k: r[k] for k in FIELDS if k in df.columns}
+            for k in ("prior_gbq", "prior_pfs_months", "planned_gbq"):
+                v = rec.get(k)
+                if v is not None and not isinstance(v, (bool, np.bool_)) and pd.isna(v):
+                    rec[k] = None
+            rec.setdefault("prior_gbq", 0.0)
+            if rec["prior_gbq"] is None:
+                rec["prior_gbq"] = 0.0
+            recs.append(rec)
+        return self._predict(recs, list(df.index), times, t_probs, interval, new_type, seed)
+
+    def _predict(
+        self,
+        recs: list[dict[str, Any]],
+        labels: list[Any],
+        times: Sequence[float] | None,
+        t_probs: Sequence[float],
+        interval: Interval | float | None,
+        new_type: Literal["error", "population"],
+        seed: int,
+    ) -> Prediction:
+        iv = as_interval(interval)
+        tgrid = DEFAULT_TIMES if times is None else _check_times("times", times)
+        tp = _check_times("t_probs", t_probs)
+        pats = []
+        for lab, rec in zip(labels, recs, strict=True):
+            try:
+                pats.append(validate_patient(**rec, new_type=new_type, endpoint=self.endpoint))
+            except ValueError as err:
+                if len(recs) > 1:
+                    raise ValueError(f"patient {lab!r}: {err}") from None
+                raise
+        for lab, p in zip(labels, pats, strict=True):
+            who = f"patient {lab!r}: " if len(pats) > 1 else ""
+            for note in p.extrapolation:
+                warnings.warn(
+                    f"{who}the prediction extrapolates: {note}", ExtrapolationWarning, stacklevel=3
+                )
+        e = self.endpoint
+        th = self.survival
+        rng = np.random.default_rng(seed)
+        z_new: dict[str, np.ndarray] = {}
+        S_all, med_all, gt_all, tox_all = [], [], [], []
+        rows: list[dict[str, Any]] = []
+        curve_rows: list[pd.DataFrame] = []
+        lo_c, hi_c = iv.columns
+        for lab, p in zip(labels, pats, strict=True):
+            d = F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line)
+            k = F.shape(th, p.line, e)
+            if p.new_type:
+                if p.tumour_type not in z_new:
+                    z_new[p.tumour_type] = rng.standard_normal(self.n_draws)
+                lam = np.exp(
+                    F.log_scale(th, p.line, p.prior_pfs_months, d, e, z_new=z_new[p.tumour_type])
+                )
+                w = np.ones(1)
+            else:
+                wt = _tumour_weights(p)
+                assert wt is not None
+                keep = wt > 0
+                lam = np.exp(F.log_scale(th, p.line, p.prior_pfs_months, d, e))[:, keep]
+                w = wt[keep]
+            if lam.shape[1] == 1:
+                surv = F.weibull_sf(tgrid[None, :], k[:, None], lam)
+                gt = F.weibull_sf(tp[None, :], k[:, None], lam)
+                med = F.weibull_median(k, lam[:, 0])
+            else:
+                surv = F.mixture_sf(tgrid, k, lam, w)
+                gt = F.mixture_sf(tp, k, lam, w)
+                med = F.mixture_median(k, lam, w)
+            _finite("the survival curve", surv)
+            _finite("the median", med)
+            _finite("P(event-free)", gt)
+            S_all.append(surv)
+            med_all.append(med)
+            gt_all.append(gt)
+            rows.append(
+                {
+                    "patient": lab,
+                    "quantity": f"median_{e}",
+                    "t_months": np.nan,
+                    "cell_line": None,
+                    "unit": "months",
+                    **_describe(iv, med),
+                }
+            )
+            for j, t in enumerate(tp):
+                rows.append(
+                    {
+                        "patient": lab,
+                        "quantity": f"p_{e}_gt",
+                        "t_months": float(t),
+                        "cell_line": None,
+                        "unit": "probability",
+                        **_describe(iv, gt[:, j]),
+                    }
+                )
+            if self.toxicity is not None:
+                risk = self._toxicity_risk(p)
+                tox_all.append(risk)
+                for j, cl in enumerate((*vocab.CELL_LINES, "any")):
+                    rows.append(
+                        {
+                            "patient": lab,
+                            "quantity": "p_grade3plus",
+                            "t_months": np.nan,
+                            "cell_line": cl,
+                            "unit": "probability",
+                            **_describe(iv, risk[:, j]),
+                        }
+                    )
+            desc = iv.describe(surv, axis=0)
+            curve_rows.append(
+                pd.DataFrame(
+                    {
+                        "patient": [lab] * len(tgrid),
+                        "t_months": tgrid,
+                        "median": desc["median"],
+                        "mean": desc["mean"],
+                        lo_c: desc[lo_c],
+                        hi_c: desc[hi_c],
+                    }
+                )
+            )
+        summary = pd.DataFrame(rows)[
+            ["patient", "quantity", "t_months", "cell_line", "unit", "median", "mean", lo_c, hi_c]
+        ]
+        summary["cell_line"] = summary["cell_line"].astype("string")
+        for c in ("median", "mean", lo_c, hi_c):
+            _finite(c, summary[c].to_numpy(float))
+        pdf = pd.DataFrame(
+            {
+                "tumour_type": [p.tumour_type for p in pats],
+                "line": [p.line for p in pats],
+                "prior_pfs_months": [
+                    np.nan if p.prior_pfs_months is None else p.prior_pfs_months for p in pats
+                ],
+                "prior_gbq": [p.prior_gbq for p in pats],
+                "planned_gbq": [p.planned_gbq for p in pats],
+                "cumulative_gbq": [
+                    F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line) for p in pats
+                ],
+                "new_type": [p.new_type for p in pats],
+                "extrapolation": ["; ".join(p.extrapolation) for p in pats],
+                "extrapolation_notes": [list(p.extrapolation) for p in pats],
+            },
+            index=pd.Index(labels, name="patient"),
+        )
+        arrays = {
+            "survival": np.stack(S_all),
+            f"median_{e}_months": np.stack(med_all),
+            f"p_{e}_gt": np.stack(gt_all),
+        }
+        coords: dict[str, Any] = {
+            "patient": list(labels),
+            "t_months": tgrid,
+            "t_prob": tp,
+        }
+        if tox_all:
+            arrays["p_grade3plus"] = np.stack(tox_all)
+            coords["cell_line"] = [*vocab.CELL_LINES, "any"]
+        return Prediction(
+            patients=pdf,
+            summary=summary,
+            curve=pd.concat(curve_rows, ignore_index=True),
+            interval=iv,
+            endpoint=e,
+            arrays=arrays,
+            coords=coords,
+        )
+
+    def _toxicity_risk(self, p: _Patient) -> np.ndarray:
+        """Draws of P(grade >= III) per cell line and any line, shape (draws, 4)."""
+        T = _toxicity_formulas()
+        assert T is not None and self.toxicity is not None
+        out = T.grade3_risk(self.toxicity, p.planned_gbq, p.prior_gbq, p.line)
+        if isinstance(out, Mapping):
+            cols = [np.asarray(out[c], float).reshape(-1) for c in (*vocab.CELL_LINES, "any")]
+            risk = np.stack(cols, axis=-1)
+        elif isinstance(out, tuple):
+            per_line, any_line = out
+            risk = np.concatenate(
+                [
+                    np.asarray(per_line, float).reshape(-1, len(vocab.CELL_LINES)),
+                    np.asarray(any_line, float).reshape(-1, 1),
+                ],
+                axis=1,
+            )
+        else:
+            risk = np.asarray(out, float).reshape(-1, len(vocab.CELL_LINES) + 1)
+        _finite("P(grade >= III)", risk)
+        if np.any(risk < 0) or np.any(risk > 1):
+            raise ValueError("P(grade >= III) outside [0, 1]; the toxicity formulas are broken")
+        return risk
+
+    # -- cohorts ---------------------------------------------------------------------------------
+    def cohort(
+        self,
+        n: int,
+        *,
+        line: str = "R-PRRT",
+        tumour_mix: Mapping[str, float] | None = None,
+        prior_pfs_months: float | Sequence[float] | Literal["selected"] = "selected",
+        prior_gbq: float | Sequence[float] = 29.9,
+        planned_gbq: float | Sequence[float] = 14.9,
+        n_sims: int = 2000,
+        seed: int = 1,
+        interval: Interval | float | None = None,
+        new_type: Literal["error", "population"] = "error",
+    ) -> CohortPrediction:
+        """Predict the Kaplan-Meier median of a cohort of ``n`` patients, with its predictive
+        interval.
+
+        For each of ``n_sims`` posterior draws, a cohort of ``n`` patients is simulated and its
+        KM median taken (no censoring: the :math:`\\lceil n/2\\rceil`-th smallest time, as in
+        the model's likelihood of a published median). This is the quantity a published table
+        reports, so any published median can be compared with it.
+
+        Parameters
+        ----------
+        n : int
+            Cohort size (>= 1).
+        line : str
+            Treatment line of the cohort.
+        tumour_mix : mapping of str to float, optional
+            Tumour-type composition (counts or proportions; normalised). Coarse types are
+            split by the Rotterdam mix. Default: the Rotterdam retreatment cohort of the line
+            (RR-PRRT: its 13 patients; otherwise the 168 of I-PRRT/R-PRRT). Patients per type
+            are fixed (largest-remainder rounding of ``n`` times the proportions).
+        prior_pfs_months : "selected", float or sequence of float
+            ``"selected"`` (default): drawn from the model's selected population (first-line
+            PFS of the patient's type truncated at the 18-month threshold; for RR-PRRT the
+            R-PRRT PFS truncated at 14 months), as in the calibration cohort. A number: every
+            patient; a sequence: resampled with replacement. Ignored for I-PRRT.
+        prior_gbq, planned_gbq : float or sequence of float
+            Activities (GBq), a number for everyone or a sequence resampled with replacement.
+        n_sims : int
+            Posterior draws used (evenly thinned).
+        seed : int
+            Seed of the simulation.
+        interval : Interval or float, optional
+            Interval convention (default 95% equal-tailed).
+        new_type : {"error", "population"}
+            A type label outside the vocabulary in ``tumour_mix``: refuse, or draw its effect
+            from the population per posterior draw.
+
+        Returns
+        -------
+        CohortPrediction
+        """
+        iv = as_interval(interval)
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise _bad("n", n, "an integer >= 1 (patients in the cohort)")
+        if isinstance(n_sims, (bool, np.bool_)) or not isinstance(n_sims, (int, np.integer)):
+            raise _bad("n_sims", n_sims, "an integer >= 10")
+        if n_sims < 10:
+            raise _bad("n_sims", n_sims, "an integer >= 10")
+        n = int(n)
+        rng_c = calibrated_ranges()
+        if not isinstance(line, str) or line.strip().lower() not in _LINES_CI:
+            raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
+        ln = _LINES_CI[line.strip().lower()]
+        if tumour_mix is None:
+            key = "RR-PRRT" if ln == "RR-PRRT" else "I-PRRT/R-PRRT"
+            tumour_mix = rng_c["cohort_mix"][key]
+        counts = self._type_counts(n, tumour_mix, new_type)
+
+        def values(name: str, v: Any) -> np.ndarray:
+            arr = np.atleast_1d(np.asarray(v, dtype=object))
+            out = np.array([_number(name, x) for x in arr], dtype=float)
+            if out.size == 0:
+                raise _bad(name, v, "a number or a non-empty sequence of numbers")
+            return out
+
+        pg = values("prior_gbq", prior_gbq)
+        pl = values("planned_gbq", planned_gbq)
+        selected = isinstance(prior_pfs_months, str)
+        if selected and prior_pfs_months != "selected":
+            raise _bad("prior_pfs_months", prior_pfs_months, "'selected', a number or numbers")
+        xs = None if selected else values("prior_pfs_months", prior_pfs_months)
+        # validate representative records (ranges and extrapolation warnings, once each)
+        notes: list[str] = []
+        rep_x = F.X_REF if xs is None else float(np.min(xs))  # "selected": in range
+        for a in {float(pg.min()), float(pg.max())}:
+            for b in {float(pl.min()), float(pl.max())}:
+                p = validate_patient(
+                    tumour_type="midgut",
+                    line=ln,
+                    planned_gbq=b,
+                    prior_gbq=a,
+                    prior_pfs_months=rep_x if ln != "I-PRRT" else None,
+                    endpoint=self.endpoint,
+                )
+                notes += [m for m in p.extrapolation if m not in notes]
+        if not selected and ln != "I-PRRT":
+            p = validate_patient(
+                tumour_type="midgut",
+                line=ln,
+                planned_gbq=float(pl[0]),
+                prior_gbq=float(pg[0]),
+                prior_pfs_months=float(np.max(xs)),
+                endpoint=self.endpoint,
+            )
+            notes += [m for m in p.extrapolation if m not in notes]
+        notes += [
+            f"tumour type {t!r} is new: drawn from the population"
+            for t in counts
+            if t not in vocab.TUMOUR_TYPES
+        ]
+        for note in notes:
+            warnings.warn(
+                f"the cohort prediction extrapolates: {note}", ExtrapolationWarning, stacklevel=2
+            )
+        rng = np.random.default_rng(seed)
+        S = self.n_draws
+        sel = np.linspace(0, S - 1, min(n_sims, S)).astype(int)
+        th = {k: v[sel] for k, v in self.survival.items()}
+        m = len(sel)
+        e = self.endpoint
+        # per-patient type columns: fine types index z; new types get population draws
+        z2 = np.empty((m, n))
+        z1 = np.empty((m, n))  # first-line PFS effects (prior PFS distribution)
+        z1_end = np.empty((m, n))  # first-line effects of the endpoint (I-PRRT cohorts)
+        col = 0
+        for t, c in counts.items():
+            if t in vocab.TUMOUR_TYPES:
+                j = vocab.TUMOUR_TYPES.index(t)
+                a2, a1, a1e = (
+                    th["z2"][:, j],
+                    th["z1"][:, j],
+                    th[f"z1{'_os' if e == 'os' else ''}"][:, j],
+                )
+            else:
+                a2, a1, a1e = (rng.standard_normal(m) for _ in range(3))
+                if e == "pfs":
+                    a1e = a1
+            z2[:, col : col + c] = a2[:, None]
+            z1[:, col : col + c] = a1[:, None]
+            z1_end[:, col : col + c] = a1e[:, None]
+            col += c
+        thr = rng_c["prior_pfs_min"]
+
+        def draw(v: np.ndarray) -> np.ndarray:
+            return v[rng.integers(0, v.size, size=(m, n))] if v.size > 1 else np.full((m, n), v[0])
+
+        if ln == "I-PRRT":
+            a, s, _, kname = (
+                ("alpha1_os", "sigma1_os", "z1_os", "k1_os")
+                if e == "os"
+                else ("alpha1", "sigma1", "z1", "k1")
+            )
+            lam = np.exp(th[a][:, None] + th[s][:, None] * z1_end)
+            k = th[kname][:, None]
+        else:
+            k = th["k2"][:, None]
+            type2 = th["alpha2"][:, None] + th["sigma2"][:, None] * z2
+            d = draw(pg) + (0.0 if ln == "188Re-HEDP" else draw(pl))
+            bx, bg = th["beta_x"][:, None], th["beta_gbq"][:, None]
+            if selected:
+                lam1 = np.exp(th["alpha1"][:, None] + th["sigma1"][:, None] * z1)
+                x = F.truncated_weibull(rng, th["k1"][:, None], lam1, thr["R-PRRT"], (m, n))
+                if ln == "RR-PRRT":
+                    # the R-PRRT PFS given x, at the calibration's R-PRRT cumulative activity
+                    d_r = _gbq_r()
+                    lam_r = np.exp(
+                        type2 + bx * np.log(x / F.X_REF) + bg * (d_r - F.GBQ_REF) / F.GBQ_UNIT
+                    )
+                    x = F.truncated_weibull(rng, k, lam_r, thr["RR-PRRT"], (m, n))
+            else:
+                assert xs is not None
+                x = draw(xs)
+            lp = type2 + bx * np.log(x / F.X_REF) + bg * (d - F.GBQ_REF) / F.GBQ_UNIT
+            if ln == "RR-PRRT":
+                lp = lp + th["gamma_rr"][:, None]
+            elif ln == "188Re-HEDP":
+                lp = lp + th["gamma_re188"][:, None]
+            lam = np.exp(lp)
+        t = lam * rng.weibull(1.0, size=(m, n)) ** (1.0 / k)
+        r = math.ceil(n / 2)
+        km = np.partition(t, r - 1, axis=1)[:, r - 1]
+        _finite("the cohort KM median", km)
+        desc = _describe(iv, km)
+        summary = pd.DataFrame(
+            [{"line": ln, "n": n, "quantity": f"km_median_{e}", "unit": "months", **desc}]
+        )
+        return CohortPrediction(summary, km, counts, iv)
+
+    @staticmethod
+    def _type_counts(
+        n: int, mix: Mapping[str, float], new_type: Literal["error", "population"]
+    ) -> dict[str, int]:
+        if not isinstance(mix, Mapping) or not mix:
+            raise _bad("tumour_mix", mix, "a non-empty mapping of tumour type to count/proportion")
+        fine: dict[str, float] = {}
+        weights = calibrated_ranges()["type_weights"]
+        for t, v in mix.items():
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+                raise _bad(f"tumour_mix[{t!r}]", v, "a count or proportion >= 0")
+            if not math.isfinite(float(v)) or v < 0:
+                raise _bad(f"tumour_mix[{t!r}]", v, "a count or proportion >= 0")
+            if not isinstance(t, str):
+                raise _bad("tumour_mix key", t, "a tumour type (string)")
+            key = t.strip().lower()
+            if key in vocab.TUMOUR_TYPES:
+                fine[key] = fine.get(key, 0.0) + float(v)
+            elif key in weights:
+                for mem, w in weights[key].items():
+                    fine[mem] = fine.get(mem, 0.0) + float(v) * w
+            elif new_type == "population":
+                fine[t.strip()] = fine.get(t.strip(), 0.0) + float(v)
+            else:
+                raise _bad(
+                    "tumour_mix key",
+                    t,
+                    f"one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)}; for a type the model has "
+                    "not seen, pass new_type='population'",
+                )
+        tot = sum(fine.values())
+        if tot <= 0:
+            raise _bad("tumour_mix", dict(mix), "at least one positive count or proportion")
+        exact = {t: n * v / tot for t, v in fine.items()}
+        counts = {t: math.floor(v) for t, v in exact.items()}
+        rest = n - sum(counts.values())
+        for t in sorted(exact, key=lambda u: exact[u] - counts[u], reverse=True)[:rest]:
+            counts[t] += 1
+        return {t: c for t, c in counts.items() if c > 0}
+
+
+@cache
+def _gbq_r() -> float:
+    from netbayes.models.survival import calibration_constants
+
+    return calibration_constants()["gbq_r"]
+
+
+@cache
+def _default_predictor(endpoint: str, folder: str | None) -> Predictor:
+    return Predictor.load(endpoint, folder)  # type: ignore[arg-type]
+
+
+def predict(
+    *,
+    tumour_type: str,
+    line: str,
+    planned_gbq: float,
+    prior_gbq: float = 0.0,
+    prior_pfs_months: float | None = None,
+    endpoint: Literal["pfs", "os"] = "pfs",
+    folder: str | Path | None = None,
+    **options: Any,
+) -> Prediction:
+    """Predict one patient from the stored posteriors (default: the shipped ones).
+
+    A convenience wrapper of :meth:`Predictor.load` (cached) and :meth:`Predictor.patient`;
+    ``options`` are passed to the latter (``times``, ``t_probs``, ``interval``, ``new_type``,
+    ``seed``).
+
+    Returns
+    -------
+    Prediction
+    """
+    pred = _default_predictor(endpoint, None if folder is None else str(folder))
+    return pred.patient(
+        tumour_type=tumour_type,
+        line=line,
+        planned_gbq=planned_gbq,
+        prior_gbq=prior_gbq,
+        prior_pfs_months=prior_pfs_months,
+        **options,
+    )

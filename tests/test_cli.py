@@ -1,0 +1,183 @@
+"""``netbayes predict`` and ``netbayes fit`` on injected posteriors (no MCMC)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from test_predict import fake_survival, fake_toxicity
+from test_store import SETTINGS, fake_fit
+
+from netbayes import store
+from netbayes.cli import main
+
+ARGS = [
+    "predict",
+    "--tumour-type",
+    "midgut",
+    "--prior-pfs",
+    "30",
+    "--prior-gbq",
+    "29.9",
+    "--planned-gbq",
+    "14.9",
+    "--line",
+    "R-PRRT",
+]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    for mt, d in (
+        ("survival-pfs", fake_survival(0, 400)),
+        ("survival-os", fake_survival(1, 400, os=True)),
+        ("toxicity", fake_toxicity(2, 400)),
+    ):
+        store.save_posterior(
+            fake_fit(d), mt, variables=list(d), priors={}, sampler_settings=SETTINGS, folder=folder
+        )
+    return folder
+
+
+def test_predict_table(models, capsys):
+    assert main([*ARGS, "--models-dir", str(models)]) == 0
+    out, err = capsys.readouterr()
+    assert "Median PFS, months" in out
+    assert "P(PFS > 12 months)" in out and "P(PFS > 24 months)" in out
+    for line in ("leucocytes", "platelets", "haemoglobin", "any"):
+        assert f"P(grade >= III), {line}" in out
+    assert "95% ETI" in out
+    assert "median PFS after R-PRRT" in out
+    assert "midgut, R-PRRT" in out
+    assert err == ""
+
+
+def _check_est(e: dict, prob: bool) -> None:
+    assert set(e) == {"median", "mean", "eti95_lower", "eti95_upper"}
+    assert all(math.isfinite(v) for v in e.values())
+    assert e["eti95_lower"] <= e["median"] <= e["eti95_upper"]
+    if prob:
+        assert 0.0 <= e["eti95_lower"] and e["eti95_upper"] <= 1.0
+
+
+def test_predict_json_schema(models, capsys):
+    assert main([*ARGS, "--models-dir", str(models), "--json", "--times", "6", "12", "36"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "netbayes.predict/1"
+    assert set(doc) == {
+        "schema",
+        "netbayes_version",
+        "endpoint",
+        "interval",
+        "posteriors",
+        "patients",
+    }
+    assert doc["endpoint"] == "pfs"
+    assert doc["interval"] == {
+        "kind": "eti",
+        "prob": 0.95,
+        "columns": ["eti95_lower", "eti95_upper"],
+    }
+    assert doc["posteriors"]["survival"]["model_type"] == "survival-pfs"
+    assert doc["posteriors"]["survival"]["draws"] == 200 * 2
+    assert doc["posteriors"]["toxicity"]["model_type"] == "toxicity"
+    (p,) = doc["patients"]
+    assert p["input"] == {
+        "tumour_type": "midgut",
+        "line": "R-PRRT",
+        "prior_pfs_months": 30.0,
+        "prior_gbq": 29.9,
+        "planned_gbq": 14.9,
+    }
+    assert p["extrapolation"] == []
+    _check_est(p["median_pfs_months"], prob=False)
+    assert [g["t_months"] for g in p["p_pfs_gt"]] == [6.0, 12.0, 36.0]
+    for g in p["p_pfs_gt"]:
+        _check_est({k: v for k, v in g.items() if k != "t_months"}, prob=True)
+    probs = [g["median"] for g in p["p_pfs_gt"]]
+    assert probs == sorted(probs, reverse=True)
+    assert set(p["p_grade3plus"]) == {"leucocytes", "platelets", "haemoglobin", "any"}
+    for e in p["p_grade3plus"].values():
+        _check_est(e, prob=True)
+
+
+def test_predict_os_and_no_toxicity(models, capsys):
+    assert main([*ARGS, "--models-dir", str(models), "--json", "--endpoint", "os",
+                 "--no-toxicity"]) == 0  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    p = doc["patients"][0]
+    assert "median_os_months" in p and "p_os_gt" in p
+    assert p["p_grade3plus"] is None and doc["posteriors"]["toxicity"] is None
+
+
+def test_predict_warns_on_stderr(models, capsys):
+    args = [a if a != "30" else "12" for a in ARGS]
+    assert main([*args, "--models-dir", str(models), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "warning: the prediction extrapolates: prior_pfs_months=12" in err
+    assert "18-month" in json.loads(out)["patients"][0]["extrapolation"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (["--tumour-type", "colon"], "tumour_type='colon' is not allowed"),
+        (["--line", "X"], "line='X' is not allowed"),
+        (["--planned-gbq", "7400"], "planned_gbq=7400.0 is not allowed"),
+        (["--interval", "2"], "prob=2.0 is not allowed"),
+    ],
+)
+def test_predict_bad_input_exit_2(models, capsys, change, match):
+    assert main([*ARGS, *change, "--models-dir", str(models)]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_predict_new_type_population(models, capsys):
+    args = [*ARGS, "--tumour-type", "colon", "--new-type", "population", "--json"]
+    assert main([*args, "--models-dir", str(models)]) == 0
+    out, err = capsys.readouterr()
+    assert "population" in err
+    assert json.loads(out)["patients"][0]["input"]["tumour_type"] == "colon"
+
+
+def test_predict_missing_posteriors_say_what_to_do(tmp_path, capsys):
+    assert main([*ARGS, "--models-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "netbayes fit --model survival-pfs" in err
+
+
+def test_fit_wiring(monkeypatch, tmp_path, capsys):
+    """`netbayes fit` passes its options to the store (the MCMC itself is not run here)."""
+    calls = []
+
+    def fake_fit_default(mt, **kw):
+        calls.append((mt, kw))
+        d = fake_toxicity(0, 20) if mt == "toxicity" else fake_survival(0, 20, os=True)
+        path = store.save_posterior(
+            fake_fit(d), mt, variables=list(d), priors={}, sampler_settings=SETTINGS,
+            folder=kw["folder"],
+        )  # fmt: skip
+        return path, fake_fit(d)
+
+    monkeypatch.setattr(store, "fit_default", fake_fit_default)
+    args = ["fit", "--model", "survival-os", "toxicity", "--draws", "10", "--seed", "5"]
+    assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert [c[0] for c in calls] == ["survival-os", "toxicity"]
+    kw = calls[0][1]
+    assert kw["draws"] == 10 and kw["seed"] == 5 and kw["chains"] == 4 and kw["tune"] == 1000
+    assert kw["progress"] is False and Path(kw["folder"]) == tmp_path
+    assert "[1/2] survival-os" in out and "[2/2] toxicity" in out
+    assert (tmp_path / "toxicity.json").is_file()
+    assert main(["fit", "--model", "all", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert [c[0] for c in calls[2:]] == list(store.MODEL_TYPES)
+
+
+def test_summary_and_data_still_work(capsys):
+    assert main(["summary"]) == 0
+    assert "Cohorts" in capsys.readouterr().out
+    assert main(["data", "rotterdam_selection", "--csv"]) == 0
+    assert "min_months" in capsys.readouterr().out
