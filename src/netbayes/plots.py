@@ -8,7 +8,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["plot_prior_posterior", "prior_posterior_data", "prior_posterior_table"]
+__all__ = [
+    "plot_prior_posterior",
+    "plot_survival_curve",
+    "plot_type_forest",
+    "plot_validation",
+    "prior_posterior_data",
+    "prior_posterior_table",
+    "survival_curve_data",
+    "type_forest_data",
+    "validation_plot_data",
+]
 
 LABELS = {
     "beta_x": "prior-PFS elasticity β_x (salvage PFS ∝ prior PFS^β_x)",
@@ -135,4 +145,206 @@ def plot_prior_posterior(
         ax.legend(frameon=False)
     fig.suptitle("Prior against posterior: how much the published data say")
     fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# patient survival curve
+# ---------------------------------------------------------------------------------------------
+def survival_curve_data(prediction: Any, population: Any | None = None) -> pd.DataFrame:
+    """The data of :func:`plot_survival_curve`: S(t) with its band per curve.
+
+    Parameters
+    ----------
+    prediction : netbayes.predict.Prediction
+        A patient's (or patients') prediction.
+    population : netbayes.predict.Prediction, optional
+        A reference prediction drawn underneath (e.g. the same covariates with the tumour
+        type drawn from the population, or the average retreated patient).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``curve`` (``"patient <label>"``, or ``"population: patient <label>"``), ``t_months``, ``median``,
+        ``mean`` and the interval columns of the prediction's convention.
+    """
+    frames = [prediction.curve.assign(curve="patient " + prediction.curve["patient"].astype(str))]
+    if population is not None:
+        c = population.curve
+        frames.append(c.assign(curve="population: patient " + c["patient"].astype(str)))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["curve", "t_months", "median", "mean", *prediction.interval.columns]]
+
+
+def plot_survival_curve(
+    prediction: Any, population: Any | None = None, path: str | None = None
+) -> Any:
+    """A patient's posterior survival curve S(t) with its credible band.
+
+    Parameters
+    ----------
+    prediction, population
+        See :func:`survival_curve_data`.
+    path : str, optional
+        Save the figure there too.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    data = survival_curve_data(prediction, population)
+    iv = prediction.interval
+    lo, hi = iv.columns
+    ep = prediction.endpoint.upper()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    curves = list(dict.fromkeys(data["curve"]))
+    for i, name in enumerate(curves):
+        g = data[data["curve"] == name]
+        pop = name.startswith("population")
+        color = "0.55" if pop else f"C{i}"
+        ax.fill_between(g["t_months"], g[lo], g[hi], color=color, alpha=0.15 if pop else 0.25,
+                        lw=0)  # fmt: skip
+        ax.plot(g["t_months"], g["median"], color=color, ls="--" if pop else "-",
+                label=f"{name} (posterior median, {iv.text} band)")  # fmt: skip
+    ax.axhline(0.5, color="0.85", lw=0.8, zorder=0)
+    ax.set_xlabel("months since the first cycle of the line")
+    ax.set_ylabel(f"probability {ep}-free" if ep == "PFS" else "probability alive")
+    ax.set_ylim(0, 1.01)
+    ax.set_xlim(0, float(data["t_months"].max()))
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"Predicted {ep}\n{prediction.sentence()}", fontsize=10)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# tumour-type forest
+# ---------------------------------------------------------------------------------------------
+def type_forest_data(
+    predictor: Any,
+    *,
+    line: str = "R-PRRT",
+    prior_pfs_months: float = 36.0,
+    prior_gbq: float = 29.9,
+    planned_gbq: float = 14.9,
+    interval: Any = None,
+) -> pd.DataFrame:
+    """Median PFS (or OS) per tumour type for a reference patient, with intervals.
+
+    Parameters
+    ----------
+    predictor : netbayes.predict.Predictor
+    line, prior_pfs_months, prior_gbq, planned_gbq
+        The reference patient (default: the median R-PRRT patient of Rotterdam).
+    interval : Interval or float, optional
+        Interval convention (default 95% ETI).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``tumour_type``, ``median``, ``mean`` and the interval columns of the median.
+    """
+    from netbayes.vocab import TUMOUR_TYPES
+
+    df = pd.DataFrame(
+        {
+            "tumour_type": list(TUMOUR_TYPES),
+            "line": line,
+            "prior_pfs_months": prior_pfs_months,
+            "prior_gbq": prior_gbq,
+            "planned_gbq": planned_gbq,
+        },
+        index=list(TUMOUR_TYPES),
+    )
+    pred = predictor.patients(df, interval=interval)
+    s = pred.summary
+    s = s[s["quantity"] == f"median_{pred.endpoint}"]
+    out = s[["patient", "median", "mean", *pred.interval.columns]].rename(
+        columns={"patient": "tumour_type"}
+    )
+    out.attrs.update(interval=pred.interval.text, endpoint=pred.endpoint, line=line)
+    return out.reset_index(drop=True)
+
+
+def plot_type_forest(predictor: Any, path: str | None = None, **kwargs: Any) -> Any:
+    """Forest plot of median PFS by tumour type (see :func:`type_forest_data`)."""
+    import matplotlib.pyplot as plt
+
+    data = type_forest_data(predictor, **kwargs)
+    lo, hi = (c for c in data.columns if c.endswith(("_lower", "_upper")))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    y = np.arange(len(data))[::-1]
+    ax.hlines(y, data[lo], data[hi], color="C0", lw=2)
+    ax.plot(data["median"], y, "o", color="C0")
+    ax.set_yticks(y, data["tumour_type"])
+    ep = data.attrs["endpoint"].upper()
+    ax.set_xlabel(f"median {ep} after {data.attrs['line']}, months ({data.attrs['interval']})")
+    ax.set_title(f"Median {ep} by tumour type (reference patient)")
+    ax.set_xlim(left=0)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# published against predicted
+# ---------------------------------------------------------------------------------------------
+def validation_plot_data(table: pd.DataFrame) -> pd.DataFrame:
+    """The data of :func:`plot_validation`: the validation table with a short label per row."""
+    out = table.copy()
+    out["label"] = (
+        out["figure"]
+        .str.replace(r",? (median, )?months$", "", regex=True)
+        .str.replace(", count", "", regex=False)
+    )
+    return out
+
+
+def plot_validation(table: pd.DataFrame, path: str | None = None) -> Any:
+    """Published figures (dots; red if outside) against their 95% predictive intervals.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`netbayes.validation.validation_table` output.
+    path : str, optional
+        Save the figure there too.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    data = validation_plot_data(table)
+    checks = list(dict.fromkeys(data["check"]))
+    heights = [max(2.0, 0.16 * (data["check"] == c).sum() + 0.8) for c in checks]
+    fig, axes = plt.subplots(
+        len(checks), 1, figsize=(8.0, sum(heights)), gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )  # fmt: skip
+    for ax, c in zip(axes[:, 0], checks, strict=True):
+        g = data[data["check"] == c]
+        y = np.arange(len(g))[::-1]
+        ax.hlines(y, g["pi95_lower"], g["pi95_upper"], color="0.6", lw=2.5)
+        ax.plot(g["predicted_median"], y, "|", color="0.2", ms=8)
+        inside = g["inside"].to_numpy()
+        ax.plot(g["published"][inside], y[inside], "o", color="C0", ms=4)
+        ax.plot(g["published"][~inside], y[~inside], "o", color="C3", ms=5)
+        held = ~g["in_likelihood"].to_numpy()
+        if held.any():
+            ax.plot(g["published"][held], y[held], "o", mfc="none", mec="k", ms=7)
+        ax.set_yticks(y, g["label"], fontsize=6)
+        ax.set_title(f"{c}: {int(inside.sum())}/{len(g)} inside the 95% predictive interval",
+                     fontsize=9)  # fmt: skip
+    fig.text(0.01, 0.002, "grey: 95% predictive interval (| its median); dot: published "
+             "(red = outside; ringed = held out of the likelihood)", fontsize=7)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.01, 1, 1))
+    if path:
+        fig.savefig(path, dpi=110)
     return fig
