@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
+import pytest
 
 from netbayes.models.survival import SurvivalPriors
 from netbayes.plots import (
@@ -39,3 +40,58 @@ def test_plot_data_densities_integrate_to_one_and_figure_has_panels():
     fig = plot_prior_posterior(_draws(), SurvivalPriors())
     assert len(fig.axes) == 2
     assert [len(ax.lines) for ax in fig.axes] == [3, 3]  # prior, posterior, zero line
+
+
+# ----------------------------------------------------------------------------------------------
+# prediction and validation plots (shipped posteriors; no MCMC)
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def predictor():
+    from netbayes.predict import Predictor
+
+    return Predictor.load("pfs", toxicity=False)
+
+
+def test_survival_curve_data_and_plot(predictor, tmp_path):
+    from netbayes.plots import plot_survival_curve, survival_curve_data
+
+    p = predictor.patient(
+        tumour_type="midgut", line="R-PRRT", prior_pfs_months=30, prior_gbq=29.9, planned_gbq=14.9
+    )
+    d = survival_curve_data(p)
+    assert list(d.columns) == ["curve", "t_months", "median", "mean", "eti95_lower", "eti95_upper"]
+    assert (np.diff(d["median"]) <= 1e-12).all()  # S(t) non-increasing
+    assert ((d["eti95_lower"] <= d["median"]) & (d["median"] <= d["eti95_upper"])).all()
+    fig = plot_survival_curve(p, p, path=str(tmp_path / "c.png"))
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("patient 0") and "95% ETI band" in labels[0]
+    assert labels[1].startswith("population: patient 0")
+
+
+def test_type_forest_orders_types_and_labels_interval(predictor, tmp_path):
+    from netbayes.plots import plot_type_forest, type_forest_data
+    from netbayes.vocab import TUMOUR_TYPES
+
+    d = type_forest_data(predictor)
+    assert list(d["tumour_type"]) == list(TUMOUR_TYPES)
+    assert (d["eti95_lower"] < d["median"]).all() and (d["median"] < d["eti95_upper"]).all()
+    fig = plot_type_forest(predictor, path=str(tmp_path / "f.png"))
+    assert "95% ETI" in fig.axes[0].get_xlabel()
+
+
+def test_validation_plot_marks_outside_figures_red():
+    from netbayes.plots import plot_validation, validation_plot_data
+    from netbayes.store import load_posterior
+    from netbayes.validation import validation_table
+
+    bad = load_posterior("survival-pfs").all_draws()
+    bad["alpha2"] = bad["alpha2"] + np.log(3.0)
+    t = validation_table(bad)
+    d = validation_plot_data(t)
+    assert not d["label"].str.contains("months").any()
+    fig = plot_validation(t)
+    ax = fig.axes[0]
+    red = [ln for ln in ax.get_lines() if ln.get_color() == "C3"]
+    assert len(red) == 1 and len(red[0].get_xdata()) == int((~t["inside"]).sum())
+    assert f"{int(t['inside'].sum())}/{len(t)} inside" in ax.get_title()
