@@ -181,3 +181,11 @@ def test_summary_and_data_still_work(capsys):
     assert "Cohorts" in capsys.readouterr().out
     assert main(["data", "rotterdam_selection", "--csv"]) == 0
     assert "min_months" in capsys.readouterr().out
+
+
+def test_predict_help_documents_the_json_schema(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["predict", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "netbayes.predict/1" in out and '"p_grade3plus"' in out and "eti95_lower" in out

@@ -37,7 +37,7 @@ def fake_survival(seed: int = 0, n: int = S, os: bool = False) -> dict[str, np.n
         "gamma_rr": r.normal(-0.2, 0.1, n),
         "gamma_re188": r.normal(0.0, 1.0, n),
         "delta_control": r.normal(0.0, 0.1, n),
-        "sigma_se": np.abs(r.normal(0.2, 0.02, n)),
+        "kappa_se": np.abs(r.normal(3.0, 0.2, n)),
     }
     if os:
         d |= {
@@ -505,3 +505,19 @@ print("ok")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_predictor_uses_the_calibration_recorded_in_the_card(draws):
+    """A loaded posterior brings the ranges it was calibrated on; they drive the warnings."""
+    from netbayes.store import StoredPosterior
+
+    cal = calibrated_ranges()
+    card = {"calibration": dict(cal, prior_pfs_min={"R-PRRT": 40.0, "RR-PRRT": 14.0})}
+    arrays = {k: v.reshape((1, *v.shape)) for k, v in draws.items()}
+    sp = StoredPosterior("survival-pfs", card, arrays, {})
+    pr = Predictor(sp)
+    assert pr.ranges["prior_pfs_min"]["R-PRRT"] == 40.0
+    assert pr.ranges["cumulative_gbq"] == cal["cumulative_gbq"]  # JSON pairs back to tuples
+    with pytest.warns(ExtrapolationWarning, match="below the 40-month"):
+        pr.patient(**STD_R)
+    assert Predictor(draws).ranges == cal

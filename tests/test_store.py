@@ -254,6 +254,10 @@ def test_shipped_posteriors_load_and_match_the_data(model_type):
     assert card["diagnostics"]["divergences"] <= 10
     assert card["diagnostics"]["max_r_hat"] <= 1.01
     assert card["diagnostics"]["min_ess_bulk"] >= 400
+    if model_type.startswith("survival"):
+        from netbayes.predict import Predictor, calibrated_ranges
+
+        assert Predictor(sp, endpoint=model_type.split("-")[1]).ranges == calibrated_ranges()
 
 
 @pytest.mark.slow
@@ -277,3 +281,32 @@ def test_same_seed_same_draws(tmp_path):
         hashes.append(json.loads(p.with_suffix(".json").read_text())["draws_sha256"])
     assert hashes[0] == hashes[1]
     assert hashes[0] != hashes[2]
+
+
+def test_reader_agrees_with_scipy(saved):
+    """The store's own NetCDF-3 reader returns what SciPy's reader returns."""
+    import io
+
+    from scipy.io import netcdf_file
+
+    folder, path, _ = saved
+    sp = load_posterior("survival-pfs", folder)
+    with netcdf_file(io.BytesIO(path.read_bytes()), "r", mmap=False) as f:
+        names = [
+            v for v in f.variables if v not in f.dimensions and f.variables[v].typecode() != "c"
+        ]
+        assert sorted(names) == sorted(sp.arrays)
+        for v in names:
+            np.testing.assert_array_equal(sp.arrays[v], f.variables[v].data)
+            assert sp.dims[v] == f.variables[v].dimensions
+
+
+def test_unreadable_file_with_matching_checksum_is_refused(saved):
+    import hashlib
+
+    folder, path, _ = saved
+    junk = b"CDF\x02" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x0a\x00\x00\x00\x05garbage"
+    path.write_bytes(junk)
+    _edit_card(folder, netcdf_sha256=hashlib.sha256(junk).hexdigest())
+    with pytest.raises(StoreError, match="could not be read as NetCDF"):
+        load_posterior("survival-pfs", folder)

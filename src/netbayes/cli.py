@@ -210,6 +210,13 @@ def _card_summary(card: dict | None, n_draws: int) -> dict | None:
     return out
 
 
+def _json_schema_doc() -> str:
+    """The ``--json`` schema section of this module's docstring (one source of truth)."""
+    doc = __doc__ or ""
+    i = doc.find("One object (schema")
+    return "JSON output (--json): " + doc[i:].replace("::", ":") if i >= 0 else ""
+
+
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     from netbayes.vocab import LINES, PATIENT_TUMOUR_TYPES
 
@@ -218,9 +225,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="predict one patient from the stored posteriors",
         description="Predict one patient: median PFS with its credible interval, P(PFS > t), "
         "and P(grade >= III) per cell line and any line, from the stored posteriors (default: "
-        "the shipped ones). --json prints the document described in `netbayes.cli`'s "
-        "docstring (schema netbayes.predict/1). Inputs outside the calibration data print a "
-        "warning on standard error.",
+        "the shipped ones). Inputs outside the calibration data print a warning on standard "
+        "error. --json prints the document described below.",
+        epilog=_json_schema_doc(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--tumour-type",

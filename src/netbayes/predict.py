@@ -212,6 +212,7 @@ def validate_patient(
     prior_pfs_months: Any = None,
     new_type: Literal["error", "population"] = "error",
     endpoint: str = "pfs",
+    ranges: Mapping[str, Any] | None = None,
 ) -> _Patient:
     """Validate one patient record; return it typed, with its extrapolation notes.
 
@@ -223,6 +224,8 @@ def validate_patient(
         What to do with a tumour type outside the vocabulary (see the module docstring).
     endpoint : {"pfs", "os"}
         The survival endpoint predicted (PFS after 188Re-HEDP is an extrapolation).
+    ranges : mapping, optional
+        The calibrated ranges (default :func:`calibrated_ranges`).
 
     Returns
     -------
@@ -268,7 +271,7 @@ def validate_patient(
             raise _bad(
                 "prior_pfs_months", prior_pfs_months, f"a number > 0 months (required for {ln})"
             )
-    rng = calibrated_ranges()
+    rng = calibrated_ranges() if ranges is None else ranges
     notes: list[str] = []
     thr = rng["prior_pfs_min"].get(ln)
     if thr is not None and x is not None and x < thr:
@@ -317,7 +320,16 @@ def validate_patient(
     )
 
 
-def _tumour_weights(p: _Patient) -> np.ndarray | None:
+def _ranges_from_json(cal: Mapping[str, Any]) -> dict[str, Any]:
+    """A model card's ``calibration`` entry with its pairs back as tuples."""
+    out = dict(cal)
+    out["planned_gbq"] = {k: tuple(v) for k, v in cal["planned_gbq"].items()}
+    for k in ("cumulative_gbq", "re188_prior_gbq"):
+        out[k] = tuple(cal[k])
+    return out
+
+
+def _tumour_weights(p: _Patient, ranges: Mapping[str, Any]) -> np.ndarray | None:
     """Weights over the fine types (None for a new type)."""
     if p.new_type:
         return None
@@ -325,7 +337,7 @@ def _tumour_weights(p: _Patient) -> np.ndarray | None:
     if p.tumour_type in vocab.TUMOUR_TYPES:
         w[vocab.TUMOUR_TYPES.index(p.tumour_type)] = 1.0
     else:
-        for m, v in calibrated_ranges()["type_weights"][p.tumour_type].items():
+        for m, v in ranges["type_weights"][p.tumour_type].items():
             w[vocab.TUMOUR_TYPES.index(m)] = v
     return w
 
@@ -588,6 +600,8 @@ class Predictor:
             "survival": getattr(survival, "card", None),
             "toxicity": getattr(toxicity, "card", None),
         }
+        cal = (self.cards["survival"] or {}).get("calibration")
+        self._ranges = _ranges_from_json(cal) if cal else None
         self.toxicity: dict[str, np.ndarray] | None = None
         if toxicity is not None:
             T = _toxicity_formulas()
@@ -629,6 +643,12 @@ class Predictor:
         surv = load_posterior(f"survival-{endpoint}", folder)
         tox = load_posterior("toxicity", folder) if toxicity else None
         return cls(surv, tox, endpoint=endpoint)
+
+    @property
+    def ranges(self) -> dict[str, Any]:
+        """The calibrated input ranges: from the survival model card (recorded at fit time
+        from the same data, see the card's data hash), else :func:`calibrated_ranges`."""
+        return self._ranges if self._ranges is not None else calibrated_ranges()
 
     @property
     def n_draws(self) -> int:
@@ -756,7 +776,11 @@ class Predictor:
         pats = []
         for lab, rec in zip(labels, recs, strict=True):
             try:
-                pats.append(validate_patient(**rec, new_type=new_type, endpoint=self.endpoint))
+                pats.append(
+                    validate_patient(
+                        **rec, new_type=new_type, endpoint=self.endpoint, ranges=self.ranges
+                    )
+                )
             except ValueError as err:
                 if len(recs) > 1:
                     raise ValueError(f"patient {lab!r}: {err}") from None
@@ -786,7 +810,7 @@ class Predictor:
                 )
                 w = np.ones(1)
             else:
-                wt = _tumour_weights(p)
+                wt = _tumour_weights(p, self.ranges)
                 assert wt is not None
                 keep = wt > 0
                 lam = np.exp(F.log_scale(th, p.line, p.prior_pfs_months, d, e))[:, keep]
@@ -987,14 +1011,14 @@ class Predictor:
         if n_sims < 10:
             raise _bad("n_sims", n_sims, "an integer >= 10")
         n = int(n)
-        rng_c = calibrated_ranges()
+        rng_c = self.ranges
         if not isinstance(line, str) or line.strip().lower() not in _LINES_CI:
             raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
         ln = _LINES_CI[line.strip().lower()]
         if tumour_mix is None:
             key = "RR-PRRT" if ln == "RR-PRRT" else "I-PRRT/R-PRRT"
             tumour_mix = rng_c["cohort_mix"][key]
-        counts = self._type_counts(n, tumour_mix, new_type)
+        counts = self._type_counts(n, tumour_mix, new_type, rng_c)
 
         def values(name: str, v: Any) -> np.ndarray:
             arr = np.atleast_1d(np.asarray(v, dtype=object))
@@ -1021,6 +1045,7 @@ class Predictor:
                     prior_gbq=a,
                     prior_pfs_months=rep_x if ln != "I-PRRT" else None,
                     endpoint=self.endpoint,
+                    ranges=rng_c,
                 )
                 notes += [m for m in p.extrapolation if m not in notes]
         if not selected and ln != "I-PRRT":
@@ -1031,6 +1056,7 @@ class Predictor:
                 prior_gbq=float(pg[0]),
                 prior_pfs_months=float(np.max(xs)),
                 endpoint=self.endpoint,
+                ranges=rng_c,
             )
             notes += [m for m in p.extrapolation if m not in notes]
         notes += [
@@ -1118,12 +1144,15 @@ class Predictor:
 
     @staticmethod
     def _type_counts(
-        n: int, mix: Mapping[str, float], new_type: Literal["error", "population"]
+        n: int,
+        mix: Mapping[str, float],
+        new_type: Literal["error", "population"],
+        ranges: Mapping[str, Any],
     ) -> dict[str, int]:
         if not isinstance(mix, Mapping) or not mix:
             raise _bad("tumour_mix", mix, "a non-empty mapping of tumour type to count/proportion")
         fine: dict[str, float] = {}
-        weights = calibrated_ranges()["type_weights"]
+        weights = ranges["type_weights"]
         for t, v in mix.items():
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
                 raise _bad(f"tumour_mix[{t!r}]", v, "a count or proportion >= 0")

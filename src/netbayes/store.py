@@ -21,6 +21,9 @@ the model card:
     ``converged``, ``problems``.
 ``variables``
     The stored variables and their dimensions.
+``calibration``
+    The input ranges the calibration data cover (selection thresholds, activity ranges, the
+    coarse tumour-type weights), used for the extrapolation warnings.
 ``netcdf_sha256``, ``draws_sha256``
     Checksums of the NetCDF file and of the draws themselves (float64, variables in name
     order): the same seed and data give the same ``draws_sha256``.
@@ -38,7 +41,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -242,6 +244,7 @@ def save_posterior(
     priors: Any,
     sampler_settings: Mapping[str, Any],
     folder: str | Path | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> Path:
     """Save a fit's posterior as ``<folder>/<model_type>.nc`` plus its model card ``.json``.
 
@@ -259,6 +262,9 @@ def save_posterior(
         ``sampler``, ``draws``, ``tune``, ``chains``, ``seed``, ``target_accept``.
     folder : str or pathlib.Path, optional
         Destination (default :func:`models_dir`); created if needed.
+    calibration : mapping, optional
+        The calibrated input ranges of the data (:func:`netbayes.predict.calibrated_ranges`),
+        kept in the card so that predictions need not re-read the data tables.
 
     Returns
     -------
@@ -302,6 +308,7 @@ def save_posterior(
         "sampler": _jsonable(dict(sampler_settings)),
         "diagnostics": _diagnostics_summary(fit),
         "variables": {v: list(ds[v].dims) for v in ds.data_vars},
+        "calibration": None if calibration is None else _jsonable(calibration),
         "netcdf_file": nc.name,
         "netcdf_sha256": _sha256(raw),
         "draws_sha256": _draws_hash(arrays),
@@ -314,27 +321,92 @@ def save_posterior(
 # ----------------------------------------------------------------------------------------------
 # loading
 # ----------------------------------------------------------------------------------------------
-def _read_netcdf(raw: bytes) -> tuple[dict, dict, dict]:
-    """Variables, dims and string coordinates of a NetCDF-3 file (SciPy reader, no xarray)."""
-    from scipy.io import netcdf_file
+_NC_TYPES = {1: ">i1", 2: "S1", 3: ">i2", 4: ">i4", 5: ">f4", 6: ">f8"}
+"""NetCDF-3 external types (all big-endian): byte, char, short, int, float, double."""
 
+
+class _Header:
+    """Sequential reader of a NetCDF-3 header (the classic format specification)."""
+
+    def __init__(self, raw: bytes) -> None:
+        if raw[:3] != b"CDF" or raw[3] not in (1, 2):
+            raise ValueError("not a NetCDF-3 file (no CDF magic number)")
+        self.raw, self.pos, self.offset_size = raw, 4, 4 if raw[3] == 1 else 8
+
+    def int(self, size: int = 4) -> int:
+        v = int.from_bytes(self.raw[self.pos : self.pos + size], "big", signed=False)
+        self.pos += size
+        return v
+
+    def name(self) -> str:
+        n = self.int()
+        s = self.raw[self.pos : self.pos + n].decode("utf-8")
+        self.pos += n + (-n % 4)
+        return s
+
+    def values(self, nc_type: int, n: int) -> np.ndarray:
+        dt = np.dtype(_NC_TYPES[nc_type])
+        a = np.frombuffer(self.raw, dt, count=n, offset=self.pos)
+        self.pos += n * dt.itemsize + (-(n * dt.itemsize) % 4)
+        return a
+
+    def attributes(self) -> None:
+        tag, n = self.int(), self.int()
+        if tag not in (0, 0x0C):
+            raise ValueError(f"bad attribute list tag {tag}")
+        for _ in range(n):
+            self.name()
+            t = self.int()
+            self.values(t, self.int())
+
+
+def _read_netcdf(raw: bytes) -> tuple[dict, dict, dict]:
+    """Variables, dims and string coordinates of a NetCDF-3 file.
+
+    A small reader of the classic/64-bit-offset format (enough for what :func:`save_posterior`
+    writes: fixed-size variables, no record dimension), so that loading a posterior imports
+    neither xarray nor SciPy's I/O package (CLI start-up time).
+    """
+    h = _Header(raw)
+    if h.int() != 0:
+        raise ValueError("record variables are not supported")
+    tag, n = h.int(), h.int()
+    if tag not in (0, 0x0A):
+        raise ValueError(f"bad dimension list tag {tag}")
+    dim_names, dim_len = [], []
+    for _ in range(n):
+        dim_names.append(h.name())
+        dim_len.append(h.int())
+    if 0 in dim_len:
+        raise ValueError("unlimited (record) dimensions are not supported")
+    h.attributes()
+    tag, n = h.int(), h.int()
+    if tag not in (0, 0x0B):
+        raise ValueError(f"bad variable list tag {tag}")
     arrays: dict[str, np.ndarray] = {}
     dims: dict[str, tuple[str, ...]] = {}
     coords: dict[str, list[Any]] = {}
-    with netcdf_file(io.BytesIO(raw), "r", mmap=False) as f:
-        dim_names = set(f.dimensions)
-        for name, var in f.variables.items():
-            data = np.array(var.data, copy=True)
-            if data.dtype.kind == "S":  # a string coordinate stored as characters
-                labels = [b"".join(row).decode() for row in data.reshape(data.shape[0], -1)]
-                coords[var.dimensions[0]] = labels
-                continue
-            if name in dim_names:
-                if name not in ("chain", "draw"):
-                    coords[name] = data.tolist()
-                continue
+    for _ in range(n):
+        name = h.name()
+        ids = [h.int() for _ in range(h.int())]
+        h.attributes()
+        nc_type, _vsize, begin = h.int(), h.int(), h.int(h.offset_size)
+        shape = tuple(dim_len[i] for i in ids)
+        vdims = tuple(dim_names[i] for i in ids)
+        dt = np.dtype(_NC_TYPES[nc_type])
+        count = int(np.prod(shape)) if shape else 1
+        if begin + count * dt.itemsize > len(raw):
+            raise ValueError(f"variable {name!r} runs past the end of the file")
+        data = np.frombuffer(raw, dt, count=count, offset=begin).reshape(shape)
+        if nc_type == 2:  # characters: a string coordinate (labels x string length)
+            rows = data.reshape(shape[0], -1) if shape else data.reshape(1, -1)
+            coords[vdims[0]] = [b"".join(r).rstrip(b"\0").decode("utf-8") for r in rows]
+        elif name in dim_names:
+            if name not in ("chain", "draw"):
+                coords[name] = data.tolist()
+        else:
             arrays[name] = data.astype(float)
-            dims[name] = tuple(var.dimensions)
+            dims[name] = vdims
     return arrays, dims, coords
 
 
@@ -494,6 +566,8 @@ def fit_default(
         priors = tmodel.priors
         target_accept = _default_target_accept(tmodel.fit)
     settings.update(sampler=sampler, target_accept=target_accept)
+    from netbayes.predict import calibrated_ranges
+
     path = save_posterior(
         fit,
         model_type,
@@ -501,6 +575,7 @@ def fit_default(
         priors=priors,
         sampler_settings=settings,
         folder=folder,
+        calibration=calibrated_ranges(),
     )
     return path, fit
 
