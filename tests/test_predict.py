@@ -521,3 +521,24 @@ def test_predictor_uses_the_calibration_recorded_in_the_card(draws):
     with pytest.warns(ExtrapolationWarning, match="below the 40-month"):
         pr.patient(**STD_R)
     assert Predictor(draws).ranges == cal
+
+
+def test_predictor_accepts_a_fit_result(draws):
+    from test_store import fake_fit
+
+    fit = fake_fit(draws)  # draws reshaped to 2 chains
+    a = Predictor(fit).patient(**STD_R)
+    b = Predictor(draws).patient(**STD_R)
+    pd.testing.assert_frame_equal(a.summary, b.summary)
+
+
+def test_predict_from_the_shipped_posteriors():
+    from netbayes.predict import predict
+
+    p = predict(**STD_R)
+    s = p.summary.set_index(["quantity", "cell_line"], drop=False)
+    med = p.summary[p.summary["quantity"] == "median_pfs"].iloc[0]
+    # the R-PRRT midgut patient at the calibration's reference: a plausible salvage median
+    assert 5 < med["eti95_lower"] < med["median"] < med["eti95_upper"] < 40
+    assert len(s) == 1 + 2 + 4
+    assert p.draws.sizes["draw"] == 4000

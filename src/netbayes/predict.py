@@ -568,10 +568,10 @@ class Predictor:
 
     Parameters
     ----------
-    survival : StoredPosterior or mapping of str to numpy.ndarray
-        Survival posterior (draws with the draw axis first, or a loaded store entry) holding
-        :func:`netbayes.formulas.survival.params_for` ``(endpoint)``.
-    toxicity : StoredPosterior or mapping, optional
+    survival : StoredPosterior, FitResult or mapping of str to numpy.ndarray
+        Survival posterior holding :func:`netbayes.formulas.survival.params_for`
+        ``(endpoint)``: a loaded store entry, a fresh fit, or draws with the draw axis first.
+    toxicity : StoredPosterior, FitResult or mapping, optional
         Toxicity posterior; without it the predictions have no ``p_grade3plus``.
     endpoint : {"pfs", "os"}
         What the survival posterior describes.
