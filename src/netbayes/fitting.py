@@ -56,6 +56,9 @@ class FitResult:
         ``sample``, ``total``.
     problems : list of str
         The convergence problems found (empty when the targets are met).
+    settings : dict
+        The sampler settings used: ``draws``, ``tune``, ``chains``, ``seed``,
+        ``target_accept`` (for the model card of a stored posterior).
     """
 
     posterior: xr.DataTree
@@ -64,6 +67,7 @@ class FitResult:
     sampler: str
     seconds: dict[str, float]
     problems: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:
@@ -263,6 +267,13 @@ def sample(
         sampler=sampler,
         seconds={"compile": t1 - t0, "sample": t2 - t1, "total": t2 - t0},
         problems=problems,
+        settings={
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "seed": seed,
+            "target_accept": float(target_accept),
+        },
     )
     if problems:
         warnings.warn(

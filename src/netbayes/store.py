@@ -495,18 +495,6 @@ DEFAULT_SEED = 20261121
 """Seed of the shipped posteriors."""
 
 
-def _default_target_accept(fit_method: Any) -> float:
-    """The ``target_accept`` a model's ``fit`` uses by default (it may not expose it)."""
-    import inspect
-
-    from netbayes import fitting
-
-    p = inspect.signature(fit_method).parameters.get("target_accept")
-    if p is not None and p.default is not inspect.Parameter.empty:
-        return float(p.default)
-    return float(inspect.signature(fitting.sample).parameters["target_accept"].default)
-
-
 def fit_default(
     model_type: str,
     *,
@@ -553,9 +541,7 @@ def fit_default(
         fit = model.fit(**run)
         variables = list(dict.fromkeys([*model.parameter_names(), *params_for(endpoint)]))
         priors: Any = asdict(model.priors)
-        # SurvivalModel.fit sets its own default target_accept (read it from its source of
-        # truth: the FitResult does not carry it)
-        target_accept = _survival_target_accept()
+        target_accept = fit.settings["target_accept"]
     else:
         from netbayes.formulas.toxicity import PARAMS as TOX_PARAMS
         from netbayes.models.toxicity import ToxicityModel
@@ -564,7 +550,7 @@ def fit_default(
         fit = tmodel.fit(**run)
         variables = list(dict.fromkeys([*tmodel.parameter_names(), *TOX_PARAMS]))
         priors = tmodel.priors
-        target_accept = _default_target_accept(tmodel.fit)
+        target_accept = fit.settings["target_accept"]
     settings.update(sampler=sampler, target_accept=target_accept)
     from netbayes.predict import calibrated_ranges
 
@@ -578,15 +564,3 @@ def fit_default(
         calibration=calibrated_ranges(),
     )
     return path, fit
-
-
-def _survival_target_accept() -> float:
-    """The target acceptance :meth:`SurvivalModel.fit` passes to the sampler by default."""
-    import inspect
-    import re
-
-    from netbayes.models.survival import SurvivalModel
-
-    src = inspect.getsource(SurvivalModel.fit)
-    m = re.search(r"setdefault\(\s*\"target_accept\"\s*,\s*([0-9.]+)\s*\)", src)
-    return float(m.group(1)) if m else _default_target_accept(SurvivalModel.fit)
