@@ -189,3 +189,48 @@ def test_predict_help_documents_the_json_schema(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "netbayes.predict/1" in out and '"p_grade3plus"' in out and "eti95_lower" in out
+
+
+# ----------------------------------------------------------------------------------------------
+# validate and report (the shipped posteriors)
+# ----------------------------------------------------------------------------------------------
+def test_validate_passes_on_the_shipped_posteriors(tmp_path, capsys):
+    rc = main(["validate", "--csv", str(tmp_path / "v.csv")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "FAIL" not in out
+    for check in ("Table 5 PFS median", "Table 6 grade III/IV counts", "188Re per-cycle grades"):
+        assert check in out
+    import pandas as pd
+
+    t = pd.read_csv(tmp_path / "v.csv")
+    assert f"{int(t['inside'].sum())}/{len(t)} figures inside" in out
+
+
+def test_validate_fails_loudly_on_a_wrong_posterior(tmp_path, capsys, monkeypatch):
+    """A posterior with salvage PFS three times too long: exit 1 and the failures listed."""
+    import numpy as np
+
+    from netbayes import validation
+
+    real = validation.validation_table
+
+    def shifted(pfs, os_, tox):
+        d = pfs.all_draws()
+        d["alpha2"] = d["alpha2"] + np.log(3.0)
+        return real(d, os_, tox)
+
+    monkeypatch.setattr(validation, "validation_table", shifted)
+    rc = main(["validate"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "FAIL" in out and "OUTSIDE PFS retreatment R-PRRT" in out
+
+
+def test_report_writes_tables_and_plots(tmp_path, capsys):
+    rc = main(["report", "--out", str(tmp_path / "rep")])
+    assert rc == 0
+    files = {p.name for p in (tmp_path / "rep").iterdir()}
+    for stem in ("validation", "parameters_survival-pfs", "parameters_toxicity"):
+        assert {f"{stem}.md", f"{stem}.tex", f"{stem}.csv"} <= files
+    assert {"validation.png", "forest_median_pfs.png", "toxicity_risk.png"} <= files
+    md = (tmp_path / "rep" / "parameters_survival-pfs.md").read_text()
+    assert "| z2[midgut] |" in md and "eti95_lower" in md and "max R-hat" in md

@@ -63,3 +63,10 @@ def test_write_table_by_suffix(tmp_path):
     assert r"1.23 \\" in write_table(df, tmp_path / "sub" / "t.tex").read_text()
     with pytest.raises(ValueError, match=r"suffix '\.xlsx' is not allowed"):
         write_table(df, tmp_path / "t.xlsx")
+
+
+def test_parameter_table_element_labels():
+    t = parameter_table(_draws(), ["z2"], labels={"z2": ["a", "b", "c"]})
+    assert list(t["parameter"]) == ["z2[a]", "z2[b]", "z2[c]"]
+    with pytest.raises(ValueError, match=r"labels\['z2'\] has 2 labels for 3 elements"):
+        parameter_table(_draws(), ["z2"], labels={"z2": ["a", "b"]})

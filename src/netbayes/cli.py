@@ -13,6 +13,11 @@ Commands
 ``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR]``
     Refit the default models on the packaged data and store their posteriors (regenerates
     ``models/``; runs MCMC, about a minute per model).
+``netbayes validate [--models-dir DIR] [--csv FILE] [--all]``
+    Every published calibration figure against its 95% posterior predictive interval, pass or
+    fail per figure; exit status 1 if any figure falls outside.
+``netbayes report --out DIR [--models-dir DIR]``
+    Write the calibration tables (Markdown, LaTeX, CSV) and plots to a folder.
 
 JSON output of ``netbayes predict --json``
 -------------------------------------------
@@ -347,6 +352,96 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_fit)
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from netbayes.validation import validate
+
+    t = validate(args.models_dir)
+    if args.csv:
+        t.to_csv(args.csv, index=False)
+    print(f"netbayes {__version__}: published figures against 95% posterior predictive intervals")
+    counts = t.groupby("check", sort=False)["inside"].agg(["sum", "count"])
+    for check, (k, n) in counts.iterrows():
+        print(f"  {check:<30} {int(k):>3}/{int(n):<3} inside  {'PASS' if k == n else 'FAIL'}")
+    show = t if args.all else t[~t["inside"]]
+    if len(show):
+        print()
+        for r in show.itertuples(index=False):
+            flag = "inside " if r.inside else "OUTSIDE"
+            print(
+                f"  {flag} {r.figure}: published {r.published:g}, predicted "
+                f"{r.predicted_median:.1f} ({r.pi95_lower:.1f}-{r.pi95_upper:.1f})  [{r.source}]"
+            )
+    n_out = int((~t["inside"]).sum())
+    print(f"\n{len(t) - n_out}/{len(t)} figures inside their 95% predictive interval.")
+    return 1 if n_out else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from netbayes import vocab
+    from netbayes.report import parameter_table, write_table
+    from netbayes.store import load_posterior
+    from netbayes.validation import validation_table
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    posts = {m: load_posterior(m, args.models_dir) for m in ("survival-pfs", "survival-os",
+                                                             "toxicity")}  # fmt: skip
+    written = []
+    val = validation_table(posts["survival-pfs"], posts["survival-os"], posts["toxicity"])
+    for ext in (".md", ".tex", ".csv"):
+        written.append(
+            write_table(
+                val,
+                out / f"validation{ext}",
+                digits=1,
+                caption="Published figures against 95% predictive intervals",
+            )
+        )
+    for m, post in posts.items():
+        d = post.all_draws()
+        dims = post.card["variables"]
+        names = [v for v in dims if v in d and d[v].ndim <= 2]
+        coords = {"tumour_type": vocab.TUMOUR_TYPES, "cell_line": vocab.CELL_LINES}
+        lab = {v: coords[dd[-1]] for v, dd in dims.items() if dd and dd[-1] in coords}
+        tab = parameter_table(d, names, labels=lab)
+        card = post.card["diagnostics"]
+        tab.attrs["note"] = (
+            f"{m}: max R-hat {card['max_r_hat']:.3f}, min bulk ESS {card['min_ess_bulk']:.0f}, "
+            f"divergences {card['divergences']}"
+        )
+        for ext in (".md", ".tex", ".csv"):
+            written.append(
+                write_table(
+                    tab,
+                    out / f"parameters_{m}{ext}",
+                    digits=3,
+                    caption=f"Posterior of the {m} model (95% ETI)",
+                )
+            )
+    from netbayes.plots import plot_type_forest, plot_validation
+    from netbayes.predict import Predictor
+
+    fig = plot_validation(val, str(out / "validation.png"))
+    written.append(out / "validation.png")
+    pred = Predictor(posts["survival-pfs"], endpoint="pfs")
+    plot_type_forest(pred, str(out / "forest_median_pfs.png"))
+    written.append(out / "forest_median_pfs.png")
+    from netbayes.models.toxicity import ToxicityModel
+
+    ToxicityModel().plot_risk(posts["toxicity"], str(out / "toxicity_risk.png"))
+    written.append(out / "toxicity_risk.png")
+    del fig
+    print(f"netbayes {__version__}: wrote {len(written)} files to {out}")
+    for w in written:
+        print(f"  {w}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``netbayes`` command."""
     parser = argparse.ArgumentParser(
@@ -363,6 +458,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data)
     _add_predict(sub)
     _add_fit(sub)
+    p = sub.add_parser(
+        "validate",
+        help="every published figure against its 95%% posterior predictive interval",
+        description="Check the stored posteriors against every published calibration figure "
+        "(Table 5 PFS and OS medians, 188Re-HEDP OS, Table 6 counts, 188Re per-cycle grades). "
+        "Exit status 1 if any figure lies outside its 95%% predictive interval.",
+    )
+    p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
+    p.add_argument("--csv", default=None, help="also write the full table to this CSV file")
+    p.add_argument("--all", action="store_true", help="list every figure, not only failures")
+    p.set_defaults(func=_validate)
+    p = sub.add_parser(
+        "report",
+        help="write calibration tables (Markdown, LaTeX, CSV) and plots to a folder",
+    )
+    p.add_argument("--out", required=True, help="destination folder")
+    p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
+    p.set_defaults(func=_report)
     return parser
 
 

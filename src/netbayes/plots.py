@@ -165,8 +165,9 @@ def survival_curve_data(prediction: Any, population: Any | None = None) -> pd.Da
     Returns
     -------
     pandas.DataFrame
-        ``curve`` (``"patient <label>"``, or ``"population: patient <label>"``), ``t_months``, ``median``,
-        ``mean`` and the interval columns of the prediction's convention.
+        ``curve`` (``"patient <label>"``, or ``"population: patient <label>"``),
+        ``t_months``, ``median``, ``mean`` and the interval columns of the prediction's
+        convention.
     """
     frames = [prediction.curve.assign(curve="patient " + prediction.curve["patient"].astype(str))]
     if population is not None:

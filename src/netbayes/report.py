@@ -32,6 +32,7 @@ def parameter_table(
     draws: Mapping[str, np.ndarray],
     names: Sequence[str] | None = None,
     interval: Interval | float | None = None,
+    labels: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Posterior summary of parameters: mean, SD, median and the interval, one row per scalar.
 
@@ -45,6 +46,9 @@ def parameter_table(
         Parameters to include (default: all, in the mapping's order).
     interval : Interval or float, optional
         Interval convention (default 95% ETI).
+    labels : mapping of str to sequence of str, optional
+        Element labels of vector parameters, e.g. ``{"z2": TUMOUR_TYPES}`` gives rows
+        ``z2[midgut]`` instead of ``z2[1]``.
 
     Returns
     -------
@@ -59,9 +63,14 @@ def parameter_table(
             raise ValueError(f"parameter {name!r} is not in the draws; available: {sorted(draws)}")
         x = np.asarray(draws[name], dtype=float)
         flat = x.reshape(x.shape[0], -1)
-        labels = [name] if x.ndim == 1 else [f"{name}[{i}]" for i in range(flat.shape[1])]
+        elems = list((labels or {}).get(name, range(flat.shape[1])))
+        if len(elems) != flat.shape[1]:
+            raise ValueError(
+                f"labels[{name!r}] has {len(elems)} labels for {flat.shape[1]} elements"
+            )
+        rows_of = [name] if x.ndim == 1 else [f"{name}[{e}]" for e in elems]
         lo, hi = iv.bounds(flat, axis=0)
-        for j, lab in enumerate(labels):
+        for j, lab in enumerate(rows_of):
             col = flat[:, j]
             rows.append(
                 {
