@@ -22,7 +22,7 @@ def _fixed_draws(s: int = 2000, **over: float) -> dict[str, np.ndarray]:
         "gamma_rr": 0.0,
         "gamma_re188": 0.0,
         "delta_control": 0.0,
-        "sigma_se": 0.3,
+        "kappa_se": 3.0,
     }
     vals.update(over)
     d = {k: np.full(s, v) for k, v in vals.items()}

@@ -28,9 +28,15 @@ Likelihood
 * Published Kaplan-Meier medians (Rotterdam Table 5), per tumour type: the median as the
   :math:`\lceil n/2\rceil`-th order statistic of :math:`n` draws from the row's population
   distribution, plus the Wald SE implied by the CI width as a noisy measurement of the
-  asymptotic SE :math:`\sqrt{1/(4n)}/f(m)` (log scale, noise :math:`\sigma_{SE}`). The CI width
-  is what teaches the model the Weibull shape. Censoring before the median is ignored (follow-up
-  is much longer than the medians); :math:`\sigma_{SE}` absorbs its effect on the SE.
+  asymptotic SE :math:`\sqrt{1/(4n)}/f(m)`: :math:`\log\widehat{SE} \sim
+  N(\log SE - \tau^2/2, \tau)` with :math:`\tau = \kappa_{SE}/\sqrt n`. The CI width is what
+  teaches the model the Weibull shape. The noise shrinks like :math:`1/\sqrt n` because the
+  KM slope at the median is estimated from the few events near it (simulated Greenwood/slope
+  SEs: SD of log SE about 1.3 at n = 5, 0.45 at n = 31, 0.24 at n = 168); an earlier version
+  with one noise SD for all rows let the n = 5-13 rows overstate the shape, and its 90%
+  intervals for the shapes covered only ~67% in the simulation study
+  (``benchmarks/survival_coverage.py``). Censoring before the median is ignored (follow-up is
+  much longer than the medians); :math:`\kappa_{SE}` absorbs its effect on the SE.
 * First-line rows of retreated (and control) patients are truncated at the 18-month selection
   rule. Salvage-line rows are *mixtures* over the prior PFS of the selected patients: R-PRRT
   over the first-line PFS of type :math:`j` truncated at 18 months, RR-PRRT over the R-PRRT PFS
@@ -131,8 +137,13 @@ class SurvivalPriors:
     """Normal prior on the 188Re-HEDP vs R-PRRT log-time effect."""
     delta_control: tuple[float, float] = (0.0, 0.3)
     """Normal prior on the control-group first-line log-time offset (selection)."""
-    sigma_se: float = 0.3
-    """Half-normal prior on the SD of log published SE around the asymptotic SE."""
+    kappa_se: tuple[float, float] = (3.0, 0.5)
+    """Log-normal prior on the relative noise of a published SE: SD(log SE) = kappa / sqrt(n).
+
+    A KM median's SE is the Greenwood SD over a slope estimated from the few events near the
+    median, so its relative error shrinks like 1/sqrt(n): Collett's estimator has kappa
+    about 3 (``tests/test_simulation.py``), and n = 5 rows carry far less shape information
+    than n = 54 rows."""
 
     def replace(self, **changes: Any) -> SurvivalPriors:
         """Return a copy with some priors changed (unknown names raise ``TypeError``)."""
@@ -147,6 +158,8 @@ class SurvivalPriors:
         rows = []
         for name, val in asdict(self).items():
             if name in ("k1", "k2"):
+                rows.append((name, "LogNormal(median, sd_log)", val[0], val[1]))
+            elif name == "kappa_se":
                 rows.append((name, "LogNormal(median, sd_log)", val[0], val[1]))
             elif isinstance(val, tuple):
                 rows.append((name, "Normal(mean, sd)", val[0], val[1]))
@@ -302,6 +315,23 @@ def _summary_block(summaries: pd.DataFrame, first_line: bool) -> _Rows:
     )
 
 
+def _se_logp(resid: Any, kappa_se: Any, n: np.ndarray) -> Any:
+    r"""Log density of a published SE given its residual on the log scale.
+
+    ``resid`` is :math:`\log\widehat{SE} - \log SE_{asym}`. The measurement model is
+    :math:`\log\widehat{SE} \sim N(\log SE_{asym} - \tau^2/2, \tau)`,
+    :math:`\tau = \kappa/\sqrt{n}`: the noise of an estimated KM slope shrinks like
+    :math:`1/\sqrt n`, and the :math:`-\tau^2/2` offset makes :math:`\widehat{SE}` unbiased
+    on its natural scale, as simulated Greenwood/slope SEs are (``tests/test_simulation.py``).
+    Density of :math:`\log\widehat{SE}` (Jacobian-free, like :func:`km_se_logp`).
+    """
+    import pytensor.tensor as pt
+
+    tau = kappa_se / np.sqrt(n)
+    z = (resid + 0.5 * tau**2) / tau
+    return -0.5 * z**2 - pt.log(tau) - 0.5 * math.log(2 * math.pi)
+
+
 def _row_data(pm: Any, name: str, rows: _Rows, placeholder: float) -> tuple[Any, ...]:
     """Data containers for a block's medians and SEs, with 0/1 weights for missing values.
 
@@ -433,7 +463,7 @@ class SurvivalModel:
             gamma_rr = pm.Normal("gamma_rr", *p.gamma_rr)
             gamma_re188 = pm.Normal("gamma_re188", *p.gamma_re188)
             delta_control = pm.Normal("delta_control", *p.delta_control)
-            sigma_se = pm.HalfNormal("sigma_se", p.sigma_se)
+            kappa_se = pm.LogNormal("kappa_se", math.log(p.kappa_se[0]), p.kappa_se[1])
             log_lam1 = pm.Deterministic("log_lam1", alpha1 + sigma1 * z1, dims="tumour_type")
             type2 = pm.Deterministic("type2", alpha2 + sigma2 * z2, dims="tumour_type")
             # derived, for reporting: first-line and salvage medians per type at the reference
@@ -452,7 +482,7 @@ class SurvivalModel:
 
             if self.include_published:
                 # ---- first-line PFS rows (always: they define the prior-PFS distribution) --
-                self._add_first_line(pm, L, "pfs", log_lam1, k1, delta_control, sigma_se)
+                self._add_first_line(pm, L, "pfs", log_lam1, k1, delta_control, kappa_se)
                 if self.endpoint == "os":
                     # first-line OS rows: their own scale/shape (total OS from I-PRRT)
                     a1os = pm.Normal("alpha1_os", math.log(90.0), 1.0)
@@ -460,7 +490,7 @@ class SurvivalModel:
                     s1os = pm.HalfNormal("sigma1_os", p.sigma1)
                     z1os = pm.Normal("z1_os", 0, 1, dims="tumour_type")
                     self._add_first_line(
-                        pm, L, "os", a1os + s1os * z1os, k1os, delta_control, sigma_se, "_os"
+                        pm, L, "os", a1os + s1os * z1os, k1os, delta_control, kappa_se, "_os"
                     )
                 # ---- salvage rows: mixtures over prior PFS -------------------------------
                 rows = _summary_block(self.summaries[self.endpoint], first_line=False)
@@ -486,7 +516,7 @@ class SurvivalModel:
                             + gbq_term(self.gbq["RR-PRRT"])
                             + gamma_rr
                         ).reshape((int(mask.sum()), -1))
-                    self._add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, sigma_se)
+                    self._add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, kappa_se)
                 # ---- Spearman correlation (PFS only) --------------------------------------
                 if self.endpoint == "pfs":
                     rs_obs = pm.Data("spearman_obs", self.spearman[0])
@@ -520,7 +550,7 @@ class SurvivalModel:
                 )
         return model
 
-    def _add_first_line(self, pm, L, endpoint, log_lam1, k1, delta_control, sigma_se, sfx=""):
+    def _add_first_line(self, pm, L, endpoint, log_lam1, k1, delta_control, kappa_se, sfx=""):
         import pytensor.tensor as pt
 
         rows = _summary_block(self.summaries[endpoint], first_line=True)
@@ -533,13 +563,14 @@ class SurvivalModel:
                 pt.switch(w_med, L.km_median_order_stat_logp(med, rows.n, k1, lam, lower=thr), 0)
             ),
         )
+        resid = pt.log(se) - pt.log(L.median_se_asymptotic(k1, lam, rows.n, lower=thr))
         pm.Potential(
             f"first_line_se{sfx}",
-            pt.sum(pt.switch(w_se, L.km_se_logp(se, k1, lam, rows.n, sigma_se, lower=thr), 0)),
+            pt.sum(pt.switch(w_se, _se_logp(resid, kappa_se, rows.n), 0)),
         )
 
     @staticmethod
-    def _add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, sigma_se):
+    def _add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, kappa_se):
         """Order-statistic and SE terms for rows whose population is a mixture over nodes."""
         name = "rr" if rows.line[mask][0] == "RR-PRRT" else "r"
         sub = _Rows(*(getattr(rows, f.name)[mask] for f in fields(_Rows)))
@@ -560,7 +591,7 @@ class SurvivalModel:
         log_se_model = math.log(0.5) - 0.5 * np.log(n) - log_d
         pm.Potential(
             f"salvage_se_{name}",
-            pt.sum(pt.switch(w_se, pm.logp(pm.Normal.dist(log_se_model, sigma_se), pt.log(se)), 0)),
+            pt.sum(pt.switch(w_se, _se_logp(pt.log(se) - log_se_model, kappa_se, n), 0)),
         )
 
     @staticmethod
@@ -692,7 +723,7 @@ class SurvivalModel:
             "gamma_rr",
             "gamma_re188",
             "delta_control",
-            "sigma_se",
+            "kappa_se",
         ]
         if self.endpoint == "os" and self.include_published:
             names += ["alpha1_os", "k1_os", "sigma1_os", "z1_os"]
