@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from netbayes.models.toxicity import ToxicityModel
+from netbayes.intervals import DEFAULT_INTERVAL
+from netbayes.models.toxicity import TARGET_ACCEPT, ToxicityModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,24 +44,30 @@ def main() -> None:
     risk.to_csv(RESULTS / "toxicity_risk.csv", index=False)
     plot_data.to_csv(RESULTS / "toxicity_risk_plot_data.csv", index=False)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cols = ["prior_mean", "prior_sd", "post_mean", "post_sd", "post_q05", "post_q95", "sd_ratio"]
+    lo, hi = DEFAULT_INTERVAL.columns
+    cols = [
+        "prior_mean", "prior_sd", "posterior_mean", "posterior_sd", f"posterior_{lo}",
+        f"posterior_{hi}", "sd_ratio",
+    ]  # fmt: skip
     md = [
         "# Toxicity model: default fit",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; 1-min load average at end "
         f"{load:.2f} (other jobs share this machine).",
         "",
-        f"- sampler: {fit.sampler}, 4 chains x 1000 draws (1000 tuning)",
+        f"- sampler: {fit.sampler}, 4 chains x 1000 draws (1000 tuning), target_accept "
+        f"{TARGET_ACCEPT}",
         f"- compile: {fit.seconds['compile']:.1f} s; sampling: {fit.seconds['sample']:.1f} s; "
         f"total {fit.seconds['total']:.1f} s",
         f"- divergences: {fit.n_divergences}",
         f"- max R-hat: {d['r_hat'].max():.4f} ({d['r_hat'].idxmax()})",
-        f"- min bulk ESS: {d['ess_bulk'].min():.0f} ({d['ess_bulk'].idxmin()})",
+        f"- min bulk ESS: {d['ess_bulk'].min():.0f} ({d['ess_bulk'].idxmin()}; sampler "
+        "coordinates `*_marg` and reported parameters both diagnosed)",
         f"- min tail ESS: {d['ess_tail'].min():.0f}",
         f"- converged (targets met): {fit.converged}",
         "",
         f"## Posterior predictive check: {int(ppc['inside'].sum())} of {len(ppc)} counts inside "
-        "their 95% predictive interval",
+        f"their {DEFAULT_INTERVAL.text} predictive interval",
         "",
         ppc.to_string(index=False),
         "",
@@ -68,7 +75,7 @@ def main() -> None:
         "",
         prior[cols].round(3).to_string(),
         "",
-        "## P(grade >= III): posterior mean and 90% band",
+        f"## P(grade >= III): posterior mean, median and {DEFAULT_INTERVAL.text}",
         "",
         risk.round(4).to_string(index=False),
     ]

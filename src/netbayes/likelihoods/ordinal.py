@@ -38,21 +38,35 @@ the far Gaussian tails: with 32 nodes its absolute error is ~1e-5 (logit) to ~1e
 :math:`\sigma_u = 3`.  The default rule is therefore the Gaussian-weighted trapezoid rule on an
 equispaced grid over :math:`[-8, 8]` with 96 nodes, which is accurate to about 1e-12 for
 :math:`\sigma_u \le 3` and 1e-9 at :math:`\sigma_u = 4` for both links (the trapezoid rule
-converges geometrically for analytic integrands on the line).
+converges geometrically for analytic integrands on the line).  The rules (and the NumPy
+cutpoint helpers) are defined in :mod:`netbayes.formulas.toxicity`, which has no PyTensor
+dependency, and re-exported here.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from numpy.polynomial.hermite_e import hermegauss
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from pytensor.graph.basic import Variable
 from pytensor.tensor import TensorLike, TensorVariable
+
+# NumPy-only pieces live in netbayes.formulas.toxicity (no PyTensor on the prediction path);
+# they are re-exported here so that the likelihood API stays complete.
+from netbayes.formulas.toxicity import (
+    DEFAULT_N_NODES,
+    DEFAULT_RULE,
+    N_CUTPOINTS,
+    N_GRADES,
+    QuadratureRule,
+    gauss_hermite_nodes,
+    increments_from_cutpoints_np,
+    normal_quadrature,
+    ordered_cutpoints_from_increments_np,
+)
 
 __all__ = [
     "DEFAULT_N_NODES",
@@ -77,17 +91,8 @@ __all__ = [
 ]
 
 Link = Literal["logit", "probit"]
-QuadratureRule = Literal["trapezoid", "gauss-hermite"]
 
 LINKS: tuple[str, ...] = ("logit", "probit")
-N_GRADES = 5
-"""Number of CTCAE grades modelled (0, I, II, III, IV)."""
-N_CUTPOINTS = N_GRADES - 1
-DEFAULT_N_NODES = 96
-"""Default number of quadrature nodes for integrating out the patient propensity."""
-DEFAULT_RULE: QuadratureRule = "trapezoid"
-"""Default quadrature rule for integrating out the patient propensity."""
-_TRAPEZOID_HALF_WIDTH = 8.0
 _SQRT2 = float(np.sqrt(2.0))
 
 
@@ -475,112 +480,6 @@ def individual_grades_loglik(
 # ----------------------------------------------------------------------------------------------
 # quadrature over the patient propensity
 # ----------------------------------------------------------------------------------------------
-@lru_cache(maxsize=64)
-def _gauss_hermite_cached(n_nodes: int) -> tuple[NDArray, NDArray]:
-    x, w = hermegauss(n_nodes)
-    w = w / w.sum()
-    keep = w > 0.0  # very large n: extreme weights underflow; drop them (no log(0))
-    x, w = x[keep], w[keep] / w[keep].sum()
-    x.setflags(write=False)
-    w.setflags(write=False)
-    return x, w
-
-
-def gauss_hermite_nodes(n_nodes: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    r"""Probabilists' Gauss-Hermite rule for expectations under :math:`\mathcal N(0, 1)`.
-
-    .. math::
-
-        E[h(X)] \approx \sum_{k=1}^{n} w_k\, h(x_k), \qquad X \sim \mathcal N(0, 1),
-        \qquad \sum_k w_k = 1,
-
-    exact for polynomials of degree :math:`\le 2n - 1`.  Built from
-    :func:`numpy.polynomial.hermite_e.hermegauss` (weight :math:`e^{-x^2/2}`), weights normalised
-    to sum to 1.
-
-    Parameters
-    ----------
-    n_nodes : int
-        Number of nodes (>= 1).
-
-    Returns
-    -------
-    nodes, weights : ndarray of float64, shape (n_nodes,)
-        Read-only arrays (cached).
-
-    Notes
-    -----
-    For the steep integrands of this module (:math:`\sigma_u \gtrsim 2`) the trapezoid rule of
-    :func:`normal_quadrature` is far more accurate per node.
-    """
-    n_nodes = _check_n_nodes(n_nodes)
-    return _gauss_hermite_cached(n_nodes)
-
-
-@lru_cache(maxsize=64)
-def _trapezoid_cached(n_nodes: int) -> tuple[NDArray, NDArray]:
-    if n_nodes == 1:
-        x, w = np.zeros(1), np.ones(1)
-    else:
-        x = np.linspace(-_TRAPEZOID_HALF_WIDTH, _TRAPEZOID_HALF_WIDTH, n_nodes)
-        logw = -0.5 * x**2
-        w = np.exp(logw - logw.max())
-        w = w / w.sum()
-    x.setflags(write=False)
-    w.setflags(write=False)
-    return x, w
-
-
-def _check_n_nodes(n_nodes: int) -> int:
-    if isinstance(n_nodes, bool) or int(n_nodes) != n_nodes or n_nodes < 1:
-        raise ValueError(f"n_nodes must be a positive integer, got {n_nodes!r}")
-    return int(n_nodes)
-
-
-def normal_quadrature(
-    n_nodes: int = DEFAULT_N_NODES, rule: QuadratureRule = DEFAULT_RULE
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    r"""Nodes and weights for :math:`E[h(X)]`, :math:`X \sim \mathcal N(0, 1)`.
-
-    Parameters
-    ----------
-    n_nodes : int
-        Number of nodes.
-    rule : {"trapezoid", "gauss-hermite"}
-        ``"trapezoid"`` (default): equispaced nodes on :math:`[-8, 8]` with weights
-        :math:`\propto \varphi(x_k)` normalised to sum 1 (truncation error
-        :math:`P(|X| > 8) \approx 10^{-15}`); converges geometrically in ``n_nodes`` at a rate set
-        by the distance of the integrand's complex singularities from the real axis.
-        ``"gauss-hermite"``: :func:`gauss_hermite_nodes`.
-
-    Returns
-    -------
-    nodes, weights : ndarray of float64
-        Read-only, weights sum to 1.
-
-    Notes
-    -----
-    Maximum absolute error for :math:`E[\prod_{l=1}^3 F(a_l - \sigma X)]` over random
-    :math:`a_l`, measured against adaptive quadrature:
-
-    ============  =====  ==========  ==========  ==========
-    rule          nodes  sigma = 2   sigma = 3   sigma = 4
-    ============  =====  ==========  ==========  ==========
-    GH, logit     32     1e-6        1e-4        --
-    GH, probit    32     4e-5        1e-3        --
-    GH, probit    128    2e-12       2e-7        1e-5
-    trap, logit   96     3e-16       4e-16       4e-12
-    trap, probit  96     3e-16       4e-15       4e-10
-    ============  =====  ==========  ==========  ==========
-    """
-    n_nodes = _check_n_nodes(n_nodes)
-    if rule == "trapezoid":
-        return _trapezoid_cached(n_nodes)
-    if rule == "gauss-hermite":
-        return _gauss_hermite_cached(n_nodes)
-    raise ValueError(f"rule must be 'trapezoid' or 'gauss-hermite', got {rule!r}")
-
-
 def _scaled_nodes(
     sigma_u: TensorLike, n_nodes: int, rule: QuadratureRule
 ) -> tuple[TensorVariable, TensorVariable]:
@@ -791,41 +690,3 @@ def ordered_cutpoints_from_increments(c1: TensorLike, log_increments: TensorLike
     steps = pt.cumsum(pt.exp(log_increments), axis=-1)
     zero = pt.zeros_like(log_increments[..., :1])
     return pt.shape_padright(c1) + pt.concatenate([zero, steps], axis=-1)
-
-
-def ordered_cutpoints_from_increments_np(
-    c1: ArrayLike, log_increments: ArrayLike
-) -> NDArray[np.float64]:
-    """Numpy twin of :func:`ordered_cutpoints_from_increments`."""
-    c1 = np.asarray(c1, dtype=float)
-    d = np.asarray(log_increments, dtype=float)
-    steps = np.cumsum(np.exp(d), axis=-1)
-    zero = np.zeros_like(d[..., :1])
-    return c1[..., None] + np.concatenate([zero, steps], axis=-1)
-
-
-def increments_from_cutpoints_np(
-    cutpoints: ArrayLike,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Inverse of :func:`ordered_cutpoints_from_increments_np` (e.g. for initial values).
-
-    Parameters
-    ----------
-    cutpoints : array_like, shape (..., K)
-        Strictly increasing along the last axis.
-
-    Returns
-    -------
-    c1 : ndarray, shape (...)
-    log_increments : ndarray, shape (..., K - 1)
-
-    Raises
-    ------
-    ValueError
-        If the cutpoints are not strictly increasing.
-    """
-    c = np.asarray(cutpoints, dtype=float)
-    gaps = np.diff(c, axis=-1)
-    if np.any(gaps <= 0):
-        raise ValueError("cutpoints must be strictly increasing along the last axis")
-    return c[..., 0], np.log(gaps)

@@ -42,6 +42,47 @@ so only the "any line" term needs quadrature. This cut the gradient cost (and th
 fit's wall time) several-fold; with ordinal data this sparse the two links are not
 distinguishable. All scales below are probit units (1 probit ~ 1.7 logit).
 
+Parameterisation (what the sampler sees)
+----------------------------------------
+The parameters *mean* what is written above (conditional on :math:`u`, probit scale) and
+their priors in :data:`DEFAULT_PRIORS` are priors on those quantities; the fitted posterior
+holds them under these names (``c3``, ``log_gap``, ``beta_activity``, ..., as Deterministics).
+The sampler, however, moves in different coordinates, because the published counts are mostly
+*population-averaged*: integrating :math:`u` out of one line gives
+:math:`\Phi((c - \eta)/s)` with :math:`s = \sqrt{1 + \sigma_u^2}`, so the per-line and 188Re
+terms fix only :math:`c/s` and :math:`\eta/s`, and only the weak "any" term tells
+:math:`\sigma_u`. In conditional coordinates the posterior is a curved ridge along which every
+cutpoint and effect grows with :math:`s` as :math:`\sigma_u` grows. The coverage benchmark
+showed it: divergent transitions sat at the upper end of :math:`\sigma_u` with all cutpoints
+and effects scaled up together (e.g. replicate 46: 113 divergences, the divergent draws at
+:math:`\sigma_u \approx 0.9` against a posterior median of 0.26, :math:`c_{l3}` and
+:math:`\delta_{control}` about 1.25 times their medians).
+
+So every location parameter :math:`x` (``c3``, ``beta_activity``, ``beta_prior``,
+``delta_control``, ``delta_retreated``, ``delta_re188``) is sampled on the marginal
+(population-averaged) scale :math:`x_m = x/s` as ``<name>_marg``, and the log gaps as
+:math:`d_m = d - \log s` (``log_gap_marg``). The prior of :math:`x_m` given :math:`\sigma_u`
+is the conditional prior pushed through :math:`x \mapsto x/s`: Normal(:math:`\mu/s,
+\tau/s`) for a Normal(:math:`\mu, \tau`) prior (LogNormal(:math:`\mu - \log s, \tau`) and
+HalfNormal(:math:`\tau/s`) if overridden to those families), Normal(:math:`\mu - \log s,
+\tau`) for the log gaps (which must stay normal). That density includes the Jacobian, so the
+prior on the reported parameters is *exactly* the documented one (tested by prior draws). The
+per-line and 188Re terms then depend on :math:`x_m` only, the ridge is straight, and
+:math:`\sigma_u`, ``theta`` and ``delta_user`` are sampled as before (log scale for the first
+two). The user records and the "any" term use :math:`x = s\,x_m`.
+
+A second, rarer geometry remains: when the simulated 188Re cycles are mostly grade IV, the
+data fix :math:`\beta_A \theta` (activity effect of 188Re) but not its factors, a hyperbola
+whose bend at small :math:`\beta_A` and large :math:`\theta` (upper 5-10% of the
+:math:`\theta` posterior) produced the last few divergences (3 of 11 previously divergent
+replicates, 1-8 divergences each). Sampling :math:`\beta_A\theta` directly instead would put
+a funnel in the prior (its prior SD is proportional to :math:`\theta`) for the usual data,
+where the 188Re cycles say little; instead :meth:`ToxicityModel.fit` and the benchmark use
+``target_accept=0.9`` (:data:`TARGET_ACCEPT`; the benchmark previously ran at nutpie's 0.8),
+which removed them in those replicates. Over the full 50-replicate benchmark this leaves 1
+divergent transition in 1 replicate (before: 17 of 50 replicates, up to 113 divergences,
+max R-hat 1.128; after: max R-hat 1.016 with 2 chains of 1000 draws).
+
 All priors live in :data:`DEFAULT_PRIORS` (overridable per name); :meth:`ToxicityModel.prior_table`
 shows them next to the posterior so that what the data do and do not inform is visible.
 
@@ -115,15 +156,25 @@ Likelihood (and why these terms)
   information about the overall level, the composite posterior could be over-confident; this
   was checked by simulation (``benchmarks/toxicity_coverage.py``): patients are simulated from
   prior draws, aggregated exactly as Table 6 is, and the credible-interval coverage of the dose
-  effects and cutpoints is reported. Result (50 replicates, same truths for both weights):
-  with ``any_weight=1`` the 50%/90% coverage is 45%/89% for the dose effects
-  (:math:`\beta_A, \beta_P, \theta`), 52%/89% for the 12 cutpoints, 47%/81% for the
-  selection effects and 38%/96% for :math:`\sigma_u` (MC SE 3-7 points); with
-  ``any_weight=0.5`` 47%/88%, 54%/90%, 49%/85%, 34%/94%. The two are within MC error of each
-  other and of nominal for the dose effects and cutpoints, so the full weight is kept; the
-  selection effects are ~1-2 SE low at 90%, in line with a mild double count of the
-  control/I-PRRT evidence. Set ``any_weight`` lower to down-weight the overlap if a different
-  data set shows under-coverage.
+  effects and cutpoints is reported. Result (50 replicates, same truths for both weights,
+  marginal-scale parameterisation, ``target_accept=0.9``; MC SE 2-7 points): with
+  ``any_weight=1`` the 50%/90% coverage is 45%/89% for the dose effects
+  (:math:`\beta_A, \beta_P, \theta`), 53%/90% for the 12 cutpoints, 48%/83% for the
+  selection effects and 36%/96% for :math:`\sigma_u` (1 of 50 replicates with a divergence);
+  with ``any_weight=0.5`` 46%/87%, 55%/91%, 48%/82%, 32%/96% (4 of 50 with divergences).
+  Dose effects and cutpoints are within MC error of nominal for both. The one shortfall is
+  :math:`\delta_{control}` at 90%: 78% with *either* weight, so the "any" term is not what
+  over-counts. The over-count is in the per-line terms themselves: they treat the three
+  lines of the same 230 control patients as independent margins, while the shared
+  propensity correlates them; for a shift common to all lines (:math:`\delta_{control}`) the
+  design effect of three positively correlated binary margins is :math:`1 + 2\rho`
+  (indicator correlation :math:`\rho` at a 5% rate: 0.11 at :math:`\sigma_u = 0.7`, 0.35 at
+  1.5), i.e. intervals 1.1-1.3 times too narrow, nominal 90% covering 79-86%; in the benchmark
+  :math:`\delta_{control}` covered 72% when the true :math:`\sigma_u` was above its median and
+  84% below (25 replicates each). The full weight is kept: halving it does not help the
+  selection effects, loses information on :math:`\sigma_u` and quadruples the replicates
+  with divergences. Read intervals for cohort effects common to all lines as somewhat
+  optimistic (about 80% for a nominal 90%).
 * **188Re-HEDP per-cycle table** (11 cycles, 6 patients, full grades 0-IV per line,
   :func:`netbayes.cohorts.re188_cycle_grade_counts`): per-cycle grades are mutually exclusive
   (the per-patient column is not, F18, and is not used). Which cycle belongs to which patient is
@@ -145,7 +196,10 @@ Predictions
 :meth:`ToxicityModel.risk_table` gives, for each posterior draw, the *marginal* risk for a new
 patient, :math:`P(G_l \ge III) = E_u[1 - F(c_{l3} - \eta - u)]` and
 :math:`P(\max_l G_l \ge III) = 1 - E_u[\prod_l F(c_{l3} - \eta - u)]`, and summarises them as
-posterior mean and 90% bands. It is computed in NumPy (no PyMC on the prediction path).
+posterior mean, median and a credible band (default 95% equal-tailed,
+:data:`netbayes.intervals.DEFAULT_INTERVAL`; column names such as ``eti95_lower`` carry the
+convention). The formulas live in :mod:`netbayes.formulas.toxicity` (NumPy only, no PyMC on the
+prediction path), which also documents the treatment-line semantics.
 """
 
 from __future__ import annotations
@@ -157,12 +211,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from netbayes import vocab
 from netbayes.cohorts import re188_cycle_grade_counts
 from netbayes.data import load_table
 from netbayes.fitting import FitResult, sample
+from netbayes.formulas import toxicity as ftox
+from netbayes.formulas.toxicity import A_REF_GBQ, DOSE_SCALE_GBQ
+from netbayes.intervals import Interval, as_interval
 from netbayes.likelihoods import ordinal as lik
 
 __all__ = [
@@ -170,6 +226,7 @@ __all__ = [
     "DEFAULT_PRIORS",
     "DOSE_SCALE_GBQ",
     "PHASES",
+    "TARGET_ACCEPT",
     "USER_COLUMNS",
     "ToxicityData",
     "ToxicityModel",
@@ -178,13 +235,12 @@ __all__ = [
     "validate_user_data",
 ]
 
-A_REF_GBQ = 29.9
-"""Reference activity in a block (GBq): the I-PRRT median of the retreatment group."""
-DOSE_SCALE_GBQ = 10.0
-"""Dose coefficients are per this many GBq (177Lu-octreotate equivalent)."""
-CELL_LINES: tuple[str, ...] = tuple(vocab.CELL_LINES)
+CELL_LINES: tuple[str, ...] = ftox.CELL_LINES
 LINK = "probit"
 """Link of the cumulative model (see "Link" in the module docstring)."""
+TARGET_ACCEPT = 0.9
+"""Default NUTS target acceptance of :meth:`ToxicityModel.fit` (and the coverage benchmark);
+see "Parameterisation" in the module docstring for why not nutpie's 0.8."""
 PHASES: tuple[str, ...] = ("control I-PRRT", "I-PRRT", "R-PRRT", "RR-PRRT")
 """Rows of Rotterdam Table 6 used as likelihood, in model order."""
 _PHASE_KEYS = (("control", "I-PRRT"), ("retreatment", "I-PRRT"), ("retreatment", "R-PRRT"),
@@ -263,6 +319,10 @@ _SCALAR_PARAMS = (
     "beta_activity", "beta_prior", "delta_control", "delta_retreated", "delta_re188", "theta",
     "sigma_u",
 )  # fmt: skip
+_LOCATION_PARAMS = ("beta_activity", "beta_prior", "delta_control", "delta_retreated",
+                    "delta_re188")  # fmt: skip
+"""Scalar parameters sampled on the marginal scale (``<name>_marg``), see the docstring."""
+_NORMAL_ONLY = ("log_gap",)
 
 
 def _merge_priors(priors: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
@@ -283,6 +343,11 @@ def _merge_priors(priors: Mapping[str, Mapping[str, Any]] | None) -> dict[str, d
                     f"priors[{name!r}]: {p}={v!r}; expected a finite number"
                     + (" > 0" if p == "sigma" else "")
                 )
+        if name in _NORMAL_ONLY and dist != "normal":
+            raise ValueError(
+                f"priors[{name!r}]: dist={dist!r}; allowed: ['normal'] (the log gaps are "
+                "shifted by log sqrt(1 + sigma_u^2) when sampling, see the module docstring)"
+            )
         out[name] = new
     return out
 
@@ -294,6 +359,29 @@ def _prior_rv(pm: Any, name: str, spec: Mapping[str, Any], **kw: Any) -> Any:
     if dist == "lognormal":
         return pm.LogNormal(name, mu=spec["mu"], sigma=spec["sigma"], **kw)
     return pm.HalfNormal(name, sigma=spec["sigma"], **kw)
+
+
+def _scaled_prior_rv(
+    pm: Any, name: str, spec: Mapping[str, Any], scale: Any, log_scale: Any, **kw: Any
+) -> Any:
+    """``x / scale`` where ``x`` has the prior ``spec``: the same family, rescaled.
+
+    If :math:`x \\sim` Normal(mu, sigma), :math:`x/s \\sim` Normal(mu/s, sigma/s); if
+    LogNormal(mu, sigma), LogNormal(mu - log s, sigma); if HalfNormal(sigma), HalfNormal(sigma/s).
+    The density includes the Jacobian of :math:`x \\mapsto x/s`, so the implied prior of
+    :math:`x` is exactly ``spec`` for every value of ``scale``.
+    """
+    dist = spec["dist"]
+    if dist == "normal":
+        return pm.Normal(name, mu=spec["mu"] / scale, sigma=spec["sigma"] / scale, **kw)
+    if dist == "lognormal":
+        return pm.LogNormal(name, mu=spec["mu"] - log_scale, sigma=spec["sigma"], **kw)
+    return pm.HalfNormal(name, sigma=spec["sigma"] / scale, **kw)
+
+
+def _shifted_prior_rv(pm: Any, name: str, spec: Mapping[str, Any], shift: Any, **kw: Any) -> Any:
+    """``x - shift`` where ``x ~ Normal(mu, sigma)`` (``spec``): Normal(mu - shift, sigma)."""
+    return pm.Normal(name, mu=spec["mu"] - shift, sigma=spec["sigma"], **kw)
 
 
 def _prior_draws(spec: Mapping[str, Any], size: int, rng: np.random.Generator) -> np.ndarray:
@@ -519,38 +607,6 @@ class ToxicityData:
 
 
 # ----------------------------------------------------------------------------------------------
-# numpy helpers (prediction / simulation; no PyMC)
-# ----------------------------------------------------------------------------------------------
-def _cdf(x: np.ndarray) -> np.ndarray:
-    """Standard normal distribution function (the probit link's F)."""
-    return ndtr(x)
-
-
-def _cutpoints_np(c3: np.ndarray, log_gap: np.ndarray) -> np.ndarray:
-    """(..., L) c3 and (..., L, 3) log gaps -> (..., L, 4) cutpoints."""
-    g = np.exp(log_gap)
-    c2 = c3 - g[..., 1]
-    c1 = c2 - g[..., 0]
-    return np.stack([c1, c2, c3, c3 + g[..., 2]], axis=-1)
-
-
-def _eta_np(activity: Any, prior: Any, beta_a: Any, beta_p: Any, delta: Any) -> np.ndarray:
-    return (
-        beta_a * (np.asarray(activity) - A_REF_GBQ) / DOSE_SCALE_GBQ
-        + beta_p * np.asarray(prior) / DOSE_SCALE_GBQ
-        + delta
-    )
-
-
-def _sample_grades(
-    eta: np.ndarray, cut: np.ndarray, u: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Grades for latent eta (...,) + u (...,) with cutpoints (..., 4) via the latent variable."""
-    y = eta + u + rng.normal(size=np.shape(eta + u))
-    return (y[..., None] > cut).sum(-1)
-
-
-# ----------------------------------------------------------------------------------------------
 # the model
 # ----------------------------------------------------------------------------------------------
 class ToxicityModel:
@@ -627,53 +683,62 @@ class ToxicityModel:
             coords["patient"] = list(pats)
         nodes = self.n_nodes
         with pm.Model(coords=coords) as model:
-            c3 = _prior_rv(pm, "c3", P["c3"], dims="line")
-            log_gap = _prior_rv(pm, "log_gap", P["log_gap"], dims=("line", "gap"))
-            rv = {k: _prior_rv(pm, k, P[k]) for k in _SCALAR_PARAMS}
-            gaps = pt.exp(log_gap)
-            c1 = c3 - gaps[:, 1] - gaps[:, 0]
-            cut = pm.Deterministic(
-                "cutpoints",
-                lik.ordered_cutpoints_from_increments(c1, pt.stack(
-                    [log_gap[:, 0], log_gap[:, 1], log_gap[:, 2]], axis=-1)),
-                dims=("line", "cut"),
-            )  # fmt: skip
-            b_a, b_p, sig = rv["beta_activity"], rv["beta_prior"], rv["sigma_u"]
-            delta = pt.stack(
-                [rv["delta_control"], pt.zeros(()), rv["delta_retreated"], rv["delta_retreated"]]
-            )
-            eta_ph = (
-                b_a * (d.phase_activity - A_REF_GBQ) / DOSE_SCALE_GBQ
-                + b_p * d.phase_prior / DOSE_SCALE_GBQ
-                + delta
-            )
-            eta_pl = pt.shape_padright(eta_ph) * pt.ones((1, 3))  # (phase, line)
-            # probit: integrating u ~ N(0, sigma_u^2) out of one line is exact rescaling
+            # sigma_u and theta are sampled as before (log scale); every location parameter is
+            # sampled on the population-averaged scale x / sqrt(1 + sigma_u^2) with the prior
+            # its conditional-scale prior implies ("Parameterisation" in the module docstring)
+            sig = _prior_rv(pm, "sigma_u", P["sigma_u"])
+            theta = _prior_rv(pm, "theta", P["theta"])
             scale = pt.sqrt(1.0 + sig**2)
+            log_scale = 0.5 * pt.log1p(sig**2)
+            c3_m = _scaled_prior_rv(pm, "c3_marg", P["c3"], scale, log_scale, dims="line")
+            log_gap_m = _shifted_prior_rv(
+                pm, "log_gap_marg", P["log_gap"], log_scale, dims=("line", "gap")
+            )
+            m = {
+                k: _scaled_prior_rv(pm, f"{k}_marg", P[k], scale, log_scale)
+                for k in _LOCATION_PARAMS
+            }
+            pm.Deterministic("c3", scale * c3_m, dims="line")
+            pm.Deterministic("log_gap", log_gap_m + log_scale, dims=("line", "gap"))
+            rv = {k: pm.Deterministic(k, scale * m[k]) for k in _LOCATION_PARAMS}
+            gaps_m = pt.exp(log_gap_m)
+            cut_m = lik.ordered_cutpoints_from_increments(
+                c3_m - gaps_m[:, 1] - gaps_m[:, 0], log_gap_m
+            )  # (line, cut), marginal scale
+            cut = pm.Deterministic("cutpoints", scale * cut_m, dims=("line", "cut"))
+            delta_m = pt.stack(
+                [m["delta_control"], pt.zeros(()), m["delta_retreated"], m["delta_retreated"]]
+            )
+            eta_m = (
+                m["beta_activity"] * (d.phase_activity - A_REF_GBQ) / DOSE_SCALE_GBQ
+                + m["beta_prior"] * d.phase_prior / DOSE_SCALE_GBQ
+                + delta_m
+            )
+            eta_pl_m = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (phase, line)
             # counts as pm.Data: a compiled model can be re-used on simulated data (benchmark)
             line_counts = pm.Data("line_counts", d.line_counts)
             worst_counts = pm.Data("worst_counts", d.worst_counts)
             re_counts = pm.Data("re_counts", d.re_counts)
+            # probit: integrating u ~ N(0, sigma_u^2) out of one line is exact rescaling, so
+            # the per-line margins depend on the marginal-scale parameters only
             ll_lines = lik.coarsened_counts_loglik(
-                d.n[:, None], line_counts[..., 0], line_counts[..., 1], eta_pl / scale,
-                cut / scale, LINK,
-            )  # fmt: skip
+                d.n[:, None], line_counts[..., 0], line_counts[..., 1], eta_pl_m, cut_m, LINK
+            )
             pm.Potential("ll_table6_lines", ll_lines.sum())
-            logp_any = lik.any_line_probs(eta_pl, cut, sig, LINK, n_nodes=nodes, log=True)
+            logp_any = lik.any_line_probs(scale * eta_pl_m, cut, sig, LINK, n_nodes=nodes, log=True)
             ll_a = lik.multinomial_loglik(worst_counts[0], logp_any)
             ll_b = lik.multinomial_loglik(worst_counts[1], logp_any)
             ll_any = pt.logsumexp(pt.stack([ll_a, ll_b]), axis=0) - math.log(2.0)
             pm.Potential("ll_table6_any", self.any_weight * ll_any.sum())
             # 188Re-HEDP cycles: marginal per-cycle probabilities, averaged over the 11 cycles
-            theta = rv["theta"]
             re_eq = theta * d.re_activity
-            eta_re = (
-                b_a * (re_eq - A_REF_GBQ) / DOSE_SCALE_GBQ
-                + b_p * (d.re_prior_lu + re_eq * d.re_cycle) / DOSE_SCALE_GBQ
-                + rv["delta_re188"]
+            eta_re_m = (
+                m["beta_activity"] * (re_eq - A_REF_GBQ) / DOSE_SCALE_GBQ
+                + m["beta_prior"] * (d.re_prior_lu + re_eq * d.re_cycle) / DOSE_SCALE_GBQ
+                + m["delta_re188"]
             )
-            eta_re_l = pt.shape_padright(eta_re) * pt.ones((1, 3))
-            lp_cyc = lik.ordinal_logprobs(eta_re_l / scale, cut / scale, LINK)  # (cycle, line, 5)
+            eta_re_l = pt.shape_padright(eta_re_m) * pt.ones((1, 3))
+            lp_cyc = lik.ordinal_logprobs(eta_re_l, cut_m, LINK)  # (cycle, line, 5)
             lp_mean = pt.logsumexp(lp_cyc, axis=0) - math.log(len(d.re_activity))
             pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
             if user is not None:
@@ -682,8 +747,10 @@ class ToxicityModel:
                 pidx = pd.Categorical(user["patient"], categories=coords["patient"]).codes
                 lidx = user["cell_line"].cat.codes.to_numpy()
                 eta_u = (
-                    b_a * (user["activity_gbq"].to_numpy() - A_REF_GBQ) / DOSE_SCALE_GBQ
-                    + b_p * user["prior_gbq"].to_numpy() / DOSE_SCALE_GBQ
+                    rv["beta_activity"]
+                    * (user["activity_gbq"].to_numpy() - A_REF_GBQ)
+                    / DOSE_SCALE_GBQ
+                    + rv["beta_prior"] * user["prior_gbq"].to_numpy() / DOSE_SCALE_GBQ
                     + d_user
                     + sig * z[pidx]
                 )
@@ -695,8 +762,14 @@ class ToxicityModel:
         return model
 
     def parameter_names(self) -> list[str]:
-        """Free parameter names (the ones diagnosed and reported)."""
-        names = ["c3", "log_gap", *_SCALAR_PARAMS]
+        """Parameters diagnosed after a fit.
+
+        The sampler's own coordinates (``<name>_marg``, the marginal-scale location parameters,
+        plus ``theta`` and ``sigma_u``) and the reported conditional-scale parameters (``c3``,
+        ``log_gap``, ``beta_*``, ``delta_*``), so that R-hat and ESS hold for both.
+        """
+        names = ["c3", "log_gap", *_SCALAR_PARAMS, "c3_marg", "log_gap_marg"]
+        names += [f"{k}_marg" for k in _LOCATION_PARAMS]
         if self.user is not None:
             names += ["delta_user", "z_patient"]
         return names
@@ -711,8 +784,16 @@ class ToxicityModel:
         seed: int = 20261121,
         sampler: str = "nutpie",
         progress: bool = True,
+        target_accept: float = TARGET_ACCEPT,
     ) -> FitResult:
         """Sample the posterior with :func:`netbayes.fitting.sample` (nutpie by default).
+
+        Parameters
+        ----------
+        draws, tune, chains, seed, sampler, progress
+            As in :func:`netbayes.fitting.sample`.
+        target_accept : float
+            Step-size adaptation target (default :data:`TARGET_ACCEPT`).
 
         Returns
         -------
@@ -731,21 +812,43 @@ class ToxicityModel:
             seed=seed,
             sampler=sampler,  # type: ignore[arg-type]
             progress=progress,
+            target_accept=target_accept,
             var_names=self.parameter_names(),
         )
 
     # -- reporting -------------------------------------------------------------------------------
-    def prior_table(self, fit: FitResult | None = None, *, seed: int = 1) -> pd.DataFrame:
+    def prior_table(
+        self,
+        fit: FitResult | None = None,
+        *,
+        interval: Interval | float | None = None,
+        seed: int = 1,
+    ) -> pd.DataFrame:
         """Priors (and, given a fit, the posterior next to them).
+
+        Parameters
+        ----------
+        fit : FitResult, optional
+            Adds the posterior columns.
+        interval : Interval or float, optional
+            Interval convention (default :data:`netbayes.intervals.DEFAULT_INTERVAL`, 95%
+            equal-tailed); a float is a probability of an equal-tailed interval.
+        seed : int
+            Seed of the prior Monte Carlo draws.
 
         Returns
         -------
         pandas.DataFrame
-            One row per scalar parameter: distribution, its arguments, meaning, rationale, prior
-            mean/SD and 5/95% quantiles (by Monte Carlo, 20 000 draws); with ``fit`` also
-            posterior mean/SD/5%/95% and ``sd_ratio`` = posterior SD / prior SD (near 1: the
-            data do not inform the parameter; its posterior is its prior).
+            One row per scalar parameter (conditional scale, as in :data:`DEFAULT_PRIORS`):
+            distribution, its arguments, meaning, rationale, ``prior_mean``, ``prior_sd`` and
+            the prior interval (by Monte Carlo, 20 000 draws), e.g. ``prior_eti95_lower`` /
+            ``prior_eti95_upper``; with ``fit`` also ``posterior_mean``, ``posterior_sd``, the
+            posterior interval (``posterior_eti95_lower`` / ``_upper``) and ``sd_ratio`` =
+            posterior SD / prior SD (near 1: the data do not inform the parameter; its
+            posterior is its prior).
         """
+        iv = as_interval(interval)
+        lo_col, hi_col = iv.columns
         rng = np.random.default_rng(seed)
         rows = []
         names: list[tuple[str, str, tuple]] = []
@@ -760,6 +863,7 @@ class ToxicityModel:
         for label, key, idx in names:
             spec = self.priors[key]
             x = _prior_draws(spec, 20000, rng)
+            x_lo, x_hi = iv.bounds(x)
             row = {
                 "parameter": label,
                 "dist": spec["dist"],
@@ -768,34 +872,42 @@ class ToxicityModel:
                 "why": spec["why"],
                 "prior_mean": x.mean(),
                 "prior_sd": x.std(),
-                "prior_q05": np.quantile(x, 0.05),
-                "prior_q95": np.quantile(x, 0.95),
+                f"prior_{lo_col}": float(x_lo),
+                f"prior_{hi_col}": float(x_hi),
             }
             if fit is not None:
                 y = fit.draws(key)[(slice(None), *idx)]
+                y_lo, y_hi = iv.bounds(y)
                 row.update(
-                    post_mean=y.mean(),
-                    post_sd=y.std(),
-                    post_q05=np.quantile(y, 0.05),
-                    post_q95=np.quantile(y, 0.95),
-                    sd_ratio=y.std() / x.std(),
+                    {
+                        "posterior_mean": y.mean(),
+                        "posterior_sd": y.std(),
+                        f"posterior_{lo_col}": float(y_lo),
+                        f"posterior_{hi_col}": float(y_hi),
+                        "sd_ratio": y.std() / x.std(),
+                    }
                 )
             rows.append(row)
         return pd.DataFrame(rows).set_index("parameter")
 
     @staticmethod
     def _params(fit: FitResult, max_draws: int | None, seed: int) -> dict[str, np.ndarray]:
-        keys = ["c3", "log_gap", *_SCALAR_PARAMS]
+        keys = dict.fromkeys([*ftox.PARAMS, "c3", "log_gap", *_SCALAR_PARAMS])
         out = {k: fit.draws(k) for k in keys}
         n = len(out["theta"])
         if max_draws is not None and n > max_draws:
             idx = np.random.default_rng(seed).choice(n, max_draws, replace=False)
             out = {k: v[idx] for k, v in out.items()}
-        out["cutpoints"] = _cutpoints_np(out["c3"], out["log_gap"])
+        out["cutpoints"] = ftox.cutpoints(out["c3"], out["log_gap"])
         return out
 
     def ppc_table(
-        self, fit: FitResult, *, max_draws: int = 2000, seed: int = 7, prob: float = 0.95
+        self,
+        fit: FitResult,
+        *,
+        interval: Interval | float | None = None,
+        max_draws: int = 2000,
+        seed: int = 7,
     ) -> pd.DataFrame:
         """Posterior predictive check of every Table 6 count and every 188Re per-cycle count.
 
@@ -805,30 +917,40 @@ class ToxicityModel:
         (F11), and for 188Re the per-cycle grade counts of 11 cycles of the 6 patients (cycles of
         one patient share :math:`u_i`).
 
+        Parameters
+        ----------
+        fit : FitResult
+        interval : Interval or float, optional
+            Predictive interval convention (default 95% equal-tailed,
+            :data:`netbayes.intervals.DEFAULT_INTERVAL`).
+        max_draws, seed
+            At most ``max_draws`` random posterior draws; seed of the thinning and simulation.
+
         Returns
         -------
         pandas.DataFrame
             Columns ``source``, ``phase``, ``cell_line``, ``grade``, ``observed``, ``pred_mean``,
-            ``lo``, ``hi`` (central ``prob`` predictive interval) and ``inside``.
+            the predictive interval's bounds named by the convention (e.g. ``eti95_lower``,
+            ``eti95_upper``; counts, truncated to integers) and ``inside``.
         """
+        iv = as_interval(interval)
         th = self._params(fit, max_draws, seed)
         rng = np.random.default_rng(seed)
         d = self.data
         S = len(th["theta"])
         cut = th["cutpoints"]  # (S, 3, 4)
         rows = []
-        lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
         deltas = np.stack(
             [th["delta_control"], np.zeros(S), th["delta_retreated"], th["delta_retreated"]], 1
         )
         for p, ph in enumerate(PHASES):
             n = int(d.n[p])
-            eta = _eta_np(
+            eta = ftox.linear_predictor(
                 d.phase_activity[p], d.phase_prior[p], th["beta_activity"], th["beta_prior"],
                 deltas[:, p],
             )  # fmt: skip
             u = rng.normal(size=(S, n)) * th["sigma_u"][:, None]
-            g = _sample_grades(
+            g = ftox.simulate_grades(
                 (eta[:, None, None] * np.ones((1, n, 3))), cut[:, None], u[..., None], rng
             )  # (S, n, 3)
             sims = {}
@@ -849,11 +971,11 @@ class ToxicityModel:
         u_p = rng.normal(size=(S, len(pats))) * th["sigma_u"][:, None]
         u_c = u_p[:, np.searchsorted(pats, d.re_patient)]  # (S, cycles)
         re_eq = th["theta"][:, None] * d.re_activity
-        eta = _eta_np(
+        eta = ftox.linear_predictor(
             re_eq, d.re_prior_lu + re_eq * d.re_cycle, th["beta_activity"][:, None],
             th["beta_prior"][:, None], th["delta_re188"][:, None],
         )  # fmt: skip
-        g = _sample_grades(
+        g = ftox.simulate_grades(
             eta[..., None] * np.ones(3), cut[:, None], u_c[..., None], rng
         )  # (S, cycles, 3)
         for li, line in enumerate(CELL_LINES):
@@ -862,7 +984,7 @@ class ToxicityModel:
                 rows.append(("188Re per cycle", "188Re-HEDP", line, gr, d.re_counts[li, gr], sim))
         out = []
         for src, ph, line, gr, obs, sim in rows:
-            lo, hi = np.quantile(sim, [lo_q, hi_q])
+            lo, hi = (int(b) for b in iv.bounds(sim))
             out.append(
                 {
                     "source": src,
@@ -871,8 +993,8 @@ class ToxicityModel:
                     "grade": gr,
                     "observed": int(obs),
                     "pred_mean": float(sim.mean()),
-                    "lo": int(lo),
-                    "hi": int(hi),
+                    iv.columns[0]: lo,
+                    iv.columns[1]: hi,
                     "inside": bool(lo <= obs <= hi),
                 }
             )
@@ -884,21 +1006,27 @@ class ToxicityModel:
         planned_gbq: Sequence[float] | float,
         prior_gbq: Sequence[float] | float,
         *,
-        selected: bool | None = None,
+        line: str | Sequence[str] | None = None,
         max_draws: int | None = 2000,
         seed: int = 11,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Posterior draws of the marginal risk of grade >= III for new patients.
 
+        A thin wrapper of :func:`netbayes.formulas.toxicity.grade3_risk` (the one
+        implementation of the formulas) on this fit's draws.
+
         Parameters
         ----------
         fit : FitResult
         planned_gbq, prior_gbq : float or sequence of float
-            177Lu-octreotate activity planned in the phase, and given before it (GBq >= 0);
-            broadcast together.
-        selected : bool, optional
-            Apply the retreatment selection effect (:math:`\\delta_{retreated}`). Default: yes
-            when ``prior_gbq > 0`` (a retreatment candidate who met the criteria for it).
+            Activity planned in the phase (GBq 177Lu-octreotate; GBq 188Re-HEDP on the
+            ``188Re-HEDP`` line) and 177Lu activity given before it (GBq >= 0); broadcast
+            together.
+        line : str or sequence of str, optional
+            Treatment line (:data:`netbayes.vocab.LINES`), see
+            :func:`~netbayes.formulas.toxicity.grade3_risk`. Default: ``"R-PRRT"`` (a
+            retreatment candidate who met the criteria for it, with the selection effect)
+            where ``prior_gbq > 0``, else ``"I-PRRT"``.
         max_draws, seed
             Thin the posterior to at most ``max_draws`` random draws.
 
@@ -913,26 +1041,13 @@ class ToxicityModel:
             np.atleast_1d(np.asarray(planned_gbq, float)),
             np.atleast_1d(np.asarray(prior_gbq, float)),
         )
-        for name, v in (("planned_gbq", a), ("prior_gbq", p)):
-            if not np.all(np.isfinite(v)) or np.any(v < 0):
-                bad = float(v[~np.isfinite(v) | (v < 0)][0])
-                raise ValueError(f"{name}={bad!r} is not allowed; expected an activity >= 0 GBq")
-        sel = (p > 0) if selected is None else np.full(a.shape, bool(selected))
+        a, p = a.ravel(), p.ravel()
+        if line is None:
+            ln = np.where(p > 0, "R-PRRT", "I-PRRT")
+        else:
+            ln = np.broadcast_to(np.atleast_1d(np.asarray(line, dtype=object)), a.shape)
         th = self._params(fit, max_draws, seed)
-        eta = _eta_np(
-            a[None], p[None], th["beta_activity"][:, None], th["beta_prior"][:, None],
-            th["delta_retreated"][:, None] * sel[None],
-        )  # (S, P)  # fmt: skip
-        x, w = lik.normal_quadrature(self.n_nodes)
-        sig = th["sigma_u"]
-        c3 = th["cutpoints"][:, :, 2]  # (S, 3)
-        # per line, exact: P(G >= III) = 1 - Phi((c3 - eta) / sqrt(1 + sigma_u^2))
-        per_line = _cdf(-(c3[:, None, :] - eta[:, :, None]) / np.sqrt(1.0 + sig**2)[:, None, None])
-        # any line: 1 - E_u[prod_l Phi(c3_l - eta - u)] by quadrature
-        u = sig[:, None, None, None] * x  # (S, 1, 1, K)
-        f = _cdf(c3[:, None, :, None] - eta[:, :, None, None] - u)  # (S, P, 3, K)
-        any_line = 1.0 - (np.prod(f, axis=2) * w).sum(-1)
-        return per_line, any_line
+        return ftox.grade3_risk({k: th[k] for k in ftox.PARAMS}, a, p, ln, n_nodes=self.n_nodes)
 
     def risk_table(
         self,
@@ -940,31 +1055,33 @@ class ToxicityModel:
         planned_gbq: Sequence[float] | float = (7.4, 14.8, 29.6),
         prior_gbq: Sequence[float] | float = 0.0,
         *,
-        selected: bool | None = None,
+        line: str | None = None,
         tumour_type: str | None = None,
         prior_pfs_months: float | None = None,
-        prob: float = 0.9,
+        interval: Interval | float | None = None,
     ) -> pd.DataFrame:
-        """P(grade >= III) per cell line and any line, with central ``prob`` bands.
+        """P(grade >= III) per cell line and any line, with credible bands.
 
         Parameters
         ----------
         fit : FitResult
         planned_gbq, prior_gbq : float or sequence of float
-            Activities (GBq 177Lu-octreotate); every combination of the two is tabulated.
-        selected : bool, optional
-            See :meth:`risk_draws`.
+            Activities (GBq); every combination of the two is tabulated.
+        line : str, optional
+            Treatment line, see :meth:`risk_draws` (default by prior activity).
         tumour_type, prior_pfs_months : optional
             The survival model's patient record fields; validated but *not used*: no published
             toxicity data inform them, so the model has no parameter for them.
-        prob : float
-            Band probability.
+        interval : Interval or float, optional
+            Band convention (default :data:`netbayes.intervals.DEFAULT_INTERVAL`, 95%
+            equal-tailed); a float is the probability of an equal-tailed band.
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``planned_gbq``, ``prior_gbq``, ``cell_line`` (the three lines and
-            ``any``), ``mean``, ``lo``, ``hi``.
+            Columns ``planned_gbq``, ``prior_gbq``, ``line``, ``cell_line`` (the three lines
+            and ``any``), ``mean``, ``median`` and the band named by the convention, e.g.
+            ``eti95_lower``, ``eti95_upper``.
         """
         if tumour_type is not None and tumour_type not in vocab.PATIENT_TUMOUR_TYPES:
             raise ValueError(
@@ -973,32 +1090,31 @@ class ToxicityModel:
             )
         if prior_pfs_months is not None and not (prior_pfs_months > 0):
             raise ValueError(f"prior_pfs_months={prior_pfs_months!r}; expected a number > 0")
+        iv = as_interval(interval)
         A, Pr = np.meshgrid(
             np.atleast_1d(np.asarray(planned_gbq, float)),
             np.atleast_1d(np.asarray(prior_gbq, float)),
             indexing="ij",
         )
         a, p = A.ravel(), Pr.ravel()
-        per_line, any_line = self.risk_draws(fit, a, p, selected=selected)
-        q = ((1 - prob) / 2, 1 - (1 - prob) / 2)
-        rows = []
-        for j in range(len(a)):
-            for name, x in (
-                *((line, per_line[:, j, i]) for i, line in enumerate(CELL_LINES)),
-                ("any", any_line[:, j]),
-            ):
-                lo, hi = np.quantile(x, q)
-                rows.append(
-                    {
-                        "planned_gbq": a[j],
-                        "prior_gbq": p[j],
-                        "cell_line": name,
-                        "mean": x.mean(),
-                        "lo": lo,
-                        "hi": hi,
-                    }
-                )
-        return pd.DataFrame(rows)
+        ln = np.where(p > 0, "R-PRRT", "I-PRRT") if line is None else np.full(a.shape, line)
+        per_line, any_line = self.risk_draws(fit, a, p, line=ln)
+        draws = np.concatenate([per_line, any_line[..., None]], axis=-1)  # (S, P, 4)
+        summ = iv.describe(draws, axis=0)  # each (P, 4)
+        names = [*CELL_LINES, "any"]
+        out = pd.DataFrame(
+            {
+                "planned_gbq": np.repeat(a, len(names)),
+                "prior_gbq": np.repeat(p, len(names)),
+                "line": np.repeat(ln, len(names)),
+                "cell_line": np.tile(names, len(a)),
+                "mean": summ["mean"].ravel(),
+                "median": summ["median"].ravel(),
+                iv.columns[0]: summ[iv.columns[0]].ravel(),
+                iv.columns[1]: summ[iv.columns[1]].ravel(),
+            }
+        )
+        return out
 
     def plot_risk(
         self,
@@ -1007,11 +1123,12 @@ class ToxicityModel:
         *,
         planned_gbq: Sequence[float] | None = None,
         prior_gbq: Sequence[float] = (0.0, 29.9, 44.7),
-        prob: float = 0.9,
+        interval: Interval | float | None = None,
     ) -> pd.DataFrame:
         """Plot P(grade >= III) against planned activity, one panel per line and any line.
 
-        One curve (posterior mean) with a ``prob`` band per prior activity. Saves a PNG to
+        One curve (posterior mean) with a credible band per prior activity (default band:
+        95% equal-tailed, named in the legend and axis label, e.g. "95% ETI"). Saves a PNG to
         ``path`` if given.
 
         Returns
@@ -1023,24 +1140,31 @@ class ToxicityModel:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
 
+        iv = as_interval(interval)
+        lo_col, hi_col = iv.columns
         grid = np.linspace(0.0, 30.0, 31) if planned_gbq is None else np.asarray(planned_gbq)
-        tab = self.risk_table(fit, grid, prior_gbq, prob=prob)
+        tab = self.risk_table(fit, grid, prior_gbq, interval=iv)
         panels = [*CELL_LINES, "any"]
         fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-        for ax, line in zip(axes, panels, strict=True):
+        for ax, cell in zip(axes, panels, strict=True):
             for pr in prior_gbq:
-                t = tab[(tab["cell_line"] == line) & np.isclose(tab["prior_gbq"], pr)]
-                lab = f"prior {pr:g} GBq" + (" (selected)" if pr > 0 else "")
+                t = tab[(tab["cell_line"] == cell) & np.isclose(tab["prior_gbq"], pr)]
+                lab = f"prior {pr:g} GBq" + (" (R-PRRT, selected)" if pr > 0 else " (I-PRRT)")
                 (h,) = ax.plot(t["planned_gbq"], 100 * t["mean"], label=lab)
                 ax.fill_between(
-                    t["planned_gbq"], 100 * t["lo"], 100 * t["hi"], color=h.get_color(), alpha=0.2
-                )
-            ax.set_title(f"{line}: P(grade ≥ III)")
+                    t["planned_gbq"], 100 * t[lo_col], 100 * t[hi_col], color=h.get_color(),
+                    alpha=0.2,
+                )  # fmt: skip
+            ax.set_title(f"{cell}: P(grade ≥ III)")
             ax.set_xlabel("planned 177Lu activity in phase (GBq)")
             ax.grid(alpha=0.3)
-        axes[0].set_ylabel(f"% of patients (mean, {int(prob * 100)}% band)")
-        axes[0].legend(fontsize=8)
+        axes[0].set_ylabel(f"% of patients (mean, {iv.text} band)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles.append(Patch(facecolor="grey", alpha=0.3))
+        labels.append(f"band: {iv.text}")
+        axes[0].legend(handles, labels, fontsize=8)
         fig.tight_layout()
         if path is not None:
             fig.savefig(path, dpi=120)
@@ -1081,7 +1205,7 @@ def simulate_data(
     user : pandas.DataFrame or None
     """
     t = template if template is not None else ToxicityData.packaged()
-    cut = _cutpoints_np(np.asarray(params["c3"]), np.asarray(params["log_gap"]))
+    cut = ftox.cutpoints(np.asarray(params["c3"]), np.asarray(params["log_gap"]))
     sig = float(params["sigma_u"])
     delta = np.array(
         [params["delta_control"], 0.0, params["delta_retreated"], params["delta_retreated"]]
@@ -1091,12 +1215,12 @@ def simulate_data(
     anyp = np.zeros((4, 2))
     for p in range(4):
         n = int(t.n[p])
-        eta = _eta_np(
+        eta = ftox.linear_predictor(
             t.phase_activity[p], t.phase_prior[p], params["beta_activity"], params["beta_prior"],
             delta[p],
         )  # fmt: skip
         u = rng.normal(0, sig, n)
-        g = _sample_grades(np.full((n, 3), eta), cut, u[:, None], rng)
+        g = ftox.simulate_grades(np.full((n, 3), eta), cut, u[:, None], rng)
         for gr in (3, 4):
             line_counts[p, :, gr - 3] = (g == gr).sum(0)
             anyp[p, gr - 3] = (g == gr).any(1).sum()
@@ -1105,11 +1229,11 @@ def simulate_data(
     pats = np.unique(t.re_patient)
     u_p = rng.normal(0, sig, len(pats))
     re_eq = params["theta"] * t.re_activity
-    eta = _eta_np(
+    eta = ftox.linear_predictor(
         re_eq, t.re_prior_lu + re_eq * t.re_cycle, params["beta_activity"],
         params["beta_prior"], params["delta_re188"],
     )  # fmt: skip
-    g = _sample_grades(
+    g = ftox.simulate_grades(
         eta[:, None] * np.ones(3), cut, u_p[np.searchsorted(pats, t.re_patient)][:, None], rng
     )
     re_counts = np.stack([np.bincount(g[:, li], minlength=5) for li in range(3)]).astype(float)
@@ -1129,11 +1253,11 @@ def simulate_data(
             prior = rng.choice([0.0, 29.6])
             for c in range(1, user_cycles + 1):
                 act = rng.uniform(3.7, 8.0)
-                e = _eta_np(
+                e = ftox.linear_predictor(
                     act, prior, params["beta_activity"], params["beta_prior"],
                     params.get("delta_user", 0.0),
                 )  # fmt: skip
-                gr = _sample_grades(np.full(3, e), cut, np.full(3, u_i), rng)
+                gr = ftox.simulate_grades(np.full(3, e), cut, np.full(3, u_i), rng)
                 for li, line in enumerate(CELL_LINES):
                     rows.append((f"p{i}", c, line, int(gr[li]), act, prior))
                 prior += act
