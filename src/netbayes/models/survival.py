@@ -713,22 +713,9 @@ class SurvivalModel:
 
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""
-        names = [
-            "alpha1",
-            "alpha2",
-            "k1",
-            "k2",
-            "sigma1",
-            "sigma2",
-            "z1",
-            "z2",
-            "beta_x",
-            "beta_gbq",
-            "gamma_rr",
-            "gamma_re188",
-            "delta_control",
-            "kappa_se",
-        ]
+        from netbayes.formulas.survival import PARAMS, PARAMS_OS
+
+        names = [*PARAMS, "delta_control", "kappa_se"]
         if self.endpoint == "os" and self.include_published:
-            names += ["alpha1_os", "k1_os", "sigma1_os", "z1_os"]
+            names += [p for p in PARAMS_OS if p not in PARAMS]
         return names
