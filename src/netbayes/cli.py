@@ -426,7 +426,7 @@ def _report(args: argparse.Namespace) -> int:
     from netbayes.plots import plot_type_forest, plot_validation
     from netbayes.predict import Predictor
 
-    fig = plot_validation(val, str(out / "validation.png"))
+    plot_validation(val, str(out / "validation.png"))
     written.append(out / "validation.png")
     pred = Predictor(posts["survival-pfs"], endpoint="pfs")
     plot_type_forest(pred, str(out / "forest_median_pfs.png"))
@@ -435,7 +435,6 @@ def _report(args: argparse.Namespace) -> int:
 
     ToxicityModel().plot_risk(posts["toxicity"], str(out / "toxicity_risk.png"))
     written.append(out / "toxicity_risk.png")
-    del fig
     print(f"netbayes {__version__}: wrote {len(written)} files to {out}")
     for w in written:
         print(f"  {w}")

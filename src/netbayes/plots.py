@@ -230,8 +230,8 @@ def type_forest_data(
     *,
     line: str = "R-PRRT",
     prior_pfs_months: float = 36.0,
-    prior_gbq: float = 29.9,
-    planned_gbq: float = 14.9,
+    prior_gbq: float | None = None,
+    planned_gbq: float | None = None,
     interval: Any = None,
 ) -> pd.DataFrame:
     """Median PFS (or OS) per tumour type for a reference patient, with intervals.
@@ -240,7 +240,8 @@ def type_forest_data(
     ----------
     predictor : netbayes.predict.Predictor
     line, prior_pfs_months, prior_gbq, planned_gbq
-        The reference patient (default: the median R-PRRT patient of Rotterdam).
+        The reference patient. Activities default to the Rotterdam medians of the I-PRRT and
+        R-PRRT phases (``calibration_constants``); prior PFS to the model's reference 36.
     interval : Interval or float, optional
         Interval convention (default 95% ETI).
 
@@ -249,8 +250,12 @@ def type_forest_data(
     pandas.DataFrame
         ``tumour_type``, ``median``, ``mean`` and the interval columns of the median.
     """
+    from netbayes.models.survival import calibration_constants
     from netbayes.vocab import TUMOUR_TYPES
 
+    c = calibration_constants()
+    prior_gbq = c["gbq_iprrt_phase"] if prior_gbq is None else prior_gbq
+    planned_gbq = c["gbq_rprrt_phase"] if planned_gbq is None else planned_gbq
     df = pd.DataFrame(
         {
             "tumour_type": list(TUMOUR_TYPES),

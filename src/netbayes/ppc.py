@@ -20,17 +20,13 @@ import pandas as pd
 from netbayes import vocab
 from netbayes.cohorts import survival_summaries
 from netbayes.data import load_table
+from netbayes.formulas.survival import truncated_weibull
+from netbayes.intervals import Interval
 from netbayes.models.survival import GBQ_REF, GBQ_UNIT, X_REF, calibration_constants
 
 __all__ = ["re188_os_ppc_table", "survival_ppc_table"]
 
 INTERVAL = 0.95
-
-
-def _trunc_weibull(rng, k, lam, lower, size):
-    """Weibull(k, lam) draws conditioned on T >= lower (inverse cumulative hazard)."""
-    h = (lower / lam) ** k
-    return lam * (h + rng.exponential(size=size)) ** (1.0 / k)
 
 
 def _cohort_types(row: pd.Series, mix: pd.DataFrame) -> np.ndarray:
@@ -103,7 +99,6 @@ def survival_ppc_table(
         lam1_end, k1_end = lam1, d["k1"]
     type2 = d["alpha2"][:, None] + d["sigma2"][:, None] * d["z2"]
     k1, k2 = d["k1"][:, None], d["k2"][:, None]
-    lo_q, hi_q = (1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2
     rows = []
     for _, row in s.iterrows():
         types = _cohort_types(row, mix)
@@ -111,13 +106,13 @@ def survival_ppc_table(
         ctrl = d["delta_control"][:, None] if row["group"] == "control" else 0.0
         if row["line"] == "I-PRRT":
             lam = lam1_end[:, types] * np.exp(ctrl)
-            t = _trunc_weibull(rng, k1_end[:, None], lam, thr_r, lam.shape)
+            t = truncated_weibull(rng, k1_end[:, None], lam, thr_r, lam.shape)
         else:
-            x = _trunc_weibull(rng, k1, lam1[:, types], thr_r, (len(sel), n))
+            x = truncated_weibull(rng, k1, lam1[:, types], thr_r, (len(sel), n))
             lp = type2[:, types] + d["beta_x"][:, None] * np.log(x / X_REF)
             lp_r = lp + d["beta_gbq"][:, None] * (c["gbq_r"] - GBQ_REF) / GBQ_UNIT
             if row["line"] == "RR-PRRT":
-                x2 = _trunc_weibull(rng, k2, np.exp(lp_r), thr_rr, lp_r.shape)
+                x2 = truncated_weibull(rng, k2, np.exp(lp_r), thr_rr, lp_r.shape)
                 lp = (
                     type2[:, types]
                     + d["beta_x"][:, None] * np.log(x2 / X_REF)
@@ -129,7 +124,7 @@ def survival_ppc_table(
             t = np.exp(lp) * rng.weibull(1.0, size=lp.shape) ** (1.0 / k2)
         r = math.ceil(n / 2)
         med = np.partition(t, r - 1, axis=1)[:, r - 1]
-        lo, hi = np.quantile(med, [lo_q, hi_q])
+        lo, hi = Interval(INTERVAL).bounds(med)
         pub = float(row["median_months"])
         rows.append(
             (
@@ -199,13 +194,13 @@ def re188_os_ppc_table(
     d = {k: draws[k][sel] for k in ("alpha2", "sigma2", "z2", "k2", "gamma_re188")}
     pts = load_table("re188_patients")
     w = _type_weights(pts["tumour_type"])
-    lo_q, hi_q = (1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2
     rows = []
     for i, p in pts.reset_index(drop=True).iterrows():
         j = rng.choice(len(vocab.TUMOUR_TYPES), size=len(sel), p=w[i])
         lam = np.exp(d["alpha2"] + d["sigma2"] * d["z2"][np.arange(len(sel)), j] + d["gamma_re188"])
         t = lam * rng.weibull(1.0, size=len(sel)) ** (1.0 / d["k2"])
-        lo, med, hi = np.quantile(t, [lo_q, 0.5, hi_q])
+        lo, hi = Interval(INTERVAL).bounds(t)
+        med = np.median(t)
         obs, ev = float(p["os_months"]), int(p["os_event"])
         inside = (lo <= obs <= hi) if ev == 1 else obs <= hi
         rows.append(

@@ -50,6 +50,7 @@ import pandas as pd
 
 from netbayes import vocab
 from netbayes.formulas import survival as F
+from netbayes.formulas import toxicity as T
 from netbayes.intervals import Interval, as_interval
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -555,14 +556,6 @@ def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarra
     return out
 
 
-def _toxicity_formulas() -> Any:
-    try:
-        from netbayes.formulas import toxicity as T
-    except ImportError:  # pragma: no cover - depends on the toxicity formulas being present
-        return None
-    return T
-
-
 class Predictor:
     """Predictions for patients and cohorts from posterior draws.
 
@@ -604,12 +597,6 @@ class Predictor:
         self._ranges = _ranges_from_json(cal) if cal else None
         self.toxicity: dict[str, np.ndarray] | None = None
         if toxicity is not None:
-            T = _toxicity_formulas()
-            if T is None:
-                raise NotImplementedError(
-                    "toxicity predictions need netbayes.formulas.toxicity, which this netbayes "
-                    "does not have"
-                )
             self.toxicity = _as_draws(toxicity, tuple(T.PARAMS), "toxicity")
 
     @classmethod
@@ -926,23 +913,9 @@ class Predictor:
 
     def _toxicity_risk(self, p: _Patient) -> np.ndarray:
         """Draws of P(grade >= III) per cell line and any line, shape (draws, 4)."""
-        T = _toxicity_formulas()
-        assert T is not None and self.toxicity is not None
-        out = T.grade3_risk(self.toxicity, p.planned_gbq, p.prior_gbq, p.line)
-        if isinstance(out, Mapping):
-            cols = [np.asarray(out[c], float).reshape(-1) for c in (*vocab.CELL_LINES, "any")]
-            risk = np.stack(cols, axis=-1)
-        elif isinstance(out, tuple):
-            per_line, any_line = out
-            risk = np.concatenate(
-                [
-                    np.asarray(per_line, float).reshape(-1, len(vocab.CELL_LINES)),
-                    np.asarray(any_line, float).reshape(-1, 1),
-                ],
-                axis=1,
-            )
-        else:
-            risk = np.asarray(out, float).reshape(-1, len(vocab.CELL_LINES) + 1)
+        assert self.toxicity is not None
+        per_line, any_line = T.grade3_risk(self.toxicity, p.planned_gbq, p.prior_gbq, p.line)
+        risk = np.concatenate([per_line[:, 0, :], any_line[:, :1]], axis=1)  # (draws, 4)
         _finite("P(grade >= III)", risk)
         if np.any(risk < 0) or np.any(risk > 1):
             raise ValueError("P(grade >= III) outside [0, 1]; the toxicity formulas are broken")
@@ -956,8 +929,8 @@ class Predictor:
         line: str = "R-PRRT",
         tumour_mix: Mapping[str, float] | None = None,
         prior_pfs_months: float | Sequence[float] | Literal["selected"] = "selected",
-        prior_gbq: float | Sequence[float] = 29.9,
-        planned_gbq: float | Sequence[float] = 14.9,
+        prior_gbq: float | Sequence[float] | None = None,
+        planned_gbq: float | Sequence[float] | None = None,
         n_sims: int = 2000,
         seed: int = 1,
         interval: Interval | float | None = None,
@@ -989,6 +962,7 @@ class Predictor:
             patient; a sequence: resampled with replacement. Ignored for I-PRRT.
         prior_gbq, planned_gbq : float or sequence of float
             Activities (GBq), a number for everyone or a sequence resampled with replacement.
+            Default: the Rotterdam medians of the I-PRRT and R-PRRT phases.
         n_sims : int
             Posterior draws used (evenly thinned).
         seed : int
@@ -1027,8 +1001,9 @@ class Predictor:
                 raise _bad(name, v, "a number or a non-empty sequence of numbers")
             return out
 
-        pg = values("prior_gbq", prior_gbq)
-        pl = values("planned_gbq", planned_gbq)
+        ref = _reference_gbq()
+        pg = values("prior_gbq", ref[0] if prior_gbq is None else prior_gbq)
+        pl = values("planned_gbq", ref[1] if planned_gbq is None else planned_gbq)
         selected = isinstance(prior_pfs_months, str)
         if selected and prior_pfs_months != "selected":
             raise _bad("prior_pfs_months", prior_pfs_months, "'selected', a number or numbers")
@@ -1184,6 +1159,15 @@ class Predictor:
         for t in sorted(exact, key=lambda u: exact[u] - counts[u], reverse=True)[:rest]:
             counts[t] += 1
         return {t: c for t, c in counts.items() if c > 0}
+
+
+@cache
+def _reference_gbq() -> tuple[float, float]:
+    """Median activity of the I-PRRT and R-PRRT phases (``data/rotterdam_doses.csv``)."""
+    from netbayes.models.survival import calibration_constants
+
+    c = calibration_constants()
+    return c["gbq_iprrt_phase"], c["gbq_rprrt_phase"]
 
 
 @cache

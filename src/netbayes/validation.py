@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from netbayes.data import load_table
+from netbayes.intervals import DEFAULT_INTERVAL
 
 __all__ = ["VALIDATION_COLUMNS", "validate", "validation_table"]
 
@@ -116,13 +117,11 @@ def _toxicity_source(src: dict, source: str, phase: str, line: str, grade: Any) 
 def _toxicity_rows(toxicity: Any, src: dict) -> pd.DataFrame:
     from netbayes.models.toxicity import ToxicityModel
 
-    t = ToxicityModel().ppc_table(toxicity)
-    lo_col = next(c for c in t.columns if c.endswith("_lower") or c == "lo")
-    hi_col = next(c for c in t.columns if c.endswith("_upper") or c == "hi")
-    mid = "pred_median" if "pred_median" in t.columns else "pred_mean"
-    grade = {1: "I", 2: "II", 3: "III", 4: "IV", 0: "0"}
+    t = ToxicityModel().ppc_table(toxicity, interval=DEFAULT_INTERVAL)
+    lo_col, hi_col = DEFAULT_INTERVAL.columns
+    grade = ("0", "I", "II", "III", "IV")
     fig = [
-        f"{s}: {ph}, {cl}, grade {grade.get(int(g), g) if str(g).isdigit() else g}, count"
+        f"{s}: {ph}, {cl}, grade {grade[int(g)]}, count"
         for s, ph, cl, g in t[["source", "phase", "cell_line", "grade"]].itertuples(index=False)
     ]
     return pd.DataFrame(
@@ -140,7 +139,7 @@ def _toxicity_rows(toxicity: Any, src: dict) -> pd.DataFrame:
                 )
             ],
             "published": t["observed"].astype(float),
-            "predicted_median": t[mid].astype(float),
+            "predicted_median": t["pred_mean"].astype(float),
             "pi95_lower": t[lo_col].astype(float),
             "pi95_upper": t[hi_col].astype(float),
             "inside": t["inside"].astype(bool),

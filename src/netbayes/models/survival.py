@@ -99,7 +99,9 @@ def calibration_constants() -> dict[str, float]:
     -------
     dict of str to float
         ``threshold_r`` (minimum I-PRRT PFS for R-PRRT), ``threshold_rr`` (minimum R-PRRT PFS
-        for RR-PRRT), ``gbq_r`` and ``gbq_rr`` (median cumulative activity after each line).
+        for RR-PRRT), ``gbq_r`` and ``gbq_rr`` (median cumulative activity after each line),
+        ``gbq_iprrt_phase`` and ``gbq_rprrt_phase`` (median activity given in the I-PRRT and
+        R-PRRT phases: the reference retreated patient).
     """
     sel = load_table("rotterdam_selection").set_index("eligible_for")["min_months"]
     doses = load_table("rotterdam_doses").set_index("row_id")["median_gbq"]
@@ -108,6 +110,8 @@ def calibration_constants() -> dict[str, float]:
         "threshold_rr": float(sel["RR-PRRT"]),
         "gbq_r": float(doses["dose_retre_rprrt_cum"]),
         "gbq_rr": float(doses["dose_retre_rrprrt_cum"]),
+        "gbq_iprrt_phase": float(doses["dose_retre_iprrt_phase"]),
+        "gbq_rprrt_phase": float(doses["dose_retre_rprrt_phase"]),
     }
 
 
