@@ -128,6 +128,9 @@ def test_predict_warns_on_stderr(models, capsys):
         (["--line", "X"], "line='X' is not allowed"),
         (["--planned-gbq", "7400"], "planned_gbq=7400.0 is not allowed"),
         (["--interval", "2"], "prob=2.0 is not allowed"),
+        (["--times", "12", "-1"], "--times=[12.0, -1.0] is not allowed"),  # the flag, not t_probs
+        (["--times", "nan"], "--times=[nan] is not allowed"),
+        (["--prior-pfs", "0.01"], "prior_pfs_months=0.01 is not allowed"),
     ],
 )
 def test_predict_bad_input_exit_2(models, capsys, change, match):
@@ -147,6 +150,40 @@ def test_predict_missing_posteriors_say_what_to_do(tmp_path, capsys):
     assert main([*ARGS, "--models-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "netbayes fit --model survival-pfs" in err
+
+
+@pytest.mark.parametrize(
+    ("card", "match"),
+    [
+        ("[" * 100_000, "is not valid JSON"),
+        ({"netcdf_file": "x" * 300}, "netcdf_file='xxx"),
+        ({"variables": None}, "variables=None is not allowed"),
+        ({"calibration": {"planned_gbq": {}}}, "calibration="),
+    ],
+)
+def test_predict_corrupt_store_is_a_clean_error(models, tmp_path, capsys, card, match):
+    """A malformed model card: one line on standard error, exit status 2, no traceback."""
+    import shutil
+
+    for f in models.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    js = tmp_path / "survival-pfs.json"
+    if isinstance(card, str):
+        js.write_text(card)
+    else:
+        js.write_text(json.dumps(json.loads(js.read_text()) | card))
+    assert main([*ARGS, "--models-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("netbayes: error: ") and match in err
+    assert "netbayes fit --model survival-pfs" in err and "Traceback" not in err
+
+
+def test_file_system_errors_are_clean(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["report", "--out", str(blocker / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("netbayes: error: ") and str(blocker) in err
 
 
 def test_fit_wiring(monkeypatch, tmp_path, capsys):

@@ -78,3 +78,13 @@ def test_as_interval():
     assert as_interval(0.5) == Interval(0.5)
     with pytest.raises(TypeError, match="interval=True"):
         as_interval(True)
+
+
+def test_huge_integers_are_refused_naming_the_field():
+    with pytest.raises(ValueError, match=r"interval=1000000\d* is not allowed; expected"):
+        as_interval(10**400)
+    with pytest.raises(ValueError, match=r"prob=-1000000\d* is not allowed; expected"):
+        Interval(-(10**400))
+    # more digits than Python prints: still a refusal naming the field
+    with pytest.raises(ValueError, match=r"interval=<an integer of 16610 bits> is not allowed"):
+        as_interval(10**5000)

@@ -14,7 +14,12 @@ from scipy import optimize, stats
 
 from netbayes import vocab
 from netbayes.intervals import Interval
-from netbayes.predict import ExtrapolationWarning, Predictor, calibrated_ranges
+from netbayes.predict import (
+    ExtrapolationWarning,
+    Predictor,
+    calibrated_ranges,
+    default_activities,
+)
 
 S = 400
 TYPES = list(vocab.TUMOUR_TYPES)
@@ -280,8 +285,10 @@ BAD = [
     (dict(tumour_type=""), "tumour_type=''", "string"),
     (dict(line="R-PRT"), "line='R-PRT'", "I-PRRT, R-PRRT, RR-PRRT, 188Re-HEDP"),
     (dict(line=None), "line=None", "one of"),
-    (dict(prior_pfs_months=-1.0), "prior_pfs_months=-1.0", "> 0"),
-    (dict(prior_pfs_months=0), "prior_pfs_months=0", "> 0"),
+    (dict(prior_pfs_months=-1.0), "prior_pfs_months=-1.0", ">= 0.0329 (one day)"),
+    (dict(prior_pfs_months=0), "prior_pfs_months=0", ">= 0.0329 (one day)"),
+    (dict(prior_pfs_months=0.02), "prior_pfs_months=0.02", "(one day)"),
+    (dict(prior_pfs_months=10**400), "prior_pfs_months=1000000", "finite"),
     (dict(prior_pfs_months=900.0), "prior_pfs_months=900.0", "months"),
     (dict(prior_pfs_months=float("inf")), "prior_pfs_months=inf", "finite"),
     (dict(prior_pfs_months="30"), "prior_pfs_months='30'", "not str"),
@@ -294,6 +301,8 @@ BAD = [
     (dict(planned_gbq=0.0), "planned_gbq=0.0", "> 0"),
     (dict(planned_gbq=14800.0), "planned_gbq=14800.0", "GBq"),
     (dict(planned_gbq=[14.9]), r"planned_gbq=\[14.9\]", "not list"),
+    (dict(planned_gbq=-(10**400)), "planned_gbq=-1000000", "> 0"),
+    (dict(prior_gbq=10**5000), "prior_gbq=<an integer of 16610 bits>", "<= 200"),
     (dict(line="I-PRRT"), "prior_gbq=29.9", "0 for I-PRRT"),
 ]
 
@@ -314,6 +323,12 @@ def test_bad_inputs_raise_naming_field_value_and_allowed(pred, change, names, al
         (dict(times=[]), "times="),
         (dict(t_probs=[float("nan")]), "t_probs="),
         (dict(interval=1.5), "prob=1.5"),
+        (dict(interval=10**400), "interval=1000000"),
+        (dict(times="5"), "times='5'.*not a string"),
+        (dict(t_probs=b"12"), "t_probs=b'12'.*not a string"),
+        (dict(seed=-1), "seed=-1 is not allowed; expected an integer >= 0 or None"),
+        (dict(seed=2.0), "seed=2.0"),
+        (dict(seed=np.int64(-3)), "seed=-3"),
     ],
 )
 def test_bad_options_raise(pred, kw, match):
@@ -337,6 +352,29 @@ def test_patients_table_errors_name_the_patient(pred):
         pred.patients(df.assign(weight=70))
     with pytest.raises(TypeError, match="DataFrame"):
         pred.patients([STD_R])
+
+
+@pytest.mark.parametrize("missing", [float("nan"), None, pd.NA])
+def test_missing_prior_gbq_in_a_table_is_the_single_patient_default(pred, missing):
+    """A missing cell is "not given": 0 where 0 is allowed, and on a retreatment refused as
+    the single-patient call refuses the same value (not as ``prior_gbq=0.0``)."""
+    first = dict(tumour_type="midgut", line="I-PRRT", planned_gbq=29.6)
+    df = pd.DataFrame(
+        {"a": first | {"prior_gbq": missing}, "b": first | {"prior_gbq": 0.0}}
+    ).T.astype({"planned_gbq": float})
+    many = pred.patients(df)
+    assert list(many.patients["prior_gbq"]) == [0.0, 0.0]
+    one = pred.patient(**first)
+    pd.testing.assert_frame_equal(
+        many.summary[many.summary["patient"] == "a"].drop(columns="patient").reset_index(drop=True),
+        one.summary.drop(columns="patient").reset_index(drop=True),
+    )
+    retre = pd.DataFrame({"ok": STD_R, "q": STD_R | {"prior_gbq": missing}}).T
+    with pytest.raises(ValueError, match=r"patient 'q': prior_gbq=nan is not allowed") as e:
+        pred.patients(retre)
+    with pytest.raises(ValueError, match=r"prior_gbq=nan is not allowed") as one_err:
+        pred.patient(**(STD_R | {"prior_gbq": float("nan")}))
+    assert str(e.value) == f"patient 'q': {one_err.value}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,6 +510,21 @@ def test_cohort_mix_counts_and_errors(draws):
     assert c.type_counts == {"appendiceal": 20}
     with pytest.warns(ExtrapolationWarning, match="below the 18-month"):
         pr.cohort(20, prior_pfs_months=[10.0, 30.0], n_sims=50)
+
+
+def test_cohort_default_activities_follow_the_line(draws):
+    assert default_activities("I-PRRT") == (0.0, 29.9)
+    assert default_activities("R-PRRT") == (29.9, 14.9)
+    assert default_activities("RR-PRRT") == (44.7, 15.0)  # cumulative after R-PRRT; RR phase
+    assert default_activities("188Re-HEDP") == (40.8, 5.9)  # the pilot's medians
+    with pytest.raises(ValueError, match="line='r-prrt'"):
+        default_activities("r-prrt")
+    pr = Predictor(draws)
+    for line in ("I-PRRT", "RR-PRRT"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the defaults are calibrated: no extrapolation
+            c = pr.cohort(20, line=line, n_sims=50)
+        assert np.all(np.isfinite(c.km_medians)) and np.all(c.km_medians > 0)
 
 
 @pytest.mark.parametrize("line", ["I-PRRT", "RR-PRRT", "188Re-HEDP"])

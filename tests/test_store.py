@@ -154,6 +154,11 @@ def _edit_card(folder: Path, **changes) -> None:
         (dict(model_type="survival-os"), "for model type 'survival-os', not 'survival-pfs'"),
         (dict(schema_version=0), "schema version 0.*reads version 1"),
         (dict(schema_version="1"), "schema version '1'"),
+        (dict(schema_version=True), "schema version True"),  # True == 1, but not a version
+        (dict(schema_version=1.0), "schema version 1.0"),
+        (dict(variables=["alpha1"]), r"variables=\['alpha1'\] is not allowed"),
+        (dict(netcdf_file="../survival-pfs.nc"), "netcdf_file='../survival-pfs.nc' is not allowed"),
+        (dict(calibration={"cohort_mix": {}}), r"calibration=.* is not allowed.*missing"),
         (dict(data_sha256="0" * 64), "fitted on different calibration data"),
         (dict(variables={"alpha1": ["chain", "draw"]}), "its card lists"),
     ],
@@ -215,6 +220,24 @@ def test_save_checks_its_inputs(saved, tmp_path):
         save_posterior(fit, "toxicity", variables=["nope"], priors={}, sampler_settings=SETTINGS)
     with pytest.raises(ValueError, match="sampler_settings is missing"):
         save_posterior(fit, "toxicity", variables=["k2"], priors={}, sampler_settings={})
+    k2 = d["k2"].copy()
+    k2[3] = np.inf
+    with pytest.raises(ValueError, match="variable 'k2' has non-finite draws"):
+        save_posterior(
+            fake_fit(d | {"k2": k2}), "toxicity", variables=["k2"], priors={},
+            sampler_settings=SETTINGS, folder=tmp_path / "nan",
+        )  # fmt: skip
+    assert not (tmp_path / "nan").exists()  # nothing written
+
+
+def test_shipped_calibration_entries_are_well_formed():
+    from netbayes.predict import calibrated_ranges
+
+    store._check_calibration(json.loads(json.dumps(calibrated_ranges())))
+    for mt in store.MODEL_TYPES:
+        store._check_calibration(
+            json.loads((ROOT / "models" / f"{mt}.json").read_text())["calibration"]
+        )
 
 
 def test_models_dir_env(monkeypatch, tmp_path):
@@ -299,6 +322,29 @@ def test_reader_agrees_with_scipy(saved):
         for v in names:
             np.testing.assert_array_equal(sp.arrays[v], f.variables[v].data)
             assert sp.dims[v] == f.variables[v].dimensions
+
+
+@pytest.mark.parametrize(
+    ("what", "count"),
+    [("dimensions", 5), ("dimensions", 2**32 - 1), ("variables", 2**31), ("name", 2**32 - 1)],
+)
+def test_header_counts_beyond_the_file_are_refused(saved, what, count):
+    """Every header count is bounded by the bytes left: a corrupt one fails at once."""
+    import hashlib
+
+    folder, path, _ = saved
+    raw = bytearray(path.read_bytes())
+    if what == "dimensions":  # magic, numrecs, NC_DIMENSION tag, count
+        i = 12
+    elif what == "variables":
+        i = raw.index((0x0B).to_bytes(4, "big")) + 4
+    else:  # the first dimension name's length
+        i = 16
+    raw[i : i + 4] = count.to_bytes(4, "big")
+    path.write_bytes(bytes(raw))
+    _edit_card(folder, netcdf_sha256=hashlib.sha256(raw).hexdigest())
+    with pytest.raises(StoreError, match="could not be read as NetCDF"):
+        load_posterior("survival-pfs", folder)
 
 
 def test_unreadable_file_with_matching_checksum_is_refused(saved):

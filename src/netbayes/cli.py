@@ -161,8 +161,9 @@ def _predict(args: argparse.Namespace) -> int:
     import json
     import warnings
 
-    from netbayes.predict import ExtrapolationWarning, Predictor
+    from netbayes.predict import ExtrapolationWarning, Predictor, _check_times
 
+    _check_times("--times", args.times)  # name the flag, not the keyword it becomes
     predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
@@ -209,9 +210,10 @@ def _card_summary(card: dict | None, n_draws: int) -> dict | None:
     keep = ("model_type", "created", "package_version", "data_sha256")
     out = {k: card.get(k) for k in keep}
     out["draws"] = int(n_draws)
-    out["diagnostics"] = {
-        k: v for k, v in card.get("diagnostics", {}).items() if k not in ("problems",)
-    }
+    diag = card.get("diagnostics")
+    out["diagnostics"] = (
+        {k: v for k, v in diag.items() if k not in ("problems",)} if isinstance(diag, dict) else {}
+    )
     return out
 
 
@@ -487,7 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `netbayes summary | head`: stop quietly
         sys.stderr.close()
         return 0
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, OSError) as err:
+        # ValueError includes netbayes.store.StoreError (a missing or corrupt posterior);
+        # OSError: a file or folder that cannot be read or written
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"netbayes: error: {msg}", file=sys.stderr)
         return 2

@@ -16,6 +16,24 @@ import numpy as np
 __all__ = ["DEFAULT_INTERVAL", "Interval", "as_interval"]
 
 
+def _as_float(x: float) -> float | None:
+    """``float(x)``, or None for an integer beyond the float range."""
+    try:
+        return float(x)
+    except OverflowError:
+        return None
+
+
+def _show(value: object) -> str:
+    """``repr(value)``, also for an integer with more digits than Python prints."""
+    try:
+        return repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length()} bits>"
+        raise
+
+
 @dataclass(frozen=True)
 class Interval:
     """A credible (or predictive) interval convention.
@@ -35,8 +53,9 @@ class Interval:
     kind: Literal["eti", "hdi"] = "eti"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prob, (int, float)) or not (0.0 < float(self.prob) < 1.0):
-            raise ValueError(f"prob={self.prob!r} is not allowed; expected a number in (0, 1)")
+        p = _as_float(self.prob) if isinstance(self.prob, (int, float)) else None
+        if p is None or not (0.0 < p < 1.0):
+            raise ValueError(f"prob={_show(self.prob)} is not allowed; expected a number in (0, 1)")
         if self.kind not in ("eti", "hdi"):
             raise ValueError(f"kind={self.kind!r} is not allowed; expected 'eti' or 'hdi'")
 
@@ -112,10 +131,15 @@ def as_interval(interval: Interval | float | None) -> Interval:
     if isinstance(interval, Interval):
         return interval
     if isinstance(interval, (int, float)) and not isinstance(interval, bool):
-        return Interval(float(interval))
+        p = _as_float(interval)
+        if p is None:  # an integer beyond the float range
+            raise ValueError(
+                f"interval={_show(interval)} is not allowed; expected a probability in (0, 1)"
+            )
+        return Interval(p)
     raise TypeError(
-        f"interval={interval!r} is not allowed; expected an Interval, a probability in (0, 1) "
-        "or None"
+        f"interval={_show(interval)} is not allowed; expected an Interval, a probability in "
+        "(0, 1) or None"
     )
 
 

@@ -51,7 +51,7 @@ import pandas as pd
 from netbayes import vocab
 from netbayes.formulas import survival as F
 from netbayes.formulas import toxicity as T
-from netbayes.intervals import Interval, as_interval
+from netbayes.intervals import Interval, _show, as_interval
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -62,11 +62,13 @@ __all__ = [
     "DEFAULT_TIMES",
     "FIELDS",
     "LIMITS",
+    "MIN_PRIOR_PFS_MONTHS",
     "CohortPrediction",
     "ExtrapolationWarning",
     "Prediction",
     "Predictor",
     "calibrated_ranges",
+    "default_activities",
     "predict",
     "validate_patient",
 ]
@@ -76,11 +78,16 @@ class ExtrapolationWarning(UserWarning):
     """The inputs lie outside what the calibration data cover: the prediction extrapolates."""
 
 
+MIN_PRIOR_PFS_MONTHS = 1.0 / 30.4
+"""The smallest plausible prior PFS: one day (30.4 days a month). Anything shorter is an input
+error (most likely a wrong unit), and the formulas cannot represent a PFS near zero."""
+
 FIELDS: dict[str, str] = {
     "tumour_type": f"tumour type, one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)} "
     "(others only with new_type='population')",
-    "prior_pfs_months": "PFS after the previous line, months (> 0); required for R-PRRT and "
-    "RR-PRRT, optional for 188Re-HEDP (default: the 36-month reference), ignored for I-PRRT",
+    "prior_pfs_months": "PFS after the previous line, months (at least one day, "
+    f"{MIN_PRIOR_PFS_MONTHS:.3g}); required for R-PRRT and RR-PRRT, optional for 188Re-HEDP "
+    "(default: the 36-month reference), ignored for I-PRRT",
     "prior_gbq": "cumulative 177Lu-octreotate activity before the planned line, GBq (>= 0; 0 for "
     "I-PRRT, > 0 for R-PRRT and RR-PRRT)",
     "planned_gbq": "activity planned in the line, GBq (> 0; 188Re activity for 188Re-HEDP)",
@@ -89,12 +96,16 @@ FIELDS: dict[str, str] = {
 """The fields of a patient record and what each accepts."""
 
 LIMITS: dict[str, tuple[float, float]] = {
-    "prior_pfs_months": (0.0, 600.0),
+    "prior_pfs_months": (MIN_PRIOR_PFS_MONTHS, 600.0),
     "prior_gbq": (0.0, 200.0),
     "planned_gbq": (0.0, 60.0),
 }
-"""Plausibility limits (exclusive lower for PFS and planned activity): outside is an input
-error, most likely a wrong unit (days or years instead of months, MBq or mCi instead of GBq)."""
+"""Plausibility limits, inclusive except the lower limit of the planned activity (> 0): outside
+is an input error, most likely a wrong unit (days or years instead of months, MBq or mCi instead
+of GBq)."""
+
+_STRICT_LOWER = frozenset({"planned_gbq"})
+"""Fields whose lower limit is excluded (see :data:`LIMITS`)."""
 
 _UNIT_HINT = {
     "prior_pfs_months": "months (not days or years)",
@@ -185,7 +196,7 @@ class _Patient:
 def _bad(name: str, value: Any, allowed: str) -> ValueError:
     if isinstance(value, np.generic):
         value = value.item()
-    return ValueError(f"{name}={value!r} is not allowed; expected {allowed}")
+    return ValueError(f"{name}={_show(value)} is not allowed; expected {allowed}")
 
 
 def _number(name: str, value: Any, *, optional: bool = False) -> float | None:
@@ -195,13 +206,27 @@ def _number(name: str, value: Any, *, optional: bool = False) -> float | None:
         raise _bad(name, value, f"a number: {FIELDS[name]}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise _bad(name, value, f"a number, not {type(value).__name__}: {FIELDS[name]}")
-    x = float(value)
     lo, hi = LIMITS[name]
-    strict_lo = name != "prior_gbq"
+    strict_lo = name in _STRICT_LOWER
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond the float range
+        x = math.inf
     if not math.isfinite(x) or x > hi or (x <= lo if strict_lo else x < lo):
-        op = ">" if strict_lo else ">="
-        raise _bad(name, value, f"a finite number {op} {lo:g} and <= {hi:g}, in {_UNIT_HINT[name]}")
+        low = f"{'>' if strict_lo else '>='} {lo:.3g}"
+        if name == "prior_pfs_months":
+            low += " (one day)"
+        raise _bad(name, value, f"a finite number {low} and <= {hi:g}, in {_UNIT_HINT[name]}")
     return x
+
+
+def _check_seed(seed: Any) -> int | None:
+    """A seed of :func:`numpy.random.default_rng`: None or an integer >= 0."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise _bad("seed", seed, "an integer >= 0 or None")
+    return int(seed)
 
 
 def validate_patient(
@@ -270,7 +295,9 @@ def validate_patient(
             raise _bad("prior_gbq", prior_gbq, f"> 0 GBq for {ln} (a retreatment follows PRRT)")
         if x is None:
             raise _bad(
-                "prior_pfs_months", prior_pfs_months, f"a number > 0 months (required for {ln})"
+                "prior_pfs_months",
+                prior_pfs_months,
+                f"a number of months >= {MIN_PRIOR_PFS_MONTHS:.3g} (one day; required for {ln})",
             )
     rng = calibrated_ranges() if ranges is None else ranges
     notes: list[str] = []
@@ -322,7 +349,16 @@ def validate_patient(
 
 
 def _ranges_from_json(cal: Mapping[str, Any]) -> dict[str, Any]:
-    """A model card's ``calibration`` entry with its pairs back as tuples."""
+    """A model card's ``calibration`` entry, checked, with its pairs back as tuples.
+
+    Raises
+    ------
+    ValueError
+        The entry lacks a range prediction needs or holds a malformed one.
+    """
+    from netbayes.store import _check_calibration
+
+    _check_calibration(cal)
     out = dict(cal)
     out["planned_gbq"] = {k: tuple(v) for k, v in cal["planned_gbq"].items()}
     for k in ("cumulative_gbq", "re188_prior_gbq"):
@@ -344,6 +380,8 @@ def _tumour_weights(p: _Patient, ranges: Mapping[str, Any]) -> np.ndarray | None
 
 
 def _check_times(name: str, t: Any) -> np.ndarray:
+    if isinstance(t, (str, bytes)):
+        raise _bad(name, t, "a sequence of times in months (>= 0), not a string")
     try:
         a = np.atleast_1d(np.asarray(t, dtype=float))
     except (TypeError, ValueError):
@@ -594,7 +632,7 @@ class Predictor:
             "toxicity": getattr(toxicity, "card", None),
         }
         cal = (self.cards["survival"] or {}).get("calibration")
-        self._ranges = _ranges_from_json(cal) if cal else None
+        self._ranges = _ranges_from_json(cal) if cal is not None else None
         self.toxicity: dict[str, np.ndarray] | None = None
         if toxicity is not None:
             self.toxicity = _as_draws(toxicity, tuple(T.PARAMS), "toxicity")
@@ -655,7 +693,7 @@ class Predictor:
         t_probs: Sequence[float] = DEFAULT_T_PROBS,
         interval: Interval | float | None = None,
         new_type: Literal["error", "population"] = "error",
-        seed: int = 0,
+        seed: int | None = 0,
     ) -> Prediction:
         """Predict one patient.
 
@@ -672,8 +710,9 @@ class Predictor:
         new_type : {"error", "population"}
             A tumour type outside the vocabulary: refuse (default) or draw its effect from the
             population distribution.
-        seed : int
-            Seed of the population draws of a new tumour type.
+        seed : int or None
+            Seed of the population draws of a new tumour type (an integer >= 0; None: fresh
+            entropy).
 
         Returns
         -------
@@ -701,7 +740,7 @@ class Predictor:
         t_probs: Sequence[float] = DEFAULT_T_PROBS,
         interval: Interval | float | None = None,
         new_type: Literal["error", "population"] = "error",
-        seed: int = 0,
+        seed: int | None = 0,
     ) -> Prediction:
         """Predict many patients, one per row of ``df`` (the index labels the patients).
 
@@ -709,7 +748,10 @@ class Predictor:
         ----------
         df : pandas.DataFrame
             Columns ``tumour_type``, ``line``, ``planned_gbq`` and, as needed, ``prior_gbq``
-            (default 0) and ``prior_pfs_months`` (see :data:`FIELDS`).
+            and ``prior_pfs_months`` (see :data:`FIELDS`). Every cell holds one value. A
+            missing cell (NaN, None) means "not given": ``prior_pfs_months`` is then absent,
+            ``prior_gbq`` is 0 on the lines that allow it (I-PRRT, 188Re-HEDP) and refused as
+            given on a retreatment (R-PRRT, RR-PRRT), as :meth:`patient` refuses it.
         times, t_probs, interval, new_type, seed
             As in :meth:`patient`. Patients with the same new tumour-type label share its
             drawn effect.
@@ -739,11 +781,20 @@ class Predictor:
             rec = {k: r[k] for k in FIELDS if k in df.columns}
             for k in ("prior_gbq", "prior_pfs_months", "planned_gbq"):
                 v = rec.get(k)
-                if v is not None and not isinstance(v, (bool, np.bool_)) and pd.isna(v):
-                    rec[k] = None
-            rec.setdefault("prior_gbq", 0.0)
-            if rec["prior_gbq"] is None:
-                rec["prior_gbq"] = 0.0
+                # a missing cell (None, NaN, pd.NA, NaT) becomes NaN, refused or defaulted as in
+                # `patient`; a list or other container is left for validation to refuse by name
+                if v is None or (
+                    pd.api.types.is_scalar(v) and not isinstance(v, str) and pd.isna(v)
+                ):
+                    rec[k] = math.nan
+            line = rec.get("line")
+            retreatment = isinstance(line, str) and _LINES_CI.get(line.strip().lower()) in (
+                "R-PRRT",
+                "RR-PRRT",
+            )
+            pg = rec.get("prior_gbq", math.nan)
+            if isinstance(pg, float) and math.isnan(pg) and not retreatment:
+                rec["prior_gbq"] = 0.0  # not given: the default of `patient`
             recs.append(rec)
         return self._predict(recs, list(df.index), times, t_probs, interval, new_type, seed)
 
@@ -755,11 +806,12 @@ class Predictor:
         t_probs: Sequence[float],
         interval: Interval | float | None,
         new_type: Literal["error", "population"],
-        seed: int,
+        seed: int | None,
     ) -> Prediction:
         iv = as_interval(interval)
         tgrid = DEFAULT_TIMES if times is None else _check_times("times", times)
         tp = _check_times("t_probs", t_probs)
+        seed = _check_seed(seed)
         pats = []
         for lab, rec in zip(labels, recs, strict=True):
             try:
@@ -932,7 +984,7 @@ class Predictor:
         prior_gbq: float | Sequence[float] | None = None,
         planned_gbq: float | Sequence[float] | None = None,
         n_sims: int = 2000,
-        seed: int = 1,
+        seed: int | None = 1,
         interval: Interval | float | None = None,
         new_type: Literal["error", "population"] = "error",
     ) -> CohortPrediction:
@@ -962,11 +1014,15 @@ class Predictor:
             patient; a sequence: resampled with replacement. Ignored for I-PRRT.
         prior_gbq, planned_gbq : float or sequence of float
             Activities (GBq), a number for everyone or a sequence resampled with replacement.
-            Default: the Rotterdam medians of the I-PRRT and R-PRRT phases.
+            Default: the calibration cohort of the line (:func:`default_activities`): I-PRRT
+            none before and the Rotterdam I-PRRT median in the line; R-PRRT the I-PRRT and
+            R-PRRT phase medians; RR-PRRT the median cumulative activity after R-PRRT and the
+            RR-PRRT phase median; 188Re-HEDP the pilot's median prior 177Lu and 188Re
+            activities.
         n_sims : int
             Posterior draws used (evenly thinned).
-        seed : int
-            Seed of the simulation.
+        seed : int or None
+            Seed of the simulation (an integer >= 0; None: fresh entropy).
         interval : Interval or float, optional
             Interval convention (default 95% equal-tailed).
         new_type : {"error", "population"}
@@ -984,6 +1040,7 @@ class Predictor:
             raise _bad("n_sims", n_sims, "an integer >= 10")
         if n_sims < 10:
             raise _bad("n_sims", n_sims, "an integer >= 10")
+        seed = _check_seed(seed)
         n = int(n)
         rng_c = self.ranges
         if not isinstance(line, str) or line.strip().lower() not in _LINES_CI:
@@ -1001,7 +1058,7 @@ class Predictor:
                 raise _bad(name, v, "a number or a non-empty sequence of numbers")
             return out
 
-        ref = _reference_gbq()
+        ref = default_activities(ln)
         pg = values("prior_gbq", ref[0] if prior_gbq is None else prior_gbq)
         pl = values("planned_gbq", ref[1] if planned_gbq is None else planned_gbq)
         selected = isinstance(prior_pfs_months, str)
@@ -1161,13 +1218,50 @@ class Predictor:
         return {t: c for t, c in counts.items() if c > 0}
 
 
-@cache
-def _reference_gbq() -> tuple[float, float]:
-    """Median activity of the I-PRRT and R-PRRT phases (``data/rotterdam_doses.csv``)."""
-    from netbayes.models.survival import calibration_constants
+def default_activities(line: str) -> tuple[float, float]:
+    """The default ``(prior_gbq, planned_gbq)`` of a cohort on ``line``: its calibration cohort.
 
-    c = calibration_constants()
-    return c["gbq_iprrt_phase"], c["gbq_rprrt_phase"]
+    Parameters
+    ----------
+    line : str
+        One of :data:`netbayes.vocab.LINES` (exact spelling).
+
+    Returns
+    -------
+    tuple of float
+        I-PRRT: no prior activity and the median activity of the Rotterdam I-PRRT phase;
+        R-PRRT: the I-PRRT and R-PRRT phase medians; RR-PRRT: the median cumulative activity
+        after R-PRRT and the RR-PRRT phase median (``data/rotterdam_doses.csv``); 188Re-HEDP:
+        the pilot's median prior 177Lu and 188Re activities (``data/re188_patients.csv``).
+    """
+    if not isinstance(line, str) or line not in vocab.LINES:
+        raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
+    return _default_activities(line)
+
+
+@cache
+def _default_activities(line: str) -> tuple[float, float]:
+    from netbayes.data import load_table
+
+    if line == "188Re-HEDP":
+        re = load_table("re188_patients")
+        return (
+            float(re["lu177_cumulative_gbq"].median()),
+            float(re["re188_cumulative_gbq"].median()),
+        )
+    doses = load_table("rotterdam_doses")
+    doses = doses[doses["group"].astype(str) == "retreatment"]
+
+    def median(phase: str, quantity: str) -> float:
+        row = doses[(doses["phase"].astype(str) == phase) & (doses["quantity"] == quantity)]
+        return float(row["median_gbq"].iloc[0])
+
+    in_phase = {ln: median(ln, "activity_in_phase") for ln in vocab.PRRT_LINES}
+    if line == "I-PRRT":
+        return 0.0, in_phase["I-PRRT"]
+    if line == "R-PRRT":
+        return in_phase["I-PRRT"], in_phase["R-PRRT"]
+    return median("R-PRRT", "cumulative_after_phase"), in_phase["RR-PRRT"]
 
 
 @cache

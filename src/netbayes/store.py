@@ -42,7 +42,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -87,6 +89,25 @@ class StoreError(ValueError):
 def _fix(model_type: str, folder: Path | None = None) -> str:
     where = f" --out {folder}" if folder is not None else ""
     return f"run `netbayes fit --model {model_type}{where}` to regenerate it"
+
+
+def _short(value: Any) -> str:
+    """A repr of a card value, abbreviated (a corrupt card may hold anything)."""
+    return reprlib.repr(value)
+
+
+_NAME_MAX = 255
+"""Longest file name, bytes (Linux, macOS; Windows: 255 characters)."""
+
+
+def _is_file_name(name: Any) -> bool:
+    """A plain file name: a string, no path separators or NUL, not ``.``/``..``, not too long."""
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        return False
+    try:
+        return len(name.encode("utf-8")) <= _NAME_MAX
+    except UnicodeEncodeError:  # a lone surrogate from JSON
+        return False
 
 
 def _check_type(model_type: str) -> None:
@@ -158,6 +179,93 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and not np.isfinite(x):
         return str(x)
     return x
+
+
+_CALIBRATION_KEYS = (
+    "prior_pfs_min",
+    "planned_gbq",
+    "cumulative_gbq",
+    "re188_prior_gbq",
+    "type_weights",
+    "cohort_mix",
+)
+"""The entries of a card's ``calibration`` (:func:`netbayes.predict.calibrated_ranges`)."""
+
+
+def _is_amount(x: Any) -> bool:
+    """A finite number >= 0 (not a boolean)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < math.inf
+
+
+def _check_calibration(cal: Any) -> None:
+    """Check a model card's ``calibration`` entry: every range prediction reads, well formed.
+
+    Parameters
+    ----------
+    cal : object
+        The entry, as read from JSON (see :func:`netbayes.predict.calibrated_ranges`).
+
+    Raises
+    ------
+    ValueError
+        Naming the malformed entry, its value and what is allowed.
+    """
+    from netbayes import vocab
+
+    def bad(keys: tuple[str, ...], value: Any, allowed: str) -> ValueError:
+        where = "calibration" + "".join(f"[{k!r}]" for k in keys)
+        return ValueError(f"{where}={_short(value)} is not allowed; expected {allowed}")
+
+    def amounts(keys: tuple[str, ...], value: Any, names: Sequence[str], positive: bool) -> None:
+        """A mapping of some of ``names`` to numbers >= 0 (one positive if ``positive``)."""
+        what = f"a mapping of {', '.join(names)} to numbers >= 0"
+        if not isinstance(value, Mapping) or not all(
+            k in names and _is_amount(v) for k, v in value.items()
+        ):
+            raise bad(keys, value, what)
+        if positive and not sum(value.values()) > 0:
+            raise bad(keys, value, f"{what}, at least one of them > 0")
+
+    def pair(keys: tuple[str, ...], value: Any) -> None:
+        if not (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(_is_amount(v) for v in value)
+            and value[0] <= value[1]
+        ):
+            raise bad(keys, value, "a pair [lower, upper] of numbers, 0 <= lower <= upper")
+
+    if not isinstance(cal, Mapping):
+        raise ValueError(
+            f"calibration={_short(cal)} is not allowed; expected a mapping of the calibrated "
+            "ranges (netbayes.predict.calibrated_ranges)"
+        )
+    missing = [k for k in _CALIBRATION_KEYS if k not in cal]
+    if missing:
+        raise ValueError(
+            f"calibration={_short(cal)} is not allowed; expected a mapping with the entries "
+            f"{', '.join(_CALIBRATION_KEYS)} (missing: {', '.join(missing)})"
+        )
+    amounts(("prior_pfs_min",), cal["prior_pfs_min"], vocab.LINES, positive=False)
+    planned = cal["planned_gbq"]
+    if not isinstance(planned, Mapping) or not set(vocab.LINES) <= set(planned):
+        raise bad(("planned_gbq",), planned, f"a pair for each of {', '.join(vocab.LINES)}")
+    for line, v in planned.items():
+        pair(("planned_gbq", line), v)
+    pair(("cumulative_gbq",), cal["cumulative_gbq"])
+    pair(("re188_prior_gbq",), cal["re188_prior_gbq"])
+    weights = cal["type_weights"]
+    coarse = vocab.COARSE_TUMOUR_TYPES
+    if not isinstance(weights, Mapping) or not set(coarse) <= set(weights):
+        raise bad(("type_weights",), weights, f"a mapping with each of {', '.join(coarse)}")
+    for c, members in coarse.items():
+        amounts(("type_weights", c), weights[c], members, positive=True)
+    mix = cal["cohort_mix"]
+    groups = ("I-PRRT/R-PRRT", "RR-PRRT")
+    if not isinstance(mix, Mapping) or not set(groups) <= set(mix):
+        raise bad(("cohort_mix",), mix, f"a mapping with each of {', '.join(groups)}")
+    for g in groups:
+        amounts(("cohort_mix", g), mix[g], vocab.PATIENT_TUMOUR_TYPES, positive=True)
 
 
 @dataclass(frozen=True)
@@ -286,6 +394,12 @@ def save_posterior(
             f"variables {missing} are not in the posterior; available: {', '.join(post)}"
         )
     ds = post[list(variables)].astype("float64")
+    for v in ds.data_vars:
+        if not np.all(np.isfinite(ds[v].to_numpy())):
+            raise ValueError(
+                f"variable {v!r} has non-finite draws (NaN or infinite); a posterior with them "
+                "cannot be stored, and prediction would refuse it: check the fit"
+            )
     ds = ds.drop_vars([c for c in ds.coords if c not in ds.dims])
     ds = ds.assign_coords(
         chain=np.arange(ds.sizes["chain"], dtype="int32"),
@@ -326,32 +440,58 @@ _NC_TYPES = {1: ">i1", 2: "S1", 3: ">i2", 4: ">i4", 5: ">f4", 6: ">f8"}
 
 
 class _Header:
-    """Sequential reader of a NetCDF-3 header (the classic format specification)."""
+    """Sequential reader of a NetCDF-3 header (the classic format specification).
+
+    Nothing in the header is trusted: every read stays inside the file, and every count is
+    bounded by the bytes left (each element takes at least its smallest encoding), so a corrupt
+    header fails at once instead of looping over billions of phantom elements.
+    """
 
     def __init__(self, raw: bytes) -> None:
-        if raw[:3] != b"CDF" or raw[3] not in (1, 2):
+        if len(raw) < 4 or raw[:3] != b"CDF" or raw[3] not in (1, 2):
             raise ValueError("not a NetCDF-3 file (no CDF magic number)")
         self.raw, self.pos, self.offset_size = raw, 4, 4 if raw[3] == 1 else 8
 
+    @property
+    def left(self) -> int:
+        """Bytes after the read position."""
+        return len(self.raw) - self.pos
+
     def int(self, size: int = 4) -> int:
+        if size > self.left:
+            raise ValueError("the header runs past the end of the file")
         v = int.from_bytes(self.raw[self.pos : self.pos + size], "big", signed=False)
         self.pos += size
         return v
 
-    def name(self) -> str:
+    def count(self, what: str, min_bytes: int) -> int:
+        """A count of elements taking at least ``min_bytes`` each, bounded by the bytes left."""
         n = self.int()
+        if n * min_bytes > self.left:
+            raise ValueError(
+                f"corrupt header: {n} {what} cannot fit in the {self.left} bytes left in the file"
+            )
+        return n
+
+    def name(self) -> str:
+        n = self.count("name bytes", 1)
         s = self.raw[self.pos : self.pos + n].decode("utf-8")
         self.pos += n + (-n % 4)
         return s
 
     def values(self, nc_type: int, n: int) -> np.ndarray:
+        if nc_type not in _NC_TYPES:
+            raise ValueError(f"unknown NetCDF type {nc_type}")
         dt = np.dtype(_NC_TYPES[nc_type])
+        if n * dt.itemsize > self.left:
+            raise ValueError("corrupt header: attribute values run past the end of the file")
         a = np.frombuffer(self.raw, dt, count=n, offset=self.pos)
         self.pos += n * dt.itemsize + (-(n * dt.itemsize) % 4)
         return a
 
     def attributes(self) -> None:
-        tag, n = self.int(), self.int()
+        tag = self.int()
+        n = self.count("attributes", 12)  # name length, type, number of values
         if tag not in (0, 0x0C):
             raise ValueError(f"bad attribute list tag {tag}")
         for _ in range(n):
@@ -370,7 +510,8 @@ def _read_netcdf(raw: bytes) -> tuple[dict, dict, dict]:
     h = _Header(raw)
     if h.int() != 0:
         raise ValueError("record variables are not supported")
-    tag, n = h.int(), h.int()
+    tag = h.int()
+    n = h.count("dimensions", 8)  # name length, dimension length
     if tag not in (0, 0x0A):
         raise ValueError(f"bad dimension list tag {tag}")
     dim_names, dim_len = [], []
@@ -380,7 +521,9 @@ def _read_netcdf(raw: bytes) -> tuple[dict, dict, dict]:
     if 0 in dim_len:
         raise ValueError("unlimited (record) dimensions are not supported")
     h.attributes()
-    tag, n = h.int(), h.int()
+    tag = h.int()
+    # name length, number of dimensions, attribute list (tag, count), type, size, offset
+    n = h.count("variables", 24 + h.offset_size)
     if tag not in (0, 0x0B):
         raise ValueError(f"bad variable list tag {tag}")
     arrays: dict[str, np.ndarray] = {}
@@ -388,13 +531,19 @@ def _read_netcdf(raw: bytes) -> tuple[dict, dict, dict]:
     coords: dict[str, list[Any]] = {}
     for _ in range(n):
         name = h.name()
-        ids = [h.int() for _ in range(h.int())]
+        ids = [h.int() for _ in range(h.count("dimension ids", 4))]
+        if any(i >= len(dim_names) for i in ids):
+            raise ValueError(
+                f"variable {name!r} has a dimension id beyond the {len(dim_names)} dimensions"
+            )
         h.attributes()
         nc_type, _vsize, begin = h.int(), h.int(), h.int(h.offset_size)
+        if nc_type not in _NC_TYPES:
+            raise ValueError(f"variable {name!r} has an unknown NetCDF type {nc_type}")
         shape = tuple(dim_len[i] for i in ids)
         vdims = tuple(dim_names[i] for i in ids)
         dt = np.dtype(_NC_TYPES[nc_type])
-        count = int(np.prod(shape)) if shape else 1
+        count = math.prod(shape)  # Python integers: no overflow
         if begin + count * dt.itemsize > len(raw):
             raise ValueError(f"variable {name!r} runs past the end of the file")
         data = np.frombuffer(raw, dt, count=count, offset=begin).reshape(shape)
@@ -431,31 +580,40 @@ def load_posterior(
     Raises
     ------
     StoreError
-        The files are missing, the card is unreadable, or its schema version, model type, data
-        hash or NetCDF checksum does not match; the message says how to regenerate the file.
+        The files are missing or unreadable, the card is not valid JSON or malformed (its
+        variables, NetCDF file name or calibration ranges), or its schema version, model type,
+        data hash or NetCDF checksum does not match; the message says how to regenerate the
+        file.
     """
     _check_type(model_type)
     base = Path(folder) if folder is not None else models_dir()
     fix = _fix(model_type, Path(folder) if folder is not None else None)
     js = base / f"{model_type}.json"
-    if not js.is_file():
-        raise StoreError(f"no stored {model_type} posterior: {js} does not exist; {fix}")
     try:
-        card = json.loads(js.read_text(encoding="utf-8"))
+        if not js.is_file():
+            raise StoreError(f"no stored {model_type} posterior: {js} does not exist; {fix}")
+        data = js.read_bytes()
+    except (OSError, ValueError) as err:
+        if isinstance(err, StoreError):
+            raise
+        raise StoreError(f"model card {js} could not be read ({err}); {fix}") from None
+    try:
+        card = json.loads(data.decode("utf-8"))
         if not isinstance(card, dict):
             raise ValueError("not a JSON object")
-    except (ValueError, UnicodeDecodeError) as err:
+    # ValueError includes UnicodeDecodeError; RecursionError: nested too deeply
+    except (ValueError, RecursionError) as err:
         raise StoreError(f"model card {js} is not valid JSON ({err}); {fix}") from None
     ver = card.get("schema_version")
-    if ver != SCHEMA_VERSION:
+    if type(ver) is not int or ver != SCHEMA_VERSION:  # not True or 1.0
         raise StoreError(
-            f"model card {js} has store schema version {ver!r}, but this netbayes reads version "
-            f"{SCHEMA_VERSION}; {fix}"
+            f"model card {js} has store schema version {_short(ver)}, but this netbayes reads "
+            f"version {SCHEMA_VERSION}; {fix}"
         )
     if card.get("model_type") != model_type:
         raise StoreError(
-            f"model card {js} is for model type {card.get('model_type')!r}, not {model_type!r}; "
-            f"{fix}"
+            f"model card {js} is for model type {_short(card.get('model_type'))}, not "
+            f"{model_type!r}; {fix}"
         )
     if check_data:
         now = data_hash()
@@ -465,10 +623,27 @@ def load_posterior(
                 f"(data hash {str(card.get('data_sha256'))[:12]}..., the packaged data hash "
                 f"{now[:12]}...); {fix}"
             )
-    nc = base / str(card.get("netcdf_file", f"{model_type}.nc"))
-    if not nc.is_file():
-        raise StoreError(f"no stored {model_type} posterior: {nc} does not exist; {fix}")
-    raw = nc.read_bytes()
+    calibration = card.get("calibration")
+    if calibration is not None:
+        try:
+            _check_calibration(calibration)
+        except ValueError as err:
+            raise StoreError(f"model card {js}: {err}; {fix}") from None
+    name = card.get("netcdf_file", f"{model_type}.nc")
+    if not _is_file_name(name):
+        raise StoreError(
+            f"model card {js}: netcdf_file={_short(name)} is not allowed; expected the name of a "
+            f"file in {base} (no path separators, at most {_NAME_MAX} bytes); {fix}"
+        )
+    nc = base / name
+    try:
+        if not nc.is_file():
+            raise StoreError(f"no stored {model_type} posterior: {nc} does not exist; {fix}")
+        raw = nc.read_bytes()
+    except (OSError, ValueError) as err:
+        if isinstance(err, StoreError):
+            raise
+        raise StoreError(f"{nc} could not be read ({err}); {fix}") from None
     if _sha256(raw) != card.get("netcdf_sha256"):
         raise StoreError(
             f"{nc} is corrupt or was modified: its SHA-256 does not match the model card; {fix}"
@@ -478,10 +653,23 @@ def load_posterior(
     except Exception as err:  # checksum matched, so the writer produced an unreadable file
         raise StoreError(f"{nc} could not be read as NetCDF ({err}); {fix}") from None
     expected = card.get("variables", {})
+    if not isinstance(expected, dict) or not all(
+        isinstance(d, list) and all(isinstance(x, str) for x in d) for d in expected.values()
+    ):
+        raise StoreError(
+            f"model card {js}: variables={_short(expected)} is not allowed; expected a mapping "
+            f"of each stored variable to its dimension names; {fix}"
+        )
     if set(expected) != set(arrays):
         raise StoreError(
             f"{nc} holds variables {sorted(arrays)} but its card lists {sorted(expected)}; {fix}"
         )
+    for name, d in dims.items():
+        if tuple(expected[name]) != d:
+            raise StoreError(
+                f"{nc}: variable {name!r} has dimensions {list(d)} but its card lists "
+                f"{expected[name]}; {fix}"
+            )
     for name, a in arrays.items():
         if not np.all(np.isfinite(a)):
             raise StoreError(f"{nc}: variable {name!r} has non-finite draws; {fix}")
