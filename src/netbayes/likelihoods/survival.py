@@ -48,6 +48,7 @@ __all__ = [
     "implied_spearman_from_logx_grid",
     "implied_spearman_selected",
     "implied_spearman_selected_weibull",
+    "implied_spearman_selected_weibull_mixture",
     "km_median_order_stat_logp",
     "km_se_logp",
     "median_se_asymptotic",
@@ -584,15 +585,19 @@ def pearson_from_spearman_gaussian(rs: TensorLike) -> TensorVariable:
     return 2.0 * pt.sin((math.pi / 6.0) * _as_float(rs))
 
 
-def spearman_fisher_logp(rs_obs: TensorLike, rs_model: TensorLike, n: TensorLike) -> TensorVariable:
+def spearman_fisher_logp(
+    rs_obs: TensorLike, rs_model: TensorLike, n: TensorLike, var_inflation: float = 1.0
+) -> TensorVariable:
     r"""Log density of an observed Spearman correlation via Fisher's z.
 
     .. math::
 
         \operatorname{atanh}(r_{S,obs}) \sim
-        \mathcal N\!\left(\operatorname{atanh}(\rho_S),\ \sqrt{1.06/(n-3)}\right),
+        \mathcal N\!\left(\operatorname{atanh}(\rho_S),\ \sqrt{c \cdot 1.06/(n-3)}\right),
 
-    the Fieller-Hartley-Pearson (1957) variance for Spearman's coefficient. Jacobian-free:
+    the Fieller-Hartley-Pearson (1957) variance for Spearman's coefficient, times a variance
+    inflation :math:`c` (``var_inflation``, default 1) for coefficients computed on partly
+    censored times. Jacobian-free:
     this is the density of :math:`\operatorname{atanh}(r_{S,obs})`; the omitted
     :math:`-\log(1 - r_{S,obs}^2)` depends on data only. Requires :math:`n > 3` and
     :math:`|r| < 1`. The small-sample bias of :math:`r_S` (:math:`O(1/n)`) is ignored.
@@ -605,14 +610,18 @@ def spearman_fisher_logp(rs_obs: TensorLike, rs_model: TensorLike, n: TensorLike
         Model-implied population Spearman correlation.
     n : tensor_like
         Number of pairs.
+    var_inflation : float
+        Multiplier of the FHP variance (>= 1 widens the term).
 
     Returns
     -------
     TensorVariable
         Log density of :math:`\operatorname{atanh}(r_{S,obs})`.
     """
+    if not var_inflation > 0:
+        raise ValueError(f"var_inflation={var_inflation!r} is not allowed; expected > 0")
     rs_obs, rs_model, n = _as_float(rs_obs), _as_float(rs_model), _as_float(n)
-    var = _FHP_VAR / (n - 3.0)
+    var = var_inflation * _FHP_VAR / (n - 3.0)
     d = pt.arctanh(rs_obs) - pt.arctanh(rs_model)
     return -0.5 * d**2 / var - 0.5 * pt.log(var) - 0.5 * _LOG_2PI
 
@@ -745,3 +754,76 @@ def implied_spearman_selected_weibull(
     e = -np.log1p(-_midpoint_u(n_grid))
     logx = pt.log(lam_x) + pt.log(pt.exp(logH_c) + e) / k_x
     return implied_spearman_from_logx_grid(beta, k, logx)
+
+
+def implied_spearman_selected_weibull_mixture(
+    beta: TensorLike,
+    k: TensorLike,
+    k_prior: TensorLike,
+    log_lam_prior: TensorLike,
+    offsets: TensorLike,
+    weights: np.ndarray,
+    threshold: TensorLike,
+    n_grid: int = 40,
+) -> TensorVariable:
+    r"""Spearman correlation among selected pairs pooled over groups (tumour types).
+
+    Group :math:`t` (weight :math:`w_t`) has :math:`X \sim \mathrm{Weibull}(k_X,
+    \lambda_{X,t})` truncated to :math:`X \ge c` and :math:`\log Y = a_t + \beta\log X +
+    k^{-1}\log E`. The published coefficient pools all groups, so group differences in
+    :math:`X` and in :math:`Y` enter it: the pooled population value is
+
+    .. math::
+
+        \rho_S = 12 \sum_{i,j} w_i w_j\, F_X(x_i)\,
+                  \sigma\{k(\eta_i - \eta_j)\} - 3,\qquad
+        \eta_i = a_{t(i)} + \beta \log x_i,
+
+    over the union of the groups' midpoint quantile grids (:math:`w_i = w_{t(i)}/G`), with the
+    pooled CDF :math:`F_X(x) = \sum_t w_t F_{X,t}(x)` evaluated in closed form; see
+    :func:`implied_spearman_from_logx_grid` for the single-group identity (to which this
+    reduces with one group).
+
+    Parameters
+    ----------
+    beta, k : tensor_like
+        Slope of :math:`\log Y` on :math:`\log X`; Weibull shape of :math:`Y`.
+    k_prior : tensor_like
+        Weibull shape of :math:`X` before selection (shared).
+    log_lam_prior : tensor_like
+        1-d, log Weibull scale of :math:`X` per group.
+    offsets : tensor_like
+        1-d, group offsets :math:`a_t` of :math:`\log Y` (any common constant cancels).
+    weights : ndarray
+        1-d, group shares among the pairs (normalised here; zeros allowed).
+    threshold : tensor_like
+        Selection threshold :math:`c` on :math:`X` (> 0, or 0 for none).
+    n_grid : int
+        Quantile grid points per group.
+
+    Returns
+    -------
+    TensorVariable
+        Scalar population Spearman correlation of the pooled selected pairs.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 1 or (w < 0).any() or not w.sum() > 0:
+        raise ValueError(f"weights={weights!r} is not allowed; expected non-negative, sum > 0")
+    w = w / w.sum()
+    keep = np.flatnonzero(w > 0)
+    w = w[keep]
+    beta, k, k_x = _as_float(beta), _as_float(k), _as_float(k_prior)
+    log_lam = _as_float(log_lam_prior)[keep]
+    a = _as_float(offsets)[keep]
+    c = _as_float(threshold)
+    e = -np.log1p(-_midpoint_u(n_grid))  # (G,)
+    # log H_t(c) per group; H = 0 for c = 0
+    h_c = pt.switch(c > 0, pt.exp(k_x * (pt.log(pt.maximum(c, 1e-300)) - log_lam)), 0.0)
+    logx = (log_lam[:, None] + pt.log(h_c[:, None] + e[None, :]) / k_x).reshape((-1,))
+    eta = (a[:, None] + beta * logx.reshape((keep.size, n_grid))).reshape((-1,))
+    wi = np.repeat(w / n_grid, n_grid)  # (T*G,)
+    # pooled CDF of X at every node: sum_t w_t [1 - exp(-(H_t(x) - H_t(c)))], x >= c
+    h_x = pt.exp(k_x * (logx[None, :] - log_lam[:, None]))  # (T, T*G)
+    cdf = pt.sum(w[:, None] * -pt.expm1(-pt.maximum(h_x - h_c[:, None], 0.0)), axis=0)
+    p_less = pt.sigmoid(k * (eta[:, None] - eta[None, :]))
+    return 12.0 * pt.sum((wi * cdf)[:, None] * wi[None, :] * p_less) - 3.0
