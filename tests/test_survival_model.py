@@ -185,3 +185,47 @@ def test_patients_add_a_likelihood_term():
     m2 = SurvivalModel("pfs", patients=_patients(), include_published=False).build()
     assert {p.name for p in m2.potentials} == {"patients_first_line", "patients_salvage"}
     assert np.isfinite(m2.compile_logp()(m2.initial_point()))
+
+
+def test_patient_terms_match_scipy_for_known_and_coarse_types():
+    """User rows of one known type use that type's scale; a coarse ``gi_non_pancreatic`` row
+    mixes the likelihoods of foregut/midgut/hindgut with the Rotterdam weights."""
+    from scipy import stats
+
+    d = _patients(
+        time_months=[12.0, 20.0, 7.5, 9.0, 30.0],
+        event=[1, 0, 1, 1, 0],
+        line=["R-PRRT", "R-PRRT", "I-PRRT", "R-PRRT", "I-PRRT"],
+        tumour_type=["midgut", "gi_non_pancreatic", "bronchial", "pancreatic", "gi_non_pancreatic"],
+        prior_pfs_months=[30.0, 45.0, np.nan, 22.0, np.nan],
+        cumulative_gbq=[44.4, 50.0, 29.6, 40.0, 29.6],
+    )
+    m = SurvivalModel("pfs", patients=d, include_published=False).build()
+    z1 = np.linspace(-1, 1, 6)
+    z2 = np.linspace(0.8, -0.8, 6)
+    v = dict(alpha1=math.log(35.0), alpha2=math.log(15.0), k1=1.4, k2=1.7, sigma1=0.3,
+             sigma2=0.4, z1=z1, z2=z2, beta_x=0.5, beta_gbq=0.1)  # fmt: skip
+    logps = m.point_logps(_point(m, **v), round_vals=12)
+    w = _type_weights(d["tumour_type"])
+    lam1 = np.exp(v["alpha1"] + v["sigma1"] * z1)
+
+    def ll(t, e, k, lam):
+        dist = stats.weibull_min(k, scale=lam)
+        return dist.logpdf(t) if e else dist.logsf(t)
+
+    first = salvage = 0.0
+    for i, r in d.iterrows():
+        if r.line == "I-PRRT":
+            terms = [ll(r.time_months, r.event, v["k1"], lam1[j]) for j in range(6)]
+        else:
+            lp = (v["alpha2"] + v["sigma2"] * z2 + v["beta_x"] * math.log(r.prior_pfs_months / 36)
+                  + v["beta_gbq"] * (r.cumulative_gbq - 44.7) / 10)  # fmt: skip
+            terms = [ll(r.time_months, r.event, v["k2"], math.exp(lp[j])) for j in range(6)]
+        with np.errstate(divide="ignore"):
+            val = float(np.logaddexp.reduce(np.log(w[i]) + np.array(terms)))
+        if r.line == "I-PRRT":
+            first += val
+        else:
+            salvage += val
+    assert logps["patients_first_line"] == pytest.approx(first, rel=1e-9)
+    assert logps["patients_salvage"] == pytest.approx(salvage, rel=1e-9)

@@ -255,6 +255,8 @@ def sample(
                 progressbar=progress,
                 target_accept=target_accept,
                 compute_convergence_checks=False,
+                # PyMC >= 6 picks nutpie by itself when it is installed; "pymc" means its own NUTS
+                nuts_sampler="pymc",
             )
     t2 = time.perf_counter()
     diag = diagnose(tree, var_names)
