@@ -107,13 +107,18 @@ gradient); both compiled with PyTensor's numba backend like nutpie.
 * ``batch``: ``n_patients`` (100,000), ``patients`` (how they were made: R-PRRT, the six fine
   tumour types in turn, prior PFS, prior and planned activity uniform inside the calibrated
   ranges, so no extrapolation warning), ``quantities`` (what is computed per patient: median
-  PFS, P(PFS > 12), P(PFS > 24), S(12) as a one-point curve, P(grade >= III) per cell line and
-  any line, each as posterior median, mean and 95% ETI over all 4000 draws);
+  PFS, P(PFS > 12), P(PFS > 24), P(grade >= III) per cell line and any line, each as posterior
+  median, mean and 95% ETI over all 4000 draws);
 
-  - ``api``: ``Predictor.patients(df, times=[12])`` on ``n_measured`` patients (a Python loop
-    over patients that keeps every draw: 100k patients do not fit in memory, see
-    ``draw_arrays_bytes_per_patient`` and ``extrapolated_draw_arrays_gb``), ``measured_s``,
-    ``per_patient_ms``, ``extrapolated_s`` (to ``n_patients``), ``peak_rss_mb``;
+  - ``api``: ``Predictor.summaries(df)`` on all ``n_patients`` (vectorised over patients x
+    draws in chunks, summaries only): ``measured_s``, ``per_patient_ms``, ``rss_before_mb``
+    (the stage process after loading the posteriors and building ``df``), ``peak_rss_mb`` and
+    ``rss_increase_mb`` (their difference: the memory the call needed), ``chunk_size``,
+    ``warnings``, ``output_shape``; ``check_n_patients`` (the first patients, also computed
+    with the bare formulas of ``numpy``), ``max_abs_diff_closed_forms`` (median PFS, P(PFS >
+    t), the per-cell-line risks: same formulas, rounding only) and ``max_abs_diff_any_line``
+    (the any-line risk, which the API interpolates from a per-draw table with a proven error
+    bound, ``any_line_error_bound``);
   - ``numpy``: the same quantities in chunks of ``chunk_patients``, keeping only the
     summaries: ``closed_forms_s`` for all ``n_patients`` (everything but the any-line risk;
     ``closed_forms_draws_s`` evaluating the formulas on the draws, ``closed_forms_summaries_s``
@@ -124,7 +129,7 @@ gradient); both compiled with PyTensor's numba backend like nutpie.
     ``any_line_s`` the same minus their share of ``closed_forms_s``); ``extrapolated_s``
     (all quantities, all patients),
     ``per_patient_ms``, ``peak_rss_mb``;
-  - ``api_over_numpy_per_patient``.
+  - ``api_over_numpy_per_patient`` (API measured over bare NumPy's extrapolated total).
 
 * ``cold_start``: fresh processes, each ``median_s``, ``min_s``, ``max_s``, ``runs_s`` and
   ``cpu_median_s`` (user + system CPU of the child; on a busy machine the wall time also
@@ -172,8 +177,8 @@ FULL: dict[str, dict[str, Any]] = {
     "fits": {"chains": 4, "draws": 1000, "tune": 1000},
     "predict": {
         "repeats": 20,
-        "api_batch": 500,
         "numpy_batch": 100_000,
+        "api_check": 100,
         "any_line_batch": 500,
         "chunk_patients": 500,
         "cold_runs": 7,
@@ -193,8 +198,8 @@ QUICK: dict[str, dict[str, Any]] = {
     "fits": {"chains": 2, "draws": 40, "tune": 40},
     "predict": {
         "repeats": 3,
-        "api_batch": 20,
         "numpy_batch": 2000,
+        "api_check": 10,
         "any_line_batch": 20,
         "chunk_patients": 500,
         "cold_runs": 2,
@@ -756,14 +761,31 @@ def stage_predict_one(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_BATCH_KEYS = ("type_idx", "prior_pfs", "prior_gbq", "planned_gbq")
+
+
+def _current_rss_mb() -> float | None:
+    """Resident memory of this process now (Linux ``/proc``), MB; None elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def stage_predict_batch_api(p: dict[str, Any]) -> dict[str, Any]:
-    """``Predictor.patients`` on a measured sub-batch; extrapolated to the full batch."""
+    """``Predictor.summaries`` on the full batch, checked against the bare formulas."""
     import pandas as pd
 
-    from netbayes.predict import Predictor
+    from netbayes.formulas import toxicity as T
+    from netbayes.predict import DEFAULT_CHUNK_SIZE, DEFAULT_T_PROBS, Predictor
 
     pred = Predictor.load()
-    pts = _batch_patients(p["n_measured"], p["seed"])
+    assert pred.toxicity is not None
+    n = p["n_patients"]
+    pts = _batch_patients(n, p["seed"])
     df = pd.DataFrame(
         {
             "tumour_type": pts["tumour_type"],
@@ -773,25 +795,55 @@ def stage_predict_batch_api(p: dict[str, Any]) -> dict[str, Any]:
             "planned_gbq": pts["planned_gbq"],
         }
     )
-    pred.patients(df.iloc[:2], times=[12.0])  # warm-up
-    log(f"predict: Predictor.patients on {len(df)} patients")
+    pred.summaries(df.iloc[:2])  # warm-up
+    rss0 = _current_rss_mb()
+    log(f"predict: Predictor.summaries on {n} patients")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
-        res = pred.patients(df, times=[12.0])
+        res = pred.summaries(df)
         dt_s = time.perf_counter() - t0
-    per_bytes = sum(a.nbytes for a in res.arrays.values()) / len(df)
-    n = p["n_patients"]
+    peak = _rss_mb()
+    # the same numbers as the bare formulas? (the first patients, any-line risk included)
+    m = min(n, p["n_check"])
+    step = max(1, 4_000_000 // (pred.n_draws * 3 * 96))  # quadrature work arrays ~32 MB
+    bare = np.concatenate(
+        [
+            bare_numpy_rprrt(
+                pred.survival,
+                pred.toxicity,
+                **{k: pts[k][i : min(m, i + step)] for k in _BATCH_KEYS},
+                times=np.array([]),
+                t_probs=np.asarray(DEFAULT_T_PROBS),
+            )
+            for i in range(0, m, step)
+        ]
+    )  # (m, 7, 4): median PFS, P(PFS > 12), P(PFS > 24), 3 cell lines, any line
+    api = res.iloc[:m, :-1].to_numpy(float).reshape(m, 7, 4)
+    diff = np.abs(api - bare)
+    eta = T.linear_predictor(
+        pts["planned_gbq"][None, :],
+        pts["prior_gbq"][None, :],
+        pred.toxicity["beta_activity"][:, None],
+        pred.toxicity["beta_prior"][:, None],
+        pred.toxicity["delta_retreated"][:, None],
+    )
+    bound = T.any_line_risk_table(pred.toxicity, eta.min(axis=1), eta.max(axis=1)).max_error
     return {
-        "method": "Predictor.patients(df, times=[12.0])",
-        "n_measured": len(df),
+        "method": "Predictor.summaries(df)",
+        "n_patients": n,
+        "chunk_size": DEFAULT_CHUNK_SIZE,
         "measured_s": _r(dt_s, 3),
-        "per_patient_ms": _r(1000 * dt_s / len(df), 4),
-        "extrapolated_s": _r(dt_s / len(df) * n, 1),
-        "draw_arrays_bytes_per_patient": int(per_bytes),
-        "extrapolated_draw_arrays_gb": _r(per_bytes * n / 1e9, 2),
+        "per_patient_ms": _r(1000 * dt_s / n, 5),
+        "rss_before_mb": rss0,
+        "peak_rss_mb": peak,
+        "rss_increase_mb": None if rss0 is None else _r(peak - rss0, 1),
         "warnings": len(caught),
-        "peak_rss_mb": _rss_mb(),
+        "output_shape": list(res.shape),
+        "check_n_patients": m,
+        "max_abs_diff_closed_forms": _r(float(diff[:, :6].max()), 16),
+        "max_abs_diff_any_line": _r(float(diff[:, 6].max()), 12),
+        "any_line_error_bound": _r(bound, 12),
     }
 
 
@@ -804,7 +856,7 @@ def stage_predict_batch_numpy(p: dict[str, Any]) -> dict[str, Any]:
     n, chunk = p["n_patients"], p["chunk_patients"]
     pts = _batch_patients(n, p["seed"])
     keys = ("type_idx", "prior_pfs", "prior_gbq", "planned_gbq")
-    opts = {"times": np.array([12.0]), "t_probs": np.asarray(DEFAULT_T_PROBS)}
+    opts = {"times": np.array([]), "t_probs": np.asarray(DEFAULT_T_PROBS)}
     log(f"predict: bare NumPy closed forms for {n} patients (chunks of {chunk})")
     t0 = time.perf_counter()
     out, split = [], {}
@@ -927,7 +979,7 @@ def section_predict(cfg: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     n = cfg["numpy_batch"]
     one = run_stage("predict_one", {"repeats": cfg["repeats"]}, errors)
     base = {"seed": SEED, "n_patients": n}
-    api = run_stage("predict_batch_api", base | {"n_measured": cfg["api_batch"]}, errors)
+    api = run_stage("predict_batch_api", base | {"n_check": cfg["api_check"]}, errors)
     numpy_ = run_stage(
         "predict_batch_numpy",
         base | {"chunk_patients": cfg["chunk_patients"], "n_any": cfg["any_line_batch"]},
@@ -938,8 +990,8 @@ def section_predict(cfg: dict[str, Any], errors: list[str]) -> dict[str, Any]:
         "patients": "R-PRRT; the six fine tumour types in turn; prior PFS U(18, 60) months; "
         "planned activity U(5, 16) GBq; prior activity U(22, 30.7) GBq (inside the calibrated "
         "ranges: no extrapolation warning)",
-        "quantities": "median PFS, P(PFS > 12), P(PFS > 24), S(12), P(grade >= III) for 3 cell "
-        "lines and any line; posterior median, mean, 95% ETI over all draws",
+        "quantities": "median PFS, P(PFS > 12), P(PFS > 24), P(grade >= III) for 3 cell lines "
+        "and any line; posterior median, mean, 95% ETI over all draws",
         "api": api,
         "numpy": numpy_,
         "api_over_numpy_per_patient": _ratio(
@@ -1104,8 +1156,8 @@ def markdown(res: dict[str, Any]) -> str:
             ["one patient, `Predictor.patient` (median of repeats)",
              (one.get("api_s") or {}).get("median_s"), one.get("peak_rss_mb")],
             ["one patient, bare NumPy", (one.get("numpy_s") or {}).get("median_s"), None],
-            [f"batch {b['n_patients']:,}, `Predictor.patients`, measured on "
-             f"{api.get('n_measured')} and extrapolated", api.get("extrapolated_s"),
+            [f"batch {b['n_patients']:,}, `Predictor.summaries` (measured, all patients; "
+             f"RSS +{_fmt(api.get('rss_increase_mb'), 0)} MB)", api.get("measured_s"),
              api.get("peak_rss_mb")],
             [f"batch {b['n_patients']:,}, bare NumPy (any-line risk measured on "
              f"{npy.get('any_line_n_measured')} and extrapolated)", npy.get("extrapolated_s"),
@@ -1129,8 +1181,11 @@ def markdown(res: dict[str, Any]) -> str:
             f"one-patient summaries {one.get('max_abs_diff')}); CLI / import pymc "
             f"{_fmt(cold.get('cli_over_import_pymc'))}x; the CLI imported "
             f"{cold.get('cli_imported_heavy_modules') or 'none'} of PyMC/PyTensor/ArviZ/nutpie. "
-            f"A batch of {b['n_patients']:,} through `Predictor.patients` would hold "
-            f"{_fmt(api.get('extrapolated_draw_arrays_gb'))} GB of draws.",
+            f"`Predictor.summaries` against the bare formulas on the first "
+            f"{api.get('check_n_patients')} patients: max abs difference "
+            f"{api.get('max_abs_diff_closed_forms')} (closed forms) and "
+            f"{api.get('max_abs_diff_any_line')} (any-line risk, tabulated; proven bound "
+            f"{api.get('any_line_error_bound')}).",
             "",
         ]
     sc = res.get("scaling")
