@@ -657,6 +657,7 @@ TABLE_MAX_STEP = 0.04
 is at most ``D4_BOUND / 384 * step**4`` (about 5.3e-8 at this step)."""
 _CLAMP_SD = 8.0
 _COEF_RECORD = np.dtype([("c0", "f8"), ("c1", "f8"), ("c2", "f8"), ("c3", "f8")])
+_EVAL_RECORDS = 1 << 15  # coefficient records gathered at once when evaluating (1 MB)
 _SUB_BATCH = 1 << 20  # elements per work array while tabulating (8 MB)
 
 
@@ -766,12 +767,18 @@ class AnyLineRiskTable:
         np.minimum(j, n_int - 1, out=j)
         t -= j  # position in the interval, [0, 1]
         j += np.arange(S, dtype=np.intp) * n_int
-        c = self.coef.view(_COEF_RECORD).reshape(-1).take(j)
-        out = c["c3"] * t
-        for name in ("c2", "c1"):
-            out += c[name]
-            out *= t
-        out += c["c0"]
+        table = self.coef.view(_COEF_RECORD).reshape(-1)
+        out = np.empty_like(t)
+        flat_j, flat_t, flat_out = j.reshape(-1, S), t.reshape(-1, S), out.reshape(-1, S)
+        rows = max(1, _EVAL_RECORDS // S)  # records gathered at once (small: no page faults)
+        for r0 in range(0, flat_j.shape[0], rows):
+            c = table.take(flat_j[r0 : r0 + rows])  # one 32-byte record per lookup
+            tt, o = flat_t[r0 : r0 + rows], flat_out[r0 : r0 + rows]
+            np.multiply(c["c3"], tt, out=o)
+            for name in ("c2", "c1"):
+                o += c[name]
+                o *= tt
+            o += c["c0"]
         np.maximum(out, 0.0, out=out)
         return np.minimum(out, 1.0, out=out)
 
