@@ -89,9 +89,10 @@ faster) and ``ms_per_leapfrog_step``.
 ``tune``, plus ``n_rows`` and ``n_events``: user rows added and their observed progressions);
 ``grad_eval_linear_fit`` (``intercept_ms`` and ``per_1k_rows_ms`` of
 ``grad_eval_ms`` against rows, least squares over the sizes); ``profile`` (largest size): the
-patient term alone, as the model writes it (a censored Weibull log-likelihood mixed over the six
-tumour types with one-hot log-weights, ``patient_term_mixture_ms``) and with each row's own type
-gathered (``patient_term_gathered_ms``), their ``speedup``, ``max_abs_diff`` of the two
+patient term alone, as the model wrote it before the gather (a censored Weibull
+log-likelihood mixed over the six tumour types with one-hot log-weights,
+``patient_term_mixture_ms``) and with each row's own type gathered
+(``patient_term_gathered_ms``), their ``speedup``, ``max_abs_diff`` of the two
 log-likelihoods and gradients, and ``share_of_model_grad`` (mixture term / whole-model
 gradient); both compiled with PyTensor's numba backend like nutpie.
 
@@ -513,7 +514,7 @@ def _user_rows(n: int, seed: int) -> tuple[Any, dict[str, np.ndarray]]:
 
 
 def profile_patient_term(pts: Any, truth: dict[str, np.ndarray], n_evals: int) -> dict[str, Any]:
-    """Time the patient term of the gradient as the model writes it and with types gathered.
+    """Time the patient term of the gradient mixed over all types (the old form) and gathered.
 
     The model (``SurvivalModel._add_individual``) evaluates every row against all six tumour
     types and mixes them with log-weights (``-inf`` for the five types a fine-typed row is
@@ -1207,7 +1208,8 @@ def markdown(res: dict[str, Any]) -> str:
             )
         if pf:
             lines.append(
-                f"Profile at {pf['n_rows']:,} rows: the patient term as the model writes it "
+                f"Profile at {pf['n_rows']:,} rows: the patient term as the model wrote it "
+                "before the gather "
                 f"(six tumour types per row, logsumexp) {_fmt(pf['patient_term_mixture_ms'], 3)} "
                 f"ms ({_fmt(pf.get('share_of_model_grad'))} of the model gradient); with each "
                 f"row's own type gathered {_fmt(pf['patient_term_gathered_ms'], 3)} ms "

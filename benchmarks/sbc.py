@@ -51,8 +51,8 @@ SURVIVAL_PARAMS = [
     "gamma_rr", "delta_control",
 ]  # fmt: skip
 SETTINGS = {
-    "survival": {"chains": 2, "draws": 200, "tune": 300, "target_accept": 0.95},
-    "toxicity": {"chains": 2, "draws": 200, "tune": 300, "target_accept": None},
+    "survival": {"chains": 2, "draws": 200, "tune": 300, "target_accept": 0.95, "maxdepth": 8},
+    "toxicity": {"chains": 2, "draws": 200, "tune": 300, "target_accept": None, "maxdepth": 10},
 }
 
 
@@ -174,14 +174,21 @@ def run_sbc(
         tree = nutpie.sample(
             compiled.with_data(**data), draws=s["draws"], tune=s["tune"], chains=s["chains"],
             cores=s["chains"], seed=seed * 100_000 + r, progress_bar=False,
-            target_accept=s["target_accept"],
+            target_accept=s["target_accept"], maxdepth=s["maxdepth"],
         )  # fmt: skip
         row: dict = {"rep": r, "seconds": time.perf_counter() - t1, **_stats(tree, names)}
+        st = tree["sample_stats"].dataset
+        if "maxdepth_reached" in st:
+            row["maxdepth_share"] = float(st["maxdepth_reached"].to_numpy().mean())
         ranks = sbc_ranks(_posterior(tree, names), truth, N_RANKS, rng)
         row.update({labels.get(k, k): v for k, v in ranks.items()})
         rows.append(row)
-        if out_csv is not None:
-            pd.DataFrame([row]).to_csv(out_csv, mode="a", header=not out_csv.exists(), index=False)
+        if out_csv is not None:  # rewrite: columns stay aligned if a new one appears
+            prev = pd.read_csv(out_csv) if out_csv.exists() else None
+            new = pd.DataFrame([row])
+            (new if prev is None else pd.concat([prev, new], ignore_index=True)).to_csv(
+                out_csv, index=False
+            )
         if verbose:
             print(
                 f"{model} rep {r + 1}/{n_reps}: {row['seconds']:.1f} s, "
@@ -192,12 +199,13 @@ def run_sbc(
     return res if done is None else pd.concat([done, res], ignore_index=True)
 
 
-RANK_META = ["rep", "seconds", "divergences", "max_rhat", "min_ess_bulk"]
+RANK_META = ["rep", "seconds", "divergences", "max_rhat", "min_ess_bulk", "maxdepth_share"]
 
 
 def report(model: str, per_rep: pd.DataFrame, out: Path = RESULTS) -> pd.DataFrame:
     """Uniformity table and rank-histogram PNG for one model; returns the table."""
     ranks = per_rep.drop(columns=[c for c in RANK_META if c in per_rep])
+    ranks = ranks[[c for c in ranks.columns if not c.startswith("Unnamed")]]
     table = uniformity_table(ranks, N_RANKS)
     table.to_csv(out / f"sbc_{model}_uniformity.csv", index=False)
     plot_rank_histograms(
