@@ -500,6 +500,14 @@ def test_implied_spearman_mixture_vs_monte_carlo_and_single_group():
     assert float(single.eval()) == pytest.approx(float(ref.eval()), abs=1e-12)
     with pytest.raises(ValueError, match="weights"):
         implied_spearman_selected_weibull_mixture(*args[:5], np.array([-1.0, 1, 1]), thr)
+    # per-group node counts: equal counts reproduce the scalar form; counts proportional to
+    # the weights (fewer nodes for small groups) stay within 0.005 of the fine grid
+    same = implied_spearman_selected_weibull_mixture(*args, n_grid=np.array([40, 40, 40]))
+    assert float(same.eval()) == pytest.approx(coarse, abs=1e-12)
+    prop = implied_spearman_selected_weibull_mixture(*args, n_grid=np.array([60, 36, 24]))
+    assert float(prop.eval()) == pytest.approx(rs, abs=0.005)
+    with pytest.raises(ValueError, match="n_grid"):
+        implied_spearman_selected_weibull_mixture(*args, n_grid=np.array([40, 1, 40]))
 
 
 def test_spearman_fisher_logp_variance_inflation():

@@ -798,8 +798,10 @@ def implied_spearman_selected_weibull_mixture(
         1-d, group shares among the pairs (normalised here; zeros allowed).
     threshold : tensor_like
         Selection threshold :math:`c` on :math:`X` (> 0, or 0 for none).
-    n_grid : int
-        Quantile grid points per group.
+    n_grid : int or sequence of int
+        Quantile grid points per group: one number for all groups, or one per group (e.g.
+        proportional to the weights: the discretisation error is O(1/G) per group and is
+        weighted by the group's share, so small groups need fewer nodes).
 
     Returns
     -------
@@ -809,21 +811,25 @@ def implied_spearman_selected_weibull_mixture(
     w = np.asarray(weights, dtype=float)
     if w.ndim != 1 or (w < 0).any() or not w.sum() > 0:
         raise ValueError(f"weights={weights!r} is not allowed; expected non-negative, sum > 0")
+    sizes = np.broadcast_to(np.asarray(n_grid, dtype=int), w.shape)
+    if (sizes < 2).any():
+        raise ValueError(f"n_grid={n_grid!r} is not allowed; expected >= 2 nodes per group")
     w = w / w.sum()
     keep = np.flatnonzero(w > 0)
-    w = w[keep]
+    w, sizes = w[keep], sizes[keep]
     beta, k, k_x = _as_float(beta), _as_float(k), _as_float(k_prior)
     log_lam = _as_float(log_lam_prior)[keep]
     a = _as_float(offsets)[keep]
     c = _as_float(threshold)
-    e = -np.log1p(-_midpoint_u(n_grid))  # (G,)
+    g = np.repeat(np.arange(keep.size), sizes)  # group of each node
+    e = np.concatenate([-np.log1p(-_midpoint_u(int(n))) for n in sizes])
     # log H_t(c) per group; H = 0 for c = 0
     h_c = pt.switch(c > 0, pt.exp(k_x * (pt.log(pt.maximum(c, 1e-300)) - log_lam)), 0.0)
-    logx = (log_lam[:, None] + pt.log(h_c[:, None] + e[None, :]) / k_x).reshape((-1,))
-    eta = (a[:, None] + beta * logx.reshape((keep.size, n_grid))).reshape((-1,))
-    wi = np.repeat(w / n_grid, n_grid)  # (T*G,)
+    logx = log_lam[g] + pt.log(h_c[g] + e) / k_x
+    eta = a[g] + beta * logx
+    wi = (w / sizes)[g]  # node weights, sum 1
     # pooled CDF of X at every node: sum_t w_t [1 - exp(-(H_t(x) - H_t(c)))], x >= c
-    h_x = pt.exp(k_x * (logx[None, :] - log_lam[:, None]))  # (T, T*G)
+    h_x = pt.exp(k_x * (logx[None, :] - log_lam[:, None]))  # (T, nodes)
     cdf = pt.sum(w[:, None] * -pt.expm1(-pt.maximum(h_x - h_c[:, None], 0.0)), axis=0)
     p_less = pt.sigmoid(k * (eta[:, None] - eta[None, :]))
     return 12.0 * pt.sum((wi * cdf)[:, None] * wi[None, :] * p_less) - 3.0
