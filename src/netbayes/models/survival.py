@@ -51,7 +51,7 @@ Likelihood
   their published R-PRRT shares, each with its own first-line scale and salvage offset: the
   published coefficient pools them too. (An earlier version used one population-level
   first-line distribution; in simulation its implied value missed the pooled one by a SD of
-  1.9 Fisher-z standard errors, which made the k2 and beta_x intervals too narrow.) The
+  1.9 Fisher-z standard errors, so the term was confidently wrong about :math:`k_2\beta_x`.) The
   variance is inflated by :data:`SPEARMAN_VAR_INFLATION` for censoring.
 * Individual right-censored times: the 188Re-HEDP patients (OS only) and users' own patients.
   A coarse tumour type (``gi_non_pancreatic``) is a mixture over foregut/midgut/hindgut with the
