@@ -89,6 +89,19 @@ def _stats(xs: list[float]) -> dict[str, float | list[float]]:
     }
 
 
+def heavy_modules_imported(python: str) -> list[str]:
+    """Which of :data:`HEAVY` a fresh ``python`` process has imported after the CLI prediction."""
+    probe = (
+        "import sys, io, contextlib\n"
+        "from netbayes.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main({CLI_ARGS!r})\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    r = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in r.stdout.strip().split(",") if m]
+
+
 def main() -> None:
     """Run the benchmark and write the JSON result."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,15 +129,7 @@ def main() -> None:
     _wall([*cli, *CLI_ARGS])  # warm the OS file cache once
     cli_stats = _timed([*cli, *CLI_ARGS], args.runs)
     json_stats = _timed([*cli, *CLI_ARGS, "--json"], args.runs)
-    probe = (
-        "import sys, io, contextlib\n"
-        "from netbayes.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    main({CLI_ARGS!r})\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    heavy = [m for m in r.stdout.strip().split(",") if m]
+    heavy = heavy_modules_imported(sys.executable)
 
     # comparison: the interpreter alone and import pymc
     base = _timed([sys.executable, "-c", "pass"], args.runs)

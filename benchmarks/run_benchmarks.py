@@ -903,7 +903,7 @@ def stage_predict_batch_numpy(p: dict[str, Any]) -> dict[str, Any]:
 def cold_starts(runs: int, pymc_runs: int) -> dict[str, Any]:
     """Fresh-process timings, with :mod:`predict_latency`'s helpers and CLI command."""
     sys.path.insert(0, str(BENCH))
-    from predict_latency import CLI_ARGS, HEAVY, _timed, _wall
+    from predict_latency import CLI_ARGS, _timed, _wall, heavy_modules_imported
 
     exe = shutil.which("netbayes", path=str(Path(sys.executable).parent))
     cli = [exe] if exe else [sys.executable, "-m", "netbayes.cli"]
@@ -919,15 +919,7 @@ def cold_starts(runs: int, pymc_runs: int) -> dict[str, Any]:
     _wall([py, "-c", "import pymc"])  # warm the file cache and PyTensor's compile directory
     out["import_pymc"] = _timed([py, "-c", "import pymc"], pymc_runs)
     out["cli_over_import_pymc"] = _ratio(out["cli"]["median_s"], out["import_pymc"]["median_s"])
-    probe = (
-        "import sys, io, contextlib\n"
-        "from netbayes.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    main({CLI_ARGS!r})\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    r = subprocess.run([py, "-c", probe], capture_output=True, text=True, check=True)
-    out["cli_imported_heavy_modules"] = [m for m in r.stdout.strip().split(",") if m]
+    out["cli_imported_heavy_modules"] = heavy_modules_imported(py)
     return out
 
 
