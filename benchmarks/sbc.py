@@ -14,8 +14,9 @@ terms, the Spearman term, the composite toxicity counts). A parameter whose rank
 uniform is reported with the shape of its histogram.
 
 Not ranked: ``kappa_se`` (the survival model's noise scale of published SEs has no true value
-in a simulation whose SEs come from real KM curves) and ``gamma_re188`` (PFS model: no data,
-prior only); toxicity ``delta_user`` (no user patients here).
+in a simulation whose SEs come from real KM curves), ``spearman_attenuation`` (likewise: the
+simulated coefficient is attenuated by the simulated censoring itself) and ``gamma_re188``
+(PFS model: no data, prior only); toxicity ``delta_user`` (no user patients here).
 
 The models are compiled once (nutpie) and each replicate's data swapped in with ``with_data``.
 

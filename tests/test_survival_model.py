@@ -82,7 +82,9 @@ def test_model_arguments_are_checked():
 
 def test_priors_table_lists_every_prior():
     t = SurvivalPriors().to_frame()
-    assert len(t) == 12 and t["b"].gt(0).all()
+    assert len(t) == 13 and t["b"].gt(0).all()
+    att = t.set_index("parameter").loc["spearman_attenuation"]
+    assert att["distribution"] == "Beta(mean, sd)" and (att["a"], att["b"]) == (0.88, 0.05)
     p = SurvivalPriors().replace(beta_gbq=(0.0, 0.05))
     assert p.beta_gbq == (0.0, 0.05) and SurvivalPriors().beta_gbq == (0.0, 0.15)
 
@@ -148,6 +150,30 @@ def test_first_line_block_matches_scipy_order_statistic():
         log_comb = math.lgamma(n + 1) - math.lgamma(r) - math.lgamma(n - r + 1)
         total += log_comb + (r - 1) * math.log(1 - s_t) + (n - r) * math.log(s_t) + math.log(f_t)
     assert np.isclose(got, total, rtol=1e-8)
+
+
+def test_first_line_se_term_uses_density_at_published_median():
+    """The first-line SE term equals a direct scipy computation of Collett's SE at the
+    published median: log SE_obs ~ N(log(sqrt(1/(4n)) / f_L(m_obs)) - tau^2/2, tau)."""
+    m = SurvivalModel("pfs").build()
+    pt_ = _point(m, alpha1=math.log(40), k1=1.3, sigma1=0.4, delta_control=-0.2, kappa_se=2.5)
+    got = m.point_logps(pt_, round_vals=12)["first_line_se"]
+    from netbayes.cohorts import survival_summaries
+
+    s = survival_summaries("pfs")
+    s = s[(s["line"] == "I-PRRT") & (s["tumour_type"] != "all") & s["se_months"].notna()]
+    assert len(s) >= 6
+    types = ["foregut", "midgut", "hindgut", "pancreatic", "bronchial", "unknown"]
+    total = 0.0
+    for _, row in s.iterrows():
+        j = types.index(row["tumour_type"])
+        lam = 40 * math.exp(0.4 * pt_["z1"][j] + (-0.2 if row["group"] == "control" else 0.0))
+        d = stats.weibull_min(1.3, scale=lam)
+        f_l = d.pdf(row["median_months"]) / d.sf(18.0)
+        tau = 2.5 / math.sqrt(row["n"])
+        mu = math.log(math.sqrt(0.25 / row["n"]) / f_l) - tau**2 / 2
+        total += stats.norm(mu, tau).logpdf(math.log(row["se_months"]))
+    assert got == pytest.approx(total, rel=1e-9)
 
 
 def test_salvage_mixture_equals_monte_carlo_population():

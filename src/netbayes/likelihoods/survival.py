@@ -586,18 +586,25 @@ def pearson_from_spearman_gaussian(rs: TensorLike) -> TensorVariable:
 
 
 def spearman_fisher_logp(
-    rs_obs: TensorLike, rs_model: TensorLike, n: TensorLike, var_inflation: float = 1.0
+    rs_obs: TensorLike,
+    rs_model: TensorLike,
+    n: TensorLike,
+    var_inflation: float = 1.0,
+    attenuation: TensorLike = 1.0,
 ) -> TensorVariable:
     r"""Log density of an observed Spearman correlation via Fisher's z.
 
     .. math::
 
         \operatorname{atanh}(r_{S,obs}) \sim
-        \mathcal N\!\left(\operatorname{atanh}(\rho_S),\ \sqrt{c \cdot 1.06/(n-3)}\right),
+        \mathcal N\!\left(a \operatorname{atanh}(\rho_S),\ \sqrt{c \cdot 1.06/(n-3)}\right),
 
     the Fieller-Hartley-Pearson (1957) variance for Spearman's coefficient, times a variance
-    inflation :math:`c` (``var_inflation``, default 1) for coefficients computed on partly
-    censored times. Jacobian-free:
+    inflation :math:`c` (``var_inflation``, default 1), around the population value shrunk by
+    an attenuation factor :math:`a` (``attenuation``, default 1). A coefficient computed on
+    partly censored times (censoring independent of the pair) is attenuated toward 0: its
+    Fisher z is about :math:`a` times the uncensored one, with the usual variance around it
+    (see :data:`netbayes.models.survival.SurvivalPriors.spearman_attenuation`). Jacobian-free:
     this is the density of :math:`\operatorname{atanh}(r_{S,obs})`; the omitted
     :math:`-\log(1 - r_{S,obs}^2)` depends on data only. Requires :math:`n > 3` and
     :math:`|r| < 1`. The small-sample bias of :math:`r_S` (:math:`O(1/n)`) is ignored.
@@ -612,6 +619,8 @@ def spearman_fisher_logp(
         Number of pairs.
     var_inflation : float
         Multiplier of the FHP variance (>= 1 widens the term).
+    attenuation : tensor_like
+        Multiplier :math:`a > 0` of the population Fisher z (1: an uncensored coefficient).
 
     Returns
     -------
@@ -622,7 +631,7 @@ def spearman_fisher_logp(
         raise ValueError(f"var_inflation={var_inflation!r} is not allowed; expected > 0")
     rs_obs, rs_model, n = _as_float(rs_obs), _as_float(rs_model), _as_float(n)
     var = var_inflation * _FHP_VAR / (n - 3.0)
-    d = pt.arctanh(rs_obs) - pt.arctanh(rs_model)
+    d = pt.arctanh(rs_obs) - _as_float(attenuation) * pt.arctanh(rs_model)
     return -0.5 * d**2 / var - 0.5 * pt.log(var) - 0.5 * _LOG_2PI
 
 
