@@ -167,9 +167,9 @@ class SurvivalPriors:
     exact population one with slope 0.88 when follow-up was U(0.5, 4) x the row median
     (median follow-up 2.25x the median PFS; the paper's R-PRRT follow-up, 30.4 months, is 2.1x
     its 14.6-month median PFS), and 0.82-0.95 for other follow-up spreads; the residual SD was
-    0.96-1.08 Fisher SDs. A model without it (a variance inflation of 1.25 instead) was
-    confidently wrong about the salvage shape: in the coverage study, dropping the Spearman term
-    widened the k2 posterior by a third and improved its coverage."""
+    0.96-1.08 Fisher SDs. It replaces a variance inflation of 1.25, which had absorbed this
+    bias as noise (the bias grows with |rho|, so the inflated term still pulled beta_x toward
+    0); the simulation coverage of k2 and beta_x was unchanged by the switch."""
     kappa_se: tuple[float, float] = (3.0, 0.5)
     """Log-normal prior on the relative noise of a published SE: SD(log SE) = kappa / sqrt(n).
 
