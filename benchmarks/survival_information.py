@@ -9,17 +9,17 @@ by central finite differences in the chosen parameter (on its sampling scale: lo
 shapes). A ratio ``Var(score) / information`` above 1 means the term overstates what it knows.
 
 The other parameters are held at the truth, so this checks each term's own information, not the
-cross-information through nuisance parameters. Noise scales without a true value
-(``kappa_se``, ``spearman_attenuation``) are held at 2.9 and 0.88 (their simulation
-calibration).
+cross-information through nuisance parameters. Parameters without a true value in the
+simulation (``kappa_se``, ``spearman_attenuation``; ``gamma_re188`` has no data) are held at
+their prior medians/means from :class:`~netbayes.models.survival.SurvivalPriors`.
 
 Usage::
 
     python benchmarks/survival_information.py [--param k2] [--datasets 240]
 
-Session 4 result for log k2 (240 data sets): salvage medians 1.06, salvage SEs 0.98, RR-PRRT
-medians 0.73, RR-PRRT SEs 2.2 (little information), Spearman 1.61, total 0.95. The first 40
-data sets alone gave 0.64, 0.77, 0.74, -, 0.54 and 0.63: the scores are heavy-tailed (a few
+Session 4 result for log k2 (240 data sets): salvage medians 1.06, salvage SEs 0.92, RR-PRRT
+medians 0.73, RR-PRRT SEs 5.2 (almost no information), Spearman 1.61, total 0.94. The first 40
+data sets alone gave 0.54 for the Spearman term: the scores are heavy-tailed (a few
 prior-extreme worlds dominate the variance), so use hundreds of data sets and read single
 ratios with care.
 """
@@ -33,10 +33,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from netbayes.models.survival import SurvivalModel
+from netbayes.models.survival import SurvivalModel, SurvivalPriors
 from netbayes.simulation import draw_survival_truth, simulate_survival_study
 
-NO_TRUTH = {"kappa_se": 2.9, "spearman_attenuation": 0.88, "gamma_re188": 0.0}
+_P = SurvivalPriors()
+NO_TRUTH = {
+    "kappa_se": _P.kappa_se[0],
+    "spearman_attenuation": _P.spearman_attenuation[0],
+    "gamma_re188": _P.gamma_re188[0],
+}
 
 
 def _value_point(model, truth: dict) -> dict[str, np.ndarray]:

@@ -510,14 +510,6 @@ def test_implied_spearman_mixture_vs_monte_carlo_and_single_group():
         implied_spearman_selected_weibull_mixture(*args, n_grid=np.array([40, 1, 40]))
 
 
-def test_spearman_fisher_logp_variance_inflation():
-    base = stats.norm.logpdf(np.arctanh(0.4), np.arctanh(0.3), math.sqrt(1.25 * 1.06 / 165))
-    got = float(spearman_fisher_logp(0.4, 0.3, 168, var_inflation=1.25).eval())
-    assert got == pytest.approx(base, rel=1e-12)
-    with pytest.raises(ValueError, match="var_inflation"):
-        spearman_fisher_logp(0.4, 0.3, 168, var_inflation=0.0)
-
-
 def test_spearman_fisher_logp_attenuation():
     """atanh(r_obs) ~ N(a * atanh(rho), sqrt(1.06 / (n - 3))): the censored coefficient's mean."""
     want = stats.norm.logpdf(np.arctanh(0.3), 0.88 * np.arctanh(0.35), math.sqrt(1.06 / 165))

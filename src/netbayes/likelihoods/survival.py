@@ -589,7 +589,6 @@ def spearman_fisher_logp(
     rs_obs: TensorLike,
     rs_model: TensorLike,
     n: TensorLike,
-    var_inflation: float = 1.0,
     attenuation: TensorLike = 1.0,
 ) -> TensorVariable:
     r"""Log density of an observed Spearman correlation via Fisher's z.
@@ -597,13 +596,13 @@ def spearman_fisher_logp(
     .. math::
 
         \operatorname{atanh}(r_{S,obs}) \sim
-        \mathcal N\!\left(a \operatorname{atanh}(\rho_S),\ \sqrt{c \cdot 1.06/(n-3)}\right),
+        \mathcal N\!\left(a \operatorname{atanh}(\rho_S),\ \sqrt{1.06/(n-3)}\right),
 
-    the Fieller-Hartley-Pearson (1957) variance for Spearman's coefficient, times a variance
-    inflation :math:`c` (``var_inflation``, default 1), around the population value shrunk by
-    an attenuation factor :math:`a` (``attenuation``, default 1). A coefficient computed on
-    partly censored times (censoring independent of the pair) is attenuated toward 0: its
-    Fisher z is about :math:`a` times the uncensored one, with the usual variance around it
+    the Fieller-Hartley-Pearson (1957) variance for Spearman's coefficient, around the
+    population value shrunk by an attenuation factor :math:`a` (``attenuation``, default 1).
+    A coefficient computed on partly censored times (censoring independent of the pair) is
+    attenuated toward 0: its Fisher z is about :math:`a` times the uncensored one, with the
+    usual variance around it
     (see :data:`netbayes.models.survival.SurvivalPriors.spearman_attenuation`). Jacobian-free:
     this is the density of :math:`\operatorname{atanh}(r_{S,obs})`; the omitted
     :math:`-\log(1 - r_{S,obs}^2)` depends on data only. Requires :math:`n > 3` and
@@ -617,8 +616,6 @@ def spearman_fisher_logp(
         Model-implied population Spearman correlation.
     n : tensor_like
         Number of pairs.
-    var_inflation : float
-        Multiplier of the FHP variance (>= 1 widens the term).
     attenuation : tensor_like
         Multiplier :math:`a > 0` of the population Fisher z (1: an uncensored coefficient).
 
@@ -627,10 +624,8 @@ def spearman_fisher_logp(
     TensorVariable
         Log density of :math:`\operatorname{atanh}(r_{S,obs})`.
     """
-    if not var_inflation > 0:
-        raise ValueError(f"var_inflation={var_inflation!r} is not allowed; expected > 0")
     rs_obs, rs_model, n = _as_float(rs_obs), _as_float(rs_model), _as_float(n)
-    var = var_inflation * _FHP_VAR / (n - 3.0)
+    var = _FHP_VAR / (n - 3.0)
     d = pt.arctanh(rs_obs) - _as_float(attenuation) * pt.arctanh(rs_model)
     return -0.5 * d**2 / var - 0.5 * pt.log(var) - 0.5 * _LOG_2PI
 

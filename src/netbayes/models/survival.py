@@ -165,8 +165,10 @@ class SurvivalPriors:
     for uncensored times. In the simulated design (300 truths from the prior, 168 pairs,
     censoring independent of the pair) the censored coefficient's Fisher z regressed on the
     exact population one with slope 0.88 when follow-up was U(0.5, 4) x the row median
-    (median follow-up 2.25x the median PFS; the paper's R-PRRT follow-up, 30.4 months, is 2.1x
-    its 14.6-month median PFS), and 0.82-0.95 for other follow-up spreads; the residual SD was
+    (median follow-up 2.25x the median PFS; the paper's median follow-up from R-PRRT, 30.4
+    months, ``rotterdam_survival`` row ``t5_follow_up_retre_rprrt_all``, is 2.1x its 14.6-month
+    median PFS after R-PRRT, ``t5_pfs_retre_rprrt_all``), and 0.82-0.95 for other follow-up
+    spreads; the residual SD was
     0.96-1.08 Fisher SDs. It replaces a variance inflation of 1.25, which had absorbed this
     bias as noise (the bias grows with |rho|, so the inflated term still pulled beta_x toward
     0); the simulation coverage of k2 and beta_x was unchanged by the switch."""
@@ -350,11 +352,13 @@ def _summary_block(summaries: pd.DataFrame, first_line: bool) -> _Rows:
     )
 
 
-def _se_logp(resid: Any, kappa_se: Any, n: np.ndarray) -> Any:
-    r"""Log density of a published SE given its residual on the log scale.
+def _se_logp(se: Any, log_f: Any, kappa_se: Any, n: np.ndarray) -> Any:
+    r"""Log density of a published SE given the row's log density at its published median.
 
-    ``resid`` is :math:`\log\widehat{SE} - \log SE_{asym}`. The measurement model is
-    :math:`\log\widehat{SE} \sim N(\log SE_{asym} - \tau^2/2, \tau)`,
+    Collett's asymptotic SE of a KM median is :math:`SE_{asym} = \sqrt{1/(4n)} / f(\hat m)`,
+    with the density taken at the *published* median :math:`\hat m` (the KM slope behind the
+    published SE is measured around it); ``log_f`` is :math:`\log f(\hat m)`. The measurement
+    model is :math:`\log\widehat{SE} \sim N(\log SE_{asym} - \tau^2/2, \tau)`,
     :math:`\tau = \kappa/\sqrt{n}`: the noise of an estimated KM slope shrinks like
     :math:`1/\sqrt n`, and the :math:`-\tau^2/2` offset makes :math:`\widehat{SE}` unbiased
     on its natural scale, as simulated Greenwood/slope SEs are (``tests/test_simulation.py``).
@@ -362,6 +366,7 @@ def _se_logp(resid: Any, kappa_se: Any, n: np.ndarray) -> Any:
     """
     import pytensor.tensor as pt
 
+    resid = pt.log(se) - (math.log(0.5) - 0.5 * np.log(n) - log_f)
     tau = kappa_se / np.sqrt(n)
     z = (resid + 0.5 * tau**2) / tau
     return -0.5 * z**2 - pt.log(tau) - 0.5 * math.log(2 * math.pi)
@@ -620,13 +625,11 @@ class SurvivalModel:
                 pt.switch(w_med, L.km_median_order_stat_logp(med, rows.n, k1, lam, lower=thr), 0)
             ),
         )
-        # Collett's SE: sqrt(1/(4n)) / f_L(m) with the truncated density at the *published*
-        # median (the KM slope is measured around it), as for the salvage rows
+        # truncated density f(m) / S(L) at the published median
         log_f = L.weibull_logpdf(med, k1, lam) - L.weibull_logsf(thr, k1, lam)
-        resid = pt.log(se) - (math.log(0.5) - 0.5 * np.log(rows.n) - log_f)
         pm.Potential(
             f"first_line_se{sfx}",
-            pt.sum(pt.switch(w_se, _se_logp(resid, kappa_se, rows.n), 0)),
+            pt.sum(pt.switch(w_se, _se_logp(se, log_f, kappa_se, rows.n), 0)),
         )
 
     @staticmethod
@@ -648,10 +651,8 @@ class SurvivalModel:
             f"salvage_medians_{name}",
             pt.sum(pt.switch(w_med, comb + (r - 1) * log_f + (n - r) * log_s + log_d, 0)),
         )
-        log_se_model = math.log(0.5) - 0.5 * np.log(n) - log_d
         pm.Potential(
-            f"salvage_se_{name}",
-            pt.sum(pt.switch(w_se, _se_logp(pt.log(se) - log_se_model, kappa_se, n), 0)),
+            f"salvage_se_{name}", pt.sum(pt.switch(w_se, _se_logp(se, log_d, kappa_se, n), 0))
         )
 
     @staticmethod
