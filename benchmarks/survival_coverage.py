@@ -103,8 +103,14 @@ def run_coverage(
     seed: int = 3,
     out_csv: Path | None = None,
     verbose: bool = True,
+    follow_up: tuple[float, float] = (0.5, 4.0),
 ) -> pd.DataFrame:
-    """Run (or resume) the coverage study; returns one row per replicate and target."""
+    """Run (or resume) the coverage study; returns one row per replicate and target.
+
+    ``follow_up`` is passed to :func:`~netbayes.simulation.simulate_survival_study` (an
+    ablation: ``(1000, 1001)`` removes censoring; the random stream, so each replicate's truth
+    and patients, stay the same, which makes replicate-by-replicate comparisons possible).
+    """
     import nutpie
 
     done = pd.read_csv(out_csv) if out_csv is not None and out_csv.exists() else None
@@ -121,7 +127,7 @@ def run_coverage(
         # one generator per replicate: replicate r is the same whatever was run before it
         rng = np.random.default_rng([seed, r])
         truth = draw_survival_truth(sm.priors, rng)
-        study = simulate_survival_study(truth, rng)
+        study = simulate_survival_study(truth, rng, follow_up=follow_up)
         if r < first:
             continue
         c = compiled.with_data(**sm.data_values({"pfs": study.summaries}, study.spearman))
@@ -233,6 +239,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--fresh", action="store_true", help="discard saved replicates")
     ap.add_argument("--ipd", action="store_true", help="run the patient-level-data study")
+    ap.add_argument(
+        "--follow-up", type=float, nargs=2, default=(0.5, 4.0), metavar=("LO", "HI"),
+        help="follow-up as U(LO, HI) x each row's median (ablation; 1000 1001: no censoring)",
+    )  # fmt: skip
+    ap.add_argument("--tag", default="", help="write survival_coverage_<tag>_*.csv/md (ablations)")
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.ipd:
@@ -249,20 +260,23 @@ def main() -> None:
         (RESULTS / "survival_ipd.md").write_text("\n".join(md) + "\n")
         print("\n".join(md))
         return
-    out_csv = RESULTS / "survival_coverage_replicates.csv"
+    stem = f"survival_coverage_{a.tag}_" if a.tag else "survival_coverage_"
+    out_csv = RESULTS / f"{stem}replicates.csv"
     if a.fresh and out_csv.exists():
         out_csv.unlink()
     per_rep = run_coverage(
-        a.reps, draws=a.draws, tune=a.tune, chains=a.chains, seed=a.seed, out_csv=out_csv
-    )
+        a.reps, draws=a.draws, tune=a.tune, chains=a.chains, seed=a.seed, out_csv=out_csv,
+        follow_up=tuple(a.follow_up),
+    )  # fmt: skip
     summary = summarise(per_rep)
-    summary.to_csv(RESULTS / "survival_coverage_summary.csv", index=False)
+    summary.to_csv(RESULTS / f"{stem}summary.csv", index=False)
     by_rep = per_rep.groupby("rep").first()
     md = [
         f"# PFS model: simulation coverage ({by_rep.shape[0]} replicates)",
         "",
         "Truth drawn from the prior; published Table 5 PFS design; lifelines KM summaries; "
-        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals.",
+        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "
+        f"follow-up U({a.follow_up[0]:g}, {a.follow_up[1]:g}) x row median.",
         f"Replicates with divergences: {(by_rep['divergences'] > 0).sum()} of {len(by_rep)}; "
         f"max R-hat over replicates: {by_rep['max_rhat'].max():.3f}; median seconds per fit: "
         f"{by_rep['seconds'].median():.1f}; medians not reached (dropped): "
@@ -270,7 +284,7 @@ def main() -> None:
         "",
         format_table(summary, digits=3),
     ]
-    (RESULTS / "survival_coverage_summary.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"{stem}summary.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
