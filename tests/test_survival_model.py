@@ -84,7 +84,10 @@ def test_priors_table_lists_every_prior():
     t = SurvivalPriors().to_frame()
     assert len(t) == 13 and t["b"].gt(0).all()
     att = t.set_index("parameter").loc["spearman_attenuation"]
-    assert att["distribution"] == "Beta(mean, sd)" and (att["a"], att["b"]) == (0.88, 0.05)
+    assert att["distribution"] == "Beta(mean, sd)" and (att["a"], att["b"]) == (0.88, 0.08)
+    # the SE noise scale is a property of the estimator, calibrated by simulation: tight prior
+    kap = t.set_index("parameter").loc["kappa_se"]
+    assert kap["distribution"] == "LogNormal(median, sd_log)" and (kap["a"], kap["b"]) == (3.0, 0.1)
     p = SurvivalPriors().replace(beta_gbq=(0.0, 0.05))
     assert p.beta_gbq == (0.0, 0.05) and SurvivalPriors().beta_gbq == (0.0, 0.15)
 

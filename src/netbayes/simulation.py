@@ -199,14 +199,19 @@ class SimulatedStudy:
         Table 5 PFS layout (``survival_summaries("pfs")`` columns used by the model) with the
         simulated medians, SEs and Wald CIs; the "all tumours" rows are summarised too.
     spearman : float
-        Spearman correlation of first-line with R-PRRT PFS over all R-PRRT patients.
+        Spearman correlation of first-line with R-PRRT PFS over all R-PRRT patients, on the
+        observed (partly censored) R-PRRT times, as published.
     patients : pandas.DataFrame
         The individual patients behind the summaries (one row per patient and line).
+    spearman_uncensored : float
+        The same coefficient on the uncensored R-PRRT times: not observable in a real study;
+        for checking the attenuation by censoring (``benchmarks/survival_spearman_check.py``).
     """
 
     summaries: pd.DataFrame
     spearman: float
     patients: pd.DataFrame
+    spearman_uncensored: float
 
 
 def simulate_survival_study(
@@ -265,7 +270,7 @@ def simulate_survival_study(
         (g, ln, t): int(n)
         for g, ln, t, n in design[["group", "line", "tumour_type", "n"]].itertuples(index=False)
     }
-    x1_all, t2_all = [], []
+    x1_all, t2_all, t2_latent = [], [], []
     for j, ty in enumerate(vocab.TUMOUR_TYPES):
         n_r = n_of.get(("retreatment", "R-PRRT", ty), 0)
         if n_r:
@@ -276,6 +281,7 @@ def simulate_survival_study(
             add(f"retreatment|R-PRRT|{ty}", obs2, ev2, j, "R-PRRT", x1, gbq[0])
             x1_all.append(x1)
             t2_all.append(obs2)
+            t2_latent.append(t2)
             n_rr = n_of.get(("retreatment", "RR-PRRT", ty), 0)
             if n_rr:
                 ok = np.flatnonzero((ev2 == 1) & (obs2 >= thr_rr))
@@ -314,8 +320,10 @@ def simulate_survival_study(
     out["ci95_lower_months"] = np.maximum(out["median_months"] - Z95 * out["se_months"], 0.0)
     out["ci95_upper_months"] = out["median_months"] + Z95 * out["se_months"]
     out["se_source"] = np.where(out["se_months"].isna(), "missing", "symmetric")
-    rs = float(stats.spearmanr(np.concatenate(x1_all), np.concatenate(t2_all)).statistic)
-    return SimulatedStudy(out, rs, pd.concat(pts, ignore_index=True))
+    x1_cat = np.concatenate(x1_all)
+    rs = float(stats.spearmanr(x1_cat, np.concatenate(t2_all)).statistic)
+    rs_latent = float(stats.spearmanr(x1_cat, np.concatenate(t2_latent)).statistic)
+    return SimulatedStudy(out, rs, pd.concat(pts, ignore_index=True), rs_latent)
 
 
 def simulate_survival_patients(
