@@ -8,8 +8,9 @@ The PFS model reads a published SE through
 KM, Greenwood variance over Collett's KM-slope density, censoring as in
 :func:`netbayes.simulation.simulate_survival_study`), the script computes
 :math:`d = \\log\\widehat{SE} - \\log SE_{asym}` at the truth, independently of the model
-code (NumPy/SciPy densities). It reports, by row type (first line, truncated at 18 months; R-PRRT,
-a mixture over the selected first-line PFS) and by :math:`n`:
+code (NumPy/SciPy densities; the salvage scale is the simulation's own). It reports, by row
+type (first line, truncated at 18 months; R-PRRT, a mixture over the selected first-line PFS)
+and by :math:`n`:
 
 * the effective :math:`\\kappa = SD(d\\sqrt n)`, which the prior should be centred on;
 * the excess kurtosis of :math:`d\\sqrt n`, to see the tails;
@@ -47,14 +48,8 @@ import pandas as pd
 from scipy import stats
 
 from netbayes import vocab
-from netbayes.models.survival import (
-    GBQ_REF,
-    GBQ_UNIT,
-    X_REF,
-    SurvivalPriors,
-    calibration_constants,
-)
-from netbayes.simulation import draw_survival_truth, simulate_survival_study
+from netbayes.models.survival import SurvivalPriors, calibration_constants
+from netbayes.simulation import _salvage_scale, draw_survival_truth, simulate_survival_study
 
 
 def se_residuals(n_truths: int, seed: int = 5, n_nodes: int = 2000) -> pd.DataFrame:
@@ -80,11 +75,8 @@ def se_residuals(n_truths: int, seed: int = 5, n_nodes: int = 2000) -> pd.DataFr
                 f = w.pdf(m) / w.sf(thr)
                 kind = "first line"
             elif row.line == "R-PRRT":  # mixture over the selected first-line PFS
-                x1 = lam1[j] * ((thr / lam1[j]) ** k1 - np.log1p(-u)) ** (1 / k1)
-                lam2 = np.exp(
-                    tr["alpha2"] + tr["sigma2"] * tr["z2"][j] + tr["beta_x"] * np.log(x1 / X_REF)
-                    + tr["beta_gbq"] * (c["gbq_r"] - GBQ_REF) / GBQ_UNIT
-                )  # fmt: skip
+                x1 = lam1[j] * ((thr / lam1[j]) ** k1 - np.log1p(-u)) ** (1 / k1)  # quantiles
+                lam2 = _salvage_scale(tr, j, x1, c["gbq_r"], rr=False)  # the simulation's own
                 f = float(np.mean(stats.weibull_min.pdf(m, k2, scale=lam2)))
                 kind = "R-PRRT"
             else:  # RR-PRRT rows are nested mixtures; not checked here
