@@ -78,6 +78,7 @@ Former defects
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import io
 import itertools
@@ -1262,6 +1263,10 @@ def _deadline(seconds: float):
     def hang(*_):
         raise _Hang(f"did not return within {seconds} s")
 
+    # Collect garbage first: otherwise a collection inside the block (e.g. llvmlite modules
+    # left by earlier compiles) is charged to the code under test, and the alarm can land in
+    # a destructor, where Python swallows the exception and the deadline is silently lost.
+    gc.collect()
     old = signal.signal(signal.SIGALRM, hang)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
