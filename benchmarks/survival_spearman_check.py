@@ -75,14 +75,12 @@ def spearman_draws(n_truths: int, seed: int = 91) -> pd.DataFrame:
         p1 = dict(p0)
         p1["k2_log__"] = p0["k2_log__"] + h
         d_rho = (float(fn(*[p1[v] for v in names])) - rho) / h
-        r_pts = study.patients[study.patients["line"] == "R-PRRT"]
         rows.append(
             {
                 "rho": rho,
                 "r_unc": study.spearman_uncensored,
                 "r_obs": study.spearman,
                 "dz_dlogk2": d_rho / (1 - rho**2),
-                "censored_share": float((r_pts["event"] == 0).mean()),
             }
         )
     return pd.DataFrame(rows)
