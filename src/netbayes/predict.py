@@ -50,7 +50,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from netbayes import vocab
+from netbayes import spec, vocab
+from netbayes.families import DEFAULT_FAMILY, get_family
+from netbayes.families.weibull import WeibullFamily
 from netbayes.formulas import survival as F
 from netbayes.formulas import toxicity as T
 from netbayes.intervals import Interval, _show, as_interval
@@ -906,6 +908,17 @@ def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarra
     return out
 
 
+def _family_of(src: Any) -> str:
+    """The survival family recorded with a fit or a stored posterior (default Weibull)."""
+    for holder in (getattr(src, "card", None), getattr(src, "model_info", None)):
+        if isinstance(holder, Mapping):
+            config = holder.get("config")
+            fam = config.get("family") if isinstance(config, Mapping) else holder.get("family")
+            if fam is not None:
+                return str(fam)
+    return DEFAULT_FAMILY
+
+
 class Predictor:
     """Predictions for patients and cohorts from posterior draws.
 
@@ -918,6 +931,9 @@ class Predictor:
         Toxicity posterior; without it the predictions have no ``p_grade3plus``.
     endpoint : {"pfs", "os"}
         What the survival posterior describes.
+    family : str, optional
+        The survival family of the posterior (:data:`netbayes.families.FAMILIES`). Default:
+        the family recorded with the fit or in the model card, else ``"weibull"``.
 
     See Also
     --------
@@ -930,8 +946,10 @@ class Predictor:
         toxicity: StoredPosterior | Mapping[str, np.ndarray] | None = None,
         *,
         endpoint: Literal["pfs", "os"] = "pfs",
+        family: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.family = get_family(family if family is not None else _family_of(survival))
         self.survival = _as_draws(survival, F.params_for(endpoint), f"survival-{endpoint}")
         for z in ("z1", "z2", *(("z1_os",) if endpoint == "os" else ())):
             if self.survival[z].ndim != 2 or self.survival[z].shape[1] != len(vocab.TUMOUR_TYPES):
@@ -1244,7 +1262,7 @@ class Predictor:
                 type_no[i] = n_fine + coarse.index(p.tumour_type)
             planned[i] = p.planned_gbq
             prior[i] = p.prior_gbq
-            if p.line != "I-PRRT":  # the first line ignores prior PFS and activity
+            if not spec.line_spec(p.line).is_first:  # the first line ignores x and activity
                 x = F.X_REF if p.prior_pfs_months is None else p.prior_pfs_months
                 lx[i] = math.log(x / F.X_REF)
                 cum = F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line)
@@ -1290,7 +1308,13 @@ class Predictor:
         units, inverse = _units(keys, 2)
         U, Q = len(units), 1 + len(tp)
         out = np.empty((U, Q, 4))
-        cl2 = np.power(math.log(2.0), 1.0 / np.stack([F.shape(th, ln, e) for ln in vocab.LINES]))
+        fam = self.family
+        fast = isinstance(fam, WeibullFamily)  # the Weibull closed forms, operation by operation
+        cl2 = (
+            np.power(math.log(2.0), 1.0 / np.stack([F.shape(th, ln, e) for ln in vocab.LINES]))
+            if fast
+            else None
+        )
         what = ["the median", *(["P(event-free)"] * len(tp))]
 
         def components(line: str, ty: int) -> list[tuple[np.ndarray, float]]:
@@ -1315,13 +1339,12 @@ class Predictor:
                 alpha, sigma, _ = F.type_intercepts(th, line, e)
                 comps = components(line, ty)
                 shift = None
-                if line != "I-PRRT":  # as formulas.survival.log_scale, operation by operation
+                ls = spec.line_spec(line)
+                if not ls.is_first:  # as formulas.survival.log_scale, operation by operation
                     shift = np.multiply.outer(part[a:z, 2], th["beta_x"])
                     shift += np.multiply.outer(part[a:z, 3], th["beta_gbq"])
-                    if line == "RR-PRRT":
-                        shift += th["gamma_rr"]
-                    elif line == "188Re-HEDP":
-                        shift += th["gamma_re188"]
+                    if ls.survival_effect is not None:
+                        shift += th[ls.survival_effect]
                 loglam = []
                 for zc, _ in comps:
                     base = alpha + sigma * zc
@@ -1330,7 +1353,17 @@ class Predictor:
                     )
                 lam = [np.exp(x) for x in loglam]
                 tmp = np.empty((z - a, S))
-                if len(comps) == 1:  # formulas.survival.weibull_median and weibull_sf
+                if not fast:  # any family: its own median, mixture median and survival
+                    lam_s = np.stack(lam, axis=-1)  # (rows, S, J)
+                    w = np.array([v for _, v in comps])
+                    for r in range(z - a):
+                        if len(comps) == 1:
+                            buf[a + r, 0] = fam.median(k, lam_s[r, :, 0])
+                        else:
+                            buf[a + r, 0] = fam.mixture_median(k, lam_s[r], w)
+                        for i, t in enumerate(tp):
+                            buf[a + r, 1 + i] = fam.sf(t, k[:, None], lam_s[r]) @ w
+                elif len(comps) == 1:  # formulas.survival.weibull_median and weibull_sf
                     np.multiply(lam[0], cl2[li], out=buf[a:z, 0])
                     for i, t in enumerate(tp):
                         _weibull_sf_into(t, k, lam[0], buf[a:z, 1 + i])
@@ -1396,7 +1429,7 @@ class Predictor:
         key = T.LINE_EFFECT[line]
         delta = np.zeros(th["theta"].shape[0]) if key is None else th[key]
         a = planned[:, None]
-        act = th["theta"] * a if line == "188Re-HEDP" else a
+        act = a if spec.line_spec(line).adds_lu177 else th["theta"] * a  # 188Re: GBq-equivalent
         return T.linear_predictor(act, prior[:, None], th["beta_activity"], th["beta_prior"], delta)
 
     def _predict(
@@ -1433,6 +1466,7 @@ class Predictor:
                 )
         e = self.endpoint
         th = self.survival
+        fam = self.family
         rng = np.random.default_rng(seed)
         z_new: dict[str, np.ndarray] = {}
         S_all, med_all, gt_all, tox_all = [], [], [], []
@@ -1456,13 +1490,13 @@ class Predictor:
                 lam = np.exp(F.log_scale(th, p.line, p.prior_pfs_months, d, e))[:, keep]
                 w = wt[keep]
             if lam.shape[1] == 1:
-                surv = F.weibull_sf(tgrid[None, :], k[:, None], lam)
-                gt = F.weibull_sf(tp[None, :], k[:, None], lam)
-                med = F.weibull_median(k, lam[:, 0])
+                surv = fam.sf(tgrid[None, :], k[:, None], lam)
+                gt = fam.sf(tp[None, :], k[:, None], lam)
+                med = fam.median(k, lam[:, 0])
             else:
-                surv = F.mixture_sf(tgrid, k, lam, w)
-                gt = F.mixture_sf(tp, k, lam, w)
-                med = F.mixture_median(k, lam, w)
+                surv = fam.mixture_sf(tgrid, k, lam, w)
+                gt = fam.mixture_sf(tp, k, lam, w)
+                med = fam.mixture_median(k, lam, w)
             _finite("the survival curve", surv)
             _finite("the median", med)
             _finite("P(event-free)", gt)
@@ -1702,6 +1736,7 @@ class Predictor:
                 f"the cohort prediction extrapolates: {note}", ExtrapolationWarning, stacklevel=2
             )
         rng = np.random.default_rng(seed)
+        fam = self.family
         S = self.n_draws
         sel = np.linspace(0, S - 1, min(n_sims, S)).astype(int)
         th = {k: v[sel] for k, v in self.survival.items()}
@@ -1733,7 +1768,8 @@ class Predictor:
         def draw(v: np.ndarray) -> np.ndarray:
             return v[rng.integers(0, v.size, size=(m, n))] if v.size > 1 else np.full((m, n), v[0])
 
-        if ln == "I-PRRT":
+        ls = spec.line_spec(ln)
+        if ls.is_first:
             a, s, _, kname = (
                 ("alpha1_os", "sigma1_os", "z1_os", "k1_os")
                 if e == "os"
@@ -1744,28 +1780,26 @@ class Predictor:
         else:
             k = th["k2"][:, None]
             type2 = th["alpha2"][:, None] + th["sigma2"][:, None] * z2
-            d = draw(pg) + (0.0 if ln == "188Re-HEDP" else draw(pl))
+            d = draw(pg) + (draw(pl) if ls.adds_lu177 else 0.0)
             bx, bg = th["beta_x"][:, None], th["beta_gbq"][:, None]
             if selected:
                 lam1 = np.exp(th["alpha1"][:, None] + th["sigma1"][:, None] * z1)
-                x = F.truncated_weibull(rng, th["k1"][:, None], lam1, thr["R-PRRT"], (m, n))
-                if ln == "RR-PRRT":
+                x = fam.truncated_sample(rng, th["k1"][:, None], lam1, thr["R-PRRT"], (m, n))
+                if ls.selected_after == "R-PRRT":
                     # the R-PRRT PFS given x, at the calibration's R-PRRT cumulative activity
                     d_r = _gbq_r()
                     lam_r = np.exp(
                         type2 + bx * np.log(x / F.X_REF) + bg * (d_r - F.GBQ_REF) / F.GBQ_UNIT
                     )
-                    x = F.truncated_weibull(rng, k, lam_r, thr["RR-PRRT"], (m, n))
+                    x = fam.truncated_sample(rng, k, lam_r, thr["RR-PRRT"], (m, n))
             else:
                 assert xs is not None
                 x = draw(xs)
             lp = type2 + bx * np.log(x / F.X_REF) + bg * (d - F.GBQ_REF) / F.GBQ_UNIT
-            if ln == "RR-PRRT":
-                lp = lp + th["gamma_rr"][:, None]
-            elif ln == "188Re-HEDP":
-                lp = lp + th["gamma_re188"][:, None]
+            if ls.survival_effect is not None:
+                lp = lp + th[ls.survival_effect][:, None]
             lam = np.exp(lp)
-        t = lam * rng.weibull(1.0, size=(m, n)) ** (1.0 / k)
+        t = fam.sample(rng, k, lam, (m, n))
         r = math.ceil(n / 2)
         km = np.partition(t, r - 1, axis=1)[:, r - 1]
         _finite("the cohort KM median", km)

@@ -37,11 +37,13 @@ import pandas as pd
 from scipy import stats
 
 from netbayes import vocab
-from netbayes.cohorts import Z95, survival_summaries
-from netbayes.models.survival import GBQ_REF as _GBQ_REF
-from netbayes.models.survival import GBQ_UNIT as _GBQ_UNIT
-from netbayes.models.survival import X_REF as _X_REF
+from netbayes.calibration import survival_calibration
+from netbayes.cohorts import Z95
+from netbayes.families import DEFAULT_FAMILY, SurvivalFamily, get_family
 from netbayes.models.survival import calibration_constants
+from netbayes.spec import GBQ_REF as _GBQ_REF
+from netbayes.spec import GBQ_UNIT as _GBQ_UNIT
+from netbayes.spec import X_REF as _X_REF
 
 __all__ = [
     "SimulatedStudy",
@@ -87,7 +89,9 @@ def draw_survival_truth(priors: Any, rng: np.random.Generator) -> dict[str, np.n
     return {k: np.asarray(v, dtype=float) for k, v in t.items()}
 
 
-def survival_targets(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def survival_targets(
+    params: dict[str, np.ndarray], family: str = DEFAULT_FAMILY
+) -> dict[str, np.ndarray]:
     """Named scalar targets of the coverage study, from a truth or from posterior draws.
 
     ``k1``, ``k2``, ``beta_x``; ``median1[type]``, the (untruncated) first-line median PFS;
@@ -98,8 +102,9 @@ def survival_targets(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {"k1": k1, "k2": k2, "beta_x": np.asarray(params["beta_x"])}
     lam1 = np.exp(params["alpha1"][..., None] + params["sigma1"][..., None] * params["z1"])
     lam2 = np.exp(params["alpha2"][..., None] + params["sigma2"][..., None] * params["z2"])
-    m1 = lam1 * math.log(2) ** (1 / k1[..., None])
-    m2 = lam2 * math.log(2) ** (1 / k2[..., None])
+    fam = get_family(family)
+    m1 = fam.median(k1[..., None], lam1)
+    m2 = fam.median(k2[..., None], lam2)
     for j, t in enumerate(vocab.TUMOUR_TYPES):
         out[f"median1[{t}]"] = m1[..., j]
         out[f"median2[{t}]"] = m2[..., j]
@@ -165,10 +170,11 @@ def km_summary(time: np.ndarray, event: np.ndarray) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------
 # simulation
 # ---------------------------------------------------------------------------------------------
-def _trunc_weibull(rng: np.random.Generator, k: float, lam: Any, lower: float, size: Any):
-    """Inverse-CDF draws of Weibull(k, lam) conditioned on T >= lower."""
-    u = rng.uniform(size=size)
-    return lam * ((lower / lam) ** k - np.log1p(-u)) ** (1 / k)
+def _trunc(
+    fam: SurvivalFamily, rng: np.random.Generator, k: float, lam: Any, lower: float, size: Any
+):
+    """Inverse-CDF draws of the family's law (k, lam) conditioned on T >= lower."""
+    return fam.truncated_quantile(rng.uniform(size=size), k, lam, lower)
 
 
 def _salvage_scale(truth: dict[str, np.ndarray], j: int, x: Any, gbq: float, rr: bool):
@@ -221,6 +227,7 @@ def simulate_survival_study(
     thresholds: tuple[float, float] | None = None,
     gbq: tuple[float, float] | None = None,
     follow_up: tuple[float, float] = (0.5, 4.0),
+    family: str = DEFAULT_FAMILY,
 ) -> SimulatedStudy:
     """Simulate patients with the published PFS design and summarise them like Table 5.
 
@@ -236,12 +243,15 @@ def simulate_survival_study(
         Cumulative activity after R-PRRT and after RR-PRRT; default the published medians.
     follow_up : (float, float)
         Follow-up as a uniform multiple of each row's sample median (censoring).
+    family : str
+        The survival family of the truth (:data:`netbayes.families.FAMILIES`).
 
     Returns
     -------
     SimulatedStudy
     """
-    design = survival_summaries("pfs")
+    fam = get_family(family)
+    design = survival_calibration("pfs").summaries["pfs"]
     c = calibration_constants()
     thr_r, thr_rr = thresholds or (c["threshold_r"], c["threshold_rr"])
     gbq = gbq or (c["gbq_r"], c["gbq_rr"])
@@ -274,8 +284,8 @@ def simulate_survival_study(
     for j, ty in enumerate(vocab.TUMOUR_TYPES):
         n_r = n_of.get(("retreatment", "R-PRRT", ty), 0)
         if n_r:
-            x1 = _trunc_weibull(rng, k1, lam1[j], thr_r, n_r)
-            t2 = _salvage_scale(truth, j, x1, gbq[0], False) * rng.weibull(k2, n_r)
+            x1 = _trunc(fam, rng, k1, lam1[j], thr_r, n_r)
+            t2 = _salvage_scale(truth, j, x1, gbq[0], False) * fam.unit_sample(rng, k2, n_r)
             obs2, ev2 = _censor(rng, t2, follow_up)
             add(f"retreatment|I-PRRT|{ty}", x1, np.ones(n_r, int), j, "I-PRRT")
             add(f"retreatment|R-PRRT|{ty}", obs2, ev2, j, "R-PRRT", x1, gbq[0])
@@ -288,17 +298,17 @@ def simulate_survival_study(
                 pick = rng.permutation(ok)[:n_rr]
                 x2 = list(obs2[pick])
                 while len(x2) < n_rr:  # top up from the same selected chain
-                    xa = _trunc_weibull(rng, k1, lam1[j], thr_r, 1)
+                    xa = _trunc(fam, rng, k1, lam1[j], thr_r, 1)
                     lam = _salvage_scale(truth, j, xa, gbq[0], False)
-                    x2.append(float(_trunc_weibull(rng, k2, lam, thr_rr, 1)[0]))
+                    x2.append(float(_trunc(fam, rng, k2, lam, thr_rr, 1)[0]))
                 x2 = np.asarray(x2)
-                t3 = _salvage_scale(truth, j, x2, gbq[1], True) * rng.weibull(k2, n_rr)
+                t3 = _salvage_scale(truth, j, x2, gbq[1], True) * fam.unit_sample(rng, k2, n_rr)
                 obs3, ev3 = _censor(rng, t3, follow_up)
                 add(f"retreatment|RR-PRRT|{ty}", obs3, ev3, j, "RR-PRRT", x2, gbq[1])
         n_c = n_of.get(("control", "I-PRRT", ty), 0)
         if n_c:
             lam_c = lam1[j] * math.exp(float(truth["delta_control"]))
-            xc = _trunc_weibull(rng, k1, lam_c, thr_r, n_c)
+            xc = _trunc(fam, rng, k1, lam_c, thr_r, n_c)
             obs, ev = _censor(rng, xc, follow_up, lower=thr_r)
             add(f"control|I-PRRT|{ty}", obs, ev, j, "I-PRRT")
     out = design.copy()
@@ -334,6 +344,7 @@ def simulate_survival_patients(
     gbq_range: tuple[float, float] = (40.0, 60.0),
     threshold: float | None = None,
     follow_up: tuple[float, float] = (0.5, 4.0),
+    family: str = DEFAULT_FAMILY,
 ) -> pd.DataFrame:
     """Individual R-PRRT patients (a user's own cohort) from the same truth.
 
@@ -342,14 +353,15 @@ def simulate_survival_patients(
     uniform on ``gbq_range``; censored as in :func:`simulate_survival_study`. Columns are those of
     :data:`netbayes.models.survival.PATIENT_COLUMNS`.
     """
-    design = survival_summaries("pfs")
+    fam = get_family(family)
+    design = survival_calibration("pfs").summaries["pfs"]
     r = design[(design["line"] == "R-PRRT") & (design["tumour_type"] != "all")]
     w = r["n"].to_numpy(float) / r["n"].sum()
     types = rng.choice([vocab.TUMOUR_TYPES.index(t) for t in r["tumour_type"]], size=n, p=w)
     lam1 = np.exp(truth["alpha1"] + truth["sigma1"] * truth["z1"])
     if threshold is None:
         threshold = calibration_constants()["threshold_r"]
-    x = _trunc_weibull(rng, float(truth["k1"]), lam1[types], threshold, n)
+    x = _trunc(fam, rng, float(truth["k1"]), lam1[types], threshold, n)
     d = rng.uniform(*gbq_range, size=n)
     lam2 = np.exp(
         truth["alpha2"]
@@ -357,7 +369,7 @@ def simulate_survival_patients(
         + truth["beta_x"] * np.log(x / _X_REF)
         + truth["beta_gbq"] * (d - _GBQ_REF) / _GBQ_UNIT
     )
-    t = lam2 * rng.weibull(float(truth["k2"]), n)
+    t = lam2 * fam.unit_sample(rng, float(truth["k2"]), n)
     obs, ev = _censor(rng, t, follow_up)
     return pd.DataFrame(
         {

@@ -54,6 +54,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from netbayes import spec
+
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
@@ -73,7 +75,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 """Version of the store layout (NetCDF variables + model card); bump on any change."""
 
-MODEL_TYPES: tuple[str, ...] = ("survival-pfs", "survival-os", "toxicity")
+MODEL_TYPES: tuple[str, ...] = spec.MODEL_TYPES
 """The stored model types, also the file stems in the models folder."""
 
 ENV_VAR = "NETBAYES_MODELS_DIR"

@@ -31,8 +31,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from netbayes import vocab
-from netbayes.models.survival import GBQ_REF, GBQ_UNIT, X_REF
+from netbayes import spec
+from netbayes.families.weibull import WEIBULL
+from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
 __all__ = [
     "GBQ_REF",
@@ -52,34 +53,15 @@ __all__ = [
     "weibull_sf",
 ]
 
-PARAMS: tuple[str, ...] = (
-    "alpha1",
-    "alpha2",
-    "k1",
-    "k2",
-    "sigma1",
-    "sigma2",
-    "z1",
-    "z2",
-    "beta_x",
-    "beta_gbq",
-    "gamma_rr",
-    "gamma_re188",
-)
-"""Posterior variables the PFS predictions need (``z1``, ``z2`` have a tumour-type axis)."""
-PARAMS_OS: tuple[str, ...] = (*PARAMS, "alpha1_os", "k1_os", "sigma1_os", "z1_os")
+PARAMS: tuple[str, ...] = spec.SURVIVAL_PARAMS
+"""Posterior variables the PFS predictions need (:data:`netbayes.spec.SURVIVAL_PARAMS`)."""
+PARAMS_OS: tuple[str, ...] = spec.SURVIVAL_PARAMS_OS
 """Posterior variables the OS predictions need (first-line OS has its own block)."""
-
-_FIRST = "I-PRRT"
 
 
 def params_for(endpoint: str) -> tuple[str, ...]:
     """Return the posterior variables needed to predict ``endpoint`` ("pfs" or "os")."""
-    if endpoint == "pfs":
-        return PARAMS
-    if endpoint == "os":
-        return PARAMS_OS
-    raise ValueError(f"endpoint={endpoint!r} is not allowed; expected 'pfs' or 'os'")
+    return spec.survival_params(endpoint)
 
 
 def _first_line_names(endpoint: str) -> tuple[str, str, str, str]:
@@ -107,7 +89,7 @@ def type_intercepts(params: Mapping[str, np.ndarray], line: str, endpoint: str =
         ``log lambda`` of fine type ``j`` at the reference covariates is
         ``alpha + sigma * z[:, j]``.
     """
-    if line == _FIRST:
+    if spec.line_spec(line).is_first:
         a, s, z, _ = _first_line_names(endpoint)
     else:
         a, s, z = "alpha2", "sigma2", "z2"
@@ -116,7 +98,7 @@ def type_intercepts(params: Mapping[str, np.ndarray], line: str, endpoint: str =
 
 def shape(params: Mapping[str, np.ndarray], line: str, endpoint: str = "pfs") -> np.ndarray:
     """Per-draw Weibull shape of the block of ``line``, shape ``(draws,)``."""
-    name = _first_line_names(endpoint)[3] if line == _FIRST else "k2"
+    name = _first_line_names(endpoint)[3] if spec.line_spec(line).is_first else "k2"
     return np.asarray(params[name], float)
 
 
@@ -126,7 +108,7 @@ def cumulative_gbq(prior_gbq: float, planned_gbq: float, line: str) -> float:
     The planned activity of a 177Lu-octreotate line (I-PRRT, R-PRRT, RR-PRRT) adds to the prior
     activity; a 188Re-HEDP activity is another nuclide and does not (``d`` = prior 177Lu).
     """
-    return float(prior_gbq) + (0.0 if line == "188Re-HEDP" else float(planned_gbq))
+    return float(prior_gbq) + (float(planned_gbq) if spec.line_spec(line).adds_lu177 else 0.0)
 
 
 def log_scale(
@@ -159,93 +141,49 @@ def log_scale(
     -------
     numpy.ndarray, shape (draws, 6) or (draws, 1)
     """
+    ls = spec.line_spec(line)
     alpha, sigma, z = type_intercepts(params, line, endpoint)
     zz = z if z_new is None else np.asarray(z_new, float)[:, None]
     out = alpha[:, None] + sigma[:, None] * zz
-    if line == _FIRST:
+    if ls.is_first:
         return out
     x = X_REF if prior_pfs_months is None else float(prior_pfs_months)
     shift = np.asarray(params["beta_x"], float) * math.log(x / X_REF) + np.asarray(
         params["beta_gbq"], float
     ) * ((cumulative - GBQ_REF) / GBQ_UNIT)
-    if line == "RR-PRRT":
-        shift = shift + np.asarray(params["gamma_rr"], float)
-    elif line == "188Re-HEDP":
-        shift = shift + np.asarray(params["gamma_re188"], float)
-    elif line != "R-PRRT":
-        raise ValueError(f"line={line!r} is not allowed; expected one of {', '.join(vocab.LINES)}")
+    if ls.survival_effect is not None:
+        shift = shift + np.asarray(params[ls.survival_effect], float)
     return out + shift[:, None]
 
 
 def weibull_sf(t: np.ndarray, k: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Weibull survival function :math:`\\exp(-(t/\\lambda)^k)` (broadcasting)."""
-    t = np.asarray(t, float)
-    return np.exp(-np.power(np.maximum(t, 0.0) / lam, k))
+    r"""Weibull survival function :math:`\exp(-(t/\lambda)^k)` (broadcasting)."""
+    return WEIBULL.sf(t, k, lam)
 
 
 def weibull_median(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Weibull median :math:`\\lambda (\\log 2)^{1/k}` (broadcasting)."""
-    return lam * np.power(math.log(2.0), 1.0 / k)
+    r"""Weibull median :math:`\lambda (\log 2)^{1/k}` (broadcasting)."""
+    return WEIBULL.median(k, lam)
 
 
 def mixture_sf(t: np.ndarray, k: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Survival function of a Weibull mixture over tumour types.
+    """Survival function of a Weibull mixture over tumour types, shape (draws, T).
 
-    Parameters
-    ----------
-    t : numpy.ndarray, shape (T,)
-        Times (months).
-    k : numpy.ndarray, shape (draws,)
-        Shape per draw (shared by the components).
-    lam : numpy.ndarray, shape (draws, J)
-        Scale per draw and component.
-    w : numpy.ndarray, shape (J,)
-        Component weights (sum to 1).
-
-    Returns
-    -------
-    numpy.ndarray, shape (draws, T)
+    See :meth:`netbayes.families.SurvivalFamily.mixture_sf`.
     """
-    t = np.asarray(t, float)
-    s = weibull_sf(t[None, None, :], k[:, None, None], lam[:, :, None])  # (S, J, T)
-    return np.einsum("sjt,j->st", s, np.asarray(w, float))
+    return WEIBULL.mixture_sf(t, k, lam, w)
 
 
 def mixture_median(k: np.ndarray, lam: np.ndarray, w: np.ndarray, iters: int = 60) -> np.ndarray:
-    """Median of a Weibull mixture per draw, by bisection between the component medians.
+    """Median of a Weibull mixture per draw, shape (draws,), by bisection.
 
-    Parameters
-    ----------
-    k : numpy.ndarray, shape (draws,)
-    lam : numpy.ndarray, shape (draws, J)
-    w : numpy.ndarray, shape (J,)
-        Weights; components with zero weight are ignored.
-    iters : int
-        Bisection steps (60 halvings: relative precision far below a day).
-
-    Returns
-    -------
-    numpy.ndarray, shape (draws,)
+    See :meth:`netbayes.families.SurvivalFamily.mixture_median`.
     """
-    w = np.asarray(w, float)
-    keep = w > 0
-    lam, w = lam[:, keep], w[keep]
-    med = weibull_median(k[:, None], lam)
-    if lam.shape[1] == 1:
-        return med[:, 0]
-    lo, hi = med.min(axis=1), med.max(axis=1)
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        s = (weibull_sf(mid[:, None], k[:, None], lam) * w).sum(axis=1)
-        above = s > 0.5  # the median is later than mid
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-    return 0.5 * (lo + hi)
+    return WEIBULL.mixture_median(k, lam, w, iters)
 
 
 def truncated_weibull(
     rng: np.random.Generator, k: np.ndarray, lam: np.ndarray, lower: float, size: tuple[int, ...]
 ) -> np.ndarray:
     """Draws of Weibull(k, lam) conditioned on T >= ``lower`` (inverse cumulative hazard)."""
-    h = np.power(lower / lam, k)
-    return lam * np.power(h + rng.exponential(size=size), 1.0 / k)
+    return WEIBULL.truncated_sample(rng, k, lam, lower, size)

@@ -63,7 +63,8 @@ from numpy.polynomial.hermite_e import hermegauss
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from netbayes import vocab
+from netbayes import spec, vocab
+from netbayes.spec import A_REF_GBQ, DOSE_SCALE_GBQ
 
 __all__ = [
     "A_REF_GBQ",
@@ -92,10 +93,6 @@ __all__ = [
 
 QuadratureRule = Literal["trapezoid", "gauss-hermite"]
 
-A_REF_GBQ = 29.9
-"""Reference activity in a block (GBq): the I-PRRT median of the retreatment group."""
-DOSE_SCALE_GBQ = 10.0
-"""Dose coefficients are per this many GBq (177Lu-octreotate equivalent)."""
 CELL_LINES: tuple[str, ...] = tuple(vocab.CELL_LINES)
 """Cell lines, in the order of every ``line`` axis (leucocytes, platelets, haemoglobin)."""
 N_GRADES = 5
@@ -107,30 +104,14 @@ DEFAULT_RULE: QuadratureRule = "trapezoid"
 """Default quadrature rule for integrating out the patient propensity."""
 _TRAPEZOID_HALF_WIDTH = 8.0
 
-PARAMS: tuple[str, ...] = (
-    "c3",
-    "log_gap",
-    "beta_activity",
-    "beta_prior",
-    "delta_retreated",
-    "delta_re188",
-    "theta",
-    "sigma_u",
-)
-"""Posterior variables the predictions need, as named in the fitted posterior.
-
-``c3`` has shape (draws, 3) (line axis), ``log_gap`` (draws, 3, 3) (line, gap ``c2-c1``,
-``c3-c2``, ``c4-c3``); the others are scalars per draw. All are on the conditional (given
-:math:`u`) probit scale; ``theta`` is GBq 177Lu-equivalent per GBq 188Re-HEDP."""
+PARAMS: tuple[str, ...] = spec.TOXICITY_PARAMS
+"""Posterior variables the predictions need (:data:`netbayes.spec.TOXICITY_PARAMS`)."""
 
 LINE_EFFECT: dict[str, str | None] = {
-    "I-PRRT": None,
-    "R-PRRT": "delta_retreated",
-    "RR-PRRT": "delta_retreated",
-    "188Re-HEDP": "delta_re188",
+    name: ls.toxicity_effect for name, ls in spec.LINE_SPECS.items()
 }
 """Cohort effect applied to each treatment line (``None``: the reference, 0)."""
-_RE188 = "188Re-HEDP"
+_OTHER_NUCLIDE = tuple(n for n, ls in spec.LINE_SPECS.items() if not ls.adds_lu177)
 _CHUNK_ELEMENTS = 4_000_000  # quadrature work arrays are chunked to ~32 MB
 
 
@@ -473,8 +454,8 @@ def line_effect(params: Mapping[str, ArrayLike], line: Sequence[str]) -> NDArray
 def _eta(
     th: Mapping[str, NDArray], a: NDArray, p: NDArray, r: NDArray, ln: NDArray
 ) -> NDArray[np.float64]:
-    """(S, P) linear predictor, 188Re activities converted with theta."""
-    re = ln == _RE188
+    """(S, P) linear predictor; activities of a non-177Lu line (188Re) converted with theta."""
+    re = np.isin(ln, _OTHER_NUCLIDE)
     theta = th["theta"][:, None]
     act = np.where(re[None], theta * a[None], a[None])
     prior = p[None] + theta * r[None]

@@ -81,9 +81,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from netbayes import vocab
-from netbayes.cohorts import survival_summaries
-from netbayes.data import load_table
+from netbayes import spec, vocab
+from netbayes.calibration import (
+    SurvivalCalibration,
+    default_activities,
+    survival_calibration,
+    type_weight_rows,
+)
+from netbayes.families import DEFAULT_FAMILY, get_family
+from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
 __all__ = [
     "PATIENT_COLUMNS",
@@ -93,13 +99,6 @@ __all__ = [
     "validate_patients",
 ]
 
-X_REF = 36.0
-"""Reference prior PFS (months) at which the salvage intercept is defined."""
-GBQ_REF = 44.7
-"""Reference cumulative activity (GBq): the median after R-PRRT."""
-GBQ_UNIT = 10.0
-"""The GBq effect is per 10 GBq of cumulative activity."""
-SALVAGE_LINES = ("R-PRRT", "RR-PRRT", "188Re-HEDP")
 SPEARMAN_NODES = 120
 """Quantile nodes of the implied-Spearman term, shared among tumour types in proportion to
 their R-PRRT n (at least 8 each; 127 in all for the published design). Against 300 nodes per
@@ -112,7 +111,7 @@ two divergent transitions in 4000 draws (shipped seed), at 0.98 none."""
 
 
 def calibration_constants() -> dict[str, float]:
-    """Selection thresholds (months) and cumulative activities (GBq) from ``data/``.
+    """Selection thresholds (months) and cumulative activities (GBq) of the calibration data.
 
     Returns
     -------
@@ -122,15 +121,15 @@ def calibration_constants() -> dict[str, float]:
         ``gbq_iprrt_phase`` and ``gbq_rprrt_phase`` (median activity given in the I-PRRT and
         R-PRRT phases: the reference retreated patient).
     """
-    sel = load_table("rotterdam_selection").set_index("eligible_for")["min_months"]
-    doses = load_table("rotterdam_doses").set_index("row_id")["median_gbq"]
+    cal = survival_calibration("pfs")
+    phase = default_activities("R-PRRT")
     return {
-        "threshold_r": float(sel["R-PRRT"]),
-        "threshold_rr": float(sel["RR-PRRT"]),
-        "gbq_r": float(doses["dose_retre_rprrt_cum"]),
-        "gbq_rr": float(doses["dose_retre_rrprrt_cum"]),
-        "gbq_iprrt_phase": float(doses["dose_retre_iprrt_phase"]),
-        "gbq_rprrt_phase": float(doses["dose_retre_rprrt_phase"]),
+        "threshold_r": cal.threshold("R-PRRT"),
+        "threshold_rr": cal.threshold("RR-PRRT"),
+        "gbq_r": cal.cumulative_gbq["R-PRRT"],
+        "gbq_rr": cal.cumulative_gbq["RR-PRRT"],
+        "gbq_iprrt_phase": phase[0],
+        "gbq_rprrt_phase": phase[1],
     }
 
 
@@ -345,16 +344,7 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
 
 def _type_weights(types: pd.Series) -> np.ndarray:
     """Rows of weights over the fine tumour types; coarse types use the Rotterdam mix."""
-    mix = load_table("rotterdam_tumour_mix")
-    mix = mix[(mix["reported_in"] == "table5_pfs") & (mix["line"] == "I-PRRT/R-PRRT")]
-    n_by_type = dict(zip(mix["tumour_type"].astype(str), mix["n"], strict=True))
-    w = np.zeros((len(types), len(vocab.TUMOUR_TYPES)))
-    for i, t in enumerate(types.astype(str)):
-        members = vocab.fine_levels(t)
-        tot = sum(n_by_type[m] for m in members)
-        for m in members:
-            w[i, vocab.TUMOUR_TYPES.index(m)] = n_by_type[m] / tot
-    return w
+    return type_weight_rows(types)
 
 
 def _midpoints(g: int) -> np.ndarray:
@@ -467,6 +457,13 @@ class SurvivalModel:
     spearman : tuple of (float, int), optional
         The rank correlation between first-line and R-PRRT PFS and its n (default: the
         published 0.325, n = 168).
+    family : str
+        The survival family of both blocks (:data:`netbayes.families.FAMILIES`; default
+        ``"weibull"``). Its shape parameters keep the names ``k1``/``k2`` and their priors.
+    calibration : netbayes.calibration.SurvivalCalibration, optional
+        The published design to calibrate on (default: the registered studies,
+        :func:`netbayes.calibration.survival_calibration`). ``summaries`` and ``spearman``
+        replace its rows and its correlation.
     """
 
     def __init__(
@@ -478,27 +475,29 @@ class SurvivalModel:
         n_grid: int = 16,
         summaries: dict[str, pd.DataFrame] | None = None,
         spearman: tuple[float, int] | None = None,
+        family: str = DEFAULT_FAMILY,
+        calibration: SurvivalCalibration | None = None,
     ) -> None:
-        if endpoint not in ("pfs", "os"):
-            raise ValueError(f"endpoint={endpoint!r} is not allowed; expected 'pfs' or 'os'")
+        spec.check_endpoint(endpoint)
         if n_grid < 4:
             raise ValueError(f"n_grid={n_grid} is not allowed; expected an integer >= 4")
         if not include_published and patients is None:
             raise ValueError("include_published=False needs patients: there is nothing to fit")
         self.endpoint = endpoint
+        self.family = get_family(family)
         self.priors = priors or SurvivalPriors()
         self.include_published = include_published
         self.n_grid = n_grid
         self.patients = validate_patients(patients) if patients is not None else None
-        c = calibration_constants()
-        self.threshold_r, self.threshold_rr = c["threshold_r"], c["threshold_rr"]
-        self.gbq = {"R-PRRT": c["gbq_r"], "RR-PRRT": c["gbq_rr"]}
+        cal = calibration if calibration is not None else survival_calibration(endpoint)
+        self.calibration = cal
+        self.threshold_r, self.threshold_rr = cal.threshold("R-PRRT"), cal.threshold("RR-PRRT")
+        self.gbq = {
+            "R-PRRT": cal.cumulative_gbq["R-PRRT"],
+            "RR-PRRT": cal.cumulative_gbq["RR-PRRT"],
+        }
         if spearman is None:
-            corr = load_table("rotterdam_correlations").set_index("row_id")
-            spearman = (
-                float(corr.loc["rs_pfs_i_r", "spearman_rs"]),
-                int(corr.loc["rs_pfs_i_r", "n"]),
-            )
+            spearman = (cal.spearman.spearman, cal.spearman.n)
         elif not (-1.0 < float(spearman[0]) < 1.0 and int(spearman[1]) > 3):
             raise ValueError(
                 f"spearman={spearman!r} is not allowed; expected (r_s in (-1, 1), n > 3)"
@@ -509,7 +508,7 @@ class SurvivalModel:
         bad = sorted(set(given) - {"pfs", "os"})
         if bad:
             raise ValueError(f"summaries keys {bad} are not allowed; expected 'pfs' and/or 'os'")
-        self.summaries = {ep: given.get(ep, survival_summaries(ep)) for ep in needed}
+        self.summaries = {ep: given.get(ep, cal.summaries[ep]) for ep in needed}
         self._model: Any = None
 
     # ------------------------------------------------------------------------------------------
@@ -533,6 +532,7 @@ class SurvivalModel:
         from netbayes.likelihoods import survival as L
 
         p = self.priors
+        fam = self.family
         coords = {"tumour_type": list(vocab.TUMOUR_TYPES)}
         thr_r, thr_rr = self.threshold_r, self.threshold_rr
         with pm.Model(coords=coords) as model:
@@ -553,22 +553,18 @@ class SurvivalModel:
             log_lam1 = pm.Deterministic("log_lam1", alpha1 + sigma1 * z1, dims="tumour_type")
             type2 = pm.Deterministic("type2", alpha2 + sigma2 * z2, dims="tumour_type")
             # derived, for reporting: first-line and salvage medians per type at the reference
-            pm.Deterministic(
-                "median1", pt.exp(log_lam1) * math.log(2) ** (1 / k1), dims="tumour_type"
-            )
+            pm.Deterministic("median1", fam.median_pt(k1, pt.exp(log_lam1)), dims="tumour_type")
 
             def gbq_term(d: Any) -> Any:
                 return beta_gbq * (d - GBQ_REF) / GBQ_UNIT
 
             def x_nodes(j: Any, u: np.ndarray) -> Any:
                 """Prior-PFS quadrature nodes: first-line PFS of type j truncated at 18."""
-                lam = pt.exp(log_lam1[j])[..., None]
-                h_thr = (thr_r / lam) ** k1
-                return lam * (h_thr - np.log1p(-u)) ** (1 / k1)
+                return fam.truncated_quantile_pt(u, k1, pt.exp(log_lam1[j])[..., None], thr_r)
 
             if self.include_published:
                 # ---- first-line PFS rows (always: they define the prior-PFS distribution) --
-                self._add_first_line(pm, L, "pfs", log_lam1, k1, delta_control, kappa_se)
+                self._add_first_line(pm, "pfs", log_lam1, k1, delta_control, kappa_se)
                 if self.endpoint == "os":
                     # first-line OS rows: their own scale/shape (total OS from I-PRRT)
                     a1os = pm.Normal("alpha1_os", math.log(90.0), 1.0)
@@ -576,7 +572,7 @@ class SurvivalModel:
                     s1os = pm.HalfNormal("sigma1_os", p.sigma1)
                     z1os = pm.Normal("z1_os", 0, 1, dims="tumour_type")
                     self._add_first_line(
-                        pm, L, "os", a1os + s1os * z1os, k1os, delta_control, kappa_se, "_os"
+                        pm, "os", a1os + s1os * z1os, k1os, delta_control, kappa_se, "_os"
                     )
                 # ---- salvage rows: mixtures over prior PFS -------------------------------
                 rows = _summary_block(self.summaries[self.endpoint], first_line=False)
@@ -594,15 +590,14 @@ class SurvivalModel:
                         # prior PFS = R-PRRT PFS given x1, truncated at 14 months
                         lam_r = pt.exp(lp_r + gbq_term(self.gbq["R-PRRT"]))[..., None]
                         u2 = _midpoints(max(self.n_grid // 2, 4))
-                        h_thr = (thr_rr / lam_r) ** k2
-                        x2 = lam_r * (h_thr - np.log1p(-u2)) ** (1 / k2)  # (rows, G, G2)
+                        x2 = fam.truncated_quantile_pt(u2, k2, lam_r, thr_rr)  # (rows, G, G2)
                         log_lam = (
                             type2[j][:, None, None]
                             + beta_x * pt.log(x2 / X_REF)
                             + gbq_term(self.gbq["RR-PRRT"])
                             + gamma_rr
                         ).reshape((int(mask.sum()), -1))
-                    self._add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, kappa_se)
+                    self._add_mixture_rows(pm, pt, fam, rows, mask, log_lam, k2, kappa_se)
                 # ---- Spearman correlation (PFS only) --------------------------------------
                 if self.endpoint == "pfs":
                     rs_obs = pm.Data("spearman_obs", self.spearman[0])
@@ -610,7 +605,8 @@ class SurvivalModel:
                     w_rs = self._spearman_type_weights()
                     rs_model = pm.Deterministic(
                         "spearman_implied",
-                        L.implied_spearman_selected_weibull_mixture(
+                        L.implied_spearman_selected_mixture(
+                            fam,
                             beta_x,
                             k2,
                             k1,
@@ -629,50 +625,49 @@ class SurvivalModel:
                     pm.Potential(
                         "spearman", L.spearman_fisher_logp(rs_obs, rs_model, n_rs, attenuation=att)
                     )
-                # ---- 188Re-HEDP individual OS ----------------------------------------------
-                if self.endpoint == "os":
-                    pts = load_table("re188_patients")
-                    w = _type_weights(pts["tumour_type"])
-                    lp = type2[None, :] + gamma_re188 + gbq_term(GBQ_REF)
+                # ---- individual times of published studies (188Re-HEDP OS) ---------------
+                effects = {"gamma_rr": gamma_rr, "gamma_re188": gamma_re188}
+                for block in self.calibration.individual_for(self.endpoint):
+                    effect = spec.line_spec(block.line).survival_effect
+                    lp = type2[None, :] + (0.0 if effect is None else effects[effect])
                     self._add_individual(
                         pm,
                         pt,
-                        L,
-                        "re188_os",
-                        pts["os_months"].to_numpy(float),
-                        pts["os_event"].to_numpy(float),
-                        w,
-                        lp,
+                        fam,
+                        "re188_os" if block.line == "188Re-HEDP" else f"individual_{block.line}",
+                        block.time_months,
+                        block.event,
+                        block.type_weights,
+                        lp + gbq_term(GBQ_REF),
                         k2,
                     )
             if self.patients is not None:
                 self._add_patients(
-                    pm, pt, L, log_lam1, k1, type2, k2, beta_x, gbq_term, gamma_rr, gamma_re188
+                    pm, pt, fam, log_lam1, k1, type2, k2, beta_x, gbq_term, gamma_rr, gamma_re188
                 )
         return model
 
-    def _add_first_line(self, pm, L, endpoint, log_lam1, k1, delta_control, kappa_se, sfx=""):
+    def _add_first_line(self, pm, endpoint, log_lam1, k1, delta_control, kappa_se, sfx=""):
         import pytensor.tensor as pt
 
+        fam = self.family
         rows = _summary_block(self.summaries[endpoint], first_line=True)
         lam = pt.exp(log_lam1[rows.type_idx] + delta_control * rows.control)
         thr = self.threshold_r
         med, w_med, se, w_se = _row_data(pm, f"first_line{sfx}", rows, placeholder=thr + 1.0)
         pm.Potential(
             f"first_line_medians{sfx}",
-            pt.sum(
-                pt.switch(w_med, L.km_median_order_stat_logp(med, rows.n, k1, lam, lower=thr), 0)
-            ),
+            pt.sum(pt.switch(w_med, fam.km_median_logp(med, rows.n, k1, lam, lower=thr), 0)),
         )
         # truncated density f(m) / S(L) at the published median
-        log_f = L.weibull_logpdf(med, k1, lam) - L.weibull_logsf(thr, k1, lam)
+        log_f = fam.logpdf(med, k1, lam) - fam.logsf(thr, k1, lam)
         pm.Potential(
             f"first_line_se{sfx}",
             pt.sum(pt.switch(w_se, _se_logp(se, log_f, kappa_se, rows.n), 0)),
         )
 
     @staticmethod
-    def _add_mixture_rows(pm, pt, L, rows, mask, log_lam, k2, kappa_se):
+    def _add_mixture_rows(pm, pt, fam, rows, mask, log_lam, k2, kappa_se):
         """Order-statistic and SE terms for rows whose population is a mixture over nodes."""
         name = "rr" if rows.line[mask][0] == "RR-PRRT" else "r"
         sub = _Rows(*(getattr(rows, f.name)[mask] for f in fields(_Rows)))
@@ -680,9 +675,9 @@ class SurvivalModel:
         m = med[:, None]
         g = log_lam.shape[-1]
         lse = pt.logsumexp
-        log_s = lse(L.weibull_logsf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
-        log_f = lse(L.weibull_logcdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
-        log_d = lse(L.weibull_logpdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
+        log_s = lse(fam.logsf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
+        log_f = lse(fam.logcdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
+        log_d = lse(fam.logpdf(m, k2, pt.exp(log_lam)), axis=-1) - pt.log(g)
         n = sub.n
         r = np.ceil(n / 2)
         comb = pt.gammaln(n + 1) - pt.gammaln(r) - pt.gammaln(n - r + 1)
@@ -695,7 +690,7 @@ class SurvivalModel:
         )
 
     @staticmethod
-    def _add_individual(pm, pt, L, name, t, event, w, lp, k):
+    def _add_individual(pm, pt, fam, name, t, event, w, lp, k):
         """Censored Weibull log-likelihood mixed over tumour types with weights ``w``.
 
         Rows of one known tumour type (weight 1 on a single type) use that type's linear
@@ -711,27 +706,27 @@ class SurvivalModel:
             rows = np.flatnonzero(single)
             cols = w[rows].argmax(axis=1)
             terms.append(
-                pt.sum(L.censored_weibull_loglik(t[rows], event[rows], k, pt.exp(lp[rows, cols])))
+                pt.sum(fam.censored_loglik(t[rows], event[rows], k, pt.exp(lp[rows, cols])))
             )
         if (~single).any():
             rows = np.flatnonzero(~single)
-            ll = L.censored_weibull_loglik(t[rows, None], event[rows, None], k, pt.exp(lp[rows]))
+            ll = fam.censored_loglik(t[rows, None], event[rows, None], k, pt.exp(lp[rows]))
             with np.errstate(divide="ignore"):
                 logw = np.log(w[rows])
             terms.append(pt.sum(pt.logsumexp(ll + logw, axis=1)))
         pm.Potential(name, pt.add(*terms) if len(terms) > 1 else terms[0])
 
-    def _add_patients(self, pm, pt, L, log_lam1, k1, type2, k2, beta_x, gbq_term, g_rr, g_re):
+    def _add_patients(self, pm, pt, fam, log_lam1, k1, type2, k2, beta_x, gbq_term, g_rr, g_re):
         d = self.patients
         w = _type_weights(d["tumour_type"])
         line = d["line"].astype(str).to_numpy()
         t, ev = d["time_months"].to_numpy(float), d["event"].to_numpy(float)
-        first = line == "I-PRRT"
+        first = line == spec.FIRST_LINE
         if first.any():
             self._add_individual(
                 pm,
                 pt,
-                L,
+                fam,
                 "patients_first_line",
                 t[first],
                 ev[first],
@@ -750,10 +745,12 @@ class SurvivalModel:
                 type2[None, :]
                 + (beta_x * (logx - math.log(X_REF)))[:, None]
                 + gbq_term(gb)[:, None]
-                + (g_rr * (ln == "RR-PRRT"))[:, None]
-                + (g_re * (ln == "188Re-HEDP"))[:, None]
             )
-            self._add_individual(pm, pt, L, "patients_salvage", t[sal], ev[sal], w[sal], lp, k2)
+            effects = {"gamma_rr": g_rr, "gamma_re188": g_re}
+            for name, ls in spec.LINE_SPECS.items():
+                if ls.survival_effect is not None:
+                    lp = lp + (effects[ls.survival_effect] * (ln == name))[:, None]
+            self._add_individual(pm, pt, fam, "patients_salvage", t[sal], ev[sal], w[sal], lp, k2)
 
     def data_values(
         self, summaries: dict[str, pd.DataFrame], spearman: float | None = None
@@ -828,11 +825,9 @@ class SurvivalModel:
 
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""
-        from netbayes.formulas.survival import PARAMS, PARAMS_OS
-
-        names = [*PARAMS, "delta_control", "kappa_se"]
+        names = [*spec.SURVIVAL_PARAMS, "delta_control", "kappa_se"]
         if self.endpoint == "pfs" and self.include_published:
             names.append("spearman_attenuation")
         if self.endpoint == "os" and self.include_published:
-            names += [p for p in PARAMS_OS if p not in PARAMS]
+            names += [p for p in spec.SURVIVAL_PARAMS_OS if p not in spec.SURVIVAL_PARAMS]
         return names

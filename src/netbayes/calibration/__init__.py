@@ -1,0 +1,113 @@
+"""Calibration data as typed designs, one module per published source, and a registry.
+
+The models, the prediction inputs and the checks take the designs built here; only the study
+modules read ``data/`` (through :func:`netbayes.data.load_table`). Today's registry holds the
+two papers: :mod:`.rotterdam` (the Rotterdam salvage-PRRT series, aggregate tables) and
+:mod:`.re188` (the 188Re-HEDP pilot, individual data). Adding a study means a module here and
+one entry in :data:`STUDIES` (see ARCHITECTURE.md, "Add a study").
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from netbayes import vocab
+from netbayes.calibration import re188, rotterdam
+from netbayes.calibration.base import (
+    Correlation,
+    IndividualSurvival,
+    SelectionRule,
+    SurvivalCalibration,
+)
+
+__all__ = [
+    "STUDIES",
+    "Correlation",
+    "IndividualSurvival",
+    "SelectionRule",
+    "SurvivalCalibration",
+    "calibrated_ranges",
+    "default_activities",
+    "survival_calibration",
+    "type_weight_rows",
+]
+
+STUDIES: dict[str, Any] = {rotterdam.STUDY_ID: rotterdam, re188.STUDY_ID: re188}
+"""The registered calibration sources by study id."""
+
+type_weight_rows = rotterdam.type_weight_rows
+
+
+@cache
+def calibrated_ranges() -> dict[str, Any]:
+    """The input ranges the calibration data cover, for extrapolation warnings.
+
+    Returns
+    -------
+    dict
+        ``prior_pfs_min`` (line -> selection threshold, months: R-PRRT 18, RR-PRRT 14),
+        ``planned_gbq`` (line -> (min, max) activity given in the phase, GBq; 188Re-HEDP: the
+        pilot's 188Re activities), ``cumulative_gbq`` ((min, max) cumulative 177Lu activity after
+        a retreatment line), ``re188_prior_gbq`` ((min, max) prior 177Lu of the 188Re pilot),
+        ``type_weights`` (coarse type -> weights over its fine types, the Rotterdam mix) and
+        ``cohort_mix`` (line label -> tumour-type counts of the retreated cohorts).
+    """
+    act = rotterdam.activity_ranges()
+    re = re188.activity_ranges()
+    planned = dict(act["planned_gbq"])
+    planned["188Re-HEDP"] = re["planned_gbq"]
+    return {
+        "prior_pfs_min": {r.line: r.min_months for r in rotterdam.selection_rules()},
+        "planned_gbq": planned,
+        "cumulative_gbq": act["cumulative_gbq"],
+        "re188_prior_gbq": re["prior_gbq"],
+        "type_weights": rotterdam.coarse_weights(),
+        "cohort_mix": rotterdam.cohort_mix(),
+    }
+
+
+@cache
+def default_activities(line: str) -> tuple[float, float]:
+    """Median prior and planned activity (GBq) of the calibration patients of ``line``."""
+    if line == "188Re-HEDP":
+        return re188.activity_medians()
+    act = rotterdam.activity_ranges()
+    in_phase = act["phase_medians"]
+    if line == "I-PRRT":
+        return 0.0, in_phase["I-PRRT"]
+    if line == "R-PRRT":
+        return in_phase["I-PRRT"], in_phase["R-PRRT"]
+    return act["cumulative_after_r"], in_phase["RR-PRRT"]
+
+
+def survival_calibration(endpoint: str = "pfs") -> SurvivalCalibration:
+    """The survival design of the registered studies for ``endpoint``.
+
+    The Rotterdam Table 5 rows (PFS; and OS for ``endpoint="os"``), selection rules, median
+    cumulative activities and Spearman correlation, and (OS) the 188Re-HEDP patients' OS.
+    """
+    needed = ("pfs", "os") if endpoint == "os" else ("pfs",)
+    doses = rotterdam.dose_medians()
+    rs = rotterdam.spearman()
+    n_by = rotterdam.summaries("pfs")
+    r = n_by[
+        (n_by["group"] == "retreatment")
+        & (n_by["line"] == rs.y_line)
+        & (n_by["tumour_type"] != vocab.ALL_TUMOURS)
+    ]
+    type_n = r.set_index("tumour_type")["n"].reindex(list(vocab.TUMOUR_TYPES)).fillna(0.0)
+    return SurvivalCalibration(
+        summaries={ep: rotterdam.summaries(ep) for ep in needed},
+        selection={s.line: s for s in rotterdam.selection_rules()},
+        cumulative_gbq={
+            "R-PRRT": doses["dose_retre_rprrt_cum"],
+            "RR-PRRT": doses["dose_retre_rrprrt_cum"],
+        },
+        spearman=rs,
+        spearman_type_n=type_n.to_numpy(float),
+        individual=(re188.os_times(),) if endpoint == "os" else (),
+        ranges=calibrated_ranges(),
+        studies=(rotterdam.STUDY_ID, *((re188.STUDY_ID,) if endpoint == "os" else ())),
+    )
+

@@ -1,0 +1,107 @@
+"""Typed pieces of a calibration design (no PyMC, no file reading).
+
+A study module (:mod:`.rotterdam`, :mod:`.re188`) turns its validated tables into these
+objects; :mod:`netbayes.calibration` combines them into the designs the models take
+(:class:`SurvivalCalibration`). Each piece keeps its source key (``table:row_id``), the key of
+its row in ``data/sources.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Correlation", "IndividualSurvival", "SelectionRule", "SurvivalCalibration"]
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """Patients entered ``line`` only if their PFS after ``after`` was at least ``min_months``."""
+
+    line: str
+    after: str
+    min_months: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A published rank correlation between the times after two lines, with its n."""
+
+    x_line: str
+    y_line: str
+    spearman: float
+    n: int
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class IndividualSurvival:
+    """Individual right-censored times of one study (e.g. the 188Re-HEDP pilot's OS).
+
+    Attributes
+    ----------
+    endpoint : str
+        ``"pfs"`` or ``"os"``.
+    line : str
+        The treatment line the times are measured from.
+    time_months, event : numpy.ndarray
+        Times and event indicators (1 event, 0 censored).
+    type_weights : numpy.ndarray, shape (n, 6)
+        Weights of each patient over the fine tumour types (a coarse type is a mixture).
+    source : str
+        Source key.
+    """
+
+    endpoint: str
+    line: str
+    time_months: np.ndarray
+    event: np.ndarray
+    type_weights: np.ndarray
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SurvivalCalibration:
+    """Everything the survival model and its checks take from published data.
+
+    Attributes
+    ----------
+    summaries : dict of str to pandas.DataFrame
+        Summary rows per endpoint (``"pfs"``, ``"os"``) in the layout of
+        :func:`netbayes.cohorts.survival_summaries`.
+    selection : dict of str to SelectionRule
+        The selection rule of each selected line (R-PRRT, RR-PRRT).
+    cumulative_gbq : dict of str to float
+        Median cumulative 177Lu activity after each retreatment line (GBq).
+    spearman : Correlation
+        The rank correlation of first-line and R-PRRT PFS among selected patients.
+    spearman_type_n : numpy.ndarray, shape (6,)
+        Patients per fine tumour type behind that correlation.
+    individual : tuple of IndividualSurvival
+        Individual times of any study, by endpoint.
+    ranges : dict
+        The input ranges the data cover (see :func:`netbayes.calibration.calibrated_ranges`).
+    studies : tuple of str
+        The studies the design was assembled from.
+    """
+
+    summaries: dict[str, pd.DataFrame]
+    selection: dict[str, SelectionRule]
+    cumulative_gbq: dict[str, float]
+    spearman: Correlation
+    spearman_type_n: np.ndarray
+    individual: tuple[IndividualSurvival, ...] = ()
+    ranges: dict[str, Any] = field(default_factory=dict)
+    studies: tuple[str, ...] = ()
+
+    def threshold(self, line: str) -> float:
+        """The minimum prior PFS (months) for ``line``."""
+        return self.selection[line].min_months
+
+    def individual_for(self, endpoint: str) -> tuple[IndividualSurvival, ...]:
+        """The individual-time blocks of ``endpoint``."""
+        return tuple(b for b in self.individual if b.endpoint == endpoint)
