@@ -1,8 +1,9 @@
-r"""Hierarchical Weibull model of PFS (or OS) after NET radionuclide therapy.
+r"""Hierarchical parametric survival model of PFS (or OS) after NET radionuclide therapy.
 
 Structure
 ---------
-Two linked Weibull blocks, both accelerated-failure-time (AFT) in the covariates:
+Two linked blocks, both accelerated-failure-time (AFT) in the covariates, of one survival
+family (:mod:`netbayes.families`; Weibull by default, written below, or log-normal):
 
 *First line* (I-PRRT): PFS after the first cycle of initial PRRT for tumour type :math:`j`,
 
@@ -33,16 +34,11 @@ Likelihood
   population median instead, the simulated SE residuals correlated 0.34 with the median's
   own error, against 0.09-0.12 at :math:`\hat m`): :math:`\log\widehat{SE} \sim
   N(\log SE - \tau^2/2, \tau)` with :math:`\tau = \kappa_{SE}/\sqrt n`. The CI width is what
-  teaches the model the Weibull shape. The noise shrinks like :math:`1/\sqrt n` because the
-  KM slope at the median is estimated from the few events near it (simulated Greenwood/slope
-  SEs: SD of log SE about 1.3 at n = 5, 0.45 at n = 31, 0.24 at n = 168); an earlier version
-  with one noise SD for all rows let the n = 5-13 rows overstate the shape, and its 90%
-  intervals for the shapes covered only ~67% in the simulation study
-  (``benchmarks/survival_coverage.py``). Censoring before the median is ignored (follow-up is
-  much longer than the medians); :math:`\kappa_{SE}` absorbs its effect on the SE. It has a
-  tight prior calibrated by simulation of the estimator (:attr:`SurvivalPriors.kappa_se`):
-  a free :math:`\kappa_{SE}`, learned from one study's heavy-tailed SE residuals, came out
-  too small and over-trusted the SEs.
+  teaches the model the shape. The noise shrinks like :math:`1/\sqrt n` because the KM slope
+  at the median is estimated from the few events near it. Censoring before the median is
+  ignored (follow-up is much longer than the medians); :math:`\kappa_{SE}` absorbs its effect
+  on the SE and has a tight prior calibrated by simulation of the estimator
+  (:attr:`SurvivalPriors.kappa_se`).
 * First-line rows of retreated (and control) patients are truncated at the 18-month selection
   rule. Salvage-line rows are *mixtures* over the prior PFS of the selected patients: R-PRRT
   over the first-line PFS of type :math:`j` truncated at 18 months, RR-PRRT over the R-PRRT PFS
@@ -55,13 +51,11 @@ Likelihood
   months) through Fisher's z, against the Spearman correlation the model implies among selected
   patients. This identifies :math:`\beta_x`. The implied value pools the tumour types with
   their published R-PRRT shares, each with its own first-line scale and salvage offset: the
-  published coefficient pools them too. (An earlier version used one population-level
-  first-line distribution; in simulation its implied value missed the pooled one by a SD of
-  1.9 Fisher-z standard errors, so the term was confidently wrong about :math:`k_2\beta_x`.) The
-  published coefficient was computed on partly censored R-PRRT times, which attenuates it:
-  its Fisher z is modelled as an attenuation factor :math:`a` times the population value
-  (prior :attr:`SurvivalPriors.spearman_attenuation`), with the plain Fisher variance. The
-  factor varies from study to study (prior SD 0.08), so over its prior the term's variance
+  published coefficient pools them too. The published coefficient was computed on partly
+  censored R-PRRT times, which attenuates it: its Fisher z is modelled as an attenuation
+  factor :math:`a` times the population value (prior
+  :attr:`SurvivalPriors.spearman_attenuation`), with the plain Fisher variance. The factor
+  varies from study to study (prior SD 0.08), so over its prior the term's variance
   grows with the coefficient.
 * Individual right-censored times: the 188Re-HEDP patients (OS only) and users' own patients.
   A coarse tumour type (``gi_non_pancreatic``) is a mixture over foregut/midgut/hindgut with the
@@ -166,28 +160,11 @@ class SurvivalPriors:
     spearman_attenuation: tuple[float, float] = (0.88, 0.08)
     """Beta prior (mean, sd) on the attenuation of the published Spearman coefficient by
     censoring: atanh(r_obs) ~ N(a * atanh(rho), sqrt(1.06 / (n - 3))), with rho the population
-    value for uncensored times.
-
-    Mean: in the simulated design, the censored coefficient's Fisher z regressed on the exact
-    population value with slope 0.88. The design used 300 truths from the prior, 168 pairs and
-    censoring independent of the pair, with follow-up U(0.5, 4) x the row median, so a median
-    follow-up 2.25x the median PFS. The paper's median follow-up from R-PRRT, 30.4 months
-    (``rotterdam_survival`` row ``t5_follow_up_retre_rprrt_all``), is 2.1x its 14.6-month
-    median PFS after R-PRRT (``t5_pfs_retre_rprrt_all``). Other follow-up spreads gave slopes
-    of 0.82-0.95.
-
-    SD: the factor varies from study to study. Over the simulated studies with
-    |atanh r_uncensored| > 0.5, the ratio atanh(r_obs) / atanh(r_uncensored) had mean 0.872
-    and SD 0.065, and the squared residual grew with atanh(r)^2 as an SD of 0.077 predicts
-    (``benchmarks/survival_spearman_check.py``). Marginally over ``a`` the term's variance is
-    1.06/(n - 3) + sd^2 atanh(rho)^2: it grows where the coefficient is large, which is where
-    it informs ``k2`` and ``beta_x``.
-
-    History: the SD was 0.05 before session 6. That understated the term's variance where it
-    informs ``k2``: the information-weighted mean square was 1.23, against 0.97 at 0.08. On
-    40 paired coverage replicates the change alone left ``k2``'s calibration unchanged; what
-    fixed ``k2`` was the ``kappa_se`` prior. A constant variance inflation, tried earlier,
-    leaves the large-rho variance too small and the small-rho variance too large."""
+    value for uncensored times. The mean is the slope of the censored coefficient's Fisher z on
+    the population value in the simulated published design (follow-up about twice the median,
+    as in the paper); the SD is the study-to-study spread of that factor. Marginally over ``a``
+    the term's variance is 1.06/(n - 3) + sd^2 atanh(rho)^2. The evidence is in
+    ``docs/model_notes.md`` and ``benchmarks/survival_spearman_check.py``."""
     kappa_se: tuple[float, float] = (3.0, 0.1)
     """Log-normal prior (median, log-SD) on the relative noise of a published SE:
     SD(log SE) = kappa / sqrt(n).
@@ -198,25 +175,10 @@ class SurvivalPriors:
     tumours. The paper does not name its software, so the prior assumes the common
     estimator: a symmetric Wald CI from a Greenwood variance divided by a KM-slope density.
 
-    Calibrated by simulation of Collett's estimator, with lifelines KM, censoring and the
-    published design (``benchmarks/survival_se_noise_check.py``, 300 prior truths):
-    effective kappa is 2.9 for the R-PRRT rows (3.0-3.3 at n = 31-54, the rows that inform
-    ``k2``) and 2.6 for the first-line rows.
-
-    The prior is tight (log-SD 0.1, about +-20% at 95%) because kappa cannot be learned
-    honestly from one study's ~13 SE rows. Their residuals are heavy-tailed (excess kurtosis
-    about 4 at n = 12-13), so a per-study estimate is typically low (median 2.6, 10th-90th
-    percentile 1.9-3.9). A free kappa then over-trusts the SEs and, through them, the
-    shapes. History: the prior was (3.0, 0.5) before session 6. With it, the posterior of
-    kappa sat at 2.0-2.5 in the simulated studies where ``k2`` missed worst, and the
-    real-data posterior was 2.1 (1.5-3.0). On 38 paired coverage replicates, the tight prior
-    lowered the RMS standardised error of ``k2`` from 1.29 to 1.19 and of ``k1`` from 1.17
-    to 1.05. Over 150 replicates it moved ``k2``'s coverage from 38%/85% to 44%/87%.
-
-    For the first-line rows it is conservative. On the real data the posterior is 2.8
-    (2.3-3.3), so the published SEs are somewhat less noisy than the simulated estimator;
-    the tight prior makes the real-data shape intervals slightly wider than a free kappa
-    would."""
+    The prior is the estimator's own noise scale, calibrated by simulation of Collett's
+    estimator on the published design (``benchmarks/survival_se_noise_check.py``), and tight
+    (log-SD 0.1, about +-20% at 95%) because kappa cannot be learned honestly from one study's
+    ~13 heavy-tailed SE residuals. The evidence is in ``docs/model_notes.md``."""
 
     def replace(self, **changes: Any) -> SurvivalPriors:
         """Return a copy with some priors changed (unknown names raise ``TypeError``)."""
