@@ -17,6 +17,16 @@ from netbayes.models.survival import (
 )
 
 
+def _law(family: str, k: float, lam: float):
+    """SciPy's version of a survival family's law (the independent reference)."""
+    if family == "weibull":
+        return stats.weibull_min(k, scale=lam)
+    return stats.lognorm(s=1.0 / k, scale=lam)
+
+
+FAMILIES = ["weibull", "lognormal"]
+
+
 def _patients(**over) -> pd.DataFrame:
     base = {
         "time_months": [12.0, 20.0, 7.5],
@@ -115,18 +125,20 @@ def _point(model, **values):
     return ip
 
 
-def test_initial_point_log_density_is_finite_for_both_endpoints():
+@pytest.mark.parametrize("family", FAMILIES)
+def test_initial_point_log_density_is_finite_for_both_endpoints(family):
     for ep in ("pfs", "os"):
-        m = SurvivalModel(ep).build()
+        m = SurvivalModel(ep, family=family).build()
         logps = m.point_logps(m.initial_point())
         assert all(np.isfinite(v) for v in logps.values()), (ep, logps)
-    m = SurvivalModel("os").build()
+    m = SurvivalModel("os", family=family).build()
     assert "re188_os" in m.point_logps(m.initial_point())
 
 
-def test_first_line_block_matches_scipy_order_statistic():
+@pytest.mark.parametrize("family", FAMILIES)
+def test_first_line_block_matches_scipy_order_statistic(family):
     """The first-line median term equals a direct truncated order-statistic density."""
-    sm = SurvivalModel("pfs")
+    sm = SurvivalModel("pfs", family=family)
     m = sm.build()
     pt_ = _point(m, alpha1=math.log(40), k1=1.5, sigma1=0.5, delta_control=0.1)
     import pytensor
@@ -144,7 +156,7 @@ def test_first_line_block_matches_scipy_order_statistic():
     for _, row in s.iterrows():
         j = types.index(row["tumour_type"])
         lam = 40 * math.exp(0.5 * z1[j] + (0.1 if row["group"] == "control" else 0.0))
-        d = stats.weibull_min(1.5, scale=lam)
+        d = _law(family, 1.5, lam)
         s18 = d.sf(18.0)
         m_, n = row["median_months"], row["n"]
         r = math.ceil(n / 2)
@@ -155,10 +167,11 @@ def test_first_line_block_matches_scipy_order_statistic():
     assert np.isclose(got, total, rtol=1e-8)
 
 
-def test_first_line_se_term_uses_density_at_published_median():
+@pytest.mark.parametrize("family", FAMILIES)
+def test_first_line_se_term_uses_density_at_published_median(family):
     """The first-line SE term equals a direct scipy computation of Collett's SE at the
     published median: log SE_obs ~ N(log(sqrt(1/(4n)) / f_L(m_obs)) - tau^2/2, tau)."""
-    m = SurvivalModel("pfs").build()
+    m = SurvivalModel("pfs", family=family).build()
     pt_ = _point(m, alpha1=math.log(40), k1=1.3, sigma1=0.4, delta_control=-0.2, kappa_se=2.5)
     got = m.point_logps(pt_, round_vals=12)["first_line_se"]
     from netbayes.cohorts import survival_summaries
@@ -171,7 +184,7 @@ def test_first_line_se_term_uses_density_at_published_median():
     for _, row in s.iterrows():
         j = types.index(row["tumour_type"])
         lam = 40 * math.exp(0.4 * pt_["z1"][j] + (-0.2 if row["group"] == "control" else 0.0))
-        d = stats.weibull_min(1.3, scale=lam)
+        d = _law(family, 1.3, lam)
         f_l = d.pdf(row["median_months"]) / d.sf(18.0)
         tau = 2.5 / math.sqrt(row["n"])
         mu = math.log(math.sqrt(0.25 / row["n"]) / f_l) - tau**2 / 2
@@ -216,10 +229,10 @@ def test_patients_add_a_likelihood_term():
     assert np.isfinite(m2.compile_logp()(m2.initial_point()))
 
 
-def test_patient_terms_match_scipy_for_known_and_coarse_types():
+@pytest.mark.parametrize("family", FAMILIES)
+def test_patient_terms_match_scipy_for_known_and_coarse_types(family):
     """User rows of one known type use that type's scale; a coarse ``gi_non_pancreatic`` row
     mixes the likelihoods of foregut/midgut/hindgut with the Rotterdam weights."""
-    from scipy import stats
 
     d = _patients(
         time_months=[12.0, 20.0, 7.5, 9.0, 30.0],
@@ -229,7 +242,7 @@ def test_patient_terms_match_scipy_for_known_and_coarse_types():
         prior_pfs_months=[30.0, 45.0, np.nan, 22.0, np.nan],
         cumulative_gbq=[44.4, 50.0, 29.6, 40.0, 29.6],
     )
-    m = SurvivalModel("pfs", patients=d, include_published=False).build()
+    m = SurvivalModel("pfs", patients=d, include_published=False, family=family).build()
     z1 = np.linspace(-1, 1, 6)
     z2 = np.linspace(0.8, -0.8, 6)
     v = dict(alpha1=math.log(35.0), alpha2=math.log(15.0), k1=1.4, k2=1.7, sigma1=0.3,
@@ -239,7 +252,7 @@ def test_patient_terms_match_scipy_for_known_and_coarse_types():
     lam1 = np.exp(v["alpha1"] + v["sigma1"] * z1)
 
     def ll(t, e, k, lam):
-        dist = stats.weibull_min(k, scale=lam)
+        dist = _law(family, k, lam)
         return dist.logpdf(t) if e else dist.logsf(t)
 
     first = salvage = 0.0
