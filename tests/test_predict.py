@@ -595,3 +595,64 @@ def test_predict_from_the_shipped_posteriors():
     assert 5 < med["eti95_lower"] < med["median"] < med["eti95_upper"] < 40
     assert len(s) == 1 + 2 + 4
     assert p.draws.sizes["draw"] == 4000
+
+
+# ---------------------------------------------------------------------------------------------
+# typed accessors and other families
+# ---------------------------------------------------------------------------------------------
+def test_typed_accessors_read_the_summary(pred, draws):
+    p = pred.patient(**STD_R, t_probs=[12, 24])
+    lam = _lam_salvage(draws, TYPES.index("midgut"), 30.0, 29.9 + 14.9, "R-PRRT")
+    med = stats.weibull_min.median(draws["k2"], scale=lam)
+    m = p.median()
+    assert m.quantity == "median_pfs" and m.unit == "months"
+    assert m.median == pytest.approx(np.median(med), rel=1e-10)
+    assert (m.lower, m.upper) == pytest.approx(tuple(Interval().bounds(med)), rel=1e-10)
+    assert p.event_free_times() == (12.0, 24.0)
+    sf24 = stats.weibull_min.sf(24.0, draws["k2"], scale=lam)
+    assert p.p_event_free(24).mean == pytest.approx(sf24.mean(), rel=1e-10)
+    with pytest.raises(KeyError, match=r"t=36 was not predicted; predicted times: 12, 24"):
+        p.p_event_free(36)
+    assert p.cell_lines() == ("leucocytes", "platelets", "haemoglobin", "any")
+    assert 0 < p.p_grade3plus("platelets").median < p.p_grade3plus().median < 1
+    with pytest.raises(ValueError, match=r"cell_line='marrow' is not allowed"):
+        p.p_grade3plus("marrow")
+    assert p.median().to_dict() == {
+        "median": m.median,
+        "mean": m.mean,
+        "eti95_lower": m.lower,
+        "eti95_upper": m.upper,
+    }
+
+
+def test_typed_accessors_without_toxicity(draws):
+    p = Predictor(draws).patient(**STD_R)
+    assert p.cell_lines() == ()
+    with pytest.raises(ValueError, match="no toxicity posterior"):
+        p.p_grade3plus()
+    assert p.to_dict()["patients"][0]["p_grade3plus"] is None
+
+
+def test_lognormal_family_prediction_matches_scipy(draws):
+    """The same draws read as a log-normal posterior: S(t) and the median follow
+    scipy's lognorm(s=1/k, scale=lam); the batch path equals the single-patient path."""
+    pred = Predictor(draws, family="lognormal")
+    assert pred.family.name == "lognormal"
+    p = pred.patient(**STD_R, times=[0, 6, 12, 24], t_probs=[12])
+    lam = _lam_salvage(draws, TYPES.index("midgut"), 30.0, 29.9 + 14.9, "R-PRRT")
+    law = stats.lognorm(s=1.0 / draws["k2"][:, None], scale=lam[:, None])
+    np.testing.assert_allclose(
+        p.draws["survival"].values[0], law.sf(np.array([0, 6, 12, 24.0])), rtol=1e-10
+    )
+    np.testing.assert_allclose(p.draws["median_pfs_months"].values[0], lam, rtol=1e-12)
+    # a coarse type (mixture) and the batch kernel
+    df = pd.DataFrame([{**STD_R, "tumour_type": "gi_non_pancreatic"}, STD_R])
+    batch = _quiet(pred.summaries, df, t_probs=[12])
+    for i, rec in enumerate(df.to_dict("records")):
+        one = _quiet(pred.patient, **rec, t_probs=[12])
+        assert batch.loc[i, "median_pfs_median"] == pytest.approx(one.median().median, rel=1e-9)
+        assert batch.loc[i, "p_pfs_gt_12_mean"] == pytest.approx(
+            one.p_event_free(12).mean, rel=1e-9
+        )
+    with pytest.raises(ValueError, match=r"family='gamma' is not allowed"):
+        Predictor(draws, family="gamma")

@@ -107,11 +107,8 @@ def _pct(x: float) -> str:
 
 
 def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
-    lo, hi = pred.interval.columns
-    e = pred.endpoint
-    E = e.upper()
+    E = pred.endpoint.upper()
     row = pred.patients.iloc[0]
-    s = pred.summary
     card = predictor.cards.get("survival") or {}
     print(
         f"netbayes {__version__}: patient prediction ({E}; {predictor.n_draws} posterior draws "
@@ -125,24 +122,18 @@ def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
         f"(cumulative 177Lu after the line {row['cumulative_gbq']:g} GBq)"
     )
     rows = []
-    med = s[s["quantity"] == f"median_{e}"].iloc[0]
-    rows.append((f"Median {E}, months", f"{med['median']:.1f}", f"{med[lo]:.1f} - {med[hi]:.1f}"))
-    for _, r in s[s["quantity"] == f"p_{e}_gt"].iterrows():
+    med = pred.median()
+    rows.append((f"Median {E}, months", f"{med.median:.1f}", f"{med.lower:.1f} - {med.upper:.1f}"))
+    for t in pred.event_free_times():
+        r = pred.p_event_free(t)
         rows.append(
-            (
-                f"P({E} > {r['t_months']:g} months)",
-                _pct(r["median"]),
-                f"{_pct(r[lo])} - {_pct(r[hi])}",
-            )
+            (f"P({E} > {t:g} months)", _pct(r.median), f"{_pct(r.lower)} - {_pct(r.upper)}")
         )
-    tox = s[s["quantity"] == "p_grade3plus"]
-    for _, r in tox.iterrows():
+    tox = pred.cell_lines()
+    for cl in tox:
+        r = pred.p_grade3plus(cl)
         rows.append(
-            (
-                f"P(grade >= III), {r['cell_line']}",
-                _pct(r["median"]),
-                f"{_pct(r[lo])} - {_pct(r[hi])}",
-            )
+            (f"P(grade >= III), {cl}", _pct(r.median), f"{_pct(r.lower)} - {_pct(r.upper)}")
         )
     head = ("quantity", "posterior median", pred.interval.text)
     w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]

@@ -267,13 +267,19 @@ def type_forest_data(
         index=list(TUMOUR_TYPES),
     )
     pred = predictor.patients(df, interval=interval)
-    s = pred.summary
-    s = s[s["quantity"] == f"median_{pred.endpoint}"]
-    out = s[["patient", "median", "mean", *pred.interval.columns]].rename(
-        columns={"patient": "tumour_type"}
+    lo, hi = pred.interval.columns
+    meds = [pred.median(t) for t in pred.patients.index]
+    out = pd.DataFrame(
+        {
+            "tumour_type": list(pred.patients.index),
+            "median": [m.median for m in meds],
+            "mean": [m.mean for m in meds],
+            lo: [m.lower for m in meds],
+            hi: [m.upper for m in meds],
+        }
     )
     out.attrs.update(interval=pred.interval.text, endpoint=pred.endpoint, line=line)
-    return out.reset_index(drop=True)
+    return out
 
 
 def plot_type_forest(predictor: Any, path: str | None = None, **kwargs: Any) -> Any:

@@ -471,6 +471,36 @@ def _describe(interval: Interval, draws: np.ndarray) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------------
 # results
 # ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """One predicted quantity of one patient: posterior median, mean and interval.
+
+    Attributes
+    ----------
+    quantity : str
+        What it is (``median_pfs``, ``p_pfs_gt``, ``p_grade3plus``, ...).
+    median, mean, lower, upper : float
+        Posterior median and mean, and the interval bounds.
+    interval : netbayes.intervals.Interval
+        The interval convention of ``lower`` and ``upper``.
+    unit : str
+        ``"months"`` or ``"probability"``.
+    """
+
+    quantity: str
+    median: float
+    mean: float
+    lower: float
+    upper: float
+    interval: Interval
+    unit: str
+
+    def to_dict(self) -> dict[str, float]:
+        """``median``, ``mean`` and the bounds under the interval's column names."""
+        lo, hi = self.interval.columns
+        return {"median": self.median, "mean": self.mean, lo: self.lower, hi: self.upper}
+
+
 @dataclass
 class Prediction:
     """Posterior predictions for one or more patients: summaries and raw draws of one call.
@@ -529,6 +559,77 @@ class Prediction:
             attrs={"endpoint": e, "interval": self.interval.text},
         )
 
+    def _patient_id(self, patient: Any) -> Any:
+        pid = self.patients.index[0] if patient is None else patient
+        if pid not in self.patients.index:
+            raise KeyError(f"patient {pid!r} not found; patients: {list(self.patients.index)}")
+        return pid
+
+    def _estimates(self, quantity: str, patient: Any) -> pd.DataFrame:
+        s = self.summary
+        return s[(s["patient"] == self._patient_id(patient)) & (s["quantity"] == quantity)]
+
+    def _estimate(self, row: pd.Series) -> Estimate:
+        lo, hi = self.interval.columns
+        return Estimate(
+            str(row["quantity"]),
+            float(row["median"]),
+            float(row["mean"]),
+            float(row[lo]),
+            float(row[hi]),
+            self.interval,
+            str(row["unit"]),
+        )
+
+    def median(self, patient: Any = None) -> Estimate:
+        """The median PFS (or OS) in months of ``patient`` (default: the first patient)."""
+        return self._estimate(self._estimates(f"median_{self.endpoint}", patient).iloc[0])
+
+    def event_free_times(self, patient: Any = None) -> tuple[float, ...]:
+        """The times (months) at which :meth:`p_event_free` was predicted."""
+        rows = self._estimates(f"p_{self.endpoint}_gt", patient)
+        return tuple(float(t) for t in rows["t_months"])
+
+    def p_event_free(self, t: float, patient: Any = None) -> Estimate:
+        """P(PFS > t) (or OS > t) of ``patient`` at a predicted time ``t`` (months).
+
+        Raises
+        ------
+        KeyError
+            If ``t`` is not one of :meth:`event_free_times` (ask for it with ``times=``).
+        """
+        rows = self._estimates(f"p_{self.endpoint}_gt", patient)
+        hit = rows[np.isclose(rows["t_months"].to_numpy(float), float(t))]
+        if hit.empty:
+            raise KeyError(
+                f"t={t!r} was not predicted; predicted times: "
+                f"{', '.join(f'{x:g}' for x in rows['t_months'])} (pass times=[...])"
+            )
+        return self._estimate(hit.iloc[0])
+
+    def cell_lines(self, patient: Any = None) -> tuple[str, ...]:
+        """The cell lines with a grade >= III risk (empty without a toxicity posterior)."""
+        return tuple(str(c) for c in self._estimates("p_grade3plus", patient)["cell_line"])
+
+    def p_grade3plus(self, cell_line: str = "any", patient: Any = None) -> Estimate:
+        """P(grade >= III) of ``cell_line`` (``"any"``: any of the three) for ``patient``.
+
+        Raises
+        ------
+        ValueError
+            If the prediction has no toxicity posterior, or ``cell_line`` is not a cell line.
+        """
+        rows = self._estimates("p_grade3plus", patient)
+        if rows.empty:
+            raise ValueError("this prediction has no toxicity posterior (no grade >= III risks)")
+        hit = rows[rows["cell_line"].astype(str) == cell_line]
+        if hit.empty:
+            raise ValueError(
+                f"cell_line={cell_line!r} is not allowed; expected one of "
+                f"{', '.join(map(str, rows['cell_line']))}"
+            )
+        return self._estimate(hit.iloc[0])
+
     def sentence(self, patient: Any = None, digits: int = 1) -> str:
         """A results sentence for the median, e.g. ``"median PFS after R-PRRT 14.2 months
         (95% ETI 11.0-17.9)"``.
@@ -540,42 +641,22 @@ class Prediction:
         digits : int
             Decimals.
         """
-        pid = self.patients.index[0] if patient is None else patient
-        if pid not in self.patients.index:
-            raise KeyError(f"patient {pid!r} not found; patients: {list(self.patients.index)}")
-        row = self.summary[
-            (self.summary["patient"] == pid)
-            & (self.summary["quantity"] == f"median_{self.endpoint}")
-        ].iloc[0]
-        lo, hi = self.interval.columns
+        pid = self._patient_id(patient)
+        med = self.median(pid)
         line = self.patients.loc[pid, "line"]
         what = f"median {self.endpoint.upper()} after {line}"
         return self.interval.sentence(
-            what, row["median"], row[lo], row[hi], unit="months", digits=digits
+            what, med.median, med.lower, med.upper, unit="months", digits=digits
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-compatible data (the ``netbayes predict --json`` layout)."""
-        lo, hi = self.interval.columns
         out: dict[str, Any] = {
             "endpoint": self.endpoint,
             "interval": {"kind": self.interval.kind, "prob": self.interval.prob},
             "patients": [],
         }
         for pid, prow in self.patients.iterrows():
-            s = self.summary[self.summary["patient"] == pid]
-
-            def est(r: pd.Series) -> dict[str, float]:
-                return {
-                    "median": float(r["median"]),
-                    "mean": float(r["mean"]),
-                    lo: float(r[lo]),
-                    hi: float(r[hi]),
-                }
-
-            med = s[s["quantity"] == f"median_{self.endpoint}"].iloc[0]
-            gt = s[s["quantity"] == f"p_{self.endpoint}_gt"]
-            tox = s[s["quantity"] == "p_grade3plus"]
             out["patients"].append(
                 {
                     "patient": pid if isinstance(pid, (int, str)) else str(pid),
@@ -585,14 +666,14 @@ class Prediction:
                     }
                     | {"planned_gbq": float(prow["planned_gbq"])},
                     "extrapolation": list(prow["extrapolation_notes"]),
-                    f"median_{self.endpoint}_months": est(med),
+                    f"median_{self.endpoint}_months": self.median(pid).to_dict(),
                     f"p_{self.endpoint}_gt": [
-                        {"t_months": float(r["t_months"]), **est(r)} for _, r in gt.iterrows()
+                        {"t_months": t, **self.p_event_free(t, pid).to_dict()}
+                        for t in self.event_free_times(pid)
                     ],
                     "p_grade3plus": (
-                        {str(r["cell_line"]): est(r) for _, r in tox.iterrows()}
-                        if len(tox)
-                        else None
+                        {c: self.p_grade3plus(c, pid).to_dict() for c in self.cell_lines(pid)}
+                        or None
                     ),
                 }
             )
