@@ -84,6 +84,7 @@ import pandas as pd
 from netbayes import vocab
 from netbayes.cohorts import survival_summaries
 from netbayes.data import load_table
+from netbayes.models.base import SurvivalInfo
 
 __all__ = [
     "PATIENT_COLUMNS",
@@ -441,7 +442,7 @@ def _check_design(old: _Rows, new: _Rows, what: str) -> None:
             )
 
 
-class SurvivalModel:
+class SurvivalModel(SurvivalInfo):
     """Build and fit the hierarchical Weibull model of PFS or OS.
 
     Parameters
@@ -824,7 +825,9 @@ class SurvivalModel:
         # the truncated first-line block and the near-zero type SDs make a curved posterior:
         # a smaller step (higher target acceptance) removes the occasional divergence
         kwargs.setdefault("target_accept", TARGET_ACCEPT)
-        return sample(self.build(), **kwargs)
+        fit = sample(self.build(), **kwargs)
+        fit.model_info = self.model_info()  # what fit.save() records (models.base)
+        return fit
 
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""
