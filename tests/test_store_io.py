@@ -287,3 +287,29 @@ def test_real_user_fit_saves_and_predicts(tmp_path):
         p = Predictor.load(tmp_path).patient(**STD_R)
         q = Predictor(fit).patient(**STD_R)
     pd.testing.assert_frame_equal(p.summary, q.summary)
+
+
+def test_prediction_reads_only_the_checked_draws_file(tmp_path):
+    """Predictor.load checks the draws file's checksum and the DataTree file's presence; the
+    DataTree's checksum is checked where it is read (load_posterior, open_datatree)."""
+    fit, _ = _user_fit()
+    fit.save(tmp_path)
+    sp = load_posterior("survival-pfs", tmp_path)
+    raw = bytearray(sp.datatree_path.read_bytes())
+    raw[-5] ^= 0xFF
+    sp.datatree_path.write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match="datatree_sha256"):
+        sp.open_datatree()
+    with pytest.raises(StoreError, match="corrupt or was modified"):
+        load_posterior("survival-pfs", tmp_path)
+    assert Predictor.load(tmp_path).n_draws == 40
+    good = sp.path.read_bytes()
+    raw = bytearray(good)
+    raw[-5] ^= 0xFF
+    sp.path.write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match="draws_file_sha256"):
+        Predictor.load(tmp_path)
+    sp.path.write_bytes(good)
+    sp.datatree_path.unlink()
+    with pytest.raises(StoreError, match=r"\.nc does not exist"):
+        Predictor.load(tmp_path)

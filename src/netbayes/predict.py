@@ -1027,8 +1027,9 @@ class Predictor:
                 toxicity = (base / "toxicity.json").is_file()
         elif toxicity is None:
             toxicity = True
-        surv = load_posterior(f"survival-{endpoint}", folder)
-        tox = load_posterior("toxicity", folder) if toxicity else None
+        # prediction reads the checked draws files only: the DataTree files are not read here
+        surv = load_posterior(f"survival-{endpoint}", folder, verify_datatree=False)
+        tox = load_posterior("toxicity", folder, verify_datatree=False) if toxicity else None
         return cls(surv, tox, endpoint=endpoint)  # type: ignore[arg-type]
 
     @property

@@ -353,12 +353,25 @@ class StoredPosterior:
         -------
         xarray.DataTree
             As ``arviz.from_netcdf(self.datatree_path)`` returns it.
+
+        Raises
+        ------
+        StoreError
+            The file no longer matches its card's checksum.
         """
+        import io
+
         import xarray as xr
 
         if self.datatree_path is None:
             raise ValueError(f"this {self.model_type} posterior was not loaded from a file")
-        with xr.open_datatree(self.datatree_path, engine=_TREE_ENGINE) as tree:
+        raw = self.datatree_path.read_bytes()
+        if _sha256(raw) != self.card.get("datatree_sha256"):
+            raise StoreError(
+                f"{self.datatree_path} is corrupt or was modified: its SHA-256 does not match "
+                f"the model card's datatree_sha256; {_fix(self.model_type)}"
+            )
+        with xr.open_datatree(io.BytesIO(raw), engine=_TREE_ENGINE) as tree:
             return tree.load()
 
     @property
@@ -890,9 +903,17 @@ def _convert_hint(base: Path) -> str:
 
 
 def _read_data_file(
-    base: Path, card: Mapping[str, Any], js: Path, key: str, sha_key: str, model_type: str, fix: str
+    base: Path,
+    card: Mapping[str, Any],
+    js: Path,
+    key: str,
+    sha_key: str,
+    model_type: str,
+    fix: str,
+    verify: bool = True,
 ) -> tuple[Path, bytes]:
-    """A data file named by the card: a plain name in ``base``, present, checksum matching."""
+    """A data file named by the card: a plain name in ``base``, present, checksum matching
+    (not read when ``verify`` is False: then only its presence is checked)."""
     name = card.get(key)
     if not _is_file_name(name):
         raise StoreError(
@@ -903,6 +924,8 @@ def _read_data_file(
     try:
         if not path.is_file():
             raise StoreError(f"no stored {model_type} posterior: {path} does not exist; {fix}")
+        if not verify:
+            return path, b""
         raw = path.read_bytes()
     except (OSError, ValueError) as err:
         if isinstance(err, StoreError):
@@ -917,13 +940,17 @@ def _read_data_file(
 
 
 def load_posterior(
-    model_type: str, folder: str | Path | None = None, *, check_data: bool = True
+    model_type: str,
+    folder: str | Path | None = None,
+    *,
+    check_data: bool = True,
+    verify_datatree: bool = True,
 ) -> StoredPosterior:
     """Load and verify a stored posterior.
 
     Reads the model card and the fast-read draws file (NumPy only: no xarray, no HDF5); the
     DataTree file is checked against its checksum but not parsed
-    (:meth:`StoredPosterior.open_datatree` reads it).
+    (:meth:`StoredPosterior.open_datatree` reads it, checking its checksum again).
 
     Parameters
     ----------
@@ -933,6 +960,10 @@ def load_posterior(
         Models folder (default :func:`models_dir`).
     check_data : bool
         Refuse a posterior fitted on different calibration data (default True).
+    verify_datatree : bool
+        Check the DataTree file's checksum (default True). ``Predictor.load`` passes False:
+        prediction reads only the draws file (whose checksum is always checked), so it need not
+        read the DataTree file; its presence is still checked.
 
     Returns
     -------
@@ -994,7 +1025,7 @@ def load_posterior(
         except ValueError as err:
             raise StoreError(f"model card {js}: {err}; {fix}") from None
     tree_path, _ = _read_data_file(
-        base, card, js, "datatree_file", "datatree_sha256", model_type, fix
+        base, card, js, "datatree_file", "datatree_sha256", model_type, fix, verify_datatree
     )
     nc, raw = _read_data_file(base, card, js, "draws_file", "draws_file_sha256", model_type, fix)
     try:
