@@ -95,10 +95,17 @@ def test_user_folder_with_survival_and_toxicity(tmp_path):
     assert Predictor.load("os", tmp_path).endpoint == "os"  # the explicit form still works
     with pytest.raises(StoreError, match=r"survival-pfs\.json does not exist"):
         Predictor.load("pfs", tmp_path)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(StoreError, match="no survival posterior in"):
         Predictor.load(tmp_path / "empty")
     with pytest.raises(ValueError, match=r"endpoint=3 is not allowed; expected 'pfs' or 'os'"):
         Predictor.load(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"endpoint='PFS ' is not allowed; expected 'pfs' or"):
+        Predictor.load("PFS ")  # neither an endpoint nor a folder
+    with pytest.raises(ValueError, match=r"endpoint='' is not allowed"):
+        Predictor.load("")  # not the current folder
+    with pytest.raises(ValueError, match=r"endpoint=.*nowhere'\) is not allowed.*existing models"):
+        Predictor.load(tmp_path / "nowhere")
 
 
 def test_save_does_not_overwrite_silently(tmp_path):

@@ -12,7 +12,8 @@ Commands
     default; ``--json`` prints the JSON document described below.
 ``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR]``
     Refit the default models on the packaged data and store their posteriors (regenerates
-    ``models/``; runs MCMC, about a minute per model).
+    ``models/``; runs MCMC, about a minute per model). Never writes into an installed package
+    (``netbayes/_models``): there ``--out DIR`` is required.
 ``netbayes validate [--models-dir DIR] [--csv FILE] [--all]``
     Every published calibration figure against its 95% posterior predictive interval, pass or
     fail per figure; exit status 1 if any figure falls outside.

@@ -1010,8 +1010,13 @@ class Predictor:
 
         path_first = not (isinstance(endpoint, str) and endpoint in ("pfs", "os"))
         if path_first:
-            if folder is not None or not isinstance(endpoint, (str, PathLike)):
-                allowed = "'pfs' or 'os', or a models folder as the only argument"
+            if (
+                folder is not None
+                or not isinstance(endpoint, (str, PathLike))
+                or endpoint == ""
+                or not Path(endpoint).is_dir()
+            ):
+                allowed = "'pfs' or 'os', or an existing models folder as the only argument"
                 raise _bad("endpoint", endpoint, allowed)
             base = Path(endpoint)
             folder = base
