@@ -156,7 +156,7 @@ def test_predict_missing_posteriors_say_what_to_do(tmp_path, capsys):
     ("card", "match"),
     [
         ("[" * 100_000, "is not valid JSON"),
-        ({"netcdf_file": "x" * 300}, "netcdf_file='xxx"),
+        ({"draws_file": "x" * 300}, "draws_file='xxx"),
         ({"variables": None}, "variables=None is not allowed"),
         ({"calibration": {"planned_gbq": {}}}, "calibration="),
     ],
@@ -171,7 +171,9 @@ def test_predict_corrupt_store_is_a_clean_error(models, tmp_path, capsys, card, 
     if isinstance(card, str):
         js.write_text(card)
     else:
-        js.write_text(json.dumps(json.loads(js.read_text()) | card))
+        edited = json.loads(js.read_text()) | card
+        edited["card_sha256"] = store.card_hash(edited)  # re-signed: the field's check is hit
+        js.write_text(json.dumps(edited))
     assert main([*ARGS, "--models-dir", str(tmp_path)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("netbayes: error: ") and match in err
@@ -195,7 +197,7 @@ def test_fit_wiring(monkeypatch, tmp_path, capsys):
         d = fake_toxicity(0, 20) if mt == "toxicity" else fake_survival(0, 20, os=True)
         path = store.save_posterior(
             fake_fit(d), mt, variables=list(d), priors={}, sampler_settings=SETTINGS,
-            folder=kw["folder"],
+            folder=kw["folder"], overwrite=True,  # as fit_default: regenerating replaces
         )  # fmt: skip
         return path, fake_fit(d)
 

@@ -1,10 +1,17 @@
-"""Posterior store: round trip, checksums, refusals with a fix, shipped posteriors, no pickle."""
+"""Posterior store: round trip, checksums, refusals with a fix, shipped posteriors, no pickle.
+
+The IO of users' fits (``fit.save``, ``Predictor.load(path)``, DataTree input, the install-dir
+refusal) is in ``test_store_io.py``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +20,7 @@ import pytest
 import xarray as xr
 
 from netbayes import store, vocab
+from netbayes.calibration import calibrated_ranges
 from netbayes.fitting import FitResult
 from netbayes.store import StoreError, load_posterior, save_posterior
 
@@ -22,7 +30,9 @@ COORDS = {"tumour_type": list(vocab.TUMOUR_TYPES), "line": list(vocab.CELL_LINES
 SETTINGS = dict(sampler="nutpie", draws=100, tune=100, chains=2, seed=7, target_accept=0.95)
 
 
-def fake_fit(draws: dict[str, np.ndarray], chains: int = 2) -> FitResult:
+def fake_fit(
+    draws: dict[str, np.ndarray], chains: int = 2, model_info: dict | None = None
+) -> FitResult:
     """A FitResult shaped like a sampler's output, from draws with the draw axis first."""
     data = {}
     for k, v in draws.items():
@@ -50,7 +60,15 @@ def fake_fit(draws: dict[str, np.ndarray], chains: int = 2) -> FitResult:
         {"r_hat": [1.001, 1.004], "ess_bulk": [900.0, 1500.0], "ess_tail": [800.0, 1200.0]},
         index=pd.Index(["a", "b"], name="parameter"),
     )
-    return FitResult(tree, diag, 0, "nutpie", {"compile": 1.0, "sample": 2.0, "total": 3.0})
+    return FitResult(
+        tree,
+        diag,
+        0,
+        "nutpie",
+        {"compile": 1.0, "sample": 2.0, "total": 3.0},
+        settings={k: v for k, v in SETTINGS.items() if k != "sampler"},
+        model_info=model_info,
+    )
 
 
 def _draws(seed: int = 0, n: int = 200) -> dict[str, np.ndarray]:
@@ -76,9 +94,12 @@ def saved(tmp_path):
 
 def test_round_trip(saved):
     folder, path, d = saved
-    assert path == folder / "survival-pfs.nc"
-    assert path.read_bytes()[:4] == b"CDF\x02"  # NetCDF-3, 64-bit offset: plain data
+    assert re.fullmatch(r"survival-pfs\.[0-9a-f]{12}\.nc", path.name) and path.parent == folder
+    assert path.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"  # NetCDF-4 (HDF5): the DataTree
     sp = load_posterior("survival-pfs", folder)
+    assert sp.datatree_path == path
+    assert sp.path.read_bytes()[:4] == b"CDF\x02"  # the companion: NetCDF-3, plain data
+    assert re.fullmatch(r"survival-pfs\.[0-9a-f]{12}\.draws\.nc", sp.path.name)
     assert set(sp.arrays) == set(d)
     for k, v in d.items():
         np.testing.assert_array_equal(sp.draws(k), v)
@@ -97,10 +118,25 @@ def test_round_trip(saved):
         "data_sha256",
         "sampler",
         "diagnostics",
-        "netcdf_sha256",
+        "model_config",
+        "user_data_sha256",
+        "groups",
+        "datatree_file",
+        "datatree_sha256",
+        "draws_file",
+        "draws_file_sha256",
         "draws_sha256",
+        "card_sha256",
     ):
         assert key in card, key
+    assert card["schema_version"] == 2 == store.SCHEMA_VERSION
+    assert card["card_sha256"] == store.card_hash(card)
+    assert card["groups"] == ["posterior", "sample_stats"]
+    assert card["user_data_sha256"] is None and card["model_config"] is None
+    assert card["draws_sha256"] == store._draws_hash(sp.arrays)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [path.name, sp.path.name, "survival-pfs.json"]
+    )  # no temporary file left
     assert card["priors"] == {"alpha2": [2.9, 1.0], "sigma2": 0.5}
     assert card["sampler"] == SETTINGS
     assert card["diagnostics"]["max_r_hat"] == 1.004
@@ -118,22 +154,38 @@ def test_same_draws_same_files(saved, tmp_path_factory):
         fake_fit(d), "survival-pfs", variables=list(d), priors={}, sampler_settings=SETTINGS,
         folder=other,
     )  # fmt: skip
-    assert p2.read_bytes() == path.read_bytes()
+    assert p2.name == path.name and p2.read_bytes() == path.read_bytes()  # DataTree
     c1 = json.loads((folder / "survival-pfs.json").read_text())
     c2 = json.loads((other / "survival-pfs.json").read_text())
+    assert c1["draws_file"] == c2["draws_file"]
+    assert (folder / c1["draws_file"]).read_bytes() == (other / c2["draws_file"]).read_bytes()
     assert c1["draws_sha256"] == c2["draws_sha256"]
     d3 = dict(d, beta_x=d["beta_x"] + 1e-12)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_posterior(
+            fake_fit(d3), "survival-pfs", variables=list(d), priors={},
+            sampler_settings=SETTINGS, folder=other,
+        )  # fmt: skip
     p3 = save_posterior(
         fake_fit(d3), "survival-pfs", variables=list(d), priors={}, sampler_settings=SETTINGS,
-        folder=other,
+        folder=other, overwrite=True,
     )  # fmt: skip
-    c3 = json.loads(p3.with_suffix(".json").read_text())
+    c3 = json.loads((other / "survival-pfs.json").read_text())
     assert c3["draws_sha256"] != c1["draws_sha256"]
+    # the replaced entry's data files are gone; only the new ones remain
+    assert sorted(f.name for f in other.iterdir()) == sorted(
+        [p3.name, c3["draws_file"], "survival-pfs.json"]
+    )
+    np.testing.assert_array_equal(
+        load_posterior("survival-pfs", other).draws("beta_x"), d3["beta_x"]
+    )
 
 
 @pytest.mark.parametrize("offset", [100, -8, 2000])
-def test_corrupted_file_is_refused(saved, offset):
-    folder, path, _ = saved
+@pytest.mark.parametrize("which", ["draws_file", "datatree_file"])
+def test_corrupted_file_is_refused(saved, offset, which):
+    folder, _, _ = saved
+    path = folder / json.loads((folder / "survival-pfs.json").read_text())[which]
     raw = bytearray(path.read_bytes())
     raw[offset] ^= 0xFF
     path.write_bytes(bytes(raw))
@@ -141,10 +193,14 @@ def test_corrupted_file_is_refused(saved, offset):
         load_posterior("survival-pfs", folder)
 
 
-def _edit_card(folder: Path, **changes) -> None:
+def _edit_card(folder: Path, resign: bool = True, **changes) -> None:
+    """Edit the card; re-sign it (``card_sha256``) unless ``resign`` is False, so that the
+    checks after the card checksum are exercised too."""
     p = folder / "survival-pfs.json"
     card = json.loads(p.read_text())
     card.update(changes)
+    if resign:
+        card["card_sha256"] = store.card_hash(card)
     p.write_text(json.dumps(card))
 
 
@@ -152,12 +208,16 @@ def _edit_card(folder: Path, **changes) -> None:
     ("changes", "match"),
     [
         (dict(model_type="survival-os"), "for model type 'survival-os', not 'survival-pfs'"),
-        (dict(schema_version=0), "schema version 0.*reads version 1"),
-        (dict(schema_version="1"), "schema version '1'"),
+        (dict(schema_version=0), "schema version 0.*reads version 2"),
+        (dict(schema_version="2"), "schema version '2'"),
         (dict(schema_version=True), "schema version True"),  # True == 1, but not a version
-        (dict(schema_version=1.0), "schema version 1.0"),
+        (dict(schema_version=2.0), "schema version 2.0"),
+        (dict(schema_version=3), "schema version 3.*reads version 2"),
         (dict(variables=["alpha1"]), r"variables=\['alpha1'\] is not allowed"),
-        (dict(netcdf_file="../survival-pfs.nc"), "netcdf_file='../survival-pfs.nc' is not allowed"),
+        (dict(draws_file="../survival-pfs.nc"), "draws_file='../survival-pfs.nc' is not allowed"),
+        (dict(datatree_file="/etc/passwd"), "datatree_file='/etc/passwd' is not allowed"),
+        (dict(draws_file_sha256="0" * 64), "corrupt or was modified.*draws_file_sha256"),
+        (dict(datatree_sha256="0" * 64), "corrupt or was modified.*datatree_sha256"),
         (dict(calibration={"cohort_mix": {}}), r"calibration=.* is not allowed.*missing"),
         (dict(data_sha256="0" * 64), "fitted on different calibration data"),
         (dict(variables={"alpha1": ["chain", "draw"]}), "its card lists"),
@@ -191,8 +251,7 @@ def test_missing_and_unreadable_files(saved, tmp_path_factory):
 
 def test_copied_model_type_is_refused(saved):
     folder, _, _ = saved
-    for ext in ("nc", "json"):
-        shutil.copy(folder / f"survival-pfs.{ext}", folder / f"survival-os.{ext}")
+    shutil.copy(folder / "survival-pfs.json", folder / "survival-os.json")  # names its files
     with pytest.raises(StoreError, match="not 'survival-os'"):
         load_posterior("survival-os", folder)
 
@@ -248,8 +307,10 @@ def test_models_dir_env(monkeypatch, tmp_path):
 
 
 def test_no_pickle_anywhere():
-    for f in ("store.py", "predict.py", "cli.py", "formulas/survival.py"):
-        src = (ROOT / "src" / "netbayes" / f).read_text()
+    files = sorted((ROOT / "src" / "netbayes").rglob("*.py"))
+    assert len(files) > 20
+    for f in files:
+        src = f.read_text()
         assert "pickle" not in src.replace("No pickle", "").replace("never pickle", ""), f
 
 
@@ -301,7 +362,7 @@ def test_same_seed_same_draws(tmp_path):
             fit, "toxicity", variables=["mu"], priors={}, folder=tmp_path / str(i),
             sampler_settings=dict(SETTINGS, seed=seed),
         )  # fmt: skip
-        hashes.append(json.loads(p.with_suffix(".json").read_text())["draws_sha256"])
+        hashes.append(json.loads((p.parent / "toxicity.json").read_text())["draws_sha256"])
     assert hashes[0] == hashes[1]
     assert hashes[0] != hashes[2]
 
@@ -312,9 +373,9 @@ def test_reader_agrees_with_scipy(saved):
 
     from scipy.io import netcdf_file
 
-    folder, path, _ = saved
+    folder, _, _ = saved
     sp = load_posterior("survival-pfs", folder)
-    with netcdf_file(io.BytesIO(path.read_bytes()), "r", mmap=False) as f:
+    with netcdf_file(io.BytesIO(sp.path.read_bytes()), "r", mmap=False) as f:
         names = [
             v for v in f.variables if v not in f.dimensions and f.variables[v].typecode() != "c"
         ]
@@ -332,7 +393,8 @@ def test_header_counts_beyond_the_file_are_refused(saved, what, count):
     """Every header count is bounded by the bytes left: a corrupt one fails at once."""
     import hashlib
 
-    folder, path, _ = saved
+    folder, _, _ = saved
+    path = load_posterior("survival-pfs", folder).path
     raw = bytearray(path.read_bytes())
     if what == "dimensions":  # magic, numrecs, NC_DIMENSION tag, count
         i = 12
@@ -342,7 +404,7 @@ def test_header_counts_beyond_the_file_are_refused(saved, what, count):
         i = 16
     raw[i : i + 4] = count.to_bytes(4, "big")
     path.write_bytes(bytes(raw))
-    _edit_card(folder, netcdf_sha256=hashlib.sha256(raw).hexdigest())
+    _edit_card(folder, draws_file_sha256=hashlib.sha256(raw).hexdigest())
     with pytest.raises(StoreError, match="could not be read as NetCDF"):
         load_posterior("survival-pfs", folder)
 
@@ -350,9 +412,246 @@ def test_header_counts_beyond_the_file_are_refused(saved, what, count):
 def test_unreadable_file_with_matching_checksum_is_refused(saved):
     import hashlib
 
-    folder, path, _ = saved
+    folder, _, _ = saved
+    path = load_posterior("survival-pfs", folder).path
     junk = b"CDF\x02" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x0a\x00\x00\x00\x05garbage"
     path.write_bytes(junk)
-    _edit_card(folder, netcdf_sha256=hashlib.sha256(junk).hexdigest())
+    _edit_card(folder, draws_file_sha256=hashlib.sha256(junk).hexdigest())
     with pytest.raises(StoreError, match="could not be read as NetCDF"):
         load_posterior("survival-pfs", folder)
+
+
+# ----------------------------------------------------------------------------------------------
+# schema 2: the DataTree file, the card checksum, schema 1 refused and converted, atomic writes
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(
+            calibration={**json.loads(json.dumps(calibrated_ranges())), "cumulative_gbq": [0, 99]}
+        ),
+        dict(diagnostics={"max_r_hat": 1.0, "converged": True}),
+        dict(priors={"alpha2": [3.0, 1.0]}),
+        dict(created="2020-01-01T00:00:00+00:00"),
+        dict(user_data_sha256="0" * 64),
+        dict(card_sha256=None),
+        dict(extra="a field a hand added"),
+    ],
+)
+def test_card_edited_by_hand_is_refused(saved, changes):
+    """Any edit of the card's content (not re-signed) is refused before it is used."""
+    folder, _, _ = saved
+    _edit_card(folder, resign=False, **changes)
+    with pytest.raises(StoreError, match=r"was modified or is corrupt: card_sha256=") as e:
+        load_posterior("survival-pfs", folder)
+    assert "run `netbayes fit --model survival-pfs" in str(e.value)
+
+
+def test_card_hash_is_over_the_canonical_json(saved):
+    folder, _, _ = saved
+    p = folder / "survival-pfs.json"
+    card = json.loads(p.read_text())
+    p.write_text(json.dumps(card, indent=7, sort_keys=True))  # layout does not count
+    assert load_posterior("survival-pfs", folder).card == card
+    p.write_text(json.dumps(card).replace('"converged": true', '"converged": NaN'))
+    with pytest.raises(StoreError, match="not canonical JSON"):
+        load_posterior("survival-pfs", folder)
+
+
+def test_schema_1_is_refused_saying_convert_or_refit(saved):
+    folder, _, _ = saved
+    _edit_card(folder, schema_version=1)
+    with pytest.raises(StoreError) as e:
+        load_posterior("survival-pfs", folder)
+    msg = str(e.value)
+    assert "schema version 1" in msg and "reads version 2" in msg
+    assert f"python -m netbayes.store convert {folder}" in msg
+    assert "or refit" in msg and "netbayes fit --model survival-pfs" in msg
+
+
+def _write_schema_1(folder: Path, d: dict[str, np.ndarray], model_type: str) -> dict:
+    """A schema-1 entry as netbayes 0.1 (05c8412) wrote it: ``<type>.nc`` (NetCDF-3) + card."""
+    fit = fake_fit(d)
+    ds = fit.posterior["posterior"].dataset.astype("float64")
+    ds = ds.drop_vars([c for c in ds.coords if c not in ds.dims])
+    ds = ds.assign_coords(
+        chain=np.arange(ds.sizes["chain"], dtype="int32"),
+        draw=np.arange(ds.sizes["draw"], dtype="int32"),
+    )
+    ds.attrs = {"model_type": model_type, "schema_version": 1}
+    raw = bytes(ds.to_netcdf(engine="scipy"))
+    arrays = {v: ds[v].to_numpy() for v in ds.data_vars}
+    card = {
+        "schema_version": 1,
+        "model_type": model_type,
+        "package_version": "0.1.0",
+        "created": "2026-11-21T23:04:22+00:00",
+        "priors": {"sigma2": 0.5},
+        "data_sha256": store.data_hash(),
+        "sampler": SETTINGS,
+        "diagnostics": {"max_r_hat": float("nan"), "min_ess_bulk": 900.0, "converged": True},
+        "variables": {v: list(ds[v].dims) for v in ds.data_vars},
+        "calibration": json.loads(json.dumps(calibrated_ranges())),
+        "netcdf_file": f"{model_type}.nc",
+        "netcdf_sha256": hashlib.sha256(raw).hexdigest(),
+        "draws_sha256": store._draws_hash(arrays),
+    }
+    (folder / f"{model_type}.nc").write_bytes(raw)
+    # schema 1 wrote NaN into its JSON: the conversion must not carry it over
+    (folder / f"{model_type}.json").write_text(json.dumps(card, indent=2))
+    return card
+
+
+def test_convert_v1_keeps_the_draws(tmp_path):
+    from netbayes.fitting import ConvergenceWarning
+    from netbayes.predict import Predictor
+
+    d = _draws(3, 40)
+    old = _write_schema_1(tmp_path, d, "survival-pfs")
+    with pytest.raises(StoreError, match="schema version 1"):
+        load_posterior("survival-pfs", tmp_path)
+    (path,) = store.convert_v1(tmp_path)
+    assert not (tmp_path / "survival-pfs.nc").exists()  # the schema-1 file is replaced
+    sp = load_posterior("survival-pfs", tmp_path)
+    assert sp.datatree_path == path
+    for k, v in d.items():
+        assert sp.draws(k).tobytes() == np.asarray(v, "<f8").tobytes(), k
+    card = sp.card
+    assert card["draws_sha256"] == old["draws_sha256"] == store._draws_hash(sp.arrays)
+    assert card["created"] == old["created"] and card["sampler"] == old["sampler"]
+    assert card["calibration"] == old["calibration"] and card["priors"] == old["priors"]
+    assert card["converted"]["from_schema_version"] == 1
+    assert card["converted"]["netcdf_sha256"] == old["netcdf_sha256"]
+    assert card["diagnostics"]["max_r_hat"] is None
+    assert card["diagnostics"]["not_finite"] == ["max_r_hat"]
+    assert "NaN" not in (tmp_path / "survival-pfs.json").read_text()
+    assert card["user_data_sha256"] is None and card["model_config"]["endpoint"] == "pfs"
+    assert card["groups"] == ["posterior"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        Predictor.load("pfs", tmp_path, toxicity=False)
+    with pytest.raises(StoreError, match="convert_v1 expects a schema-1"):
+        store.convert_v1(tmp_path)  # already converted
+
+
+def test_convert_v1_refuses_a_modified_file(tmp_path):
+    _write_schema_1(tmp_path, _draws(3, 20), "survival-pfs")
+    raw = bytearray((tmp_path / "survival-pfs.nc").read_bytes())
+    raw[-3] ^= 1
+    (tmp_path / "survival-pfs.nc").write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match="corrupt or was modified"):
+        store.convert_v1(tmp_path)
+    with pytest.raises(StoreError, match="no model card"):
+        store.convert_v1(tmp_path / "nothing")
+
+
+SCHEMA_1_DRAWS_SHA256 = {
+    "survival-pfs": "ef4f02093a024961e2c0e10098042697667753986acdbfa8383583d6050b83a2",
+    "survival-os": "31f52897943d4b51aad8916d5633d88b372e7ddca9e01d3d72542bfc3c9f0340",
+    "toxicity": "0bdedb67622583d9557028bcde29142fb4537f799b30b99a3a9b44eeee7b42c9",
+}
+"""``draws_sha256`` of the shipped schema-1 posteriors (05c8412, fitted 2026-11-21)."""
+
+
+@pytest.mark.parametrize("model_type", store.MODEL_TYPES)
+def test_shipped_posteriors_are_the_schema_1_draws(model_type):
+    """The conversion to schema 2 changed no draw: the hash recomputed from the loaded draws
+    (fast-read file and DataTree file) is the schema-1 card's."""
+    sp = load_posterior(model_type, ROOT / "models")
+    assert store._draws_hash(sp.arrays) == SCHEMA_1_DRAWS_SHA256[model_type]
+    assert sp.card["draws_sha256"] == SCHEMA_1_DRAWS_SHA256[model_type]
+    assert sp.card["converted"]["from_schema_version"] == 1
+    assert sp.card["user_data_sha256"] is None
+    tree = sp.open_datatree()
+    post = tree["posterior"].to_dataset()
+    assert (
+        store._draws_hash({v: post[v].to_numpy() for v in post.data_vars})
+        == (SCHEMA_1_DRAWS_SHA256[model_type])
+    )
+    assert sp.card["model_config"]["priors"] == sp.card["priors"]
+
+
+def test_datatree_opens_with_xarray_and_arviz(saved):
+    import arviz as az
+
+    folder, path, d = saved
+    sp = load_posterior("survival-pfs", folder)
+    with xr.open_datatree(path) as tree:
+        assert set(tree.children) == {"posterior", "sample_stats"}
+        assert tree.attrs["model_type"] == "survival-pfs"
+        assert tree.attrs["schema_version"] == 2
+        assert list(tree["posterior"]["z1"].dims) == ["chain", "draw", "tumour_type"]
+        assert list(tree["posterior"]["tumour_type"].values) == list(vocab.TUMOUR_TYPES)
+        assert tree["sample_stats"]["diverging"].dtype == bool
+        for k in d:
+            np.testing.assert_array_equal(tree["posterior"][k].to_numpy(), sp.arrays[k])
+    idata = az.from_netcdf(path)
+    try:
+        assert isinstance(idata, xr.DataTree)
+        assert "posterior" in idata.children and "sample_stats" in idata.children
+        np.testing.assert_array_equal(idata["posterior"]["k2"].to_numpy(), sp.arrays["k2"])
+        summary = az.summary(idata, var_names=["k2"])
+        assert "k2" in summary.index
+    finally:
+        idata.close()
+
+
+def test_optional_groups_are_stored(tmp_path):
+    """log_likelihood, observed_data and constant_data of a fit are kept; a group of
+    unwritable (object) values is dropped rather than failing the save."""
+    d = _draws(0, 40)
+    fit = fake_fit(d)
+    tree = fit.posterior.copy()
+    ll = xr.Dataset(
+        {"y": (["chain", "draw", "row"], np.random.default_rng(0).normal(size=(2, 20, 3)))}
+    )
+    tree["log_likelihood"] = xr.DataTree(ll)
+    tree["observed_data"] = xr.DataTree(xr.Dataset({"y": (["row"], [1.0, 2.0, 3.0])}))
+    tree["constant_data"] = xr.DataTree(xr.Dataset({"odd": (["row"], np.array([{}, {}, {}]))}))
+    fit.posterior = tree
+    save_posterior(
+        fit, "survival-pfs", variables=list(d), priors={}, sampler_settings=SETTINGS,
+        folder=tmp_path,
+    )  # fmt: skip
+    sp = load_posterior("survival-pfs", tmp_path)
+    assert sp.card["groups"] == ["posterior", "sample_stats", "log_likelihood", "observed_data"]
+    back = sp.open_datatree()
+    np.testing.assert_array_equal(back["log_likelihood"]["y"].to_numpy(), ll["y"].to_numpy())
+
+
+def test_non_finite_diagnostics_are_null_and_said(tmp_path):
+    d = _draws(0, 40)
+    fit = fake_fit(d)
+    fit.diagnostics.loc[:, "r_hat"] = np.nan
+    fit.diagnostics.loc["a", "ess_tail"] = np.inf
+    save_posterior(
+        fit, "survival-pfs", variables=list(d), priors={"x": float("inf")},
+        sampler_settings=SETTINGS, folder=tmp_path,
+    )  # fmt: skip
+    text = (tmp_path / "survival-pfs.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    diag = load_posterior("survival-pfs", tmp_path).card["diagnostics"]
+    assert diag["max_r_hat"] is None and diag["min_ess_tail"] == 1200.0
+    assert diag["not_finite"] == ["max_r_hat"]
+
+
+def test_interrupted_save_leaves_the_previous_posterior_loadable(saved, monkeypatch):
+    folder, _, d = saved
+    before = load_posterior("survival-pfs", folder)
+    real = store._write_atomic
+
+    def crash_on_card(path, data):
+        if path.suffix == ".json":
+            raise KeyboardInterrupt("power cut")
+        real(path, data)
+
+    monkeypatch.setattr(store, "_write_atomic", crash_on_card)
+    with pytest.raises(KeyboardInterrupt):
+        save_posterior(
+            fake_fit(dict(d, k2=d["k2"] + 1)), "survival-pfs", variables=list(d), priors={},
+            sampler_settings=SETTINGS, folder=folder, overwrite=True,
+        )  # fmt: skip
+    after = load_posterior("survival-pfs", folder)  # the old card and its files
+    assert after.card == before.card
+    np.testing.assert_array_equal(after.arrays["k2"], before.arrays["k2"])
+    assert not [f for f in folder.iterdir() if f.name.endswith(".tmp")]

@@ -12,7 +12,8 @@ Commands
     default; ``--json`` prints the JSON document described below.
 ``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR]``
     Refit the default models on the packaged data and store their posteriors (regenerates
-    ``models/``; runs MCMC, about a minute per model).
+    ``models/``; runs MCMC, about a minute per model). Never writes into an installed package
+    (``netbayes/_models``): there ``--out DIR`` is required.
 ``netbayes validate [--models-dir DIR] [--csv FILE] [--all]``
     Every published calibration figure against its 95% posterior predictive interval, pass or
     fail per figure; exit status 1 if any figure falls outside.
@@ -283,10 +284,16 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _fit(args: argparse.Namespace) -> int:
     import time
 
-    from netbayes.store import MODEL_TYPES, fit_default, models_dir
+    from netbayes.store import ENV_VAR, MODEL_TYPES, fit_default, is_package_dir, models_dir
 
     todo = list(MODEL_TYPES) if "all" in args.model else list(dict.fromkeys(args.model))
     out = args.out if args.out is not None else models_dir()
+    if is_package_dir(out):  # checked before minutes of sampling
+        raise ValueError(
+            f"the models folder {out} is the installed package's own (netbayes/_models), "
+            "which `netbayes fit` never writes to; pass --out DIR (then predict with "
+            f"--models-dir DIR or {ENV_VAR}=DIR)"
+        )
     print(
         f"netbayes {__version__}: fitting {', '.join(todo)} ({args.chains} chains x "
         f"{args.draws} draws after {args.tune} tuning, {args.sampler}, seed {args.seed}) "
@@ -325,8 +332,10 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         "fit",
         help="refit the default models and store their posteriors (regenerates models/)",
         description="Fit the default models on the packaged calibration data with NUTS and "
-        "store each posterior (NetCDF + JSON model card) where `netbayes predict` finds it. "
-        "The same seed gives the same draws. Runs MCMC: about a minute per model.",
+        "store each posterior (NetCDF DataTree + fast-read draws + JSON model card) where "
+        "`netbayes predict` finds it, replacing the one there. The same seed gives the same "
+        "draws. Runs MCMC: about a minute per model. Never writes into the installed package: "
+        "there, pass --out DIR.",
     )
     p.add_argument(
         "--model",
@@ -340,7 +349,12 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
     p.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie")
-    p.add_argument("--out", default=None, help="destination folder (default: the models folder)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="destination folder (default: the models folder: $NETBAYES_MODELS_DIR or a source "
+        "checkout's models/; required when netbayes is installed from a wheel)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no sampler progress bar")
     p.set_defaults(func=_fit)
 

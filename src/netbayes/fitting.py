@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -59,6 +60,10 @@ class FitResult:
     settings : dict
         The sampler settings used: ``draws``, ``tune``, ``chains``, ``seed``,
         ``target_accept`` (for the model card of a stored posterior).
+    model_info : dict or None
+        What model was fitted (model type, configuration, priors, variables to store, hash of
+        the user's data; :mod:`netbayes.models.base`), set by ``SurvivalModel.fit`` and
+        ``ToxicityModel.fit``; None for a bare :func:`sample` of any PyMC model.
     """
 
     posterior: xr.DataTree
@@ -68,6 +73,7 @@ class FitResult:
     seconds: dict[str, float]
     problems: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    model_info: dict[str, Any] | None = None
 
     @property
     def converged(self) -> bool:
@@ -97,6 +103,38 @@ class FitResult:
     def all_draws(self) -> dict[str, np.ndarray]:
         """Return every posterior variable's draws as plain arrays (see :meth:`draws`)."""
         return {v: self.draws(v) for v in self.posterior["posterior"].dataset.data_vars}
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Save this fit in ``folder`` (NetCDF DataTree + fast-read draws + model card).
+
+        ``netbayes.Predictor.load(folder)`` predicts from it; see
+        :func:`netbayes.store.save_fit` for the layout. A fit that did not converge is saved
+        with ``converged: false`` in its card.
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path
+            A folder (created if needed); it holds at most one fit per model type, e.g. a
+            survival fit and a toxicity fit.
+        overwrite : bool
+            Replace a fit of the same model type already saved there (default False).
+
+        Returns
+        -------
+        pathlib.Path
+            The DataTree file written (opens with ``arviz.from_netcdf``).
+
+        Raises
+        ------
+        ValueError
+            The fit does not know its model (:attr:`model_info` is None), or ``folder`` is a
+            file or the installed package's models folder.
+        FileExistsError
+            A fit of this model type is saved in ``folder`` and ``overwrite`` is False.
+        """
+        from netbayes.store import save_fit
+
+        return save_fit(self, folder, overwrite=overwrite)
 
 
 def _divergences(tree: xr.DataTree) -> int:

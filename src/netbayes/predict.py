@@ -43,6 +43,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -50,7 +51,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from netbayes import spec, vocab
+from netbayes import calibration, spec, vocab
+from netbayes.calibration import calibrated_ranges, check_calibration
 from netbayes.families import DEFAULT_FAMILY, get_family
 from netbayes.families.weibull import WeibullFamily
 from netbayes.formulas import survival as F
@@ -60,6 +62,7 @@ from netbayes.intervals import Interval, _show, as_interval
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
+    from netbayes.fitting import FitResult
     from netbayes.store import StoredPosterior
 
 __all__ = [
@@ -123,64 +126,6 @@ DEFAULT_T_PROBS = (12.0, 24.0)
 """Default times t of P(PFS > t), months."""
 
 _LINES_CI = {ln.lower(): ln for ln in vocab.LINES}
-
-
-# ----------------------------------------------------------------------------------------------
-# calibrated ranges (from data/)
-# ----------------------------------------------------------------------------------------------
-@cache
-def calibrated_ranges() -> dict[str, Any]:
-    """The ranges the calibration data cover, read from ``data/``.
-
-    Returns
-    -------
-    dict
-        ``prior_pfs_min`` (line -> selection threshold, months: R-PRRT 18, RR-PRRT 14),
-        ``planned_gbq`` (line -> (min, max) activity given in the phase, GBq; 188Re-HEDP: the
-        pilot's 188Re activities), ``cumulative_gbq`` ((min, max) cumulative 177Lu activity after
-        a retreatment line), ``re188_prior_gbq`` ((min, max) prior 177Lu of the 188Re pilot)
-        and ``type_weights`` (coarse type -> weights over its fine types, the Rotterdam mix).
-    """
-    from netbayes.data import load_table
-
-    sel = load_table("rotterdam_selection").set_index("eligible_for")["min_months"]
-    doses = load_table("rotterdam_doses")
-    phase = doses[doses["quantity"] == "activity_in_phase"]
-    planned = {
-        str(ln): (float(g["min_gbq"].min()), float(g["max_gbq"].max()))
-        for ln, g in phase.groupby(phase["phase"].astype(str))
-    }
-    cum = doses[doses["quantity"] == "cumulative_after_phase"]
-    re = load_table("re188_patients")
-    planned["188Re-HEDP"] = (
-        float(re["re188_cumulative_gbq"].min()),
-        float(re["re188_cumulative_gbq"].max()),
-    )
-    mix = load_table("rotterdam_tumour_mix")
-    mix = mix[(mix["reported_in"] == "table5_pfs") & (mix["line"] == "I-PRRT/R-PRRT")]
-    n_by = dict(zip(mix["tumour_type"].astype(str), mix["n"].astype(float), strict=True))
-    weights = {}
-    for coarse, members in vocab.COARSE_TUMOUR_TYPES.items():
-        tot = sum(n_by[m] for m in members)
-        weights[coarse] = {m: n_by[m] / tot for m in members}
-    rr = load_table("rotterdam_tumour_mix")
-    rr = rr[(rr["reported_in"] == "table5_pfs") & (rr["group"] == "retreatment")]
-    rr = rr[rr["tumour_type"] != "all"]
-    cohort_mix = {
-        str(k): {str(t): float(n) for t, n in zip(g["tumour_type"], g["n"], strict=True)}
-        for k, g in rr.groupby(rr["line"].astype(str))
-    }
-    return {
-        "prior_pfs_min": {str(k): float(v) for k, v in sel.items()},
-        "planned_gbq": planned,
-        "cumulative_gbq": (float(cum["min_gbq"].min()), float(cum["max_gbq"].max())),
-        "re188_prior_gbq": (
-            float(re["lu177_cumulative_gbq"].min()),
-            float(re["lu177_cumulative_gbq"].max()),
-        ),
-        "type_weights": weights,
-        "cohort_mix": cohort_mix,
-    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -369,9 +314,7 @@ def _ranges_from_json(cal: Mapping[str, Any]) -> dict[str, Any]:
     ValueError
         The entry lacks a range prediction needs or holds a malformed one.
     """
-    from netbayes.store import _check_calibration
-
-    _check_calibration(cal)
+    check_calibration(cal)
     out = dict(cal)
     out["planned_gbq"] = {k: tuple(v) for k, v in cal["planned_gbq"].items()}
     for k in ("cumulative_gbq", "re188_prior_gbq"):
@@ -971,13 +914,55 @@ def _mixture_median(
 # ----------------------------------------------------------------------------------------------
 # the predictor
 # ----------------------------------------------------------------------------------------------
+def _datatree_draws(src: Any, what: str) -> dict[str, np.ndarray] | None:
+    """Draws of an ``xarray.DataTree`` (its ``posterior`` group) or ``xarray.Dataset`` with
+    ``chain`` and ``draw`` dimensions, chains stacked first; None for anything else. xarray is
+    not imported here: an object of it means it is loaded already."""
+    import sys
+
+    xr = sys.modules.get("xarray")
+    if xr is None or not isinstance(src, (xr.DataTree, xr.Dataset)):
+        return None
+    if isinstance(src, xr.DataTree):
+        if "posterior" not in src.children:
+            raise ValueError(
+                f"the {what} DataTree has no 'posterior' group (groups: "
+                f"{', '.join(src.children) or 'none'}); expected an ArviZ-style tree, e.g. "
+                "arviz.from_netcdf(path) or fit.posterior"
+            )
+        src = src["posterior"].to_dataset()
+    out = {}
+    for v in src.data_vars:
+        da = src[v]
+        if "chain" not in da.dims or "draw" not in da.dims:
+            raise ValueError(
+                f"the {what} posterior variable {v!r} has dimensions {list(da.dims)}; expected "
+                "'chain' and 'draw' among them"
+            )
+        a = da.transpose("chain", "draw", ...).to_numpy()
+        out[str(v)] = a.reshape((-1, *a.shape[2:]))
+    return out
+
+
 def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarray]:
-    draws = src.all_draws() if hasattr(src, "all_draws") else dict(src)
+    draws = _datatree_draws(src, what)
+    if draws is None:
+        if hasattr(src, "all_draws"):
+            draws = src.all_draws()
+        elif isinstance(src, Mapping):
+            draws = dict(src)
+        else:
+            raise TypeError(
+                f"the {what} posterior is a {type(src).__name__}; expected a StoredPosterior "
+                "(netbayes.load_posterior), a FitResult, an xarray.DataTree with a 'posterior' "
+                "group, or a mapping of variable names to draws"
+            )
     missing = [v for v in needed if v not in draws]
     if missing:
         raise ValueError(
             f"the {what} posterior lacks variable(s) {missing} needed for prediction; "
-            "run `netbayes fit` to regenerate the stored posteriors"
+            "run `netbayes fit` to regenerate the stored posteriors (a fit of your own: fit "
+            f"the {what} model, whose posterior holds them)"
         )
     out = {v: np.asarray(draws[v], dtype=float) for v in needed}
     n = {a.shape[0] for a in out.values()}
@@ -991,13 +976,33 @@ def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarra
 
 def _family_of(src: Any) -> str:
     """The survival family recorded with a fit or a stored posterior (default Weibull)."""
-    for holder in (getattr(src, "card", None), getattr(src, "model_info", None)):
-        if isinstance(holder, Mapping):
-            config = holder.get("config")
-            fam = config.get("family") if isinstance(config, Mapping) else holder.get("family")
-            if fam is not None:
-                return str(fam)
+    card, info = getattr(src, "card", None), getattr(src, "model_info", None)
+    for holder, key in ((card, "model_config"), (info, "config")):
+        config = holder.get(key) if isinstance(holder, Mapping) else None
+        if isinstance(config, Mapping) and config.get("family") is not None:
+            return str(config["family"])
     return DEFAULT_FAMILY
+
+
+def _warn_not_converged(src: Any, card: Mapping[str, Any] | None, what: str) -> None:
+    """A :class:`~netbayes.fitting.ConvergenceWarning` for a posterior whose fit missed the
+    convergence targets (its card says ``converged: false``, or a fit's ``converged``)."""
+    diag = (card or {}).get("diagnostics")
+    card_says = isinstance(diag, Mapping) and diag.get("converged") is False
+    if not (card_says or getattr(src, "converged", True) is False):
+        return
+    from netbayes.fitting import ConvergenceWarning  # imported only here (it loads xarray)
+
+    problems = (diag or {}).get("problems") if isinstance(diag, Mapping) else None
+    problems = problems or getattr(src, "problems", None) or []
+    detail = "; ".join(map(str, problems)) if isinstance(problems, list) else ""
+    warnings.warn(
+        f"the {what} posterior comes from a fit that did not converge (converged: false"
+        f"{': ' + detail if detail else ''}); its predictions may be unreliable: refit with "
+        "more tuning and draws before using them",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
 
 
 class Predictor:
@@ -1005,16 +1010,23 @@ class Predictor:
 
     Parameters
     ----------
-    survival : StoredPosterior, FitResult or mapping of str to numpy.ndarray
+    survival : StoredPosterior, FitResult, xarray.DataTree or mapping of str to numpy.ndarray
         Survival posterior holding :func:`netbayes.formulas.survival.params_for`
-        ``(endpoint)``: a loaded store entry, a fresh fit, or draws with the draw axis first.
-    toxicity : StoredPosterior, FitResult or mapping, optional
+        ``(endpoint)``: a loaded store entry, a fresh fit, an ArviZ-style DataTree (its
+        ``posterior`` group, e.g. ``arviz.from_netcdf(path)``), or draws with the draw axis
+        first.
+    toxicity : StoredPosterior, FitResult, xarray.DataTree or mapping, optional
         Toxicity posterior; without it the predictions have no ``p_grade3plus``.
     endpoint : {"pfs", "os"}
         What the survival posterior describes.
     family : str, optional
         The survival family of the posterior (:data:`netbayes.families.FAMILIES`). Default:
         the family recorded with the fit or in the model card, else ``"weibull"``.
+
+    Warns
+    -----
+    netbayes.fitting.ConvergenceWarning
+        A posterior comes from a fit that did not converge (its card or the fit says so).
 
     See Also
     --------
@@ -1023,8 +1035,12 @@ class Predictor:
 
     def __init__(
         self,
-        survival: StoredPosterior | Mapping[str, np.ndarray],
-        toxicity: StoredPosterior | Mapping[str, np.ndarray] | None = None,
+        survival: StoredPosterior | FitResult | xr.DataTree | Mapping[str, np.ndarray],
+        toxicity: StoredPosterior
+        | FitResult
+        | xr.DataTree
+        | Mapping[str, np.ndarray]
+        | None = None,
         *,
         endpoint: Literal["pfs", "os"] = "pfs",
         family: str | None = None,
@@ -1047,38 +1063,77 @@ class Predictor:
         self.toxicity: dict[str, np.ndarray] | None = None
         if toxicity is not None:
             self.toxicity = _as_draws(toxicity, tuple(T.PARAMS), "toxicity")
+        _warn_not_converged(survival, self.cards["survival"], f"survival-{endpoint}")
+        if toxicity is not None:
+            _warn_not_converged(toxicity, self.cards["toxicity"], "toxicity")
 
     @classmethod
     def load(
         cls,
-        endpoint: Literal["pfs", "os"] = "pfs",
-        folder: str | Path | None = None,
+        endpoint: Literal["pfs", "os"] | str | PathLike[str] = "pfs",
+        folder: str | PathLike[str] | None = None,
         *,
-        toxicity: bool = True,
+        toxicity: bool | None = None,
     ) -> Predictor:
-        """Load the stored posteriors (default: the shipped ones) and verify them.
+        """Load stored posteriors (default: the shipped ones) and verify them.
+
+        ``Predictor.load()`` loads the shipped posteriors; ``Predictor.load(path)`` a folder
+        written by ``fit.save(path)`` (a survival fit, optionally with a toxicity fit);
+        ``Predictor.load("os", path)`` the OS posterior of a folder.
 
         Parameters
         ----------
-        endpoint : {"pfs", "os"}
-        folder : str or pathlib.Path, optional
+        endpoint : {"pfs", "os"} or path
+            The survival endpoint; or, as the only argument, a models folder (its endpoint is
+            that of the survival fit it holds: PFS if it holds both).
+        folder : str or path-like, optional
             Models folder (default :func:`netbayes.store.models_dir`).
-        toxicity : bool
-            Also load the toxicity posterior.
+        toxicity : bool, optional
+            Load the toxicity posterior (True: required; False: skipped). Default: required for
+            ``Predictor.load()`` and ``Predictor.load(endpoint, folder)``; loaded when present
+            for ``Predictor.load(path)``.
 
         Raises
         ------
         netbayes.store.StoreError
             A posterior is missing, corrupt or does not match; the message says how to
             regenerate it.
-        """
-        from netbayes.store import load_posterior
 
-        if endpoint not in ("pfs", "os"):
-            raise _bad("endpoint", endpoint, "'pfs' or 'os'")
-        surv = load_posterior(f"survival-{endpoint}", folder)
-        tox = load_posterior("toxicity", folder) if toxicity else None
-        return cls(surv, tox, endpoint=endpoint)
+        Warns
+        -----
+        netbayes.fitting.ConvergenceWarning
+            A posterior's card says its fit did not converge.
+        """
+        from netbayes.store import StoreError, load_posterior
+
+        path_first = not (isinstance(endpoint, str) and endpoint in ("pfs", "os"))
+        if path_first:
+            if (
+                folder is not None
+                or not isinstance(endpoint, (str, PathLike))
+                or endpoint == ""
+                or not Path(endpoint).is_dir()
+            ):
+                allowed = "'pfs' or 'os', or an existing models folder as the only argument"
+                raise _bad("endpoint", endpoint, allowed)
+            base = Path(endpoint)
+            folder = base
+            have = [ep for ep in ("pfs", "os") if (base / f"survival-{ep}.json").is_file()]
+            if not have:
+                raise StoreError(
+                    f"no survival posterior in {base}: expected survival-pfs.json or "
+                    "survival-os.json there (save a fit with fit.save(folder), or run "
+                    f"`netbayes fit --out {base}`)"
+                )
+            endpoint = have[0]
+            if toxicity is None:
+                toxicity = (base / "toxicity.json").is_file()
+        elif toxicity is None:
+            toxicity = True
+        # prediction reads the checked draws files only: the DataTree files are not read here
+        surv = load_posterior(f"survival-{endpoint}", folder, verify_datatree=False)
+        tox = load_posterior("toxicity", folder, verify_datatree=False) if toxicity else None
+        return cls(surv, tox, endpoint=endpoint)  # type: ignore[arg-type]
 
     @property
     def ranges(self) -> dict[str, Any]:
@@ -1955,36 +2010,13 @@ def default_activities(line: str) -> tuple[float, float]:
     return _default_activities(line)
 
 
-@cache
 def _default_activities(line: str) -> tuple[float, float]:
-    from netbayes.data import load_table
-
-    if line == "188Re-HEDP":
-        re = load_table("re188_patients")
-        return (
-            float(re["lu177_cumulative_gbq"].median()),
-            float(re["re188_cumulative_gbq"].median()),
-        )
-    doses = load_table("rotterdam_doses")
-    doses = doses[doses["group"].astype(str) == "retreatment"]
-
-    def median(phase: str, quantity: str) -> float:
-        row = doses[(doses["phase"].astype(str) == phase) & (doses["quantity"] == quantity)]
-        return float(row["median_gbq"].iloc[0])
-
-    in_phase = {ln: median(ln, "activity_in_phase") for ln in vocab.PRRT_LINES}
-    if line == "I-PRRT":
-        return 0.0, in_phase["I-PRRT"]
-    if line == "R-PRRT":
-        return in_phase["I-PRRT"], in_phase["R-PRRT"]
-    return median("R-PRRT", "cumulative_after_phase"), in_phase["RR-PRRT"]
+    return calibration.default_activities(line)
 
 
-@cache
 def _gbq_r() -> float:
-    from netbayes.models.survival import calibration_constants
-
-    return calibration_constants()["gbq_r"]
+    """Median cumulative activity after R-PRRT of the calibration patients (GBq)."""
+    return calibration.survival_calibration("pfs").cumulative_gbq["R-PRRT"]
 
 
 @cache

@@ -1,36 +1,80 @@
 """The posterior store: fitted posteriors saved as data (NetCDF + a JSON model card), never pickle.
 
-A stored posterior is two files in a models folder, named after its *model type*
-(:data:`MODEL_TYPES`): ``<type>.nc`` holds the posterior draws of the variables prediction
-needs plus every top-level parameter (dimensions ``chain``, ``draw`` and the model's own, e.g.
-``tumour_type``), written as NetCDF-3 with SciPy (no HDF5 library needed); ``<type>.json`` is
-the model card:
+A models folder holds one stored posterior per *model type* (:data:`MODEL_TYPES`), three files
+each:
+
+``<type>.<hash>.nc``
+    The fit as an ArviZ-style ``xarray.DataTree``, NetCDF-4 (HDF5, written with h5netcdf):
+    group ``posterior`` (the stored variables, dimensions ``chain``, ``draw`` and the model's own,
+    e.g. ``tumour_type``) and, when the fit has them, ``sample_stats`` (``diverging``, ...),
+    ``log_likelihood`` (pointwise, one value per individual patient row, only when the fit
+    computed it), ``observed_data`` and ``constant_data``. Open it with
+    ``xarray.open_datatree(path)`` or ``arviz.from_netcdf(path)``
+    (:meth:`StoredPosterior.open_datatree`). Note: ``observed_data`` / ``constant_data`` of a
+    fit with your own patients hold those patients' rows; share the file accordingly.
+``<type>.<hash>.draws.nc``
+    The fast-read companion: the same ``posterior`` draws (float64, bit for bit) as one flat
+    NetCDF-3 dataset, read by this module's own NumPy reader, so that ``netbayes predict``
+    imports neither xarray nor an HDF5 library.
+``<type>.json``
+    The model card (below), written last.
+
+``<hash>`` is the first 12 hexadecimal digits of the file's own SHA-256: a save writes new data
+files next to the old ones and replaces the card last (each write to a temporary file in the
+same folder, fsync, :func:`os.replace`), so an interrupted save leaves the previous posterior
+loadable; the files the new card no longer names are removed afterwards.
+
+The model card (JSON, no ``NaN``: a non-finite number is stored as ``null``):
 
 ``schema_version``
-    :data:`SCHEMA_VERSION` of this store layout.
+    :data:`SCHEMA_VERSION` of this store layout (version 1, the single NetCDF-3 file of
+    netbayes before the DataTree store, is refused; :func:`convert_v1` converts it).
 ``model_type``, ``package_version``, ``created``
     What was fitted, by which netbayes, when (UTC, ISO 8601).
+``model_config``
+    The model's constructor settings as JSON (endpoint, priors, ``include_published``,
+    ``n_grid``, ... for survival; priors, ``any_weight``, ``n_nodes``, ... for toxicity).
 ``priors``
     The priors as JSON.
 ``data_sha256``
     :func:`data_hash` of the packaged calibration CSVs at fit time.
+``user_data_sha256``
+    SHA-256 of the user's own patient rows the model was fitted with, ``null`` for a fit on
+    the packaged data alone (the shipped defaults): a user fit is never mistaken for a default.
 ``sampler``
     ``sampler``, ``draws``, ``tune``, ``chains``, ``seed``, ``target_accept``.
 ``diagnostics``
     ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``seconds``,
-    ``converged``, ``problems``.
+    ``converged``, ``problems``; ``not_finite`` (present only when needed) lists the entries
+    stored as ``null`` because they were not finite (e.g. the R-hat of a constant parameter).
 ``variables``
-    The stored variables and their dimensions.
+    The stored posterior variables and their dimensions.
+``groups``
+    The groups of the DataTree file.
 ``calibration``
     The input ranges the calibration data cover (selection thresholds, activity ranges, the
-    coarse tumour-type weights), used for the extrapolation warnings.
-``netcdf_sha256``, ``draws_sha256``
-    Checksums of the NetCDF file and of the draws themselves (float64, variables in name
-    order): the same seed and data give the same ``draws_sha256``.
+    coarse tumour-type weights), used for the extrapolation warnings
+    (:func:`netbayes.calibration.calibrated_ranges`).
+``datatree_file``, ``datatree_sha256``, ``draws_file``, ``draws_file_sha256``
+    The two data files (names in the same folder) and their SHA-256.
+``draws_sha256``
+    Checksum of the draws themselves (float64, variables in name order): the same seed and data
+    give the same ``draws_sha256``.
+``card_sha256``
+    SHA-256 of the card's own canonical JSON (sorted keys, no whitespace) without this field:
+    an edited card (calibration ranges, diagnostics, ...) is refused.
 
-:func:`load_posterior` checks the card against the file before anything is used: schema
-version, model type, data hash and the NetCDF checksum. A mismatched or corrupt file raises
-:class:`StoreError` saying what to do (regenerate with ``netbayes fit``).
+:func:`load_posterior` checks the card and both files before anything is used: schema version,
+card checksum, model type, data hash, calibration ranges and the files' checksums. A mismatched
+or corrupt entry raises :class:`StoreError` saying what to do (regenerate with ``netbayes fit``,
+or refit and save a fit of your own again).
+
+:func:`save_fit` (``FitResult.save(folder)``) stores any fit of
+:class:`~netbayes.models.survival.SurvivalModel` / :class:`~netbayes.models.toxicity.ToxicityModel`
+in a folder of your choice (the argument is always a folder; one folder holds at most one fit per
+model type, e.g. a survival and a toxicity fit for ``Predictor.load(folder)``); an existing entry
+is replaced only with ``overwrite=True``. Nothing is ever written into the installed package
+(``netbayes/_models``).
 
 The default folder (:func:`models_dir`) is ``$NETBAYES_MODELS_DIR`` if set, else the posteriors
 shipped inside the installed package (``netbayes/_models``), else the source checkout's
@@ -44,7 +88,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import reprlib
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -55,6 +101,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from netbayes import spec
+from netbayes.calibration import check_calibration as _check_calibration
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -66,22 +113,28 @@ __all__ = [
     "SCHEMA_VERSION",
     "StoreError",
     "StoredPosterior",
+    "card_hash",
+    "convert_v1",
     "data_hash",
     "load_posterior",
     "models_dir",
+    "save_fit",
     "save_posterior",
 ]
 
-SCHEMA_VERSION = 1
-"""Version of the store layout (NetCDF variables + model card); bump on any change."""
+SCHEMA_VERSION = 2
+"""Version of the store layout (files + model card); bump on any change."""
 
 MODEL_TYPES: tuple[str, ...] = spec.MODEL_TYPES
-"""The stored model types, also the file stems in the models folder."""
+"""The stored model types, also the stems of the files in a models folder."""
 
 ENV_VAR = "NETBAYES_MODELS_DIR"
 """Environment variable naming a models folder to use instead of the shipped one."""
 
-_ENGINE = "scipy"  # NetCDF-3 via SciPy: always available (scipy is a dependency), deterministic
+_ENGINE = "scipy"  # the companion: NetCDF-3 via SciPy, always available, deterministic
+_TREE_ENGINE = "h5netcdf"  # the DataTree: NetCDF-4 groups (HDF5), deterministic bytes
+_OPTIONAL_GROUPS = ("sample_stats", "log_likelihood", "observed_data", "constant_data")
+"""DataTree groups copied from a fit when it has them (``posterior`` is always written)."""
 
 
 class StoreError(ValueError):
@@ -90,7 +143,10 @@ class StoreError(ValueError):
 
 def _fix(model_type: str, folder: Path | None = None) -> str:
     where = f" --out {folder}" if folder is not None else ""
-    return f"run `netbayes fit --model {model_type}{where}` to regenerate it"
+    return (
+        f"run `netbayes fit --model {model_type}{where}` to regenerate it (a fit of your own: "
+        "refit it and save it again)"
+    )
 
 
 def _short(value: Any) -> str:
@@ -119,6 +175,11 @@ def _check_type(model_type: str) -> None:
         )
 
 
+def _package_models_dir() -> Path:
+    """Where an installed wheel keeps the shipped posteriors (``netbayes/_models``)."""
+    return Path(str(resources.files("netbayes"))) / "_models"
+
+
 def models_dir() -> Path:
     """Return the folder of the default posteriors.
 
@@ -133,10 +194,27 @@ def models_dir() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    packaged = Path(str(resources.files("netbayes"))) / "_models"
+    packaged = _package_models_dir()
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "models"
+
+
+def is_package_dir(folder: str | Path) -> bool:
+    """True if ``folder`` is the installed package's own models folder (``netbayes/_models``).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+
+    Returns
+    -------
+    bool
+    """
+    try:
+        return Path(folder).resolve() == _package_models_dir().resolve()
+    except OSError:  # pragma: no cover - an unresolvable path is not the package
+        return False
 
 
 def data_hash() -> str:
@@ -171,103 +249,46 @@ def _sha256(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
+def _canonical(obj: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no whitespace, ASCII, no NaN or infinity."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def card_hash(card: Mapping[str, Any]) -> str:
+    """SHA-256 of a model card's canonical JSON without its ``card_sha256`` field.
+
+    Parameters
+    ----------
+    card : mapping
+        The card as read from JSON.
+
+    Returns
+    -------
+    str
+        Hexadecimal digest (the card's ``card_sha256`` when it is unmodified).
+
+    Raises
+    ------
+    ValueError
+        The card holds a value JSON cannot carry (NaN, infinity).
+    """
+    return _sha256(_canonical({k: v for k, v in card.items() if k != "card_sha256"}))
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
     if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not np.isfinite(x):
-        return str(x)
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)  # "inf", "-inf", "nan": a prior may be unbounded
     return x
-
-
-_CALIBRATION_KEYS = (
-    "prior_pfs_min",
-    "planned_gbq",
-    "cumulative_gbq",
-    "re188_prior_gbq",
-    "type_weights",
-    "cohort_mix",
-)
-"""The entries of a card's ``calibration`` (:func:`netbayes.predict.calibrated_ranges`)."""
-
-
-def _is_amount(x: Any) -> bool:
-    """A finite number >= 0 (not a boolean)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < math.inf
-
-
-def _check_calibration(cal: Any) -> None:
-    """Check a model card's ``calibration`` entry: every range prediction reads, well formed.
-
-    Parameters
-    ----------
-    cal : object
-        The entry, as read from JSON (see :func:`netbayes.predict.calibrated_ranges`).
-
-    Raises
-    ------
-    ValueError
-        Naming the malformed entry, its value and what is allowed.
-    """
-    from netbayes import vocab
-
-    def bad(keys: tuple[str, ...], value: Any, allowed: str) -> ValueError:
-        where = "calibration" + "".join(f"[{k!r}]" for k in keys)
-        return ValueError(f"{where}={_short(value)} is not allowed; expected {allowed}")
-
-    def amounts(keys: tuple[str, ...], value: Any, names: Sequence[str], positive: bool) -> None:
-        """A mapping of some of ``names`` to numbers >= 0 (one positive if ``positive``)."""
-        what = f"a mapping of {', '.join(names)} to numbers >= 0"
-        if not isinstance(value, Mapping) or not all(
-            k in names and _is_amount(v) for k, v in value.items()
-        ):
-            raise bad(keys, value, what)
-        if positive and not sum(value.values()) > 0:
-            raise bad(keys, value, f"{what}, at least one of them > 0")
-
-    def pair(keys: tuple[str, ...], value: Any) -> None:
-        if not (
-            isinstance(value, (list, tuple))
-            and len(value) == 2
-            and all(_is_amount(v) for v in value)
-            and value[0] <= value[1]
-        ):
-            raise bad(keys, value, "a pair [lower, upper] of numbers, 0 <= lower <= upper")
-
-    if not isinstance(cal, Mapping):
-        raise ValueError(
-            f"calibration={_short(cal)} is not allowed; expected a mapping of the calibrated "
-            "ranges (netbayes.predict.calibrated_ranges)"
-        )
-    missing = [k for k in _CALIBRATION_KEYS if k not in cal]
-    if missing:
-        raise ValueError(
-            f"calibration={_short(cal)} is not allowed; expected a mapping with the entries "
-            f"{', '.join(_CALIBRATION_KEYS)} (missing: {', '.join(missing)})"
-        )
-    amounts(("prior_pfs_min",), cal["prior_pfs_min"], vocab.LINES, positive=False)
-    planned = cal["planned_gbq"]
-    if not isinstance(planned, Mapping) or not set(vocab.LINES) <= set(planned):
-        raise bad(("planned_gbq",), planned, f"a pair for each of {', '.join(vocab.LINES)}")
-    for line, v in planned.items():
-        pair(("planned_gbq", line), v)
-    pair(("cumulative_gbq",), cal["cumulative_gbq"])
-    pair(("re188_prior_gbq",), cal["re188_prior_gbq"])
-    weights = cal["type_weights"]
-    coarse = vocab.COARSE_TUMOUR_TYPES
-    if not isinstance(weights, Mapping) or not set(coarse) <= set(weights):
-        raise bad(("type_weights",), weights, f"a mapping with each of {', '.join(coarse)}")
-    for c, members in coarse.items():
-        amounts(("type_weights", c), weights[c], members, positive=True)
-    mix = cal["cohort_mix"]
-    groups = ("I-PRRT/R-PRRT", "RR-PRRT")
-    if not isinstance(mix, Mapping) or not set(groups) <= set(mix):
-        raise bad(("cohort_mix",), mix, f"a mapping with each of {', '.join(groups)}")
-    for g in groups:
-        amounts(("cohort_mix", g), mix[g], vocab.PATIENT_TUMOUR_TYPES, positive=True)
 
 
 @dataclass(frozen=True)
@@ -287,7 +308,9 @@ class StoredPosterior:
     coords : dict of str to list
         Coordinate labels of the non-sample dimensions (e.g. ``tumour_type``).
     path : pathlib.Path or None
-        The NetCDF file it came from.
+        The fast-read draws file they came from.
+    datatree_path : pathlib.Path or None
+        The DataTree file (NetCDF-4) of the same posterior, checked against its card.
     """
 
     model_type: str
@@ -296,6 +319,7 @@ class StoredPosterior:
     dims: dict[str, tuple[str, ...]]
     coords: dict[str, list[Any]] = field(default_factory=dict)
     path: Path | None = None
+    datatree_path: Path | None = None
 
     def draws(self, var: str) -> np.ndarray:
         """Draws of ``var`` with chains stacked first, shape ``(chains * draws, ...)``."""
@@ -323,6 +347,34 @@ class StoredPosterior:
             attrs={"model_type": self.model_type},
         )
 
+    def open_datatree(self) -> xr.DataTree:
+        """The stored DataTree (all groups), loaded into memory (the file is closed).
+
+        Returns
+        -------
+        xarray.DataTree
+            As ``arviz.from_netcdf(self.datatree_path)`` returns it.
+
+        Raises
+        ------
+        StoreError
+            The file no longer matches its card's checksum.
+        """
+        import io
+
+        import xarray as xr
+
+        if self.datatree_path is None:
+            raise ValueError(f"this {self.model_type} posterior was not loaded from a file")
+        raw = self.datatree_path.read_bytes()
+        if _sha256(raw) != self.card.get("datatree_sha256"):
+            raise StoreError(
+                f"{self.datatree_path} is corrupt or was modified: its SHA-256 does not match "
+                f"the model card's datatree_sha256; {_fix(self.model_type)}"
+            )
+        with xr.open_datatree(io.BytesIO(raw), engine=_TREE_ENGINE) as tree:
+            return tree.load()
+
     @property
     def n_draws(self) -> int:
         """Total number of draws (chains times draws per chain)."""
@@ -333,63 +385,50 @@ class StoredPosterior:
 # ----------------------------------------------------------------------------------------------
 # saving
 # ----------------------------------------------------------------------------------------------
+_DIAG_NUMBERS = ("max_r_hat", "min_ess_bulk", "min_ess_tail")
+
+
+def _finite_diagnostics(diag: Mapping[str, Any]) -> dict[str, Any]:
+    """Diagnostics with each non-finite number (NaN, infinity) as ``None``, listed in
+    ``not_finite``: JSON has no NaN, and the card must say why a value is missing."""
+    out = dict(diag)
+    bad = [str(k) for k in diag.get("not_finite", []) or []]
+    for k in _DIAG_NUMBERS:
+        v = out.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isfinite(v):
+            out[k] = None
+            bad.append(k)
+    secs = out.get("seconds")
+    if isinstance(secs, Mapping):
+        out["seconds"] = {}
+        for k, v in secs.items():
+            if isinstance(v, (int, float)) and not math.isfinite(v):
+                bad.append(f"seconds.{k}")
+                v = None
+            out["seconds"][k] = v
+    out.pop("not_finite", None)
+    if bad:  # only when there are some (a card without it has every number finite)
+        out["not_finite"] = list(dict.fromkeys(bad))
+    return out
+
+
 def _diagnostics_summary(fit: FitResult) -> dict[str, Any]:
     d = fit.diagnostics
-    return {
-        "max_r_hat": float(d["r_hat"].max()),
-        "min_ess_bulk": float(d["ess_bulk"].min()),
-        "min_ess_tail": float(d["ess_tail"].min()),
-        "divergences": int(fit.n_divergences),
-        "seconds": {k: round(float(v), 2) for k, v in fit.seconds.items()},
-        "converged": bool(fit.converged),
-        "problems": list(fit.problems),
-    }
-
-
-def save_posterior(
-    fit: FitResult,
-    model_type: str,
-    *,
-    variables: Sequence[str],
-    priors: Any,
-    sampler_settings: Mapping[str, Any],
-    folder: str | Path | None = None,
-    calibration: Mapping[str, Any] | None = None,
-) -> Path:
-    """Save a fit's posterior as ``<folder>/<model_type>.nc`` plus its model card ``.json``.
-
-    Parameters
-    ----------
-    fit : netbayes.fitting.FitResult
-        The fit (its ``posterior`` DataTree must have a ``posterior`` group).
-    model_type : str
-        One of :data:`MODEL_TYPES`.
-    variables : sequence of str
-        Posterior variables to store (those prediction needs plus the top-level parameters).
-    priors : JSON-compatible object
-        The priors used (dicts, lists, numbers, strings).
-    sampler_settings : mapping
-        ``sampler``, ``draws``, ``tune``, ``chains``, ``seed``, ``target_accept``.
-    folder : str or pathlib.Path, optional
-        Destination (default :func:`models_dir`); created if needed.
-    calibration : mapping, optional
-        The calibrated input ranges of the data (:func:`netbayes.predict.calibrated_ranges`),
-        kept in the card so that predictions need not re-read the data tables.
-
-    Returns
-    -------
-    pathlib.Path
-        The NetCDF file written.
-    """
-    from netbayes import __version__
-
-    _check_type(model_type)
-    missing_settings = {"sampler", "draws", "tune", "chains", "seed", "target_accept"} - set(
-        sampler_settings
+    return _finite_diagnostics(
+        {
+            "max_r_hat": float(d["r_hat"].max()),
+            "min_ess_bulk": float(d["ess_bulk"].min()),
+            "min_ess_tail": float(d["ess_tail"].min()),
+            "divergences": int(fit.n_divergences),
+            "seconds": {k: round(float(v), 2) for k, v in fit.seconds.items()},
+            "converged": bool(fit.converged),
+            "problems": list(fit.problems),
+        }
     )
-    if missing_settings:
-        raise ValueError(f"sampler_settings is missing {sorted(missing_settings)}")
-    post = fit.posterior["posterior"].dataset
+
+
+def _posterior_dataset(post: xr.Dataset, variables: Sequence[str], model_type: str) -> xr.Dataset:
+    """The stored variables as float64, chain/draw numbered, other coordinates dropped."""
     missing = [v for v in variables if v not in post]
     if missing:
         raise ValueError(
@@ -408,30 +447,306 @@ def save_posterior(
         draw=np.arange(ds.sizes["draw"], dtype="int32"),
     )
     ds.attrs = {"model_type": model_type, "schema_version": SCHEMA_VERSION}
-    raw = ds.to_netcdf(engine=_ENGINE)  # bytes (NetCDF-3, 64-bit offset)
-    raw = bytes(raw)
-    out = Path(folder) if folder is not None else models_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    nc, js = out / f"{model_type}.nc", out / f"{model_type}.json"
+    return ds
+
+
+def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes NetCDF can hold (strings, numbers, booleans as integers)."""
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, (bool, np.bool_)):
+            out[str(k)] = int(v)
+        elif isinstance(v, (str, int, float, np.number)):
+            out[str(k)] = v
+    return out
+
+
+def _group(ds: xr.Dataset) -> xr.Dataset:
+    """A copy of a fit's group NetCDF-4 can hold: plain variable attributes, no object-typed
+    values, no group attributes (a sampler's ``created_at`` or timing would make the same draws
+    give different files; the card keeps the timings)."""
+    ds = ds.copy()
+    keep = [v for v in ds.data_vars if ds[v].dtype.kind in "biufcSU"]
+    ds = ds[keep]
+    ds.attrs = {}
+    for v in ds.variables:
+        ds[v].attrs = _plain_attrs(ds[v].attrs)
+    return ds
+
+
+def _datatree_bytes(ds: xr.Dataset, tree: xr.DataTree | None, model_type: str) -> tuple:
+    """The DataTree file's bytes and its group names."""
+    import xarray as xr
+
+    groups: dict[str, xr.Dataset] = {"posterior": ds}
+    if tree is not None:
+        for g in _OPTIONAL_GROUPS:
+            if g in tree.children:
+                part = _group(tree[g].to_dataset())
+                if part.data_vars:
+                    groups[g] = part
+    out = xr.DataTree.from_dict(groups)
+    out.attrs = {"model_type": model_type, "schema_version": SCHEMA_VERSION}
+    raw = bytes(out.to_netcdf(engine=_TREE_ENGINE))  # NetCDF-4 (HDF5), in memory
+    return raw, list(groups)
+
+
+def _umask() -> int:
+    """The process's file-mode creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync,
+    :func:`os.replace` (a reader sees the old file or the new one, never a partial one)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if hasattr(os, "fchmod"):  # mkstemp makes it private (0600): the usual mode instead
+            os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _data_file_pattern(model_type: str) -> re.Pattern[str]:
+    """Names of this model type's data files: ``<type>.<12 hex>.nc`` / ``.draws.nc``, and the
+    schema-1 ``<type>.nc``."""
+    return re.compile(rf"{re.escape(model_type)}(\.[0-9a-f]{{12}}(\.draws)?)?\.nc")
+
+
+def _check_destination(out: Path, model_type: str, overwrite: bool) -> None:
+    if is_package_dir(out):
+        raise ValueError(
+            f"folder={str(out)!r} is not allowed: it is the installed package's models folder "
+            "(netbayes/_models), which is never written to; save to a folder of your own "
+            "(`netbayes fit --out DIR`, `fit.save(DIR)`)"
+        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(
+            f"folder={str(out)!r} is not allowed: it is a file; a posterior is saved into a "
+            "folder (it holds <model type>.json and its data files)"
+        )
+    card = out / f"{model_type}.json"
+    if not overwrite and card.exists():
+        raise FileExistsError(
+            f"{card} exists: a {model_type} posterior is already saved in {out}; pass "
+            "overwrite=True to replace it, or save into another folder"
+        )
+
+
+def _write_entry(
+    out: Path,
+    model_type: str,
+    ds: xr.Dataset,
+    tree: xr.DataTree | None,
+    card: dict[str, Any],
+    *,
+    overwrite: bool,
+) -> Path:
+    """Write the data files, then the card (last), then remove the files it no longer names."""
+    _check_destination(out, model_type, overwrite)
+    companion = bytes(ds.to_netcdf(engine=_ENGINE))  # NetCDF-3, 64-bit offset
+    tree_raw, groups = _datatree_bytes(ds, tree, model_type)
     arrays = {v: ds[v].to_numpy() for v in ds.data_vars}
+    t_sha, d_sha = _sha256(tree_raw), _sha256(companion)
+    t_name, d_name = f"{model_type}.{t_sha[:12]}.nc", f"{model_type}.{d_sha[:12]}.draws.nc"
+    card = dict(card)
+    card.update(
+        variables={v: list(ds[v].dims) for v in ds.data_vars},
+        groups=groups,
+        datatree_file=t_name,
+        datatree_sha256=t_sha,
+        draws_file=d_name,
+        draws_file_sha256=d_sha,
+        draws_sha256=_draws_hash(arrays),
+    )
+    card.pop("card_sha256", None)
+    card["card_sha256"] = card_hash(card)
+    text = json.dumps(card, indent=2, allow_nan=False) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / t_name, tree_raw)
+    _write_atomic(out / d_name, companion)
+    _fsync_dir(out)
+    _write_atomic(out / f"{model_type}.json", text.encode("utf-8"))
+    _fsync_dir(out)
+    pattern = _data_file_pattern(model_type)
+    for old in out.iterdir():
+        if old.name not in (t_name, d_name) and pattern.fullmatch(old.name):
+            old.unlink(missing_ok=True)
+    return out / t_name
+
+
+def save_posterior(
+    fit: FitResult,
+    model_type: str,
+    *,
+    variables: Sequence[str],
+    priors: Any,
+    sampler_settings: Mapping[str, Any],
+    folder: str | Path | None = None,
+    calibration: Mapping[str, Any] | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    user_data_sha256: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Save a fit's posterior in ``folder``: DataTree file, fast-read draws file, model card.
+
+    Parameters
+    ----------
+    fit : netbayes.fitting.FitResult
+        The fit (its ``posterior`` DataTree must have a ``posterior`` group; its
+        ``sample_stats``, ``log_likelihood``, ``observed_data`` and ``constant_data`` groups are
+        stored too when present).
+    model_type : str
+        One of :data:`MODEL_TYPES`.
+    variables : sequence of str
+        Posterior variables to store (those prediction needs plus the top-level parameters).
+    priors : JSON-compatible object
+        The priors used (dicts, lists, numbers, strings).
+    sampler_settings : mapping
+        ``sampler``, ``draws``, ``tune``, ``chains``, ``seed``, ``target_accept``.
+    folder : str or pathlib.Path, optional
+        Destination folder (default :func:`models_dir`); created if needed. Never the installed
+        package's ``netbayes/_models``.
+    calibration : mapping, optional
+        The calibrated input ranges of the data
+        (:func:`netbayes.calibration.calibrated_ranges`), kept in the card so that predictions
+        need not re-read the data tables.
+    model_config : mapping, optional
+        The model's settings (the card's ``model_config``).
+    user_data_sha256 : str, optional
+        Hash of the user's own data the model was fitted with (None: the packaged data alone).
+    overwrite : bool
+        Replace a posterior of this model type already saved in ``folder`` (default False).
+
+    Returns
+    -------
+    pathlib.Path
+        The DataTree file written (``<folder>/<model_type>.<hash>.nc``); the card is
+        ``<folder>/<model_type>.json``.
+
+    Raises
+    ------
+    ValueError
+        A variable is missing or has non-finite draws, a setting is missing, or ``folder`` is
+        a file or the installed package's models folder.
+    FileExistsError
+        A posterior of this model type is saved in ``folder`` and ``overwrite`` is False.
+    """
+    from netbayes import __version__
+
+    _check_type(model_type)
+    missing_settings = {"sampler", "draws", "tune", "chains", "seed", "target_accept"} - set(
+        sampler_settings
+    )
+    if missing_settings:
+        raise ValueError(f"sampler_settings is missing {sorted(missing_settings)}")
+    ds = _posterior_dataset(fit.posterior["posterior"].dataset, variables, model_type)
+    out = Path(folder) if folder is not None else models_dir()
+    _check_destination(out, model_type, overwrite)
     card = {
         "schema_version": SCHEMA_VERSION,
         "model_type": model_type,
         "package_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        "model_config": None if model_config is None else _jsonable(model_config),
         "priors": _jsonable(priors),
         "data_sha256": data_hash(),
+        "user_data_sha256": user_data_sha256,
         "sampler": _jsonable(dict(sampler_settings)),
         "diagnostics": _diagnostics_summary(fit),
-        "variables": {v: list(ds[v].dims) for v in ds.data_vars},
         "calibration": None if calibration is None else _jsonable(calibration),
-        "netcdf_file": nc.name,
-        "netcdf_sha256": _sha256(raw),
-        "draws_sha256": _draws_hash(arrays),
     }
-    nc.write_bytes(raw)
-    js.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return nc
+    return _write_entry(out, model_type, ds, fit.posterior, card, overwrite=overwrite)
+
+
+def save_fit(
+    fit: FitResult,
+    folder: str | Path,
+    *,
+    overwrite: bool = False,
+    calibration: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save any fit of a netbayes model (``FitResult.save``), the user's own included.
+
+    The fit knows its model (``fit.model_info``, set by ``SurvivalModel.fit`` and
+    ``ToxicityModel.fit``): its model type, configuration, priors, the variables to store and
+    the hash of the user's data. ``Predictor.load(folder)`` predicts from it.
+
+    Parameters
+    ----------
+    fit : netbayes.fitting.FitResult
+        A fit returned by ``SurvivalModel(...).fit()`` or ``ToxicityModel(...).fit()``. A fit
+        that did not converge is saved with ``converged: false`` in its card (and
+        :class:`~netbayes.predict.Predictor` warns when predicting from it).
+    folder : str or pathlib.Path
+        A folder (created if needed), holding at most one fit per model type: the files are
+        ``<model_type>.json`` and its data files (see the module docstring).
+    overwrite : bool
+        Replace a fit of the same model type already saved there (default False).
+    calibration : mapping, optional
+        The calibrated input ranges (default: :func:`netbayes.calibration.calibrated_ranges` of
+        the packaged data).
+
+    Returns
+    -------
+    pathlib.Path
+        The DataTree file written (opens with ``arviz.from_netcdf``).
+
+    Raises
+    ------
+    ValueError
+        The fit does not know its model, or ``folder`` is not allowed.
+    FileExistsError
+        A fit of this model type is already saved in ``folder`` and ``overwrite`` is False.
+    """
+    info = getattr(fit, "model_info", None)
+    if not isinstance(info, Mapping) or info.get("model_type") not in MODEL_TYPES:
+        raise ValueError(
+            f"fit.model_info={_short(info)} is not allowed; expected the model description set "
+            "by SurvivalModel(...).fit() or ToxicityModel(...).fit() (model_type, config, "
+            "priors, variables, user_data_sha256); to store plain draws use "
+            "netbayes.store.save_posterior"
+        )
+    if calibration is None:
+        from netbayes.calibration import calibrated_ranges
+
+        calibration = calibrated_ranges()
+    settings = dict(fit.settings)
+    settings["sampler"] = fit.sampler
+    return save_posterior(
+        fit,
+        info["model_type"],
+        variables=list(info["variables"]),
+        priors=info.get("priors"),
+        sampler_settings=settings,
+        folder=Path(folder),
+        calibration=calibration,
+        model_config=info.get("config"),
+        user_data_sha256=info.get("user_data_sha256"),
+        overwrite=overwrite,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -561,36 +876,8 @@ def _read_netcdf(raw: bytes) -> tuple[dict, dict, dict]:
     return arrays, dims, coords
 
 
-def load_posterior(
-    model_type: str, folder: str | Path | None = None, *, check_data: bool = True
-) -> StoredPosterior:
-    """Load and verify a stored posterior.
-
-    Parameters
-    ----------
-    model_type : str
-        One of :data:`MODEL_TYPES`.
-    folder : str or pathlib.Path, optional
-        Models folder (default :func:`models_dir`).
-    check_data : bool
-        Refuse a posterior fitted on different calibration data (default True).
-
-    Returns
-    -------
-    StoredPosterior
-
-    Raises
-    ------
-    StoreError
-        The files are missing or unreadable, the card is not valid JSON or malformed (its
-        variables, NetCDF file name or calibration ranges), or its schema version, model type,
-        data hash or NetCDF checksum does not match; the message says how to regenerate the
-        file.
-    """
-    _check_type(model_type)
-    base = Path(folder) if folder is not None else models_dir()
-    fix = _fix(model_type, Path(folder) if folder is not None else None)
-    js = base / f"{model_type}.json"
+def _read_card(js: Path, fix: str, model_type: str) -> dict[str, Any]:
+    """The model card, parsed: a JSON object (no further checks)."""
     try:
         if not js.is_file():
             raise StoreError(f"no stored {model_type} posterior: {js} does not exist; {fix}")
@@ -606,11 +893,118 @@ def load_posterior(
     # ValueError includes UnicodeDecodeError; RecursionError: nested too deeply
     except (ValueError, RecursionError) as err:
         raise StoreError(f"model card {js} is not valid JSON ({err}); {fix}") from None
+    return card
+
+
+def _convert_hint(base: Path) -> str:
+    return (
+        f"convert it (same draws) with `python -m netbayes.store convert {base}` "
+        "(netbayes.store.convert_v1)"
+    )
+
+
+def _read_data_file(
+    base: Path,
+    card: Mapping[str, Any],
+    js: Path,
+    key: str,
+    sha_key: str,
+    model_type: str,
+    fix: str,
+    verify: bool = True,
+) -> tuple[Path, bytes]:
+    """A data file named by the card: a plain name in ``base``, present, checksum matching
+    (not read when ``verify`` is False: then only its presence is checked)."""
+    name = card.get(key)
+    if not _is_file_name(name):
+        raise StoreError(
+            f"model card {js}: {key}={_short(name)} is not allowed; expected the name of a "
+            f"file in {base} (no path separators, at most {_NAME_MAX} bytes); {fix}"
+        )
+    path = base / name
+    try:
+        if not path.is_file():
+            raise StoreError(f"no stored {model_type} posterior: {path} does not exist; {fix}")
+        if not verify:
+            return path, b""
+        raw = path.read_bytes()
+    except (OSError, ValueError) as err:
+        if isinstance(err, StoreError):
+            raise
+        raise StoreError(f"{path} could not be read ({err}); {fix}") from None
+    if _sha256(raw) != card.get(sha_key):
+        raise StoreError(
+            f"{path} is corrupt or was modified: its SHA-256 does not match the model card's "
+            f"{sha_key}; {fix}"
+        )
+    return path, raw
+
+
+def load_posterior(
+    model_type: str,
+    folder: str | Path | None = None,
+    *,
+    check_data: bool = True,
+    verify_datatree: bool = True,
+) -> StoredPosterior:
+    """Load and verify a stored posterior.
+
+    Reads the model card and the fast-read draws file (NumPy only: no xarray, no HDF5); the
+    DataTree file is checked against its checksum but not parsed
+    (:meth:`StoredPosterior.open_datatree` reads it, checking its checksum again).
+
+    Parameters
+    ----------
+    model_type : str
+        One of :data:`MODEL_TYPES`.
+    folder : str or pathlib.Path, optional
+        Models folder (default :func:`models_dir`).
+    check_data : bool
+        Refuse a posterior fitted on different calibration data (default True).
+    verify_datatree : bool
+        Check the DataTree file's checksum (default True). ``Predictor.load`` passes False:
+        prediction reads only the draws file (whose checksum is always checked), so it need not
+        read the DataTree file; its presence is still checked.
+
+    Returns
+    -------
+    StoredPosterior
+
+    Raises
+    ------
+    StoreError
+        The files are missing or unreadable, the card is not valid JSON or malformed (its
+        variables, file names or calibration ranges), its schema version is not
+        :data:`SCHEMA_VERSION` (version 1: convert it with :func:`convert_v1`), or its card
+        checksum, model type, data hash or a file checksum does not match; the message says
+        how to regenerate the file.
+    """
+    _check_type(model_type)
+    base = Path(folder) if folder is not None else models_dir()
+    fix = _fix(model_type, Path(folder) if folder is not None else None)
+    js = base / f"{model_type}.json"
+    card = _read_card(js, fix, model_type)
     ver = card.get("schema_version")
-    if type(ver) is not int or ver != SCHEMA_VERSION:  # not True or 1.0
+    if type(ver) is int and ver == 1:
+        raise StoreError(
+            f"model card {js} has store schema version 1 (one NetCDF-3 file, netbayes before "
+            f"the DataTree store), but this netbayes reads version {SCHEMA_VERSION}: "
+            f"{_convert_hint(base)}, or refit: {fix}"
+        )
+    if type(ver) is not int or ver != SCHEMA_VERSION:  # not True or 2.0
         raise StoreError(
             f"model card {js} has store schema version {_short(ver)}, but this netbayes reads "
             f"version {SCHEMA_VERSION}; {fix}"
+        )
+    try:
+        own = card_hash(card)
+    except (ValueError, TypeError, RecursionError) as err:  # NaN or infinity in the card
+        raise StoreError(f"model card {js} is not canonical JSON ({err}); {fix}") from None
+    if card.get("card_sha256") != own:
+        raise StoreError(
+            f"model card {js} was modified or is corrupt: card_sha256="
+            f"{_short(card.get('card_sha256'))} does not match its content (SHA-256 "
+            f"{own[:12]}...; a card is never edited by hand); {fix}"
         )
     if card.get("model_type") != model_type:
         raise StoreError(
@@ -631,25 +1025,10 @@ def load_posterior(
             _check_calibration(calibration)
         except ValueError as err:
             raise StoreError(f"model card {js}: {err}; {fix}") from None
-    name = card.get("netcdf_file", f"{model_type}.nc")
-    if not _is_file_name(name):
-        raise StoreError(
-            f"model card {js}: netcdf_file={_short(name)} is not allowed; expected the name of a "
-            f"file in {base} (no path separators, at most {_NAME_MAX} bytes); {fix}"
-        )
-    nc = base / name
-    try:
-        if not nc.is_file():
-            raise StoreError(f"no stored {model_type} posterior: {nc} does not exist; {fix}")
-        raw = nc.read_bytes()
-    except (OSError, ValueError) as err:
-        if isinstance(err, StoreError):
-            raise
-        raise StoreError(f"{nc} could not be read ({err}); {fix}") from None
-    if _sha256(raw) != card.get("netcdf_sha256"):
-        raise StoreError(
-            f"{nc} is corrupt or was modified: its SHA-256 does not match the model card; {fix}"
-        )
+    tree_path, _ = _read_data_file(
+        base, card, js, "datatree_file", "datatree_sha256", model_type, fix, verify_datatree
+    )
+    nc, raw = _read_data_file(base, card, js, "draws_file", "draws_file_sha256", model_type, fix)
     try:
         arrays, dims, coords = _read_netcdf(raw)
     except Exception as err:  # checksum matched, so the writer produced an unreadable file
@@ -675,7 +1054,109 @@ def load_posterior(
     for name, a in arrays.items():
         if not np.all(np.isfinite(a)):
             raise StoreError(f"{nc}: variable {name!r} has non-finite draws; {fix}")
-    return StoredPosterior(model_type, card, arrays, dims, coords, nc)
+    return StoredPosterior(model_type, card, arrays, dims, coords, nc, tree_path)
+
+
+# ----------------------------------------------------------------------------------------------
+# converting a schema-1 folder (one NetCDF-3 file per model) without refitting
+# ----------------------------------------------------------------------------------------------
+def _default_model_config(model_type: str) -> dict[str, Any]:
+    """The configuration of a default model (what ``netbayes fit`` fitted; imports PyMC)."""
+    if model_type.startswith("survival-"):
+        from netbayes.models.survival import SurvivalModel
+
+        return SurvivalModel(model_type.split("-", 1)[1]).config()  # type: ignore[arg-type]
+    from netbayes.models.toxicity import ToxicityModel
+
+    return ToxicityModel().config()
+
+
+def convert_v1(folder: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Convert a schema-1 models folder to this layout, with the same draws (no refit).
+
+    Schema 1 (netbayes before the DataTree store) stored ``<type>.nc`` (NetCDF-3, the posterior
+    draws) and its card ``<type>.json``; only ``netbayes fit`` wrote them, so each is a default
+    model on the packaged data (``user_data_sha256`` null). Each entry is verified first (its
+    card, the file's checksum and ``draws_sha256`` recomputed from the draws); the draws are
+    written unchanged (float64, bit for bit: the new card's ``draws_sha256`` equals the old
+    one) and the card keeps its creation date, priors, sampler settings, diagnostics and
+    calibration ranges (non-finite diagnostics become null). The DataTree file has the
+    ``posterior`` group only (schema 1 kept no sample statistics). Converting in place
+    (``out`` None) replaces the schema-1 files.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The schema-1 folder (e.g. a source checkout's ``models/``).
+    out : str or pathlib.Path, optional
+        Destination folder (default: ``folder``, in place).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The DataTree files written, one per converted model type.
+
+    Raises
+    ------
+    StoreError
+        No schema-1 entry in ``folder``, or an entry fails its checks.
+    """
+    import xarray as xr
+
+    src = Path(folder)
+    dst = Path(out) if out is not None else src
+    written = []
+    for model_type in MODEL_TYPES:
+        js = src / f"{model_type}.json"
+        if not js.is_file():
+            continue
+        fix = _fix(model_type, src)
+        old = _read_card(js, fix, model_type)
+        if old.get("schema_version") != 1 or old.get("model_type") != model_type:
+            raise StoreError(
+                f"model card {js}: schema_version={_short(old.get('schema_version'))}, "
+                f"model_type={_short(old.get('model_type'))}; convert_v1 expects a schema-1 "
+                f"{model_type} card"
+            )
+        name = old.get("netcdf_file", f"{model_type}.nc")
+        if not _is_file_name(name):
+            raise StoreError(f"model card {js}: netcdf_file={_short(name)} is not allowed")
+        raw = (src / name).read_bytes()
+        if _sha256(raw) != old.get("netcdf_sha256"):
+            raise StoreError(f"{src / name} is corrupt or was modified; {fix}")
+        arrays, dims, coords = _read_netcdf(raw)
+        if _draws_hash(arrays) != old.get("draws_sha256"):
+            raise StoreError(f"{src / name}: its draws do not match the card's draws_sha256")
+        ds = xr.Dataset(
+            {k: (dims[k], arrays[k]) for k in old["variables"]},
+            coords={k: v for k, v in coords.items()},
+        )
+        ds = _posterior_dataset(ds, list(old["variables"]), model_type)
+        card = {
+            "schema_version": SCHEMA_VERSION,
+            "model_type": model_type,
+            "package_version": old.get("package_version"),
+            "created": old.get("created"),
+            "converted": {
+                "from_schema_version": 1,
+                "date": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+                "netcdf_sha256": old.get("netcdf_sha256"),
+            },
+            "model_config": _default_model_config(model_type),
+            "priors": old.get("priors"),
+            "data_sha256": old.get("data_sha256"),
+            "user_data_sha256": None,
+            "sampler": old.get("sampler"),
+            "diagnostics": _finite_diagnostics(old.get("diagnostics") or {}),
+            "calibration": old.get("calibration"),
+        }
+        path = _write_entry(dst, model_type, ds, None, card, overwrite=True)
+        if dst.resolve() == src.resolve():
+            (src / name).unlink(missing_ok=True)  # the schema-1 data file, now converted
+        written.append(path)
+    if not written:
+        raise StoreError(f"no model card ({', '.join(MODEL_TYPES)}.json) in {src} to convert")
+    return written
 
 
 # ----------------------------------------------------------------------------------------------
@@ -699,7 +1180,8 @@ def fit_default(
     """Fit one default model on the packaged data and store its posterior.
 
     This is what ``netbayes fit`` runs (it imports PyMC). The same ``seed`` and data give the
-    same draws (compare the cards' ``draws_sha256``).
+    same draws (compare the cards' ``draws_sha256``). A posterior of the same model type in
+    ``folder`` is replaced.
 
     Parameters
     ----------
@@ -709,48 +1191,45 @@ def fit_default(
         Sampler settings (see :func:`netbayes.fitting.sample`); the model's own default
         ``target_accept`` is used and recorded.
     folder : str or pathlib.Path, optional
-        Destination (default :func:`models_dir`).
+        Destination (default :func:`models_dir`; never the installed package's folder).
 
     Returns
     -------
     path : pathlib.Path
-        The NetCDF file written.
+        The DataTree file written.
     fit : netbayes.fitting.FitResult
     """
-    from dataclasses import asdict
-
     _check_type(model_type)
-    settings: dict[str, Any] = {"draws": draws, "tune": tune, "chains": chains, "seed": seed}
-    run = dict(settings, sampler=sampler, progress=progress)
+    out = Path(folder) if folder is not None else models_dir()
+    _check_destination(out, model_type, overwrite=True)  # before minutes of sampling
+    run: dict[str, Any] = dict(
+        draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler, progress=progress
+    )
     if model_type.startswith("survival-"):
-        from netbayes.formulas.survival import params_for
         from netbayes.models.survival import SurvivalModel
 
-        endpoint = model_type.split("-", 1)[1]
-        model = SurvivalModel(endpoint)  # type: ignore[arg-type]
-        fit = model.fit(**run)
-        variables = list(dict.fromkeys([*model.parameter_names(), *params_for(endpoint)]))
-        priors: Any = asdict(model.priors)
-        target_accept = fit.settings["target_accept"]
+        fit = SurvivalModel(model_type.split("-", 1)[1]).fit(**run)  # type: ignore[arg-type]
     else:
-        from netbayes.formulas.toxicity import PARAMS as TOX_PARAMS
         from netbayes.models.toxicity import ToxicityModel
 
-        tmodel = ToxicityModel()
-        fit = tmodel.fit(**run)
-        variables = list(dict.fromkeys([*tmodel.parameter_names(), *TOX_PARAMS]))
-        priors = tmodel.priors
-        target_accept = fit.settings["target_accept"]
-    settings.update(sampler=sampler, target_accept=target_accept)
-    from netbayes.predict import calibrated_ranges
+        fit = ToxicityModel().fit(**run)
+    return save_fit(fit, out, overwrite=True), fit
 
-    path = save_posterior(
-        fit,
-        model_type,
-        variables=variables,
-        priors=priors,
-        sampler_settings=settings,
-        folder=folder,
-        calibration=calibrated_ranges(),
-    )
-    return path, fit
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    """``python -m netbayes.store convert FOLDER [--out DIR]``: :func:`convert_v1`."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m netbayes.store")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert", help="convert a schema-1 models folder (same draws, no refit)")
+    c.add_argument("folder")
+    c.add_argument("--out", default=None, help="destination (default: in place)")
+    args = p.parse_args(argv)
+    for path in convert_v1(args.folder, args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())

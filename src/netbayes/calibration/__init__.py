@@ -20,14 +20,17 @@ from netbayes.calibration.base import (
     SelectionRule,
     SurvivalCalibration,
 )
+from netbayes.calibration.ranges import CALIBRATION_KEYS, check_calibration
 
 __all__ = [
+    "CALIBRATION_KEYS",
     "STUDIES",
     "Correlation",
     "IndividualSurvival",
     "SelectionRule",
     "SurvivalCalibration",
     "calibrated_ranges",
+    "check_calibration",
     "default_activities",
     "survival_calibration",
     "type_weight_rows",
@@ -110,4 +113,3 @@ def survival_calibration(endpoint: str = "pfs") -> SurvivalCalibration:
         ranges=calibrated_ranges(),
         studies=(rotterdam.STUDY_ID, *((re188.STUDY_ID,) if endpoint == "os" else ())),
     )
-

@@ -83,6 +83,7 @@ from netbayes.calibration import (
     type_weight_rows,
 )
 from netbayes.families import DEFAULT_FAMILY, get_family
+from netbayes.models.base import SurvivalInfo
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
 __all__ = [
@@ -393,7 +394,7 @@ def _check_design(old: _Rows, new: _Rows, what: str) -> None:
             )
 
 
-class SurvivalModel:
+class SurvivalModel(SurvivalInfo):
     """Build and fit the hierarchical Weibull model of PFS or OS.
 
     Parameters
@@ -783,7 +784,9 @@ class SurvivalModel:
         # the truncated first-line block and the near-zero type SDs make a curved posterior:
         # a smaller step (higher target acceptance) removes the occasional divergence
         kwargs.setdefault("target_accept", TARGET_ACCEPT)
-        return sample(self.build(), **kwargs)
+        fit = sample(self.build(), **kwargs)
+        fit.model_info = self.model_info()  # what fit.save() records (models.base)
+        return fit
 
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""

@@ -220,6 +220,7 @@ from netbayes.formulas import toxicity as ftox
 from netbayes.formulas.toxicity import A_REF_GBQ, DOSE_SCALE_GBQ
 from netbayes.intervals import Interval, as_interval
 from netbayes.likelihoods import ordinal as lik
+from netbayes.models.base import ToxicityInfo
 
 __all__ = [
     "A_REF_GBQ",
@@ -609,7 +610,7 @@ class ToxicityData:
 # ----------------------------------------------------------------------------------------------
 # the model
 # ----------------------------------------------------------------------------------------------
-class ToxicityModel:
+class ToxicityModel(ToxicityInfo):
     """Ordinal CTCAE model of grade III/IV cytopenia (see the module docstring).
 
     Parameters
@@ -804,7 +805,7 @@ class ToxicityModel:
         """
         if self.model is None:
             self.build()
-        return sample(
+        fit = sample(
             self.model,
             draws=draws,
             tune=tune,
@@ -815,6 +816,8 @@ class ToxicityModel:
             target_accept=target_accept,
             var_names=self.parameter_names(),
         )
+        fit.model_info = self.model_info()  # what fit.save() records (models.base)
+        return fit
 
     # -- reporting -------------------------------------------------------------------------------
     def prior_table(

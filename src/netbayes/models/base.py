@@ -1,0 +1,195 @@
+"""What a fitted model tells the posterior store: its type, configuration and data hash.
+
+:class:`ModelBase` is the model contract's IO part. ``SurvivalModel.fit`` and
+``ToxicityModel.fit`` set ``fit.model_info = self.model_info()`` on the
+:class:`~netbayes.fitting.FitResult` they return, so that ``fit.save(folder)``
+(:func:`netbayes.store.save_fit`) can write a model card for any fit, the user's own included:
+
+``model_type``
+    ``"survival-pfs"``, ``"survival-os"`` or ``"toxicity"`` (:data:`netbayes.store.MODEL_TYPES`).
+``config``
+    The constructor's settings as JSON (:meth:`ModelBase.config`).
+``priors``
+    The priors as JSON.
+``variables``
+    The posterior variables to store: the sampled top-level parameters plus those prediction
+    needs.
+``user_data_sha256``
+    :func:`frame_hash` of the user's own rows (``None`` without them: a default fit).
+
+This module imports neither PyMC nor the models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ModelBase", "SurvivalInfo", "ToxicityInfo", "frame_hash", "object_hash"]
+
+
+def frame_hash(df: pd.DataFrame | None) -> str | None:
+    """SHA-256 of a table's content (index, columns and values as CSV, ``\\n`` line ends).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or None
+
+    Returns
+    -------
+    str or None
+        Hexadecimal digest; None for None.
+    """
+    if df is None:
+        return None
+    return hashlib.sha256(df.to_csv(lineterminator="\n").encode("utf-8")).hexdigest()
+
+
+def _feed(h: Any, x: Any) -> None:
+    if isinstance(x, pd.DataFrame):
+        h.update(b"F" + (frame_hash(x) or "").encode())
+    elif isinstance(x, np.ndarray):
+        a = np.ascontiguousarray(x)
+        h.update(b"A" + f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+    elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+        h.update(b"D" + type(x).__name__.encode())
+        for f in dataclasses.fields(x):
+            h.update(f.name.encode() + b"\0")
+            _feed(h, getattr(x, f.name))
+    elif isinstance(x, Mapping):
+        h.update(b"M")
+        for k in sorted(x, key=str):
+            h.update(str(k).encode() + b"\0")
+            _feed(h, x[k])
+    elif isinstance(x, (list, tuple)):
+        h.update(b"L" + str(len(x)).encode())
+        for v in x:
+            _feed(h, v)
+    else:
+        h.update(b"S" + repr(x).encode() + b"\0")
+
+
+def object_hash(x: Any) -> str:
+    """SHA-256 of nested tables, arrays, dataclasses, mappings, sequences and scalars."""
+    h = hashlib.sha256()
+    _feed(h, x)
+    return h.hexdigest()
+
+
+def _json(x: Any) -> Any:
+    """JSON-able copy (tuples as lists, NumPy scalars as Python numbers)."""
+    return json.loads(json.dumps(x, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+class ModelBase:
+    """Mixin of the netbayes models: what the posterior store records about a fit."""
+
+    @property
+    def model_type(self) -> str:
+        """The stored model type (:data:`netbayes.store.MODEL_TYPES`)."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """The model's settings as JSON (what its constructor took)."""
+        raise NotImplementedError
+
+    def user_data(self) -> pd.DataFrame | None:
+        """The user's own rows the model is fitted with (None: the packaged data alone)."""
+        raise NotImplementedError
+
+    def user_data_hash(self) -> str | None:
+        """:func:`frame_hash` of :meth:`user_data` (None without user data)."""
+        return frame_hash(self.user_data())
+
+    def prior_settings(self) -> Any:
+        """The priors as JSON."""
+        raise NotImplementedError
+
+    def stored_variables(self) -> list[str]:
+        """Posterior variables a saved fit keeps: the sampled top-level parameters
+        (``parameter_names()``) plus those prediction needs."""
+        from netbayes import spec
+
+        mt = self.model_type
+        needed = spec.TOXICITY_PARAMS if mt == "toxicity" else spec.survival_params(mt[9:])
+        return list(dict.fromkeys([*self.parameter_names(), *needed]))  # type: ignore[attr-defined]
+
+    def model_info(self) -> dict[str, Any]:
+        """What ``fit.model_info`` holds (see the module docstring)."""
+        return {
+            "model_type": self.model_type,
+            "config": self.config(),
+            "priors": self.prior_settings(),
+            "variables": self.stored_variables(),
+            "user_data_sha256": self.user_data_hash(),
+        }
+
+
+class SurvivalInfo(ModelBase):
+    """:class:`ModelBase` of :class:`netbayes.models.survival.SurvivalModel`."""
+
+    @property
+    def model_type(self) -> str:
+        return f"survival-{self.endpoint}"  # type: ignore[attr-defined]
+
+    def prior_settings(self) -> Any:
+        return _json(dataclasses.asdict(self.priors))  # type: ignore[attr-defined]
+
+    def user_data(self) -> pd.DataFrame | None:
+        return self.patients  # type: ignore[attr-defined]
+
+    def config(self) -> dict[str, Any]:
+        from netbayes.calibration import survival_calibration
+
+        default = survival_calibration(self.endpoint)  # type: ignore[attr-defined]
+        summaries = {}
+        for ep, df in self.summaries.items():  # type: ignore[attr-defined]
+            packaged = default.summaries[ep]
+            same = df.shape == packaged.shape and df.equals(packaged)
+            summaries[ep] = "packaged" if same else f"sha256:{frame_hash(df)}"
+        cal = self.calibration  # type: ignore[attr-defined]
+        design = "packaged" if object_hash(cal) == object_hash(default) else object_hash(cal)
+        return {
+            "endpoint": self.endpoint,  # type: ignore[attr-defined]
+            "family": self.family.name,  # type: ignore[attr-defined]
+            "calibration": {"studies": list(cal.studies), "design": design},
+            "priors": self.prior_settings(),
+            "include_published": bool(self.include_published),  # type: ignore[attr-defined]
+            "n_grid": int(self.n_grid),  # type: ignore[attr-defined]
+            "summaries": summaries,
+            "spearman": list(self.spearman),  # type: ignore[attr-defined]
+            "user_data_sha256": self.user_data_hash(),
+        }
+
+
+class ToxicityInfo(ModelBase):
+    """:class:`ModelBase` of :class:`netbayes.models.toxicity.ToxicityModel`."""
+
+    model_type = "toxicity"  # type: ignore[assignment]
+
+    def prior_settings(self) -> Any:
+        return _json(self.priors)  # type: ignore[attr-defined]
+
+    def user_data(self) -> pd.DataFrame | None:
+        return self.user  # type: ignore[attr-defined]
+
+    def config(self) -> dict[str, Any]:
+        data = self.data  # type: ignore[attr-defined]
+        packaged = type(data).packaged()
+        return {
+            "priors": self.prior_settings(),
+            "any_weight": float(self.any_weight),  # type: ignore[attr-defined]
+            "n_nodes": int(self.n_nodes),  # type: ignore[attr-defined]
+            "data": (
+                "packaged"
+                if object_hash(data) == object_hash(packaged)
+                else f"sha256:{object_hash(data)}"
+            ),
+            "user_data_sha256": self.user_data_hash(),
+        }
