@@ -78,3 +78,14 @@ def test_no_module_redeclares_a_spec_constant():
                     continue
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno} {t.id}")
     assert offenders == []
+
+
+def test_model_registry_agrees_with_the_spec():
+    from netbayes.models import registry
+
+    assert tuple(registry.MODELS) == spec.MODEL_TYPES
+    for mt, entry in registry.MODELS.items():
+        model = entry.default()
+        assert model.model_type == mt  # the class's own idea of its type
+    with pytest.raises(ValueError, match=r"model_type='hazard' is not allowed"):
+        registry.default_model("hazard")

@@ -1061,14 +1061,10 @@ def load_posterior(
 # converting a schema-1 folder (one NetCDF-3 file per model) without refitting
 # ----------------------------------------------------------------------------------------------
 def _default_model_config(model_type: str) -> dict[str, Any]:
-    """The configuration of a default model (what ``netbayes fit`` fitted; imports PyMC)."""
-    if model_type.startswith("survival-"):
-        from netbayes.models.survival import SurvivalModel
+    """The configuration of a default model (what ``netbayes fit`` fitted)."""
+    from netbayes.models.registry import default_model
 
-        return SurvivalModel(model_type.split("-", 1)[1]).config()  # type: ignore[arg-type]
-    from netbayes.models.toxicity import ToxicityModel
-
-    return ToxicityModel().config()
+    return default_model(model_type).config()
 
 
 def convert_v1(folder: str | Path, out: str | Path | None = None) -> list[Path]:
@@ -1205,14 +1201,9 @@ def fit_default(
     run: dict[str, Any] = dict(
         draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler, progress=progress
     )
-    if model_type.startswith("survival-"):
-        from netbayes.models.survival import SurvivalModel
+    from netbayes.models.registry import default_model
 
-        fit = SurvivalModel(model_type.split("-", 1)[1]).fit(**run)  # type: ignore[arg-type]
-    else:
-        from netbayes.models.toxicity import ToxicityModel
-
-        fit = ToxicityModel().fit(**run)
+    fit = default_model(model_type).fit(**run)
     return save_fit(fit, out, overwrite=True), fit
 
 
