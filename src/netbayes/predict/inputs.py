@@ -1,0 +1,384 @@
+"""Prediction inputs: the patient record, its validation and the calibrated ranges.
+
+See :mod:`netbayes.predict` for the record's fields and the warnings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from netbayes import calibration, vocab
+from netbayes.calibration import calibrated_ranges, check_calibration
+from netbayes.intervals import _show
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+
+__all__ = [
+    "DEFAULT_TIMES",
+    "DEFAULT_T_PROBS",
+    "FIELDS",
+    "LIMITS",
+    "MIN_PRIOR_PFS_MONTHS",
+    "ExtrapolationWarning",
+    "default_activities",
+    "validate_patient",
+]
+
+
+class ExtrapolationWarning(UserWarning):
+    """The inputs lie outside what the calibration data cover: the prediction extrapolates."""
+
+
+MIN_PRIOR_PFS_MONTHS = 1.0 / 30.4
+"""The smallest plausible prior PFS: one day (30.4 days a month). Anything shorter is an input
+error (most likely a wrong unit), and the formulas cannot represent a PFS near zero."""
+
+FIELDS: dict[str, str] = {
+    "tumour_type": f"tumour type, one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)} "
+    "(others only with new_type='population')",
+    "prior_pfs_months": "PFS after the previous line, months (at least one day, "
+    f"{MIN_PRIOR_PFS_MONTHS:.3g}); required for R-PRRT and RR-PRRT, optional for 188Re-HEDP "
+    "(default: the 36-month reference), ignored for I-PRRT",
+    "prior_gbq": "cumulative 177Lu-octreotate activity before the planned line, GBq (>= 0; 0 for "
+    "I-PRRT, > 0 for R-PRRT and RR-PRRT)",
+    "planned_gbq": "activity planned in the line, GBq (> 0; 188Re activity for 188Re-HEDP)",
+    "line": f"treatment line, one of {', '.join(vocab.LINES)}",
+}
+"""The fields of a patient record and what each accepts."""
+
+LIMITS: dict[str, tuple[float, float]] = {
+    "prior_pfs_months": (MIN_PRIOR_PFS_MONTHS, 600.0),
+    "prior_gbq": (0.0, 200.0),
+    "planned_gbq": (0.0, 60.0),
+}
+"""Plausibility limits, inclusive except the lower limit of the planned activity (> 0): outside
+is an input error, most likely a wrong unit (days or years instead of months, MBq or mCi instead
+of GBq)."""
+
+_STRICT_LOWER = frozenset({"planned_gbq"})
+"""Fields whose lower limit is excluded (see :data:`LIMITS`)."""
+
+_UNIT_HINT = {
+    "prior_pfs_months": "months (not days or years)",
+    "prior_gbq": "GBq (1 GBq = 1000 MBq = 27 mCi)",
+    "planned_gbq": "GBq (1 GBq = 1000 MBq = 27 mCi)",
+}
+
+DEFAULT_TIMES = np.arange(0.0, 61.0, 1.0)
+"""Default time grid of the survival curve: 0 to 60 months, monthly."""
+DEFAULT_T_PROBS = (12.0, 24.0)
+"""Default times t of P(PFS > t), months."""
+
+_LINES_CI = {ln.lower(): ln for ln in vocab.LINES}
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Patient:
+    tumour_type: str
+    line: str
+    prior_pfs_months: float | None
+    prior_gbq: float
+    planned_gbq: float
+    new_type: bool
+    extrapolation: tuple[str, ...]
+    extrapolation_kinds: tuple[str, ...] = ()
+
+
+def _bad(name: str, value: Any, allowed: str) -> ValueError:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return ValueError(f"{name}={_show(value)} is not allowed; expected {allowed}")
+
+
+def _number(name: str, value: Any, *, optional: bool = False) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if optional:
+            return None
+        raise _bad(name, value, f"a number: {FIELDS[name]}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise _bad(name, value, f"a number, not {type(value).__name__}: {FIELDS[name]}")
+    lo, hi = LIMITS[name]
+    strict_lo = name in _STRICT_LOWER
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond the float range
+        x = math.inf
+    if not math.isfinite(x) or x > hi or (x <= lo if strict_lo else x < lo):
+        low = f"{'>' if strict_lo else '>='} {lo:.3g}"
+        if name == "prior_pfs_months":
+            low += " (one day)"
+        raise _bad(name, value, f"a finite number {low} and <= {hi:g}, in {_UNIT_HINT[name]}")
+    return x
+
+
+def _check_seed(seed: Any) -> int | None:
+    """A seed of :func:`numpy.random.default_rng`: None or an integer >= 0."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise _bad("seed", seed, "an integer >= 0 or None")
+    return int(seed)
+
+
+def validate_patient(
+    *,
+    tumour_type: Any,
+    line: Any,
+    planned_gbq: Any,
+    prior_gbq: Any = 0.0,
+    prior_pfs_months: Any = None,
+    new_type: Literal["error", "population"] = "error",
+    endpoint: str = "pfs",
+    ranges: Mapping[str, Any] | None = None,
+) -> _Patient:
+    """Validate one patient record; return it typed, with its extrapolation notes.
+
+    Parameters
+    ----------
+    tumour_type, line, planned_gbq, prior_gbq, prior_pfs_months
+        See :data:`FIELDS`.
+    new_type : {"error", "population"}
+        What to do with a tumour type outside the vocabulary (see the module docstring).
+    endpoint : {"pfs", "os"}
+        The survival endpoint predicted (PFS after 188Re-HEDP is an extrapolation).
+    ranges : mapping, optional
+        The calibrated ranges (default :func:`calibrated_ranges`).
+
+    Returns
+    -------
+    _Patient
+        Typed fields; ``extrapolation`` lists why the prediction extrapolates (empty if not).
+
+    Raises
+    ------
+    ValueError
+        Naming the field, the value and what is allowed.
+    """
+    if new_type not in ("error", "population"):
+        raise _bad("new_type", new_type, "'error' or 'population'")
+    if not isinstance(line, str) or line.strip().lower() not in _LINES_CI:
+        raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
+    ln = _LINES_CI[line.strip().lower()]
+    if not isinstance(tumour_type, str) or not tumour_type.strip():
+        raise _bad("tumour_type", tumour_type, f"a string: {FIELDS['tumour_type']}")
+    tt = tumour_type.strip().lower()
+    is_new = tt not in vocab.PATIENT_TUMOUR_TYPES
+    if is_new and new_type == "error":
+        raise _bad(
+            "tumour_type",
+            tumour_type,
+            f"one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)}; for a type the model has not seen, "
+            "pass new_type='population' (its effect is drawn from the population distribution)",
+        )
+    x = _number("prior_pfs_months", prior_pfs_months, optional=True)
+    pg = _number("prior_gbq", prior_gbq)
+    pl = _number("planned_gbq", planned_gbq)
+    assert pg is not None and pl is not None
+    if ln == "I-PRRT" and pg > 0:
+        raise _bad(
+            "prior_gbq",
+            prior_gbq,
+            "0 for I-PRRT (the initial course); a patient with earlier PRRT is on line R-PRRT or "
+            "RR-PRRT",
+        )
+    if ln in ("R-PRRT", "RR-PRRT"):
+        if pg == 0:
+            raise _bad("prior_gbq", prior_gbq, f"> 0 GBq for {ln} (a retreatment follows PRRT)")
+        if x is None:
+            raise _bad(
+                "prior_pfs_months",
+                prior_pfs_months,
+                f"a number of months >= {MIN_PRIOR_PFS_MONTHS:.3g} (one day; required for {ln})",
+            )
+    rng = calibrated_ranges() if ranges is None else ranges
+    notes: list[str] = []
+    kinds: list[str] = []  # one key per note, for aggregated warnings
+    thr = rng["prior_pfs_min"].get(ln)
+    if thr is not None and x is not None and x < thr:
+        kinds.append(f"prior_pfs_below_threshold:{ln}")
+        notes.append(
+            f"prior_pfs_months={x:g} is below the {thr:g}-month selection threshold for {ln}: "
+            "the calibration cohort had no such patients"
+        )
+    lo, hi = rng["planned_gbq"][ln]
+    if not (lo <= pl <= hi):
+        kinds.append(f"planned_gbq_outside_range:{ln}")
+        notes.append(
+            f"planned_gbq={pl:g} is outside the calibrated {ln} activity range {lo:g}-{hi:g} GBq"
+        )
+    if ln in ("R-PRRT", "RR-PRRT"):
+        clo, chi = rng["cumulative_gbq"]
+        cum = pg + pl
+        if not (clo <= cum <= chi):
+            kinds.append(f"cumulative_gbq_outside_range:{ln}")
+            notes.append(
+                f"cumulative 177Lu activity prior_gbq + planned_gbq = {cum:g} GBq is outside "
+                f"the calibrated range {clo:g}-{chi:g} GBq"
+            )
+    if ln == "188Re-HEDP":
+        rlo, rhi = rng["re188_prior_gbq"]
+        if not (rlo <= pg <= rhi):
+            kinds.append(f"re188_prior_gbq_outside_range:{ln}")
+            notes.append(
+                f"prior_gbq={pg:g} is outside the 188Re-HEDP pilot's prior 177Lu range "
+                f"{rlo:g}-{rhi:g} GBq"
+            )
+        if endpoint == "pfs":
+            kinds.append(f"re188_pfs_no_data:{ln}")
+            notes.append(
+                "no PFS data inform 188Re-HEDP (the pilot reports OS only): its PFS line effect "
+                "is its prior"
+            )
+    if is_new:
+        kinds.append("new_tumour_type")
+        notes.append(
+            f"tumour_type={tumour_type!r} is not a calibrated type: its effect is drawn from the "
+            "population distribution"
+        )
+    return _Patient(
+        tumour_type=tt if not is_new else tumour_type.strip(),
+        line=ln,
+        prior_pfs_months=None if ln == "I-PRRT" else x,
+        prior_gbq=pg,
+        planned_gbq=pl,
+        new_type=is_new,
+        extrapolation=tuple(notes),
+        extrapolation_kinds=tuple(kinds),
+    )
+
+
+def _ranges_from_json(cal: Mapping[str, Any]) -> dict[str, Any]:
+    """A model card's ``calibration`` entry, checked, with its pairs back as tuples.
+
+    Raises
+    ------
+    ValueError
+        The entry lacks a range prediction needs or holds a malformed one.
+    """
+    check_calibration(cal)
+    out = dict(cal)
+    out["planned_gbq"] = {k: tuple(v) for k, v in cal["planned_gbq"].items()}
+    for k in ("cumulative_gbq", "re188_prior_gbq"):
+        out[k] = tuple(cal[k])
+    return out
+
+
+def _tumour_weights(p: _Patient, ranges: Mapping[str, Any]) -> np.ndarray | None:
+    """Weights over the fine types (None for a new type)."""
+    if p.new_type:
+        return None
+    w = np.zeros(len(vocab.TUMOUR_TYPES))
+    if p.tumour_type in vocab.TUMOUR_TYPES:
+        w[vocab.TUMOUR_TYPES.index(p.tumour_type)] = 1.0
+    else:
+        for m, v in ranges["type_weights"][p.tumour_type].items():
+            w[vocab.TUMOUR_TYPES.index(m)] = v
+    return w
+
+
+def _check_frame(df: Any) -> None:
+    """Refuse a patient table that is not a DataFrame, lacks or has unknown columns, is empty
+    or has a non-unique index (the index labels the patients)."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    required = ["tumour_type", "line", "planned_gbq"]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"df is missing column(s) {missing}; required {required}, optional prior_gbq, "
+            "prior_pfs_months (see netbayes.predict.FIELDS)"
+        )
+    unknown = sorted(set(df.columns) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"df has unknown column(s) {unknown}; allowed: {list(FIELDS)}")
+    if len(df) == 0:
+        raise ValueError("df has no rows; expected at least one patient")
+    if not df.index.is_unique:
+        raise ValueError("df's index labels the patients and must be unique")
+
+
+def _missing(v: Any) -> bool:
+    """A missing table cell: None, NaN, pd.NA or NaT (not a string or a container)."""
+    if v is None:
+        return True
+    if isinstance(v, float):  # also numpy.float64
+        return math.isnan(v)
+    if isinstance(v, (int, str)):
+        return False
+    return bool(pd.api.types.is_scalar(v) and pd.isna(v))
+
+
+def _normalise_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """One table row as :func:`validate_patient` keywords: a missing cell (None, NaN, pd.NA,
+    NaT) of a number field becomes NaN, refused or defaulted as in :meth:`Predictor.patient`
+    (a missing ``prior_gbq`` is 0 except on a retreatment line); a list or other container is
+    left for validation to refuse by name."""
+    for k in ("prior_gbq", "prior_pfs_months", "planned_gbq"):
+        if k in rec and _missing(rec[k]):
+            rec[k] = math.nan
+    line = rec.get("line")
+    retreatment = isinstance(line, str) and _LINES_CI.get(line.strip().lower()) in (
+        "R-PRRT",
+        "RR-PRRT",
+    )
+    pg = rec.get("prior_gbq", math.nan)
+    if isinstance(pg, float) and math.isnan(pg) and not retreatment:
+        rec["prior_gbq"] = 0.0  # not given: the default of `patient`
+    return rec
+
+
+def _check_times(name: str, t: Any) -> np.ndarray:
+    if isinstance(t, (str, bytes)):
+        raise _bad(name, t, "a sequence of times in months (>= 0), not a string")
+    try:
+        a = np.atleast_1d(np.asarray(t, dtype=float))
+    except (TypeError, ValueError):
+        raise _bad(name, t, "a sequence of times in months (>= 0)") from None
+    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise _bad(name, t, "a non-empty sequence of finite times in months (>= 0)")
+    return np.unique(a)
+
+
+def _finite(name: str, a: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(a)):
+        raise ValueError(
+            f"the prediction of {name} is not finite for some posterior draws; the posterior or "
+            "the inputs are outside what the formulas can represent (please report this)"
+        )
+    return a
+
+
+def default_activities(line: str) -> tuple[float, float]:
+    """The default ``(prior_gbq, planned_gbq)`` of a cohort on ``line``: its calibration cohort.
+
+    Parameters
+    ----------
+    line : str
+        One of :data:`netbayes.vocab.LINES` (exact spelling).
+
+    Returns
+    -------
+    tuple of float
+        I-PRRT: no prior activity and the median activity of the Rotterdam I-PRRT phase;
+        R-PRRT: the I-PRRT and R-PRRT phase medians; RR-PRRT: the median cumulative activity
+        after R-PRRT and the RR-PRRT phase median (``data/rotterdam_doses.csv``); 188Re-HEDP:
+        the pilot's median prior 177Lu and 188Re activities (``data/re188_patients.csv``).
+    """
+    if not isinstance(line, str) or line not in vocab.LINES:
+        raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
+    return _default_activities(line)
+
+
+def _default_activities(line: str) -> tuple[float, float]:
+    return calibration.default_activities(line)

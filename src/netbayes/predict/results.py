@@ -1,0 +1,275 @@
+"""Prediction results: :class:`Prediction` (tables, draws and typed accessors) and
+:class:`CohortPrediction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from netbayes.intervals import Interval
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+
+__all__ = ["CohortPrediction", "Estimate", "Prediction"]
+
+
+def _describe(interval: Interval, draws: np.ndarray) -> dict[str, float]:
+    return {k: float(v) for k, v in interval.describe(np.asarray(draws, float)).items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """One predicted quantity of one patient: posterior median, mean and interval.
+
+    Attributes
+    ----------
+    quantity : str
+        What it is (``median_pfs``, ``p_pfs_gt``, ``p_grade3plus``, ...).
+    median, mean, lower, upper : float
+        Posterior median and mean, and the interval bounds.
+    interval : netbayes.intervals.Interval
+        The interval convention of ``lower`` and ``upper``.
+    unit : str
+        ``"months"`` or ``"probability"``.
+    """
+
+    quantity: str
+    median: float
+    mean: float
+    lower: float
+    upper: float
+    interval: Interval
+    unit: str
+
+    def to_dict(self) -> dict[str, float]:
+        """``median``, ``mean`` and the bounds under the interval's column names."""
+        lo, hi = self.interval.columns
+        return {"median": self.median, "mean": self.mean, lo: self.lower, hi: self.upper}
+
+
+@dataclass
+class Prediction:
+    """Posterior predictions for one or more patients: summaries and raw draws of one call.
+
+    Attributes
+    ----------
+    patients : pandas.DataFrame
+        The validated inputs, one row per patient (index = patient label), plus
+        ``extrapolation`` (why the prediction extrapolates; empty if it does not).
+    summary : pandas.DataFrame
+        Tidy table, one row per patient and quantity: ``patient``, ``quantity``
+        (``median_pfs``, ``p_pfs_gt``, ``p_grade3plus``; ``os`` instead of ``pfs`` for OS),
+        ``t_months`` (for ``p_*_gt``), ``cell_line`` (for ``p_grade3plus``: the three cell lines
+        and ``any``), ``unit``, posterior ``median`` and ``mean``, and the interval bounds named
+        by the interval (``eti95_lower``, ``eti95_upper`` by default).
+    curve : pandas.DataFrame
+        :math:`S(t)` on the time grid: ``patient``, ``t_months``, ``median``, ``mean`` and the
+        interval bounds.
+    interval : netbayes.intervals.Interval
+        The interval convention of the columns.
+    endpoint : str
+        ``"pfs"`` or ``"os"``.
+    arrays : dict of str to numpy.ndarray
+        The draws behind the tables (see :attr:`draws`).
+    """
+
+    patients: pd.DataFrame
+    summary: pd.DataFrame
+    curve: pd.DataFrame
+    interval: Interval
+    endpoint: str
+    arrays: dict[str, np.ndarray] = field(repr=False)
+    coords: dict[str, Any] = field(repr=False)
+
+    @cached_property
+    def draws(self) -> xr.Dataset:
+        """The raw posterior draws as an ``xarray.Dataset``.
+
+        Variables: ``survival`` (patient, draw, t_months), ``median_<endpoint>_months``
+        (patient, draw), ``p_<endpoint>_gt`` (patient, draw, t_prob) and, with a toxicity
+        posterior, ``p_grade3plus`` (patient, tox_draw, cell_line). The survival and toxicity
+        posteriors are separate fits, hence separate draw dimensions.
+        """
+        import xarray as xr
+
+        e = self.endpoint
+        dims = {
+            "survival": ("patient", "draw", "t_months"),
+            f"median_{e}_months": ("patient", "draw"),
+            f"p_{e}_gt": ("patient", "draw", "t_prob"),
+            "p_grade3plus": ("patient", "tox_draw", "cell_line"),
+        }
+        return xr.Dataset(
+            {k: (dims[k], v) for k, v in self.arrays.items()},
+            coords={k: v for k, v in self.coords.items() if k in _used_dims(dims, self.arrays)},
+            attrs={"endpoint": e, "interval": self.interval.text},
+        )
+
+    def _patient_id(self, patient: Any) -> Any:
+        pid = self.patients.index[0] if patient is None else patient
+        if pid not in self.patients.index:
+            raise KeyError(f"patient {pid!r} not found; patients: {list(self.patients.index)}")
+        return pid
+
+    def _estimates(self, quantity: str, patient: Any) -> pd.DataFrame:
+        s = self.summary
+        return s[(s["patient"] == self._patient_id(patient)) & (s["quantity"] == quantity)]
+
+    def _estimate(self, row: pd.Series) -> Estimate:
+        lo, hi = self.interval.columns
+        return Estimate(
+            str(row["quantity"]),
+            float(row["median"]),
+            float(row["mean"]),
+            float(row[lo]),
+            float(row[hi]),
+            self.interval,
+            str(row["unit"]),
+        )
+
+    def median(self, patient: Any = None) -> Estimate:
+        """The median PFS (or OS) in months of ``patient`` (default: the first patient)."""
+        return self._estimate(self._estimates(f"median_{self.endpoint}", patient).iloc[0])
+
+    def event_free_times(self, patient: Any = None) -> tuple[float, ...]:
+        """The times (months) at which :meth:`p_event_free` was predicted."""
+        rows = self._estimates(f"p_{self.endpoint}_gt", patient)
+        return tuple(float(t) for t in rows["t_months"])
+
+    def p_event_free(self, t: float, patient: Any = None) -> Estimate:
+        """P(PFS > t) (or OS > t) of ``patient`` at a predicted time ``t`` (months).
+
+        Raises
+        ------
+        KeyError
+            If ``t`` is not one of :meth:`event_free_times` (ask for it with ``times=``).
+        """
+        rows = self._estimates(f"p_{self.endpoint}_gt", patient)
+        hit = rows[np.isclose(rows["t_months"].to_numpy(float), float(t))]
+        if hit.empty:
+            raise KeyError(
+                f"t={t!r} was not predicted; predicted times: "
+                f"{', '.join(f'{x:g}' for x in rows['t_months'])} (pass times=[...])"
+            )
+        return self._estimate(hit.iloc[0])
+
+    def cell_lines(self, patient: Any = None) -> tuple[str, ...]:
+        """The cell lines with a grade >= III risk (empty without a toxicity posterior)."""
+        return tuple(str(c) for c in self._estimates("p_grade3plus", patient)["cell_line"])
+
+    def p_grade3plus(self, cell_line: str = "any", patient: Any = None) -> Estimate:
+        """P(grade >= III) of ``cell_line`` (``"any"``: any of the three) for ``patient``.
+
+        Raises
+        ------
+        ValueError
+            If the prediction has no toxicity posterior, or ``cell_line`` is not a cell line.
+        """
+        rows = self._estimates("p_grade3plus", patient)
+        if rows.empty:
+            raise ValueError("this prediction has no toxicity posterior (no grade >= III risks)")
+        hit = rows[rows["cell_line"].astype(str) == cell_line]
+        if hit.empty:
+            raise ValueError(
+                f"cell_line={cell_line!r} is not allowed; expected one of "
+                f"{', '.join(map(str, rows['cell_line']))}"
+            )
+        return self._estimate(hit.iloc[0])
+
+    def sentence(self, patient: Any = None, digits: int = 1) -> str:
+        """A results sentence for the median, e.g. ``"median PFS after R-PRRT 14.2 months
+        (95% ETI 11.0-17.9)"``.
+
+        Parameters
+        ----------
+        patient : label, optional
+            Patient label (default: the first patient).
+        digits : int
+            Decimals.
+        """
+        pid = self._patient_id(patient)
+        med = self.median(pid)
+        line = self.patients.loc[pid, "line"]
+        what = f"median {self.endpoint.upper()} after {line}"
+        return self.interval.sentence(
+            what, med.median, med.lower, med.upper, unit="months", digits=digits
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-compatible data (the ``netbayes predict --json`` layout)."""
+        out: dict[str, Any] = {
+            "endpoint": self.endpoint,
+            "interval": {"kind": self.interval.kind, "prob": self.interval.prob},
+            "patients": [],
+        }
+        for pid, prow in self.patients.iterrows():
+            out["patients"].append(
+                {
+                    "patient": pid if isinstance(pid, (int, str)) else str(pid),
+                    "input": {
+                        k: (None if pd.isna(prow[k]) else prow[k])
+                        for k in ("tumour_type", "line", "prior_pfs_months", "prior_gbq")
+                    }
+                    | {"planned_gbq": float(prow["planned_gbq"])},
+                    "extrapolation": list(prow["extrapolation_notes"]),
+                    f"median_{self.endpoint}_months": self.median(pid).to_dict(),
+                    f"p_{self.endpoint}_gt": [
+                        {"t_months": t, **self.p_event_free(t, pid).to_dict()}
+                        for t in self.event_free_times(pid)
+                    ],
+                    "p_grade3plus": (
+                        {c: self.p_grade3plus(c, pid).to_dict() for c in self.cell_lines(pid)}
+                        or None
+                    ),
+                }
+            )
+        return out
+
+
+def _used_dims(dims: Mapping[str, tuple[str, ...]], arrays: Mapping[str, Any]) -> set[str]:
+    return {d for k in arrays for d in dims[k]}
+
+
+@dataclass
+class CohortPrediction:
+    """Predicted Kaplan-Meier median of a cohort of n patients, with its predictive interval.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row: ``line``, ``n``, ``quantity`` (``km_median_<endpoint>``), ``unit``, ``median``,
+        ``mean`` and the interval bounds (a *predictive* interval: posterior uncertainty plus
+        the sampling variation of a cohort of n).
+    km_medians : numpy.ndarray
+        The simulated cohorts' KM medians, one per posterior draw used.
+    type_counts : dict of str to int
+        Patients per fine tumour type (or new type) in the simulated cohort.
+    interval : netbayes.intervals.Interval
+    """
+
+    summary: pd.DataFrame
+    km_medians: np.ndarray
+    type_counts: dict[str, int]
+    interval: Interval
+
+    def sentence(self, digits: int = 1) -> str:
+        """E.g. ``"predicted KM median PFS of 168 patients after R-PRRT 14.0 months (95% ETI
+        11.1-17.2)"``."""
+        r = self.summary.iloc[0]
+        lo, hi = self.interval.columns
+        what = (
+            f"predicted KM median {r['quantity'].split('_')[-1].upper()} of {r['n']} patients "
+            f"after {r['line']}"
+        )
+        return self.interval.sentence(what, r["median"], r[lo], r[hi], "months", digits)
