@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -41,11 +42,13 @@ __all__ = [
     "PARAMS",
     "PARAMS_OS",
     "X_REF",
+    "covariates",
     "cumulative_gbq",
     "log_scale",
     "mixture_median",
     "mixture_sf",
     "params_for",
+    "salvage_shift",
     "shape",
     "truncated_weibull",
     "type_intercepts",
@@ -147,13 +150,61 @@ def log_scale(
     out = alpha[:, None] + sigma[:, None] * zz
     if ls.is_first:
         return out
-    x = X_REF if prior_pfs_months is None else float(prior_pfs_months)
-    shift = np.asarray(params["beta_x"], float) * math.log(x / X_REF) + np.asarray(
-        params["beta_gbq"], float
-    ) * ((cumulative - GBQ_REF) / GBQ_UNIT)
+    lx, gq = covariates(prior_pfs_months, cumulative)
+    return out + salvage_shift(params, line, lx, gq)[:, None]
+
+
+def covariates(prior_pfs_months: Any, cumulative: Any) -> tuple[Any, Any]:
+    r"""The salvage covariates on the model's scale: :math:`\log(x / 36)` and
+    :math:`(d - 44.7) / 10`.
+
+    Parameters
+    ----------
+    prior_pfs_months : float, numpy.ndarray or None
+        Prior PFS :math:`x` (months); ``None`` is the reference (36 months).
+    cumulative : float or numpy.ndarray
+        Cumulative 177Lu activity :math:`d` after the line (GBq).
+
+    Returns
+    -------
+    lx, gq : float or numpy.ndarray
+    """
+    if prior_pfs_months is None:
+        lx: Any = 0.0
+    elif np.ndim(prior_pfs_months) == 0:
+        lx = math.log(float(prior_pfs_months) / X_REF)
+    else:
+        lx = np.log(np.asarray(prior_pfs_months, float) / X_REF)
+    return lx, (cumulative - GBQ_REF) / GBQ_UNIT
+
+
+def salvage_shift(params: Mapping[str, np.ndarray], line: str, lx: Any, gq: Any) -> np.ndarray:
+    r"""The salvage block's covariate and line terms of :math:`\log\lambda`, per draw.
+
+    :math:`\beta_x\,l_x + \beta_{GBq}\,g + \gamma_{line}`, with :math:`l_x`, :math:`g` from
+    :func:`covariates`. This is the one NumPy statement of the AFT predictor's covariate part:
+    the single-patient path, the batch kernel and the cohort simulation all call it.
+
+    Parameters
+    ----------
+    params : mapping
+        Posterior draws; ``beta_x``, ``beta_gbq`` and the line effect have shape
+        ``(draws,)`` or broadcast against ``lx``/``gq``.
+    line : str
+        A salvage line.
+    lx, gq : float or numpy.ndarray
+        The covariates; arrays broadcast against the draws (e.g. shape ``(patients, 1)`` for
+        ``(patients, draws)`` output).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    ls = spec.line_spec(line)
+    shift = np.multiply(lx, params["beta_x"]) + np.multiply(gq, params["beta_gbq"])
     if ls.survival_effect is not None:
-        shift = shift + np.asarray(params[ls.survival_effect], float)
-    return out + shift[:, None]
+        shift = shift + params[ls.survival_effect]
+    return shift
 
 
 def weibull_sf(t: np.ndarray, k: np.ndarray, lam: np.ndarray) -> np.ndarray:

@@ -556,10 +556,8 @@ class Predictor:
             planned[i] = p.planned_gbq
             prior[i] = p.prior_gbq
             if not spec.line_spec(p.line).is_first:  # the first line ignores x and activity
-                x = F.X_REF if p.prior_pfs_months is None else p.prior_pfs_months
-                lx[i] = math.log(x / F.X_REF)
                 cum = F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line)
-                gq[i] = (cum - F.GBQ_REF) / F.GBQ_UNIT
+                lx[i], gq[i] = F.covariates(p.prior_pfs_months, cum)
             if p.extrapolation:
                 notes[i] = "; ".join(p.extrapolation)
                 for kind, note in zip(p.extrapolation_kinds, p.extrapolation, strict=True):
@@ -632,12 +630,8 @@ class Predictor:
                 alpha, sigma, _ = F.type_intercepts(th, line, e)
                 comps = components(line, ty)
                 shift = None
-                ls = spec.line_spec(line)
-                if not ls.is_first:  # as formulas.survival.log_scale, operation by operation
-                    shift = np.multiply.outer(part[a:z, 2], th["beta_x"])
-                    shift += np.multiply.outer(part[a:z, 3], th["beta_gbq"])
-                    if ls.survival_effect is not None:
-                        shift += th[ls.survival_effect]
+                if not spec.line_spec(line).is_first:
+                    shift = F.salvage_shift(th, line, part[a:z, 2:3], part[a:z, 3:4])
                 loglam = []
                 for zc, _ in comps:
                     base = alpha + sigma * zc
@@ -1074,24 +1068,20 @@ class Predictor:
             k = th["k2"][:, None]
             type2 = th["alpha2"][:, None] + th["sigma2"][:, None] * z2
             d = draw(pg) + (draw(pl) if ls.adds_lu177 else 0.0)
-            bx, bg = th["beta_x"][:, None], th["beta_gbq"][:, None]
+            # the draws as columns: one row per simulated cohort, one column per patient
+            cov = {v: th[v][:, None] for v in ("beta_x", "beta_gbq", "gamma_rr", "gamma_re188")}
             if selected:
                 lam1 = np.exp(th["alpha1"][:, None] + th["sigma1"][:, None] * z1)
                 x = fam.truncated_sample(rng, th["k1"][:, None], lam1, thr["R-PRRT"], (m, n))
                 if ls.selected_after == "R-PRRT":
                     # the R-PRRT PFS given x, at the calibration's R-PRRT cumulative activity
                     d_r = _gbq_r()
-                    lam_r = np.exp(
-                        type2 + bx * np.log(x / F.X_REF) + bg * (d_r - F.GBQ_REF) / F.GBQ_UNIT
-                    )
+                    lam_r = np.exp(type2 + F.salvage_shift(cov, "R-PRRT", *F.covariates(x, d_r)))
                     x = fam.truncated_sample(rng, k, lam_r, thr["RR-PRRT"], (m, n))
             else:
                 assert xs is not None
                 x = draw(xs)
-            lp = type2 + bx * np.log(x / F.X_REF) + bg * (d - F.GBQ_REF) / F.GBQ_UNIT
-            if ls.survival_effect is not None:
-                lp = lp + th[ls.survival_effect][:, None]
-            lam = np.exp(lp)
+            lam = np.exp(type2 + F.salvage_shift(cov, ln, *F.covariates(x, d)))
         t = fam.sample(rng, k, lam, (m, n))
         r = math.ceil(n / 2)
         km = np.partition(t, r - 1, axis=1)[:, r - 1]
