@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from netbayes import calibration, vocab
+from netbayes import calibration, spec, vocab
 from netbayes.calibration import calibrated_ranges, check_calibration
 from netbayes.intervals import _show
 
@@ -185,14 +185,15 @@ def validate_patient(
     pg = _number("prior_gbq", prior_gbq)
     pl = _number("planned_gbq", planned_gbq)
     assert pg is not None and pl is not None
-    if ln == "I-PRRT" and pg > 0:
+    ls = spec.line_spec(ln)
+    if ls.is_first and pg > 0:
         raise _bad(
             "prior_gbq",
             prior_gbq,
             "0 for I-PRRT (the initial course); a patient with earlier PRRT is on line R-PRRT or "
             "RR-PRRT",
         )
-    if ln in ("R-PRRT", "RR-PRRT"):
+    if ls.selected_after is not None:  # a retreatment: selected on the previous line's PFS
         if pg == 0:
             raise _bad("prior_gbq", prior_gbq, f"> 0 GBq for {ln} (a retreatment follows PRRT)")
         if x is None:
@@ -217,7 +218,7 @@ def validate_patient(
         notes.append(
             f"planned_gbq={pl:g} is outside the calibrated {ln} activity range {lo:g}-{hi:g} GBq"
         )
-    if ln in ("R-PRRT", "RR-PRRT"):
+    if ls.selected_after is not None:
         clo, chi = rng["cumulative_gbq"]
         cum = pg + pl
         if not (clo <= cum <= chi):
@@ -226,7 +227,7 @@ def validate_patient(
                 f"cumulative 177Lu activity prior_gbq + planned_gbq = {cum:g} GBq is outside "
                 f"the calibrated range {clo:g}-{chi:g} GBq"
             )
-    if ln == "188Re-HEDP":
+    if not ls.adds_lu177:  # 188Re-HEDP: the pilot's ranges
         rlo, rhi = rng["re188_prior_gbq"]
         if not (rlo <= pg <= rhi):
             kinds.append(f"re188_prior_gbq_outside_range:{ln}")
@@ -249,7 +250,7 @@ def validate_patient(
     return _Patient(
         tumour_type=tt if not is_new else tumour_type.strip(),
         line=ln,
-        prior_pfs_months=None if ln == "I-PRRT" else x,
+        prior_pfs_months=None if ls.is_first else x,
         prior_gbq=pg,
         planned_gbq=pl,
         new_type=is_new,

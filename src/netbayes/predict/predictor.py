@@ -997,12 +997,12 @@ class Predictor:
                     line=ln,
                     planned_gbq=b,
                     prior_gbq=a,
-                    prior_pfs_months=rep_x if ln != "I-PRRT" else None,
+                    prior_pfs_months=None if spec.line_spec(ln).is_first else rep_x,
                     endpoint=self.endpoint,
                     ranges=rng_c,
                 )
                 notes += [m for m in p.extrapolation if m not in notes]
-        if not selected and ln != "I-PRRT":
+        if not selected and not spec.line_spec(ln).is_first:
             p = validate_patient(
                 tumour_type="midgut",
                 line=ln,
