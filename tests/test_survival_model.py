@@ -92,7 +92,15 @@ def test_model_arguments_are_checked():
 
 def test_priors_table_lists_every_prior():
     t = SurvivalPriors().to_frame()
-    assert len(t) == 13 and t["b"].gt(0).all()
+    assert len(t) == 16 and t["b"].gt(0).all()
+    # the OS model's first-line block has its priors here too (and so in the model card)
+    os1 = t.set_index("parameter").loc[["alpha1_os", "k1_os", "sigma1_os"]]
+    assert list(os1["distribution"]) == [
+        "Normal(mean, sd)",
+        "LogNormal(median, sd_log)",
+        "HalfNormal(sd)",
+    ]
+    assert os1.loc["k1_os", "a"] == 1.5 and os1.loc["sigma1_os", "b"] == 0.5
     att = t.set_index("parameter").loc["spearman_attenuation"]
     assert att["distribution"] == "Beta(mean, sd)" and (att["a"], att["b"]) == (0.88, 0.08)
     # the SE noise scale is a property of the estimator, calibrated by simulation: tight prior

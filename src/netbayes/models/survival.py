@@ -158,6 +158,12 @@ class SurvivalPriors:
     """Normal prior on the 188Re-HEDP vs R-PRRT log-time effect."""
     delta_control: tuple[float, float] = (0.0, 0.3)
     """Normal prior on the control-group first-line log-time offset (selection)."""
+    alpha1_os: tuple[float, float] = (math.log(90.0), 1.0)
+    """Normal prior on the log first-line OS scale (OS model only; total OS from I-PRRT)."""
+    k1_os: tuple[float, float] = (1.5, 0.5)
+    """Log-normal prior on the first-line OS shape (OS model only)."""
+    sigma1_os: float = 0.5
+    """Half-normal prior on the SD of first-line OS tumour-type effects (OS model only)."""
     spearman_attenuation: tuple[float, float] = (0.88, 0.08)
     """Beta prior (mean, sd) on the attenuation of the published Spearman coefficient by
     censoring: atanh(r_obs) ~ N(a * atanh(rho), sqrt(1.06 / (n - 3))), with rho the population
@@ -193,7 +199,7 @@ class SurvivalPriors:
         """Return the priors as a table: parameter, distribution, and its two numbers."""
         rows = []
         for name, val in asdict(self).items():
-            if name in ("k1", "k2"):
+            if name in ("k1", "k2", "k1_os"):
                 rows.append((name, "LogNormal(median, sd_log)", val[0], val[1]))
             elif name == "kappa_se":
                 rows.append((name, "LogNormal(median, sd_log)", val[0], val[1]))
@@ -530,9 +536,9 @@ class SurvivalModel(SurvivalInfo):
                 self._add_first_line(pm, "pfs", log_lam1, k1, delta_control, kappa_se)
                 if self.endpoint == "os":
                     # first-line OS rows: their own scale/shape (total OS from I-PRRT)
-                    a1os = pm.Normal("alpha1_os", math.log(90.0), 1.0)
-                    k1os = pm.LogNormal("k1_os", math.log(1.5), 0.5)
-                    s1os = pm.HalfNormal("sigma1_os", p.sigma1)
+                    a1os = pm.Normal("alpha1_os", *p.alpha1_os)
+                    k1os = pm.LogNormal("k1_os", math.log(p.k1_os[0]), p.k1_os[1])
+                    s1os = pm.HalfNormal("sigma1_os", p.sigma1_os)
                     z1os = pm.Normal("z1_os", 0, 1, dims="tumour_type")
                     self._add_first_line(
                         pm, "os", a1os + s1os * z1os, k1os, delta_control, kappa_se, "_os"
