@@ -251,14 +251,14 @@ def test_validate_fails_loudly_on_a_wrong_posterior(tmp_path, capsys, monkeypatc
 
     from netbayes import validation
 
-    real = validation.validation_table
+    real = validation.run_checks
 
-    def shifted(pfs, os_, tox):
-        d = pfs.all_draws()
+    def shifted(survival_pfs=None, survival_os=None, toxicity=None, **kw):
+        d = survival_pfs.all_draws()
         d["alpha2"] = d["alpha2"] + np.log(3.0)
-        return real(d, os_, tox)
+        return real(d, survival_os, toxicity, **kw)
 
-    monkeypatch.setattr(validation, "validation_table", shifted)
+    monkeypatch.setattr(validation, "run_checks", shifted)
     rc = main(["validate"])
     out = capsys.readouterr().out
     assert rc == 1 and "FAIL" in out and "OUTSIDE PFS retreatment R-PRRT" in out

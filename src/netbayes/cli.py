@@ -360,15 +360,15 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from netbayes.validation import validate
+    from netbayes.validation import results_table, validation_results
 
-    t = validate(args.models_dir)
+    results = validation_results(args.models_dir)
+    t = results_table(results)
     if args.csv:
         t.to_csv(args.csv, index=False)
     print(f"netbayes {__version__}: published figures against 95% posterior predictive intervals")
-    counts = t.groupby("check", sort=False)["inside"].agg(["sum", "count"])
-    for check, (k, n) in counts.iterrows():
-        print(f"  {check:<30} {int(k):>3}/{int(n):<3} inside  {'PASS' if k == n else 'FAIL'}")
+    for res in results:
+        print(f"  {res.sentence()}")
     show = t if args.all else t[~t["inside"]]
     if len(show):
         print()

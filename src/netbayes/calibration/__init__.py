@@ -33,6 +33,7 @@ __all__ = [
     "check_calibration",
     "default_activities",
     "survival_calibration",
+    "toxicity_calibration",
     "type_weight_rows",
 ]
 
@@ -113,3 +114,11 @@ def survival_calibration(endpoint: str = "pfs") -> SurvivalCalibration:
         ranges=calibrated_ranges(),
         studies=(rotterdam.STUDY_ID, *((re188.STUDY_ID,) if endpoint == "os" else ())),
     )
+
+
+def toxicity_calibration() -> Any:
+    """The toxicity model's design from the registered studies (Rotterdam Table 6 and doses,
+    the 188Re-HEDP per-cycle grades): a :class:`netbayes.calibration.toxicity.ToxicityData`."""
+    from netbayes.calibration.toxicity import ToxicityData
+
+    return ToxicityData.packaged()

@@ -10,11 +10,22 @@ up. To add a family: a module here defining a :class:`SurvivalFamily` subclass a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from netbayes.families.base import SurvivalFamily
 from netbayes.families.lognormal import LOGNORMAL
 from netbayes.families.weibull import WEIBULL
 
-__all__ = ["DEFAULT_FAMILY", "FAMILIES", "LOGNORMAL", "WEIBULL", "SurvivalFamily", "get_family"]
+__all__ = [
+    "DEFAULT_FAMILY",
+    "FAMILIES",
+    "LOGNORMAL",
+    "WEIBULL",
+    "SurvivalFamily",
+    "family_of",
+    "get_family",
+]
 
 FAMILIES: dict[str, SurvivalFamily] = {
     WEIBULL.name: WEIBULL,
@@ -38,3 +49,17 @@ def get_family(family: str | SurvivalFamily) -> SurvivalFamily:
     if family not in FAMILIES:
         raise ValueError(f"family={family!r} is not allowed; expected one of {', '.join(FAMILIES)}")
     return FAMILIES[family]
+
+
+def family_of(src: Any) -> str:
+    """The survival family a posterior was fitted with (default :data:`DEFAULT_FAMILY`).
+
+    Read from a stored posterior's model card (``model_config["family"]``) or a fit's
+    ``model_info["config"]["family"]``; a plain mapping of draws has none.
+    """
+    card, info = getattr(src, "card", None), getattr(src, "model_info", None)
+    for holder, key in ((card, "model_config"), (info, "config")):
+        config = holder.get(key) if isinstance(holder, Mapping) else None
+        if isinstance(config, Mapping) and config.get("family") is not None:
+            return str(config["family"])
+    return DEFAULT_FAMILY

@@ -206,18 +206,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from netbayes import vocab
-from netbayes.cohorts import re188_cycle_grade_counts
-from netbayes.data import load_table
+from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
 from netbayes.fitting import FitResult, sample
 from netbayes.formulas import toxicity as ftox
 from netbayes.formulas.toxicity import A_REF_GBQ, DOSE_SCALE_GBQ
+from netbayes.formulas.toxicity_ppc import toxicity_params, toxicity_ppc_table
 from netbayes.intervals import Interval, as_interval
 from netbayes.likelihoods import ordinal as lik
 from netbayes.models.base import ToxicityInfo
@@ -242,20 +242,8 @@ LINK = "probit"
 TARGET_ACCEPT = 0.9
 """Default NUTS target acceptance of :meth:`ToxicityModel.fit` (and the coverage benchmark);
 see "Parameterisation" in the module docstring for why not nutpie's 0.8."""
-PHASES: tuple[str, ...] = ("control I-PRRT", "I-PRRT", "R-PRRT", "RR-PRRT")
+PHASES: tuple[str, ...] = TOXICITY_PHASES
 """Rows of Rotterdam Table 6 used as likelihood, in model order."""
-_PHASE_KEYS = (("control", "I-PRRT"), ("retreatment", "I-PRRT"), ("retreatment", "R-PRRT"),
-               ("retreatment", "RR-PRRT"))  # fmt: skip
-_COHORT_OF_PHASE = ("control", "reference", "retreated", "retreated")
-# AUDIT F11: how many of the "any grade IV" patients are also counted in "any grade III".
-# control: footnote b (5 of 6); R-PRRT: text "12 patients (6.6%)" = 12 + 1 - 1; RR-PRRT: no
-# grade IV; I-PRRT: unknown (0 or 1): the likelihood mixes both with equal weight.
-_ANY_OVERLAP: dict[str, tuple[int, ...]] = {
-    "control I-PRRT": (5,),
-    "I-PRRT": (0, 1),
-    "R-PRRT": (1,),
-    "RR-PRRT": (0,),
-}
 
 # ----------------------------------------------------------------------------------------------
 # priors
@@ -496,115 +484,6 @@ def validate_user_data(df: pd.DataFrame) -> pd.DataFrame:
             i,
         )
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# data container
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class ToxicityData:
-    """Everything the likelihood sees, as plain arrays (packaged data or a simulation).
-
-    Attributes
-    ----------
-    n : ndarray, shape (4,)
-        Patients per Table 6 phase (:data:`PHASES` order).
-    line_counts : ndarray, shape (4, 3, 2)
-        Grade III and IV counts per phase and cell line.
-    worst_counts : ndarray, shape (2, 4, 3)
-        Worst-grade counts (<= II, III, IV) per phase; two versions for the unknown I-PRRT
-        overlap (identical for the other phases).
-    any_printed : ndarray, shape (4, 2)
-        Printed "any" grade III and grade IV counts (overlapping; PPC only).
-    phase_activity, phase_prior : ndarray, shape (4,)
-        GBq given in the phase and before it.
-    re_activity, re_prior_lu, re_cycle, re_patient : ndarray, shape (n_cycles,)
-        188Re-HEDP cycles: GBq 188Re in the cycle, prior 177Lu GBq of the patient, cycle index
-        within the patient (0-based: earlier 188Re cycles add to the prior activity), patient.
-    re_counts : ndarray, shape (3, 5)
-        Per-cycle grade counts per line.
-    user : pandas.DataFrame or None
-        Validated user records.
-    """
-
-    n: np.ndarray
-    line_counts: np.ndarray
-    worst_counts: np.ndarray
-    any_printed: np.ndarray
-    phase_activity: np.ndarray
-    phase_prior: np.ndarray
-    re_activity: np.ndarray
-    re_prior_lu: np.ndarray
-    re_cycle: np.ndarray
-    re_patient: np.ndarray
-    re_counts: np.ndarray
-    user: pd.DataFrame | None = field(default=None)
-
-    @classmethod
-    def packaged(cls) -> ToxicityData:
-        """Build from the packaged tables (Rotterdam Table 6 + doses, 188Re per-cycle table)."""
-        tox = load_table("rotterdam_toxicity")
-        doses = load_table("rotterdam_doses")
-        n = np.zeros(4)
-        line_counts = np.zeros((4, 3, 2))
-        any_printed = np.zeros((4, 2))
-        for p, (grp, ph) in enumerate(_PHASE_KEYS):
-            rows = tox[(tox["group"] == grp) & (tox["phase"] == ph)]
-            n[p] = rows["n"].iloc[0]
-            for _, r in rows.iterrows():
-                g = int(r["grade"]) - 3
-                if r["cell_line"] == "any":
-                    any_printed[p, g] = r["count"]
-                elif r["cell_line"] in CELL_LINES:
-                    line_counts[p, CELL_LINES.index(r["cell_line"]), g] = r["count"]
-        worst = np.zeros((2, 4, 3))
-        for p, ph in enumerate(PHASES):
-            ov = _ANY_OVERLAP[ph]
-            for v in range(2):
-                o = ov[min(v, len(ov) - 1)]
-                w4 = any_printed[p, 1]
-                w3 = any_printed[p, 0] - o
-                worst[v, p] = (n[p] - w3 - w4, w3, w4)
-
-        def dose(grp: str, ph: str, q: str) -> float:
-            sel = (doses["group"] == grp) & (doses["phase"] == ph) & (doses["quantity"] == q)
-            return float(doses.loc[sel, "median_gbq"].iloc[0])
-
-        act = np.array([dose(g, p, "activity_in_phase") for g, p in _PHASE_KEYS])
-        prior = np.array(
-            [
-                0.0,
-                0.0,
-                dose("retreatment", "I-PRRT", "activity_in_phase"),
-                dose("retreatment", "R-PRRT", "cumulative_after_phase"),
-            ]
-        )
-        pts = load_table("re188_patients")
-        re_act, re_prior, re_cyc, re_pat = [], [], [], []
-        for _, r in pts.iterrows():
-            k = int(r["n_cycles"])
-            for c in range(k):
-                re_act.append(float(r["re188_cumulative_gbq"]) / k)
-                re_prior.append(float(r["lu177_cumulative_gbq"]))
-                re_cyc.append(c)
-                re_pat.append(int(r["patient"]))
-        counts = re188_cycle_grade_counts()
-        re_counts = counts[[f"grade_{g}" for g in range(5)]].to_numpy(float)
-        if int(counts["n_cycles"].iloc[0]) != len(re_act):  # pragma: no cover - audited data
-            raise ValueError("188Re cycles per patient do not add up to the per-cycle table")
-        return cls(
-            n=n,
-            line_counts=line_counts,
-            worst_counts=worst,
-            any_printed=any_printed,
-            phase_activity=act,
-            phase_prior=prior,
-            re_activity=np.array(re_act),
-            re_prior_lu=np.array(re_prior),
-            re_cycle=np.array(re_cyc),
-            re_patient=np.array(re_pat),
-            re_counts=re_counts,
-        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -895,14 +774,7 @@ class ToxicityModel(ToxicityInfo):
 
     @staticmethod
     def _params(fit: FitResult, max_draws: int | None, seed: int) -> dict[str, np.ndarray]:
-        keys = dict.fromkeys([*ftox.PARAMS, "c3", "log_gap", *_SCALAR_PARAMS])
-        out = {k: fit.draws(k) for k in keys}
-        n = len(out["theta"])
-        if max_draws is not None and n > max_draws:
-            idx = np.random.default_rng(seed).choice(n, max_draws, replace=False)
-            out = {k: v[idx] for k, v in out.items()}
-        out["cutpoints"] = ftox.cutpoints(out["c3"], out["log_gap"])
-        return out
+        return toxicity_params(fit, max_draws, seed)
 
     def ppc_table(
         self,
@@ -914,11 +786,12 @@ class ToxicityModel(ToxicityInfo):
     ) -> pd.DataFrame:
         """Posterior predictive check of every Table 6 count and every 188Re per-cycle count.
 
-        For each posterior draw, new patients are simulated *individually* (propensity
-        :math:`u_i`, then a grade per line) and aggregated exactly as the papers do: per-line
-        grade III and IV counts, the overlapping "any" grade III / grade IV counts as printed
-        (F11), and for 188Re the per-cycle grade counts of 11 cycles of the 6 patients (cycles of
-        one patient share :math:`u_i`).
+        Computed by :func:`netbayes.formulas.toxicity_ppc.toxicity_ppc_table` on this model's
+        data (NumPy only). For each posterior draw, new patients are simulated *individually*
+        (propensity :math:`u_i`, then a grade per line) and aggregated exactly as the papers do:
+        per-line grade III and IV counts, the overlapping "any" grade III / grade IV counts as
+        printed (F11), and for 188Re the per-cycle grade counts of 11 cycles of the 6 patients
+        (cycles of one patient share :math:`u_i`).
 
         Parameters
         ----------
@@ -936,72 +809,7 @@ class ToxicityModel(ToxicityInfo):
             the predictive interval's bounds named by the convention (e.g. ``eti95_lower``,
             ``eti95_upper``; counts, truncated to integers) and ``inside``.
         """
-        iv = as_interval(interval)
-        th = self._params(fit, max_draws, seed)
-        rng = np.random.default_rng(seed)
-        d = self.data
-        S = len(th["theta"])
-        cut = th["cutpoints"]  # (S, 3, 4)
-        rows = []
-        deltas = np.stack(
-            [th["delta_control"], np.zeros(S), th["delta_retreated"], th["delta_retreated"]], 1
-        )
-        for p, ph in enumerate(PHASES):
-            n = int(d.n[p])
-            eta = ftox.linear_predictor(
-                d.phase_activity[p], d.phase_prior[p], th["beta_activity"], th["beta_prior"],
-                deltas[:, p],
-            )  # fmt: skip
-            u = rng.normal(size=(S, n)) * th["sigma_u"][:, None]
-            g = ftox.simulate_grades(
-                (eta[:, None, None] * np.ones((1, n, 3))), cut[:, None], u[..., None], rng
-            )  # (S, n, 3)
-            sims = {}
-            for li, line in enumerate(CELL_LINES):
-                for gr in (3, 4):
-                    sims[(line, gr)] = (g[..., li] == gr).sum(1)
-            sims[("any", 3)] = (g == 3).any(-1).sum(1)
-            sims[("any", 4)] = (g == 4).any(-1).sum(1)
-            for (line, gr), sim in sims.items():
-                obs = (
-                    d.any_printed[p, gr - 3]
-                    if line == "any"
-                    else d.line_counts[p, CELL_LINES.index(line), gr - 3]
-                )
-                rows.append(("Rotterdam Table 6", ph, line, gr, obs, sim))
-        # 188Re per-cycle
-        pats = np.unique(d.re_patient)
-        u_p = rng.normal(size=(S, len(pats))) * th["sigma_u"][:, None]
-        u_c = u_p[:, np.searchsorted(pats, d.re_patient)]  # (S, cycles)
-        re_eq = th["theta"][:, None] * d.re_activity
-        eta = ftox.linear_predictor(
-            re_eq, d.re_prior_lu + re_eq * d.re_cycle, th["beta_activity"][:, None],
-            th["beta_prior"][:, None], th["delta_re188"][:, None],
-        )  # fmt: skip
-        g = ftox.simulate_grades(
-            eta[..., None] * np.ones(3), cut[:, None], u_c[..., None], rng
-        )  # (S, cycles, 3)
-        for li, line in enumerate(CELL_LINES):
-            for gr in range(5):
-                sim = (g[..., li] == gr).sum(1)
-                rows.append(("188Re per cycle", "188Re-HEDP", line, gr, d.re_counts[li, gr], sim))
-        out = []
-        for src, ph, line, gr, obs, sim in rows:
-            lo, hi = (int(b) for b in iv.bounds(sim))
-            out.append(
-                {
-                    "source": src,
-                    "phase": ph,
-                    "cell_line": line,
-                    "grade": gr,
-                    "observed": int(obs),
-                    "pred_mean": float(sim.mean()),
-                    iv.columns[0]: lo,
-                    iv.columns[1]: hi,
-                    "inside": bool(lo <= obs <= hi),
-                }
-            )
-        return pd.DataFrame(out)
+        return toxicity_ppc_table(fit, self.data, interval=interval, max_draws=max_draws, seed=seed)
 
     def risk_draws(
         self,

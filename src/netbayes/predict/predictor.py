@@ -16,7 +16,7 @@ from scipy.special import ndtr
 
 from netbayes import calibration, spec, vocab
 from netbayes.calibration import calibrated_ranges
-from netbayes.families import DEFAULT_FAMILY, get_family
+from netbayes.families import family_of, get_family
 from netbayes.families.weibull import WeibullFamily
 from netbayes.formulas import survival as F
 from netbayes.formulas import toxicity as T
@@ -131,16 +131,6 @@ def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarra
     return out
 
 
-def _family_of(src: Any) -> str:
-    """The survival family recorded with a fit or a stored posterior (default Weibull)."""
-    card, info = getattr(src, "card", None), getattr(src, "model_info", None)
-    for holder, key in ((card, "model_config"), (info, "config")):
-        config = holder.get(key) if isinstance(holder, Mapping) else None
-        if isinstance(config, Mapping) and config.get("family") is not None:
-            return str(config["family"])
-    return DEFAULT_FAMILY
-
-
 def _warn_not_converged(src: Any, card: Mapping[str, Any] | None, what: str) -> None:
     """A :class:`~netbayes.fitting.ConvergenceWarning` for a posterior whose fit missed the
     convergence targets (its card says ``converged: false``, or a fit's ``converged``)."""
@@ -203,7 +193,7 @@ class Predictor:
         family: str | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self.family = get_family(family if family is not None else _family_of(survival))
+        self.family = get_family(family if family is not None else family_of(survival))
         self.survival = _as_draws(survival, F.params_for(endpoint), f"survival-{endpoint}")
         for z in ("z1", "z2", *(("z1_os",) if endpoint == "os" else ())):
             if self.survival[z].ndim != 2 or self.survival[z].shape[1] != len(vocab.TUMOUR_TYPES):
