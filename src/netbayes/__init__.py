@@ -11,12 +11,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from netbayes._version import __version__
 from netbayes.cohorts import calibration_summary, re188_cycle_grade_counts, survival_summaries
 from netbayes.data import DataFormatError, list_tables, load_table
 from netbayes.intervals import DEFAULT_INTERVAL, Interval
 from netbayes.vocab import CELL_LINES, LINES, TUMOUR_TYPES
-
-__version__ = "0.1.0"
 
 _LAZY = {
     # models and fitting (import PyMC when used)

@@ -59,7 +59,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from netbayes import __version__
+from netbayes._version import __version__
 
 
 def _print_frame(title: str, df: pd.DataFrame) -> None:

@@ -654,7 +654,7 @@ def save_posterior(
     FileExistsError
         A posterior of this model type is saved in ``folder`` and ``overwrite`` is False.
     """
-    from netbayes import __version__
+    from netbayes._version import __version__
 
     _check_type(model_type)
     missing_settings = {"sampler", "draws", "tune", "chains", "seed", "target_accept"} - set(
