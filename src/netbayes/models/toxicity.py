@@ -153,28 +153,13 @@ Likelihood (and why these terms)
   term, the latter multiplied by ``any_weight`` (default 1). The per-line terms carry the
   line-specific cutpoints; the "any" term is what identifies :math:`\sigma_u` (how much more
   often lines fail together than independence implies). Because the terms overlap in
-  information about the overall level, the composite posterior could be over-confident; this
-  was checked by simulation (``benchmarks/toxicity_coverage.py``): patients are simulated from
-  prior draws, aggregated exactly as Table 6 is, and the credible-interval coverage of the dose
-  effects and cutpoints is reported. Result (50 replicates, same truths for both weights,
-  marginal-scale parameterisation, ``target_accept=0.9``; MC SE 2-7 points): with
-  ``any_weight=1`` the 50%/90% coverage is 45%/89% for the dose effects
-  (:math:`\beta_A, \beta_P, \theta`), 53%/90% for the 12 cutpoints, 48%/83% for the
-  selection effects and 36%/96% for :math:`\sigma_u` (1 of 50 replicates with a divergence);
-  with ``any_weight=0.5`` 46%/87%, 55%/91%, 48%/82%, 32%/96% (4 of 50 with divergences).
-  Dose effects and cutpoints are within MC error of nominal for both. The one shortfall is
-  :math:`\delta_{control}` at 90%: 78% with *either* weight, so the "any" term is not what
-  over-counts. The over-count is in the per-line terms themselves: they treat the three
-  lines of the same 230 control patients as independent margins, while the shared
-  propensity correlates them; for a shift common to all lines (:math:`\delta_{control}`) the
-  design effect of three positively correlated binary margins is :math:`1 + 2\rho`
-  (indicator correlation :math:`\rho` at a 5% rate: 0.11 at :math:`\sigma_u = 0.7`, 0.35 at
-  1.5), i.e. intervals 1.1-1.3 times too narrow, nominal 90% covering 79-86%; in the benchmark
-  :math:`\delta_{control}` covered 72% when the true :math:`\sigma_u` was above its median and
-  84% below (25 replicates each). The full weight is kept: halving it does not help the
-  selection effects, loses information on :math:`\sigma_u` and quadruples the replicates
-  with divergences. Read intervals for cohort effects common to all lines as somewhat
-  optimistic (about 80% for a nominal 90%).
+  information about the overall level, the composite posterior could be over-confident. The
+  simulation study (``benchmarks/toxicity_coverage.py``) finds the dose effects and cutpoints
+  calibrated, but the per-line terms treat the three lines of the same patients as independent
+  margins while the shared propensity correlates them, so intervals for cohort effects common
+  to all lines (:math:`\delta_{control}`) are somewhat optimistic: about 80% for a nominal 90%.
+  The full weight is kept (halving it does not help those effects and loses information on
+  :math:`\sigma_u`). The figures are in ``docs/model_notes.md``.
 * **188Re-HEDP per-cycle table** (11 cycles, 6 patients, full grades 0-IV per line,
   :func:`netbayes.cohorts.re188_cycle_grade_counts`): per-cycle grades are mutually exclusive
   (the per-patient column is not, F18, and is not used). Which cycle belongs to which patient is
