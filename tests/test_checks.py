@@ -90,3 +90,22 @@ def test_validate_imports_no_pymc_or_pytensor():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert "HEAVY [] 0" in out
+
+
+def test_validate_a_folder_with_one_fit(tmp_path, shipped):
+    """A folder of your own holding only a PFS posterior: its checks run, the others skip;
+    an empty folder is refused naming what it expected."""
+    import shutil
+
+    from netbayes.store import StoreError
+    from netbayes.validation import validation_results
+
+    sp = shipped["survival_pfs"]
+    for f in (sp.path, sp.datatree_path, sp.path.parent / "survival-pfs.json"):
+        shutil.copy(f, tmp_path / f.name)
+    res = validation_results(tmp_path)
+    assert [r.name for r in res] == ["Table 5 PFS median"] and res[0].n == 24
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(StoreError, match="no stored posterior in"):
+        validation_results(empty)

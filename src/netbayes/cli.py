@@ -312,6 +312,7 @@ def _fit(args: argparse.Namespace) -> int:
             sampler=args.sampler,
             progress=not args.no_progress,
             folder=out,
+            family=args.family if mt.startswith("survival-") else None,
         )
         d = fit.diagnostics
         print(
@@ -349,6 +350,14 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
     p.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie")
+    from netbayes.families import DEFAULT_FAMILY, FAMILIES
+
+    p.add_argument(
+        "--family",
+        choices=list(FAMILIES),
+        default=DEFAULT_FAMILY,
+        help="survival family of the survival models (default weibull, the shipped one)",
+    )
     p.add_argument(
         "--out",
         default=None,

@@ -1172,6 +1172,7 @@ def fit_default(
     sampler: str = "nutpie",
     progress: bool = True,
     folder: str | Path | None = None,
+    family: str | None = None,
 ) -> tuple[Path, FitResult]:
     """Fit one default model on the packaged data and store its posterior.
 
@@ -1189,6 +1190,10 @@ def fit_default(
     folder : str or pathlib.Path, optional
         Destination (default :func:`models_dir`; never the installed package's folder).
 
+    family : str, optional
+        Survival family of a survival model (:data:`netbayes.families.FAMILIES`; default the
+        model's, Weibull).
+
     Returns
     -------
     path : pathlib.Path
@@ -1203,7 +1208,12 @@ def fit_default(
     )
     from netbayes.models.registry import default_model
 
-    fit = default_model(model_type).fit(**run)
+    over = {} if family is None else {"family": family}
+    if over and not model_type.startswith("survival-"):
+        raise ValueError(
+            f"family={family!r} is not allowed for {model_type}; it is a survival option"
+        )
+    fit = default_model(model_type, **over).fit(**run)
     return save_fit(fit, out, overwrite=True), fit
 
 

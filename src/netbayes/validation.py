@@ -121,10 +121,30 @@ def validation_table(
 
 
 def validation_results(folder: str | Path | None = None) -> list[CheckResult]:
-    """:func:`run_checks` on the stored posteriors (default: the shipped ones)."""
-    from netbayes.store import load_posterior
+    """:func:`run_checks` on the stored posteriors (default: the shipped ones).
 
-    return run_checks(**{arg: load_posterior(m, folder) for arg, m in _MODELS.items()})
+    A folder of your own may hold only some model types (e.g. one survival fit): the checks of
+    the others are skipped. The shipped folder must hold all three.
+
+    Raises
+    ------
+    netbayes.store.StoreError
+        A posterior is corrupt or does not match, or (shipped folder) one is missing, or the
+        folder holds none.
+    """
+    from netbayes.store import StoreError, load_posterior
+
+    posteriors = {}
+    for arg, m in _MODELS.items():
+        if folder is not None and not (Path(folder) / f"{m}.json").is_file():
+            continue
+        posteriors[arg] = load_posterior(m, folder)
+    if not posteriors:
+        raise StoreError(
+            f"no stored posterior in {folder}: expected one or more of "
+            f"{', '.join(f'{m}.json' for m in _MODELS.values())}"
+        )
+    return run_checks(**posteriors)
 
 
 def validate(folder: str | Path | None = None) -> pd.DataFrame:
