@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from netbayes.checks.base import CHECK_COLUMNS, CheckResult, Posteriors
+from netbayes.checks.base import CHECK_COLUMNS, VALIDATION_COLUMNS, CheckResult, Posteriors
 from netbayes.checks.registry import CHECKS
 from netbayes.checks.survival_ppc import survival_ppc_table
 from netbayes.data import load_table
+from netbayes.formulas.toxicity_ppc import toxicity_ppc_table
 from netbayes.store import load_posterior
 from netbayes.validation import results_table, run_checks
 
@@ -109,3 +110,51 @@ def test_validate_a_folder_with_one_fit(tmp_path, shipped):
     empty.mkdir()
     with pytest.raises(StoreError, match="no stored posterior in"):
         validation_results(empty)
+
+
+@pytest.fixture(scope="module")
+def toxicity_post(shipped):
+    return shipped["toxicity"]
+
+
+def test_toxicity_checks_share_one_simulation_and_carry_source_keys(toxicity_post):
+    post = Posteriors(toxicity=toxicity_post)
+    t6, re = (c.run(post) for c in CHECKS[3:])
+    assert list(t6.table.columns) == CHECK_COLUMNS and t6.n == 32 and re.n == 15
+    assert (t6.table["source_table"] == "rotterdam_toxicity").all()
+    assert t6.table["source_row_id"].str.match(r"^t6_(contr|retre)_\w+_g[34]$").all()
+    assert set(re.table["source_row_id"].str[-2:]) == {"g0", "g1", "g2", "g3", "g4"}
+    assert list(post._cache) == ["toxicity_ppc"]  # computed once for both checks
+    assert t6.sentence() == f"{'Table 6 grade III/IV counts':<30}  32/32  inside  PASS"
+
+
+def test_model_ppc_table_delegates_to_the_numpy_check(toxicity_post):
+    from netbayes.models.toxicity import ToxicityModel
+
+    a = ToxicityModel().ppc_table(toxicity_post, max_draws=300, seed=3)
+    b = toxicity_ppc_table(toxicity_post, max_draws=300, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    d = {k: toxicity_post.draws(k) for k in toxicity_post.arrays}
+    pd.testing.assert_frame_equal(toxicity_ppc_table(d, max_draws=300, seed=3), b)
+
+
+def test_check_result_rejects_wrong_columns_and_reports_failures():
+    rows = pd.DataFrame({c: [0.0, 0.0] for c in CHECK_COLUMNS})
+    rows["check"] = "x"
+    rows["inside"] = [True, False]
+    r = CheckResult("x", rows)
+    assert not r.passed and r.n_inside == 1 and len(r.failures()) == 1
+    assert r.sentence().endswith("1/2   inside  FAIL")
+    with pytest.raises(ValueError, match=r"table columns=.*expected exactly"):
+        CheckResult("x", rows[VALIDATION_COLUMNS])
+    with pytest.raises(ValueError, match="expected only the check name 'y'"):
+        CheckResult("y", rows)
+
+
+def test_posteriors_name_errors():
+    p = Posteriors(survival_pfs={"k1": np.ones(3)})
+    assert p.available() == ("survival_pfs",)
+    with pytest.raises(ValueError, match="posterior='pfs'; expected one of survival_pfs"):
+        p.get("pfs")
+    with pytest.raises(ValueError, match="'toxicity' is None"):
+        p.draws("toxicity")

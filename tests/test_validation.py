@@ -46,3 +46,14 @@ def test_a_wrong_posterior_fails_the_checks(pfs_draws):
 def test_needs_a_posterior():
     with pytest.raises(ValueError, match="at least one posterior"):
         validation_table()
+
+
+def test_source_keys_name_the_data_row(os_draws):
+    t = validation_table(survival_os=os_draws, keys=True)
+    assert list(t.columns[-2:]) == ["source_table", "source_row_id"]
+    assert set(t["source_table"]) == {"rotterdam_survival", "re188_patients"}
+    assert (
+        t.loc[t["source_table"] == "rotterdam_survival", "source_row_id"]
+        .str.match(r"^t5_os_")
+        .all()
+    )
