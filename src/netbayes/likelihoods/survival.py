@@ -427,6 +427,19 @@ def implied_spearman_selected_weibull(
     return implied_spearman_from_logx_grid(beta, k, logx)
 
 
+def _group_grid(weights: Any, n_grid: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalised weights, nodes per group and the indices of the groups with weight > 0."""
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 1 or (w < 0).any() or not w.sum() > 0:
+        raise ValueError(f"weights={weights!r} is not allowed; expected non-negative, sum > 0")
+    sizes = np.broadcast_to(np.asarray(n_grid, dtype=int), w.shape)
+    if (sizes < 2).any():
+        raise ValueError(f"n_grid={n_grid!r} is not allowed; expected >= 2 nodes per group")
+    w = w / w.sum()
+    keep = np.flatnonzero(w > 0)
+    return w[keep], sizes[keep], keep
+
+
 def implied_spearman_selected_weibull_mixture(
     beta: TensorLike,
     k: TensorLike,
@@ -479,15 +492,7 @@ def implied_spearman_selected_weibull_mixture(
     TensorVariable
         Scalar population Spearman correlation of the pooled selected pairs.
     """
-    w = np.asarray(weights, dtype=float)
-    if w.ndim != 1 or (w < 0).any() or not w.sum() > 0:
-        raise ValueError(f"weights={weights!r} is not allowed; expected non-negative, sum > 0")
-    sizes = np.broadcast_to(np.asarray(n_grid, dtype=int), w.shape)
-    if (sizes < 2).any():
-        raise ValueError(f"n_grid={n_grid!r} is not allowed; expected >= 2 nodes per group")
-    w = w / w.sum()
-    keep = np.flatnonzero(w > 0)
-    w, sizes = w[keep], sizes[keep]
+    w, sizes, keep = _group_grid(weights, n_grid)
     beta, k, k_x = _as_float(beta), _as_float(k), _as_float(k_prior)
     log_lam = _as_float(log_lam_prior)[keep]
     a = _as_float(offsets)[keep]
@@ -543,15 +548,7 @@ def implied_spearman_selected_mixture(
     args = (beta, k, k_prior, log_lam_prior, offsets, weights, threshold, n_grid)
     if family.name == "weibull":
         return implied_spearman_selected_weibull_mixture(*args)
-    w = np.asarray(weights, dtype=float)
-    if w.ndim != 1 or (w < 0).any() or not w.sum() > 0:
-        raise ValueError(f"weights={weights!r} is not allowed; expected non-negative, sum > 0")
-    sizes = np.broadcast_to(np.asarray(n_grid, dtype=int), w.shape)
-    if (sizes < 2).any():
-        raise ValueError(f"n_grid={n_grid!r} is not allowed; expected >= 2 nodes per group")
-    w = w / w.sum()
-    keep = np.flatnonzero(w > 0)
-    w, sizes = w[keep], sizes[keep]
+    w, sizes, keep = _group_grid(weights, n_grid)
     beta, k, k_x = _as_float(beta), _as_float(k), _as_float(k_prior)
     lam = pt.exp(_as_float(log_lam_prior)[keep])
     a = _as_float(offsets)[keep]
