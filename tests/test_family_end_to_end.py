@@ -53,7 +53,22 @@ def test_lognormal_fit_recovers_truth_saves_and_predicts(tmp_path):
         assert lo < float(TRUTH[name]) < hi, (name, lo, hi)
     assert fit.model_info["config"]["family"] == "lognormal"
 
-    fit.save(tmp_path)
+    # one pointwise log-likelihood per patient: LOO on the user's own data
+    import arviz as az
+
+    ll = fit.posterior["log_likelihood"]["patients"]
+    assert ll.shape == (2, 300, 400) and np.isfinite(ll.to_numpy()).all()
+    loo = az.loo(fit.posterior)
+    assert np.isfinite(float(loo.elpd)) and float(loo.elpd) == pytest.approx(
+        float(ll.to_numpy().sum(axis=-1).mean()), abs=40.0
+    )
+
+    path = fit.save(tmp_path)
+    tree = az.from_netcdf(path)
+    try:
+        assert "log_likelihood" in tree.children
+    finally:
+        tree.close()
     card = json.loads((tmp_path / "survival-pfs.json").read_text())
     assert card["model_config"]["family"] == "lognormal"
     assert card["user_data_sha256"] == model.user_data_hash() is not None

@@ -279,3 +279,32 @@ def test_patient_terms_match_scipy_for_known_and_coarse_types(family):
             salvage += val
     assert logps["patients_first_line"] == pytest.approx(first, rel=1e-9)
     assert logps["patients_salvage"] == pytest.approx(salvage, rel=1e-9)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pointwise_loglik_sums_to_the_patient_potentials(family):
+    """One term per patient (for LOO) whose sum is the model's own patient log-likelihood."""
+    d = _patients(
+        time_months=[12.0, 20.0, 7.5, 9.0, 30.0],
+        event=[1, 0, 1, 1, 0],
+        line=["R-PRRT", "RR-PRRT", "I-PRRT", "188Re-HEDP", "I-PRRT"],
+        tumour_type=["midgut", "gi_non_pancreatic", "bronchial", "pancreatic", "gi_non_pancreatic"],
+        prior_pfs_months=[30.0, 45.0, np.nan, np.nan, np.nan],
+        cumulative_gbq=[44.4, 50.0, 29.6, np.nan, 29.6],
+    )
+    sm = SurvivalModel("pfs", patients=d, include_published=False, family=family)
+    m = sm.build()
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        v = dict(alpha1=math.log(35.0) + rng.normal(0, 0.2), alpha2=math.log(15.0),
+                 k1=1.4 + rng.uniform(0, 0.5), k2=1.7, sigma1=0.3, sigma2=0.4,
+                 z1=rng.normal(size=6), z2=rng.normal(size=6), beta_x=0.5, beta_gbq=0.1,
+                 gamma_rr=rng.normal(0, 0.3), gamma_re188=rng.normal(0, 0.3))  # fmt: skip
+        logps = m.point_logps(_point(m, **v), round_vals=12)
+        draws = {k: np.asarray(val, float)[None, None] for k, val in v.items()}
+        pw = sm.pointwise_loglik(draws)
+        assert pw.shape == (1, 1, 5) and np.isfinite(pw).all()
+        total = logps["patients_first_line"] + logps["patients_salvage"]
+        assert pw.sum() == pytest.approx(total, rel=1e-9)
+    with pytest.raises(ValueError, match="needs a model with patients"):
+        SurvivalModel("pfs").pointwise_loglik(draws)

@@ -107,6 +107,25 @@ class SurvivalFamily:
             out = np.asarray(k, float) / t * np.exp(self.logpdf0(z))
         return np.where(t > 0, out, 0.0)
 
+    def logsf_np(self, t: Any, k: Any, lam: Any) -> np.ndarray:
+        """NumPy :math:`\\log S(t)` (override with a closed form where ``log(sf)`` underflows)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.sf(t, k, lam))
+
+    def logpdf_np(self, t: Any, k: Any, lam: Any) -> np.ndarray:
+        """NumPy :math:`\\log f(t) = \\log k - \\log t + \\log f_0(z)` (-inf for t <= 0)."""
+        t = np.asarray(t, float)
+        z = self._z(t, k, lam)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.log(np.asarray(k, float)) - np.log(t) + self.logpdf0(z)
+        return np.where(t > 0, out, -np.inf)
+
+    def censored_loglik_np(self, t: Any, event: Any, k: Any, lam: Any) -> np.ndarray:
+        """NumPy elementwise log-likelihood of right-censored times (event 1, censored 0):
+        the same values as :meth:`censored_loglik`, for pointwise log-likelihoods (LOO)."""
+        ev = np.asarray(event) != 0
+        return np.where(ev, self.logpdf_np(t, k, lam), self.logsf_np(t, k, lam))
+
     def hazard(self, t: Any, k: Any, lam: Any) -> np.ndarray:
         """Hazard :math:`h(t) = f(t) / S(t)`."""
         with np.errstate(divide="ignore", invalid="ignore"):

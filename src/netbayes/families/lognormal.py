@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, ndtr, ndtri
 
 from netbayes.families.base import SurvivalFamily
 
@@ -73,6 +73,10 @@ class LogNormalFamily(SurvivalFamily):
         import pytensor.tensor as pt
 
         return 0.5 * pt.erfc(-x / 2.0)
+
+    def logsf_np(self, t: Any, k: Any, lam: Any) -> np.ndarray:
+        """:math:`\\log\\Phi(-z)` (``log_ndtr``: accurate in the upper tail)."""
+        return log_ndtr(-self._z(t, k, lam))
 
     def median(self, k: Any, lam: Any) -> np.ndarray:
         """:math:`\\lambda` (broadcast against ``k``)."""

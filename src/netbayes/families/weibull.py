@@ -71,6 +71,10 @@ class WeibullFamily(SurvivalFamily):
         t = np.asarray(t, float)
         return np.exp(-np.power(np.maximum(t, 0.0) / lam, k))
 
+    def logsf_np(self, t: Any, k: Any, lam: Any) -> np.ndarray:
+        """:math:`-(t/\\lambda)^k` (exact far into the tail)."""
+        return -self.cumhaz(t, k, lam)
+
     def cumhaz(self, t: Any, k: Any, lam: Any) -> np.ndarray:
         """:math:`(t/\\lambda)^k`."""
         return np.power(np.maximum(np.asarray(t, float), 0.0) / lam, k)

@@ -721,6 +721,62 @@ class SurvivalModel(SurvivalInfo):
                     lp = lp + (effects[ls.survival_effect] * (ln == name))[:, None]
             self._add_individual(pm, pt, fam, "patients_salvage", t[sal], ev[sal], w[sal], lp, k2)
 
+    def pointwise_loglik(self, draws: dict[str, np.ndarray]) -> np.ndarray:
+        """Log-likelihood of each of the user's patients at each posterior draw (NumPy).
+
+        The same terms as the model's ``patients_first_line`` and ``patients_salvage``
+        potentials (a coarse tumour type mixes over its fine types), one per patient row, for
+        PSIS-LOO (``arviz.loo``) and model comparison on the user's own data. The published
+        summary rows are not individual observations and have no pointwise terms.
+
+        Parameters
+        ----------
+        draws : dict of str to numpy.ndarray
+            Posterior draws with the draw axes first (e.g. ``(chain, draw)``): ``alpha1``,
+            ``sigma1``, ``z1``, ``k1``, ``alpha2``, ``sigma2``, ``z2``, ``k2``, ``beta_x``,
+            ``beta_gbq`` and the line effects.
+
+        Returns
+        -------
+        numpy.ndarray, shape (*draw axes, patients)
+
+        Raises
+        ------
+        ValueError
+            If the model has no patients.
+        """
+        if self.patients is None:
+            raise ValueError("pointwise_loglik needs a model with patients (there are none)")
+        fam, d = self.family, self.patients
+        lead = np.shape(draws["k1"])
+        th = {
+            k: np.asarray(v, float).reshape(-1, *np.shape(v)[len(lead) :]) for k, v in draws.items()
+        }
+        w = _type_weights(d["tumour_type"])  # (n, 6)
+        line = d["line"].astype(str).to_numpy()
+        t, ev = d["time_months"].to_numpy(float), d["event"].to_numpy(float)
+        x = d["prior_pfs_months"].to_numpy(float)
+        gb = d["cumulative_gbq"].to_numpy(float)
+        logx = np.where(np.isnan(x), math.log(X_REF), np.log(np.where(np.isnan(x), 1, x)))
+        gq = (np.where(np.isnan(gb), GBQ_REF, gb) - GBQ_REF) / GBQ_UNIT
+        first = line == spec.FIRST_LINE
+        out = np.empty((th["k1"].shape[0], len(d)))
+        lam1 = th["alpha1"][:, None] + th["sigma1"][:, None] * th["z1"]  # (S, 6) log scale
+        type2 = th["alpha2"][:, None] + th["sigma2"][:, None] * th["z2"]
+        for i in range(len(d)):
+            if first[i]:
+                loglam, k = lam1, th["k1"]
+            else:
+                shift = th["beta_x"] * (logx[i] - math.log(X_REF)) + th["beta_gbq"] * gq[i]
+                effect = spec.line_spec(line[i]).survival_effect
+                if effect is not None:
+                    shift = shift + th[effect]
+                loglam, k = type2 + shift[:, None], th["k2"]
+            cols = np.flatnonzero(w[i] > 0)
+            ll = fam.censored_loglik_np(t[i], ev[i], k[:, None], np.exp(loglam[:, cols]))
+            out[:, i] = np.logaddexp.reduce(ll + np.log(w[i, cols]), axis=1)
+        return out.reshape(*lead, len(d))
+
     def data_values(
         self, summaries: dict[str, pd.DataFrame], spearman: float | None = None
     ) -> dict[str, np.ndarray]:
@@ -792,7 +848,26 @@ class SurvivalModel(SurvivalInfo):
         kwargs.setdefault("target_accept", TARGET_ACCEPT)
         fit = sample(self.build(), **kwargs)
         fit.model_info = self.model_info()  # what fit.save() records (models.base)
+        if self.patients is not None:
+            self._attach_log_likelihood(fit)
         return fit
+
+    def _attach_log_likelihood(self, fit: Any) -> None:
+        """Add the ``log_likelihood`` group (one variable ``patients``) to the fit's DataTree."""
+        import xarray as xr
+
+        post = fit.posterior["posterior"].dataset
+        draws = {v: post[v].to_numpy() for v in post.data_vars}
+        ll = self.pointwise_loglik(draws)
+        ds = xr.Dataset(
+            {"patients": (("chain", "draw", "patient"), ll)},
+            coords={
+                "chain": post["chain"].to_numpy(),
+                "draw": post["draw"].to_numpy(),
+                "patient": np.arange(ll.shape[-1]),
+            },
+        )
+        fit.posterior["log_likelihood"] = xr.DataTree(ds)
 
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""
