@@ -284,9 +284,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _fit(args: argparse.Namespace) -> int:
     import time
 
-    from netbayes.store import ENV_VAR, MODEL_TYPES, fit_default, is_package_dir, models_dir
+    from netbayes.models.registry import MODELS
+    from netbayes.store import ENV_VAR, fit_default, is_package_dir, models_dir
 
-    todo = list(MODEL_TYPES) if "all" in args.model else list(dict.fromkeys(args.model))
+    todo = list(MODELS) if "all" in args.model else list(dict.fromkeys(args.model))
     out = args.out if args.out is not None else models_dir()
     if is_package_dir(out):  # checked before minutes of sampling
         raise ValueError(
@@ -327,7 +328,8 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _add_fit(sub: argparse._SubParsersAction) -> None:
-    from netbayes.store import DEFAULT_SEED, MODEL_TYPES
+    from netbayes.models.registry import MODELS
+    from netbayes.store import DEFAULT_SEED
 
     p = sub.add_parser(
         "fit",
@@ -341,7 +343,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         nargs="+",
-        choices=[*MODEL_TYPES, "all"],
+        choices=[*MODELS, "all"],
         default=["all"],
         help="which posteriors to regenerate (default all)",
     )

@@ -293,7 +293,8 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
             raise _bad(col, df.loc[i, col], f"one of {', '.join(levels)}", i)
         out[col] = pd.Categorical(vals, categories=list(levels))
     x, d = out["prior_pfs_months"], out["cumulative_gbq"]
-    needs = out["line"].isin(["R-PRRT", "RR-PRRT"])
+    selected = [n for n, ls in spec.LINE_SPECS.items() if ls.selected_after is not None]
+    needs = out["line"].isin(selected)  # retreatments: selected on the previous line's PFS
     for col, s, allowed in (
         ("prior_pfs_months", x, "a prior PFS > 0 months (required for R-PRRT and RR-PRRT)"),
         ("cumulative_gbq", d, "a cumulative activity >= 0 GBq (required for R-PRRT/RR-PRRT)"),
@@ -333,12 +334,18 @@ class _Rows:
     line: np.ndarray  # salvage block only
 
 
+def _nested(lines: np.ndarray) -> np.ndarray:
+    """Rows of a line selected on R-PRRT PFS (RR-PRRT): their prior PFS is itself a salvage
+    time, so the prior-PFS mixture is nested (:data:`netbayes.spec.LINE_SPECS`)."""
+    return np.array([spec.line_spec(str(x)).selected_after == "R-PRRT" for x in lines], bool)
+
+
 def _summary_block(summaries: pd.DataFrame, first_line: bool) -> _Rows:
-    s = summaries[summaries["tumour_type"] != "all"]
+    s = summaries[summaries["tumour_type"] != vocab.ALL_TUMOURS]
     if first_line:
-        s = s[s["line"] == "I-PRRT"]
+        s = s[s["line"] == spec.FIRST_LINE]
     else:
-        s = s[(s["line"] != "I-PRRT") & (s["group"] == "retreatment")]
+        s = s[(s["line"] != spec.FIRST_LINE) & (s["group"] == "retreatment")]
     return _Rows(
         row_id=s["row_id"].astype(str).to_numpy(),
         type_idx=np.array([vocab.TUMOUR_TYPES.index(t) for t in s["tumour_type"].astype(str)]),
@@ -546,7 +553,7 @@ class SurvivalModel(SurvivalInfo):
                 # ---- salvage rows: mixtures over prior PFS -------------------------------
                 rows = _summary_block(self.summaries[self.endpoint], first_line=False)
                 u1 = _midpoints(self.n_grid)
-                is_rr = rows.line == "RR-PRRT"
+                is_rr = _nested(rows.line)
                 for mask, nested in ((~is_rr, False), (is_rr, True)):
                     if not mask.any():
                         continue
@@ -638,7 +645,7 @@ class SurvivalModel(SurvivalInfo):
     @staticmethod
     def _add_mixture_rows(pm, pt, fam, rows, mask, log_lam, k2, kappa_se):
         """Order-statistic and SE terms for rows whose population is a mixture over nodes."""
-        name = "rr" if rows.line[mask][0] == "RR-PRRT" else "r"
+        name = "rr" if _nested(rows.line[mask])[0] else "r"
         sub = _Rows(*(getattr(rows, f.name)[mask] for f in fields(_Rows)))
         med, w_med, se, w_se = _row_data(pm, f"salvage_{name}", sub, placeholder=1.0)
         m = med[:, None]
@@ -813,7 +820,7 @@ class SurvivalModel(SurvivalInfo):
         old = _summary_block(self.summaries[self.endpoint], first_line=False)
         new = _summary_block(summaries[self.endpoint], first_line=False)
         _check_design(old, new, f"summaries[{self.endpoint!r}] salvage rows")
-        is_rr = new.line == "RR-PRRT"
+        is_rr = _nested(new.line)
         for mask, name in ((~is_rr, "r"), (is_rr, "rr")):
             if mask.any():
                 sub = _Rows(*(getattr(new, f.name)[mask] for f in fields(_Rows)))
