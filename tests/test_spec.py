@@ -89,3 +89,9 @@ def test_model_registry_agrees_with_the_spec():
         assert model.model_type == mt  # the class's own idea of its type
     with pytest.raises(ValueError, match=r"model_type='hazard' is not allowed"):
         registry.default_model("hazard")
+
+
+def test_nesting_is_derived_from_the_selecting_line():
+    """RR-PRRT is selected on R-PRRT PFS, a salvage time: its prior-PFS mixture is nested."""
+    assert [n for n, ls in spec.LINE_SPECS.items() if ls.nested] == ["RR-PRRT"]
+    assert not spec.LINE_SPECS["R-PRRT"].nested  # selected on first-line PFS

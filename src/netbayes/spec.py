@@ -177,6 +177,12 @@ class LineSpec:
         """True for the first-line block."""
         return self.block == "first"
 
+    @property
+    def nested(self) -> bool:
+        """True when patients are selected on the PFS of a salvage line (RR-PRRT after
+        R-PRRT): their prior PFS is itself a salvage time."""
+        return self.selected_after is not None and LINE_SPECS[self.selected_after].block != "first"
+
 
 LINE_SPECS: Final[dict[str, LineSpec]] = {
     s.name: s

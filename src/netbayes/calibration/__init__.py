@@ -9,6 +9,7 @@ one entry in :data:`STUDIES` (see ARCHITECTURE.md, "Add a study").
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -89,8 +90,15 @@ def survival_calibration(endpoint: str = "pfs") -> SurvivalCalibration:
     """The survival design of the registered studies for ``endpoint``.
 
     The Rotterdam Table 5 rows (PFS; and OS for ``endpoint="os"``), selection rules, median
-    cumulative activities and Spearman correlation, and (OS) the 188Re-HEDP patients' OS.
+    cumulative activities and Spearman correlation, and (OS) the 188Re-HEDP patients' OS. Built
+    once per endpoint; each call returns its own copies of the summary tables.
     """
+    cal = _survival_calibration(endpoint)
+    return replace(cal, summaries={ep: df.copy() for ep, df in cal.summaries.items()})
+
+
+@cache
+def _survival_calibration(endpoint: str) -> SurvivalCalibration:
     needed = ("pfs", "os") if endpoint == "os" else ("pfs",)
     doses = rotterdam.dose_medians()
     rs = rotterdam.spearman()

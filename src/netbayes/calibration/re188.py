@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import pandas as pd
 
 from netbayes.calibration.base import IndividualSurvival
@@ -16,9 +14,8 @@ STUDY_ID = "re188pilot"
 """The study's key in ``data/sources.csv`` and in the calibration registry."""
 
 
-@cache
 def patients() -> pd.DataFrame:
-    """The pilot's patient table (``re188_patients``)."""
+    """The pilot's patient table (``re188_patients``; a fresh copy each call)."""
     return load_table("re188_patients")
 
 

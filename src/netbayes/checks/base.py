@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from netbayes.data import load_table
+from netbayes.families import family_of
 
 __all__ = [
     "CHECK_COLUMNS",
@@ -115,8 +116,6 @@ class Posteriors:
     def family(self, name: str) -> str:
         """The survival family of the posterior ``name`` (from its card or fit; default
         Weibull, also for a plain mapping of draws)."""
-        from netbayes.families import family_of
-
         return family_of(self.get(name))
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:

@@ -24,12 +24,13 @@ switches to the series :math:`\log H - H/2` when :math:`H < e^{-20}`. Branches s
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Variable
 from pytensor.tensor.variable import TensorVariable
+
+from netbayes.families._pt import TensorLike, _as_float
 
 __all__ = [
     "censored_weibull_loglik",
@@ -41,29 +42,11 @@ __all__ = [
     "weibull_median",
 ]
 
-TensorLike = Any  # TensorVariable | np.ndarray | float | int
-
 _LN2 = math.log(2.0)
 _LOG_2PI = math.log(2.0 * math.pi)
 # Below log H = -20 (H < 2.1e-9) use log(1 - e^{-H}) = log H - H/2 + H^2/24 - ...;
 # the neglected H^2/24 < 2e-19 is far below double precision relative to |log H| >= 1.
 _SMALL_LOGH = -20.0
-
-
-def _as_float(x: TensorLike) -> TensorVariable:
-    """Convert to a tensor; integer and boolean inputs are cast to float64.
-
-    Non-symbolic inputs go through ``np.asarray`` first: ``pt.as_tensor_variable`` would turn a
-    Python float such as ``1.5`` into a float32 constant.
-    """
-    if not isinstance(x, Variable):
-        x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float64)
-    v = pt.as_tensor_variable(x)
-    if not v.dtype.startswith("float"):
-        v = pt.cast(v, "float64")
-    return v
 
 
 def _log1mexp_neg_from_log(logx: TensorVariable) -> TensorVariable:

@@ -225,7 +225,7 @@ class SurvivalFamily:
         """``(t > 0, safe t, k (log t - log lam))`` with a finite untaken branch."""
         import pytensor.tensor as pt
 
-        from netbayes.families._weibull_pt import _as_float
+        from netbayes.families._pt import _as_float
 
         t, k, lam = _as_float(t), _as_float(k), _as_float(lam)
         pos = pt.gt(t, 0.0)
@@ -250,7 +250,7 @@ class SurvivalFamily:
         """PyTensor :math:`\\log f(t)` (:math:`-\\infty` for :math:`t \\le 0`)."""
         import pytensor.tensor as pt
 
-        from netbayes.families._weibull_pt import _as_float
+        from netbayes.families._pt import _as_float
 
         pos, t_safe, z = self._z_pt(t, k, lam)
         return pt.switch(pos, pt.log(_as_float(k)) - pt.log(t_safe) + self.logpdf0_pt(z), -np.inf)
@@ -285,7 +285,7 @@ class SurvivalFamily:
         """
         import pytensor.tensor as pt
 
-        from netbayes.families._weibull_pt import _as_float
+        from netbayes.families._pt import _as_float
 
         m, n = _as_float(median), _as_float(n)
         r = pt.ceil(n / 2.0)

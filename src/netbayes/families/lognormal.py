@@ -78,13 +78,6 @@ class LogNormalFamily(SurvivalFamily):
         """:math:`\\log\\Phi(-z)` (``log_ndtr``: accurate in the upper tail)."""
         return log_ndtr(-self._z(t, k, lam))
 
-    def median(self, k: Any, lam: Any) -> np.ndarray:
-        """:math:`\\lambda` (broadcast against ``k``)."""
-        return np.asarray(lam, float) * np.ones_like(np.asarray(k, float))
-
-    def median_pt(self, k: Any, lam: Any) -> Any:
-        return lam + 0.0 * k
-
 
 LOGNORMAL = LogNormalFamily()
 """The log-normal AFT family."""

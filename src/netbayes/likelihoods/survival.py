@@ -63,11 +63,10 @@ __all__ = [
     "weibull_median",
 ]
 
+from netbayes.families._pt import TensorLike, _as_float
 from netbayes.families._weibull_pt import (  # noqa: F401  (re-exported)
     _LN2,
     _LOG_2PI,
-    TensorLike,
-    _as_float,
     _ln2_plus_HL,
     _log1mexp_neg_from_log,
     _log_cumhaz_lower,

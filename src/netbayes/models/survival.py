@@ -312,9 +312,8 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _type_weights(types: pd.Series) -> np.ndarray:
-    """Rows of weights over the fine tumour types; coarse types use the Rotterdam mix."""
-    return type_weight_rows(types)
+_type_weights = type_weight_rows
+"""Rows of weights over the fine tumour types; coarse types use the Rotterdam mix."""
 
 
 def _midpoints(g: int) -> np.ndarray:
@@ -337,7 +336,7 @@ class _Rows:
 def _nested(lines: np.ndarray) -> np.ndarray:
     """Rows of a line selected on R-PRRT PFS (RR-PRRT): their prior PFS is itself a salvage
     time, so the prior-PFS mixture is nested (:data:`netbayes.spec.LINE_SPECS`)."""
-    return np.array([spec.line_spec(str(x)).selected_after == "R-PRRT" for x in lines], bool)
+    return np.array([spec.line_spec(str(x)).nested for x in lines], bool)
 
 
 def _summary_block(summaries: pd.DataFrame, first_line: bool) -> _Rows:
@@ -468,10 +467,7 @@ class SurvivalModel(SurvivalInfo):
         cal = calibration if calibration is not None else survival_calibration(endpoint)
         self.calibration = cal
         self.threshold_r, self.threshold_rr = cal.threshold("R-PRRT"), cal.threshold("RR-PRRT")
-        self.gbq = {
-            "R-PRRT": cal.cumulative_gbq["R-PRRT"],
-            "RR-PRRT": cal.cumulative_gbq["RR-PRRT"],
-        }
+        self.gbq = dict(cal.cumulative_gbq)
         if spearman is None:
             spearman = (cal.spearman.spearman, cal.spearman.n)
         elif not (-1.0 < float(spearman[0]) < 1.0 and int(spearman[1]) > 3):

@@ -790,9 +790,7 @@ class ToxicityModel(ToxicityInfo):
         Returns
         -------
         pandas.DataFrame
-            Columns ``source``, ``phase``, ``cell_line``, ``grade``, ``observed``, ``pred_mean``,
-            the predictive interval's bounds named by the convention (e.g. ``eti95_lower``,
-            ``eti95_upper``; counts, truncated to integers) and ``inside``.
+            See :func:`netbayes.formulas.toxicity_ppc.toxicity_ppc_table`.
         """
         return toxicity_ppc_table(fit, self.data, interval=interval, max_draws=max_draws, seed=seed)
 

@@ -378,8 +378,4 @@ def default_activities(line: str) -> tuple[float, float]:
     """
     if not isinstance(line, str) or line not in vocab.LINES:
         raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
-    return _default_activities(line)
-
-
-def _default_activities(line: str) -> tuple[float, float]:
     return calibration.default_activities(line)

@@ -633,13 +633,14 @@ class Predictor:
                 if not fast:  # any family: its own median, mixture median and survival
                     lam_s = np.stack(lam, axis=-1)  # (rows, S, J)
                     w = np.array([v for _, v in comps])
-                    for r in range(z - a):
-                        if len(comps) == 1:
-                            buf[a + r, 0] = fam.median(k, lam_s[r, :, 0])
-                        else:
-                            buf[a + r, 0] = fam.mixture_median(k, lam_s[r], w)
-                        for i, t in enumerate(tp):
-                            buf[a + r, 1 + i] = fam.sf(t, k[:, None], lam_s[r]) @ w
+                    k_rows = np.broadcast_to(k, (z - a, S))
+                    if len(comps) == 1:
+                        buf[a:z, 0] = fam.median(k_rows, lam_s[..., 0])
+                    else:  # one bisection over every (row, draw) pair
+                        flat = fam.mixture_median(k_rows.reshape(-1), lam_s.reshape(-1, len(w)), w)
+                        buf[a:z, 0] = flat.reshape(z - a, S)
+                    for i, t in enumerate(tp):
+                        buf[a:z, 1 + i] = fam.sf(t, k_rows[..., None], lam_s) @ w
                 elif len(comps) == 1:  # formulas.survival.weibull_median and weibull_sf
                     np.multiply(lam[0], cl2[li], out=buf[a:z, 0])
                     for i, t in enumerate(tp):
@@ -1063,7 +1064,7 @@ class Predictor:
             if selected:
                 lam1 = np.exp(th["alpha1"][:, None] + th["sigma1"][:, None] * z1)
                 x = fam.truncated_sample(rng, th["k1"][:, None], lam1, thr["R-PRRT"], (m, n))
-                if ls.selected_after == "R-PRRT":
+                if ls.nested:
                     # the R-PRRT PFS given x, at the calibration's R-PRRT cumulative activity
                     d_r = _gbq_r()
                     lam_r = np.exp(type2 + F.salvage_shift(cov, "R-PRRT", *F.covariates(x, d_r)))
