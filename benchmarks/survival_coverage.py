@@ -184,7 +184,7 @@ def summarise(per_rep: pd.DataFrame) -> pd.DataFrame:
 def realistic_truth() -> dict[str, np.ndarray]:
     """Real-data posterior means of the scalar parameters; tumour-type effects drawn once."""
     fit = json.loads((RESULTS / "survival_fit_pfs.json").read_text())["posterior"]
-    tr = {k: np.asarray(fit[k]["mean"]) for k in fit if k in SurvivalPriors.__annotations__}
+    tr = {k: np.asarray(fit[k]["mean"]) for k in fit if k in SurvivalPriors.DEFAULTS}
     rng = np.random.default_rng(7)
     tr["z1"], tr["z2"] = rng.normal(size=6), rng.normal(size=6)
     return tr

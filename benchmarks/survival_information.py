@@ -38,9 +38,9 @@ from netbayes.simulation import draw_survival_truth, simulate_survival_study
 
 _P = SurvivalPriors()
 NO_TRUTH = {
-    "kappa_se": _P.kappa_se[0],
-    "spearman_attenuation": _P.spearman_attenuation[0],
-    "gamma_re188": _P.gamma_re188[0],
+    "kappa_se": math.exp(_P.kappa_se.mu),
+    "spearman_attenuation": _P.spearman_attenuation.mu,
+    "gamma_re188": _P.gamma_re188.mu,
 }
 
 

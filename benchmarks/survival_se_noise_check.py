@@ -96,7 +96,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     d = se_residuals(args.truths, args.seed)
     d["k"] = d["d"] * np.sqrt(d["n"])
-    print(f"prior on kappa_se (median, log-SD): {SurvivalPriors().kappa_se}\n")
+    print(f"prior on kappa_se (median, log-SD): {SurvivalPriors().kappa_se.label()}\n")
     for keys in (["kind"], ["kind", "n"]):
         g = d.groupby(keys)["k"].agg(
             rows="size",

@@ -111,7 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     sm = SurvivalModel("pfs")
-    mu_a, sd_prior = sm.priors.spearman_attenuation
+    mu_a, sd_prior = sm.priors.spearman_attenuation.mu, sm.priors.spearman_attenuation.sigma
     n = sm.spearman[1]
     d = spearman_draws(args.truths, args.seed)
 

@@ -225,7 +225,8 @@ def test_se_noise_scale_matches_the_kappa_prior(k):
     x sqrt(n) (SE_asym at the published median) lies inside the prior's central 95%. Over 200
     samples the SD's Monte Carlo SE is about 5% (0.15), and the interval is +-0.6 wide around
     3, so about 4 SEs."""
-    med, sd_log = SurvivalPriors().kappa_se
+    kappa = SurvivalPriors().kappa_se
+    med, sd_log = math.exp(kappa.mu), kappa.sigma
     rng = np.random.default_rng(3)
     n, lam, d = 54, 20.0, []
     for _ in range(200):

@@ -86,28 +86,29 @@ def test_model_arguments_are_checked():
         SurvivalModel("dfs")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="nothing to fit"):
         SurvivalModel(include_published=False)
-    with pytest.raises(TypeError, match=r"unknown prior\(s\) \['beta_dose'\]"):
-        SurvivalPriors().replace(beta_dose=(0, 1))
+    with pytest.raises(ValueError, match="unknown parameter 'beta_dose'"):
+        SurvivalPriors().replace(beta_dose={"sigma": 1.0})
+    with pytest.raises(ValueError, match=r"priors\['k1'\]: dist='normal' has support real"):
+        SurvivalModel(priors={"k1": {"dist": "normal"}})
 
 
 def test_priors_table_lists_every_prior():
     t = SurvivalPriors().to_frame()
-    assert len(t) == 16 and t["b"].gt(0).all()
+    assert len(t) == 16 and t["sigma"].gt(0).all() and t["meaning"].str.len().gt(0).all()
     # the OS model's first-line block has its priors here too (and so in the model card)
-    os1 = t.set_index("parameter").loc[["alpha1_os", "k1_os", "sigma1_os"]]
-    assert list(os1["distribution"]) == [
-        "Normal(mean, sd)",
-        "LogNormal(median, sd_log)",
-        "HalfNormal(sd)",
-    ]
-    assert os1.loc["k1_os", "a"] == 1.5 and os1.loc["sigma1_os", "b"] == 0.5
-    att = t.set_index("parameter").loc["spearman_attenuation"]
-    assert att["distribution"] == "Beta(mean, sd)" and (att["a"], att["b"]) == (0.88, 0.08)
+    os1 = t.loc[["alpha1_os", "k1_os", "sigma1_os"]]
+    assert list(os1["dist"]) == ["normal", "lognormal", "halfnormal"]
+    assert os1.loc["k1_os", "args"] == "median=1.5, sd_log=0.5"
+    assert os1.loc["sigma1_os", "sigma"] == 0.5
+    att = t.loc["spearman_attenuation"]
+    assert att["dist"] == "beta" and (att["mu"], att["sigma"]) == (0.88, 0.08)
     # the SE noise scale is a property of the estimator, calibrated by simulation: tight prior
-    kap = t.set_index("parameter").loc["kappa_se"]
-    assert kap["distribution"] == "LogNormal(median, sd_log)" and (kap["a"], kap["b"]) == (3.0, 0.1)
-    p = SurvivalPriors().replace(beta_gbq=(0.0, 0.05))
-    assert p.beta_gbq == (0.0, 0.05) and SurvivalPriors().beta_gbq == (0.0, 0.15)
+    kap = t.loc["kappa_se"]
+    assert kap["args"] == "median=3, sd_log=0.1" and kap["mu"] == math.log(3.0)
+    p = SurvivalPriors().replace(beta_gbq={"sigma": 0.05})
+    assert (p.beta_gbq.mu, p.beta_gbq.sigma) == (0.0, 0.05)
+    assert SurvivalPriors().beta_gbq.sigma == 0.15
+    assert p.beta_gbq.meaning == SurvivalPriors().beta_gbq.meaning  # the text is kept
 
 
 def test_coarse_type_weights_follow_the_rotterdam_mix():

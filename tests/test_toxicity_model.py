@@ -124,12 +124,18 @@ def test_validate_user_data_missing_column_and_duplicates():
 
 def test_priors_override_and_reject_unknown():
     tm = ToxicityModel(priors={"theta": {"mu": 0.0, "sigma": 0.1}})
-    assert tm.priors["theta"]["sigma"] == 0.1 and tm.priors["theta"]["dist"] == "lognormal"
-    assert DEFAULT_PRIORS["theta"]["sigma"] == 0.7  # defaults untouched
+    assert tm.priors["theta"].sigma == 0.1 and tm.priors["theta"].dist == "lognormal"
+    assert tm.priors["theta"].mu == 0.0 and tm.priors["c3"] == DEFAULT_PRIORS["c3"]
+    assert DEFAULT_PRIORS["theta"].sigma == 0.7  # defaults untouched
     with pytest.raises(ValueError, match="unknown parameter 'gamma'"):
         ToxicityModel(priors={"gamma": {"mu": 0}})
     with pytest.raises(ValueError, match=r"sigma=-1"):
         ToxicityModel(priors={"c3": {"sigma": -1}})
+    # the log gaps are shifted when sampling: normal only; a location cannot be log-normal
+    with pytest.raises(ValueError, match=r"priors\['log_gap'\]: dist='halfnormal'"):
+        ToxicityModel(priors={"log_gap": {"dist": "halfnormal"}})
+    with pytest.raises(ValueError, match="needs a real one"):
+        ToxicityModel(priors={"beta_activity": {"dist": "lognormal"}})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,12 +280,12 @@ def test_reported_parameters_have_the_documented_priors(default_model):
     for name, x in zip(names, draws, strict=True):
         spec = DEFAULT_PRIORS[name]
         x = np.asarray(x).reshape(4000, -1)
-        if spec["dist"] == "normal":
-            dist = stats.norm(spec["mu"], spec["sigma"])
-        elif spec["dist"] == "lognormal":
-            dist = stats.lognorm(spec["sigma"], scale=np.exp(spec["mu"]))
+        if spec.dist == "normal":
+            dist = stats.norm(spec.mu, spec.sigma)
+        elif spec.dist == "lognormal":
+            dist = stats.lognorm(spec.sigma, scale=np.exp(spec.mu))
         else:
-            dist = stats.halfnorm(scale=spec["sigma"])
+            dist = stats.halfnorm(scale=spec.sigma)
         for j in range(x.shape[1]):
             p = stats.kstest(x[:, j], dist.cdf).pvalue
             assert p > 1e-3, (name, j, p)

@@ -27,8 +27,10 @@ LABELS = {
 
 
 def _normal_prior(priors: Any, name: str) -> tuple[float, float]:
-    mean, sd = getattr(priors, name)
-    return float(mean), float(sd)
+    prior = priors[name]
+    if prior.dist != "normal":
+        raise ValueError(f"params: {name!r} has a {prior.dist} prior; expected a normal one")
+    return float(prior.mu), float(prior.sigma)
 
 
 def prior_posterior_table(
@@ -40,8 +42,8 @@ def prior_posterior_table(
     ----------
     draws : dict of str to numpy.ndarray
         Posterior draws (first axis = draw).
-    priors : SurvivalPriors
-        The priors the model was fitted with (each ``params`` entry a ``(mean, sd)`` normal).
+    priors : netbayes.priors.PriorSet
+        The priors the model was fitted with (each ``params`` entry with a normal prior).
     params : tuple of str
         Parameters to tabulate.
 

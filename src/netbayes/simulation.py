@@ -73,18 +73,18 @@ def draw_survival_truth(priors: Any, rng: np.random.Generator) -> dict[str, np.n
     """
     p = priors
     t: dict[str, Any] = {
-        "alpha1": rng.normal(*p.alpha1),
-        "alpha2": rng.normal(*p.alpha2),
-        "k1": math.exp(rng.normal(math.log(p.k1[0]), p.k1[1])),
-        "k2": math.exp(rng.normal(math.log(p.k2[0]), p.k2[1])),
-        "sigma1": abs(rng.normal(0, p.sigma1)),
-        "sigma2": abs(rng.normal(0, p.sigma2)),
+        "alpha1": p["alpha1"].sample(rng),
+        "alpha2": p["alpha2"].sample(rng),
+        "k1": p["k1"].sample(rng),
+        "k2": p["k2"].sample(rng),
+        "sigma1": p["sigma1"].sample(rng),
+        "sigma2": p["sigma2"].sample(rng),
         "z1": rng.normal(size=N_TYPES),
         "z2": rng.normal(size=N_TYPES),
-        "beta_x": rng.normal(*p.beta_x),
-        "beta_gbq": rng.normal(*p.beta_gbq),
-        "gamma_rr": rng.normal(*p.gamma_rr),
-        "delta_control": rng.normal(*p.delta_control),
+        "beta_x": p["beta_x"].sample(rng),
+        "beta_gbq": p["beta_gbq"].sample(rng),
+        "gamma_rr": p["gamma_rr"].sample(rng),
+        "delta_control": p["delta_control"].sample(rng),
     }
     return {k: np.asarray(v, dtype=float) for k, v in t.items()}
 

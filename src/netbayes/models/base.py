@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,11 +81,6 @@ def object_hash(x: Any) -> str:
     return h.hexdigest()
 
 
-def _json(x: Any) -> Any:
-    """JSON-able copy (tuples as lists, NumPy scalars as Python numbers)."""
-    return json.loads(json.dumps(x, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-
-
 class ModelBase:
     """Mixin of the netbayes models: what the posterior store records about a fit."""
 
@@ -107,9 +101,9 @@ class ModelBase:
         """:func:`frame_hash` of :meth:`user_data` (None without user data)."""
         return frame_hash(self.user_data())
 
-    def prior_settings(self) -> Any:
-        """The priors as JSON."""
-        raise NotImplementedError
+    def prior_settings(self) -> dict[str, Any]:
+        """The priors as JSON (:meth:`netbayes.priors.PriorSet.to_dict`)."""
+        return self.priors.to_dict()  # type: ignore[attr-defined]
 
     def stored_variables(self) -> list[str]:
         """Posterior variables a saved fit keeps: the sampled top-level parameters
@@ -119,6 +113,76 @@ class ModelBase:
         mt = self.model_type
         needed = spec.TOXICITY_PARAMS if mt == "toxicity" else spec.survival_params(mt[9:])
         return list(dict.fromkeys([*self.parameter_names(), *needed]))  # type: ignore[attr-defined]
+
+    def prior_elements(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """Rows of :meth:`prior_table`: ``(label, prior name, index into its draws)``."""
+        raise NotImplementedError
+
+    def prior_table(
+        self,
+        fit: Any = None,
+        *,
+        interval: Any = None,
+        seed: int = 1,
+    ) -> pd.DataFrame:
+        """Priors (and, given a fit, the posterior next to them), one style for every model.
+
+        Parameters
+        ----------
+        fit : netbayes.fitting.FitResult, optional
+            Adds the posterior columns.
+        interval : Interval or float, optional
+            Interval convention (default :data:`netbayes.intervals.DEFAULT_INTERVAL`, 95%
+            equal-tailed); a float is a probability of an equal-tailed interval.
+        seed : int
+            Seed of the prior Monte Carlo draws.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``parameter`` (:meth:`prior_elements`); columns ``dist``, ``args`` (the
+            prior's numbers), ``meaning``, ``why``, ``prior_mean``, ``prior_sd`` and the prior
+            interval (by Monte Carlo, 20 000 draws), e.g. ``prior_eti95_lower`` /
+            ``prior_eti95_upper``; with ``fit`` also ``posterior_mean``, ``posterior_sd``, the
+            posterior interval (``posterior_eti95_lower`` / ``_upper``) and ``sd_ratio`` =
+            posterior SD / prior SD (near 1: the data do not inform the parameter; its
+            posterior is its prior).
+        """
+        from netbayes.intervals import as_interval
+
+        iv = as_interval(interval)
+        lo_col, hi_col = iv.columns
+        rng = np.random.default_rng(seed)
+        rows = []
+        for label, key, idx in self.prior_elements():
+            prior = self.priors[key]  # type: ignore[attr-defined]
+            x = prior.sample(rng, 20000)
+            x_lo, x_hi = iv.bounds(x)
+            row = {
+                "parameter": label,
+                "dist": prior.dist,
+                "args": prior.args(),
+                "meaning": prior.meaning,
+                "why": prior.why,
+                "prior_mean": x.mean(),
+                "prior_sd": x.std(),
+                f"prior_{lo_col}": float(x_lo),
+                f"prior_{hi_col}": float(x_hi),
+            }
+            if fit is not None:
+                y = fit.draws(key)[(slice(None), *idx)]
+                y_lo, y_hi = iv.bounds(y)
+                row.update(
+                    {
+                        "posterior_mean": y.mean(),
+                        "posterior_sd": y.std(),
+                        f"posterior_{lo_col}": float(y_lo),
+                        f"posterior_{hi_col}": float(y_hi),
+                        "sd_ratio": y.std() / x.std(),
+                    }
+                )
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("parameter")
 
     def model_info(self) -> dict[str, Any]:
         """What ``fit.model_info`` holds (see the module docstring)."""
@@ -138,8 +202,17 @@ class SurvivalInfo(ModelBase):
     def model_type(self) -> str:
         return f"survival-{self.endpoint}"  # type: ignore[attr-defined]
 
-    def prior_settings(self) -> Any:
-        return _json(dataclasses.asdict(self.priors))  # type: ignore[attr-defined]
+    def prior_elements(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """The scalar parameters this endpoint's model samples (the tumour-type effects are
+        standard normal by construction and have no prior of their own)."""
+        os_only = ("alpha1_os", "k1_os", "sigma1_os")
+        keep = [
+            k
+            for k in self.priors  # type: ignore[attr-defined]
+            if (k not in os_only or self.endpoint == "os")  # type: ignore[attr-defined]
+            and (k != "spearman_attenuation" or self.endpoint == "pfs")  # type: ignore[attr-defined]
+        ]
+        return [(k, k, ()) for k in keep]
 
     def user_data(self) -> pd.DataFrame | None:
         return self.patients  # type: ignore[attr-defined]
@@ -172,9 +245,6 @@ class ToxicityInfo(ModelBase):
     """:class:`ModelBase` of :class:`netbayes.models.toxicity.ToxicityModel`."""
 
     model_type = "toxicity"  # type: ignore[assignment]
-
-    def prior_settings(self) -> Any:
-        return _json(self.priors)  # type: ignore[attr-defined]
 
     def user_data(self) -> pd.DataFrame | None:
         return self.user  # type: ignore[attr-defined]

@@ -69,8 +69,9 @@ reported against its prior.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,7 @@ from netbayes.calibration import (
 )
 from netbayes.families import DEFAULT_FAMILY, get_family
 from netbayes.models.base import SurvivalInfo
+from netbayes.priors import Prior, PriorSet
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
 __all__ = [
@@ -128,88 +130,65 @@ def calibration_constants() -> dict[str, float]:
     }
 
 
-@dataclass(frozen=True)
-class SurvivalPriors:
-    """Priors of the survival model, in one place. Override any field with :meth:`replace`.
+class SurvivalPriors(PriorSet):
+    """Priors of the survival model (a :class:`netbayes.priors.PriorSet`; times in months).
 
-    Normal priors are ``(mean, sd)``; log-normal ``(median, sd of log)``; half-normal ``sd``.
-    Times are in months.
+    Override any of them with :meth:`replace` or the model's ``priors=`` argument, as a
+    :class:`~netbayes.priors.Prior` or a mapping of the fields to change, e.g.
+    ``SurvivalModel("pfs", priors={"beta_gbq": {"sigma": 0.3}})``. ``kappa_se`` and
+    ``spearman_attenuation`` are properties of the published estimators, not of the tumours;
+    their evidence is in ``docs/model_notes.md`` and the benchmarks named there.
     """
 
-    alpha1: tuple[float, float] = (math.log(40.0), 1.0)
-    """Normal prior on the log first-line scale (population level)."""
-    alpha2: tuple[float, float] = (math.log(18.0), 1.0)
-    """Normal prior on the log salvage scale at prior PFS 36 months and 44.7 GBq."""
-    k1: tuple[float, float] = (1.5, 0.5)
-    """Log-normal prior on the first-line Weibull shape."""
-    k2: tuple[float, float] = (1.5, 0.5)
-    """Log-normal prior on the salvage Weibull shape."""
-    sigma1: float = 0.5
-    """Half-normal prior on the SD of first-line tumour-type effects (log scale)."""
-    sigma2: float = 0.5
-    """Half-normal prior on the SD of salvage tumour-type effects (log scale)."""
-    beta_x: tuple[float, float] = (0.0, 0.5)
-    """Normal prior on the elasticity of salvage time in prior PFS."""
-    beta_gbq: tuple[float, float] = (0.0, 0.15)
-    """Normal prior on the log-time effect per 10 GBq cumulative activity (sceptical)."""
-    gamma_rr: tuple[float, float] = (0.0, 0.5)
-    """Normal prior on the RR-PRRT vs R-PRRT log-time effect (beyond activity)."""
-    gamma_re188: tuple[float, float] = (0.0, 1.0)
-    """Normal prior on the 188Re-HEDP vs R-PRRT log-time effect."""
-    delta_control: tuple[float, float] = (0.0, 0.3)
-    """Normal prior on the control-group first-line log-time offset (selection)."""
-    alpha1_os: tuple[float, float] = (math.log(90.0), 1.0)
-    """Normal prior on the log first-line OS scale (OS model only; total OS from I-PRRT)."""
-    k1_os: tuple[float, float] = (1.5, 0.5)
-    """Log-normal prior on the first-line OS shape (OS model only)."""
-    sigma1_os: float = 0.5
-    """Half-normal prior on the SD of first-line OS tumour-type effects (OS model only)."""
-    spearman_attenuation: tuple[float, float] = (0.88, 0.08)
-    """Beta prior (mean, sd) on the attenuation of the published Spearman coefficient by
-    censoring: atanh(r_obs) ~ N(a * atanh(rho), sqrt(1.06 / (n - 3))), with rho the population
-    value for uncensored times. The mean is the slope of the censored coefficient's Fisher z on
-    the population value in the simulated published design (follow-up about twice the median,
-    as in the paper); the SD is the study-to-study spread of that factor. Marginally over ``a``
-    the term's variance is 1.06/(n - 3) + sd^2 atanh(rho)^2. The evidence is in
-    ``docs/model_notes.md`` and ``benchmarks/survival_spearman_check.py``."""
-    kappa_se: tuple[float, float] = (3.0, 0.1)
-    """Log-normal prior (median, log-SD) on the relative noise of a published SE:
-    SD(log SE) = kappa / sqrt(n).
-
-    A KM median's SE is the Greenwood SD over a slope estimated from the few events near the
-    median, so its relative error shrinks like 1/sqrt(n), and n = 5 rows carry far less
-    shape information than n = 54 rows. kappa is a property of the SE estimator, not of the
-    tumours. The paper does not name its software, so the prior assumes the common
-    estimator: a symmetric Wald CI from a Greenwood variance divided by a KM-slope density.
-
-    The prior is the estimator's own noise scale, calibrated by simulation of Collett's
-    estimator on the published design (``benchmarks/survival_se_noise_check.py``), and tight
-    (log-SD 0.1, about +-20% at 95%) because kappa cannot be learned honestly from one study's
-    ~13 heavy-tailed SE residuals. The evidence is in ``docs/model_notes.md``."""
-
-    def replace(self, **changes: Any) -> SurvivalPriors:
-        """Return a copy with some priors changed (unknown names raise ``TypeError``)."""
-        names = {f.name for f in fields(self)}
-        bad = sorted(set(changes) - names)
-        if bad:
-            raise TypeError(f"unknown prior(s) {bad}; known: {sorted(names)}")
-        return replace(self, **changes)
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return the priors as a table: parameter, distribution, and its two numbers."""
-        rows = []
-        for name, val in asdict(self).items():
-            if name in ("k1", "k2", "k1_os"):
-                rows.append((name, "LogNormal(median, sd_log)", val[0], val[1]))
-            elif name == "kappa_se":
-                rows.append((name, "LogNormal(median, sd_log)", val[0], val[1]))
-            elif name == "spearman_attenuation":
-                rows.append((name, "Beta(mean, sd)", val[0], val[1]))
-            elif isinstance(val, tuple):
-                rows.append((name, "Normal(mean, sd)", val[0], val[1]))
-            else:
-                rows.append((name, "HalfNormal(sd)", 0.0, val))
-        return pd.DataFrame(rows, columns=["parameter", "distribution", "a", "b"])
+    DEFAULTS: ClassVar[Mapping[str, Prior]] = {
+        "alpha1": Prior.normal(
+            math.log(40.0), 1.0, "log first-line scale (population level)",
+            "first-line PFS after 177Lu-octreotate is typically 2-4 years; wide (x/e at 1 SD)"),
+        "alpha2": Prior.normal(
+            math.log(18.0), 1.0,
+            "log salvage scale at prior PFS 36 months and 44.7 GBq cumulative",
+            "salvage PFS about half the first-line one; wide"),
+        "k1": Prior.lognormal(
+            1.5, 0.5, "first-line shape", "hazard rising with time, as usual after PRRT"),
+        "k2": Prior.lognormal(1.5, 0.5, "salvage shape", "as k1"),
+        "sigma1": Prior.halfnormal(
+            0.5, "SD of first-line tumour-type effects (log scale)",
+            "types differ by tens of percent in median, rarely by a factor above 3"),
+        "sigma2": Prior.halfnormal(
+            0.5, "SD of salvage tumour-type effects (log scale)", "as sigma1"),
+        "beta_x": Prior.normal(
+            0.0, 0.5, "elasticity of salvage time in prior PFS",
+            "centred on no carry-over; 95% within +-1"),
+        "beta_gbq": Prior.normal(
+            0.0, 0.15, "log-time effect per 10 GBq cumulative activity",
+            "sceptical: aggregate data cannot separate activity from selection"),
+        "gamma_rr": Prior.normal(
+            0.0, 0.5, "RR-PRRT vs R-PRRT log-time effect (beyond activity)",
+            "centred on no difference"),
+        "gamma_re188": Prior.normal(
+            0.0, 1.0, "188Re-HEDP vs R-PRRT log-time effect",
+            "another nuclide and population: wide"),
+        "delta_control": Prior.normal(
+            0.0, 0.3, "control-group first-line log-time offset (selection)",
+            "sceptical, centred on no selection"),
+        "alpha1_os": Prior.normal(
+            math.log(90.0), 1.0, "log first-line OS scale (OS model only; total OS from I-PRRT)",
+            "OS from first PRRT is several years; wide"),
+        "k1_os": Prior.lognormal(1.5, 0.5, "first-line OS shape (OS model only)", "as k1"),
+        "sigma1_os": Prior.halfnormal(
+            0.5, "SD of first-line OS tumour-type effects (OS model only)", "as sigma1"),
+        "spearman_attenuation": Prior.beta(
+            0.88, 0.08,
+            "attenuation a of the published Spearman coefficient by censoring: "
+            "atanh(r_obs) ~ N(a atanh(rho), sqrt(1.06 / (n - 3)))",
+            "mean: the slope of the censored coefficient's Fisher z on the population value in "
+            "the simulated published design; SD: its study-to-study spread"),
+        "kappa_se": Prior.lognormal(
+            3.0, 0.1, "relative noise of a published SE: SD(log SE) = kappa / sqrt(n)",
+            "the noise of Collett's KM-median SE on the published design, by simulation; "
+            "tight, as ~13 heavy-tailed SE residuals cannot teach it"),
+    }  # fmt: skip
+    ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
 
 PATIENT_COLUMNS: dict[str, str] = {
@@ -415,8 +394,9 @@ class SurvivalModel(SurvivalInfo):
         The outcome of the salvage lines (and of the first-line published rows).
     patients : pandas.DataFrame, optional
         The user's own patients (see :data:`PATIENT_COLUMNS`), added to the published data.
-    priors : SurvivalPriors, optional
-        Prior settings (default :class:`SurvivalPriors`).
+    priors : SurvivalPriors or mapping, optional
+        Prior settings (default :class:`SurvivalPriors`); a mapping overrides some of them
+        (parameter name to a :class:`~netbayes.priors.Prior` or to the fields to change).
     include_published : bool
         Use the published calibration data (default True). False fits users' patients alone.
     n_grid : int
@@ -445,7 +425,7 @@ class SurvivalModel(SurvivalInfo):
         self,
         endpoint: Literal["pfs", "os"] = "pfs",
         patients: pd.DataFrame | None = None,
-        priors: SurvivalPriors | None = None,
+        priors: SurvivalPriors | Mapping[str, Any] | None = None,
         include_published: bool = True,
         n_grid: int = 16,
         summaries: dict[str, pd.DataFrame] | None = None,
@@ -460,7 +440,7 @@ class SurvivalModel(SurvivalInfo):
             raise ValueError("include_published=False needs patients: there is nothing to fit")
         self.endpoint = endpoint
         self.family = get_family(family)
-        self.priors = priors or SurvivalPriors()
+        self.priors = priors if isinstance(priors, SurvivalPriors) else SurvivalPriors(priors)
         self.include_published = include_published
         self.n_grid = n_grid
         self.patients = validate_patients(patients) if patients is not None else None
@@ -508,20 +488,20 @@ class SurvivalModel(SurvivalInfo):
         coords = {"tumour_type": list(vocab.TUMOUR_TYPES)}
         thr_r, thr_rr = self.threshold_r, self.threshold_rr
         with pm.Model(coords=coords) as model:
-            alpha1 = pm.Normal("alpha1", *p.alpha1)
-            alpha2 = pm.Normal("alpha2", *p.alpha2)
-            k1 = pm.LogNormal("k1", math.log(p.k1[0]), p.k1[1])
-            k2 = pm.LogNormal("k2", math.log(p.k2[0]), p.k2[1])
-            sigma1 = pm.HalfNormal("sigma1", p.sigma1)
-            sigma2 = pm.HalfNormal("sigma2", p.sigma2)
+            alpha1 = p.alpha1.rv(pm, "alpha1")
+            alpha2 = p.alpha2.rv(pm, "alpha2")
+            k1 = p.k1.rv(pm, "k1")
+            k2 = p.k2.rv(pm, "k2")
+            sigma1 = p.sigma1.rv(pm, "sigma1")
+            sigma2 = p.sigma2.rv(pm, "sigma2")
             z1 = pm.Normal("z1", 0, 1, dims="tumour_type")
             z2 = pm.Normal("z2", 0, 1, dims="tumour_type")
-            beta_x = pm.Normal("beta_x", *p.beta_x)
-            beta_gbq = pm.Normal("beta_gbq", *p.beta_gbq)
-            gamma_rr = pm.Normal("gamma_rr", *p.gamma_rr)
-            gamma_re188 = pm.Normal("gamma_re188", *p.gamma_re188)
-            delta_control = pm.Normal("delta_control", *p.delta_control)
-            kappa_se = pm.LogNormal("kappa_se", math.log(p.kappa_se[0]), p.kappa_se[1])
+            beta_x = p.beta_x.rv(pm, "beta_x")
+            beta_gbq = p.beta_gbq.rv(pm, "beta_gbq")
+            gamma_rr = p.gamma_rr.rv(pm, "gamma_rr")
+            gamma_re188 = p.gamma_re188.rv(pm, "gamma_re188")
+            delta_control = p.delta_control.rv(pm, "delta_control")
+            kappa_se = p.kappa_se.rv(pm, "kappa_se")
             log_lam1 = pm.Deterministic("log_lam1", alpha1 + sigma1 * z1, dims="tumour_type")
             type2 = pm.Deterministic("type2", alpha2 + sigma2 * z2, dims="tumour_type")
             # derived, for reporting: first-line and salvage medians per type at the reference
@@ -539,9 +519,9 @@ class SurvivalModel(SurvivalInfo):
                 self._add_first_line(pm, "pfs", log_lam1, k1, delta_control, kappa_se)
                 if self.endpoint == "os":
                     # first-line OS rows: their own scale/shape (total OS from I-PRRT)
-                    a1os = pm.Normal("alpha1_os", *p.alpha1_os)
-                    k1os = pm.LogNormal("k1_os", math.log(p.k1_os[0]), p.k1_os[1])
-                    s1os = pm.HalfNormal("sigma1_os", p.sigma1_os)
+                    a1os = p.alpha1_os.rv(pm, "alpha1_os")
+                    k1os = p.k1_os.rv(pm, "k1_os")
+                    s1os = p.sigma1_os.rv(pm, "sigma1_os")
                     z1os = pm.Normal("z1_os", 0, 1, dims="tumour_type")
                     self._add_first_line(
                         pm, "os", a1os + s1os * z1os, k1os, delta_control, kappa_se, "_os"
@@ -589,11 +569,7 @@ class SurvivalModel(SurvivalInfo):
                             n_grid=np.maximum(8, np.ceil(SPEARMAN_NODES * w_rs / w_rs.sum())),
                         ),
                     )
-                    att = pm.Beta(
-                        "spearman_attenuation",
-                        mu=p.spearman_attenuation[0],
-                        sigma=p.spearman_attenuation[1],
-                    )
+                    att = p.spearman_attenuation.rv(pm, "spearman_attenuation")
                     pm.Potential(
                         "spearman", L.spearman_fisher_logp(rs_obs, rs_model, n_rs, attenuation=att)
                     )

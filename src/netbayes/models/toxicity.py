@@ -83,8 +83,10 @@ which removed them in those replicates. Over the full 50-replicate benchmark thi
 divergent transition in 1 replicate (before: 17 of 50 replicates, up to 113 divergences,
 max R-hat 1.128; after: max R-hat 1.016 with 2 chains of 1000 draws).
 
-All priors live in :data:`DEFAULT_PRIORS` (overridable per name); :meth:`ToxicityModel.prior_table`
-shows them next to the posterior so that what the data do and do not inform is visible.
+All priors live in :class:`ToxicityPriors` (:data:`DEFAULT_PRIORS` is its default instance;
+overridable per name, in the same style as the survival model's, :mod:`netbayes.priors`);
+:meth:`ToxicityModel.prior_table` shows them next to the posterior so that what the data do and
+do not inform is visible.
 
 What the data can and cannot separate
 -------------------------------------
@@ -192,7 +194,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -206,6 +208,7 @@ from netbayes.formulas.toxicity_ppc import toxicity_params, toxicity_ppc_table
 from netbayes.intervals import Interval, as_interval
 from netbayes.likelihoods import ordinal as lik
 from netbayes.models.base import ToxicityInfo
+from netbayes.priors import Prior, PriorSet
 
 __all__ = [
     "A_REF_GBQ",
@@ -216,6 +219,7 @@ __all__ = [
     "USER_COLUMNS",
     "ToxicityData",
     "ToxicityModel",
+    "ToxicityPriors",
     "draw_prior_params",
     "simulate_data",
     "validate_user_data",
@@ -230,65 +234,61 @@ see "Parameterisation" in the module docstring for why not nutpie's 0.8."""
 PHASES: tuple[str, ...] = TOXICITY_PHASES
 """Rows of Rotterdam Table 6 used as likelihood, in model order."""
 
+
 # ----------------------------------------------------------------------------------------------
 # priors
 # ----------------------------------------------------------------------------------------------
-DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    "c3": {
-        "dist": "normal", "mu": 1.8, "sigma": 0.9,
-        "meaning": "grade III cutpoint per line at 29.9 GBq I-PRRT (probit, conditional on u = 0)",
-        "why": "P(grade >= III) after a standard course is a few % per line (Phi(-1.8) = 3.6%); "
-        "95% range 0.1%-50%",
-    },
-    "log_gap": {
-        "dist": "normal", "mu": -0.5, "sigma": 0.75,
-        "meaning": "log gaps c2-c1, c3-c2, c4-c3 per line",
-        "why": "gaps of ~0.6 probit units (0.14-2.6 at 95%): grades roughly evenly spread",
-    },
-    "beta_activity": {
-        "dist": "normal", "mu": 0.2, "sigma": 0.25,
-        "meaning": "probit effect of +10 GBq activity in the block",
-        "why": "radiobiology: more marrow dose, more toxicity; 21% prior mass below 0",
-    },
-    "beta_prior": {
-        "dist": "normal", "mu": 0.1, "sigma": 0.2,
-        "meaning": "probit effect of +10 GBq prior cumulative activity (marrow reserve)",
-        "why": "reduced reserve expected but smaller than the acute effect (pilot paper's "
-        "discussion disputes a major impact); sceptical",
-    },
-    "delta_control": {
-        "dist": "normal", "mu": 0.0, "sigma": 0.45,
-        "meaning": "Rotterdam safety-control cohort vs retreatment group at I-PRRT",
-        "why": "selection (F12): sceptical, centred on no difference",
-    },
-    "delta_retreated": {
-        "dist": "normal", "mu": 0.0, "sigma": 0.45,
-        "meaning": "selection effect of retreated patients (R-PRRT, RR-PRRT)",
-        "why": "selected for tolerance; confounded with dose in aggregate data: sceptical",
-    },
-    "delta_re188": {
-        "dist": "normal", "mu": 0.0, "sigma": 0.45,
-        "meaning": "188Re-HEDP pilot cohort effect (baseline cytopenia, other centre)",
-        "why": "one small cohort; confounded with theta: sceptical",
-    },
-    "delta_user": {
-        "dist": "normal", "mu": 0.0, "sigma": 0.45,
-        "meaning": "cohort effect of the user's own records",
-        "why": "another centre and grading practice: sceptical",
-    },
-    "theta": {
-        "dist": "lognormal", "mu": math.log(8.0), "sigma": 0.7,
-        "meaning": "GBq 177Lu-octreotate marrow-equivalent to 1 GBq 188Re-HEDP",
-        "why": "physics (module docstring): bone-seeking high-energy beta vs renally cleared "
-        "low-energy beta; median 8, 95% range ~2-32",
-    },
-    "sigma_u": {
-        "dist": "halfnormal", "sigma": 1.0,
-        "meaning": "SD of the patient propensity shared by the three lines (probit scale)",
-        "why": "lines co-fail (marrow is one organ); intra-class correlation up to ~0.8",
-    },
-}  # fmt: skip
-_PRIOR_DISTS = {"normal": ("mu", "sigma"), "lognormal": ("mu", "sigma"), "halfnormal": ("sigma",)}
+class ToxicityPriors(PriorSet):
+    """Priors of the toxicity model (a :class:`netbayes.priors.PriorSet`), on the conditional
+    (patient-level probit) scale; see "Parameterisation" in the module docstring.
+
+    Override any of them with :meth:`replace` or the model's ``priors=`` argument, e.g.
+    ``ToxicityModel(priors={"theta": {"mu": 1.0, "sigma": 0.5}})``. ``log_gap`` keeps a normal
+    prior (it is shifted by log sqrt(1 + sigma_u^2) when sampling).
+    """
+
+    DEFAULTS: ClassVar[Mapping[str, Prior]] = {
+        "c3": Prior.normal(
+            1.8, 0.9,
+            "grade III cutpoint per line at 29.9 GBq I-PRRT (probit, conditional on u = 0)",
+            "P(grade >= III) after a standard course is a few % per line (Phi(-1.8) = 3.6%); "
+            "95% range 0.1%-50%"),
+        "log_gap": Prior.normal(
+            -0.5, 0.75, "log gaps c2-c1, c3-c2, c4-c3 per line",
+            "gaps of ~0.6 probit units (0.14-2.6 at 95%): grades roughly evenly spread"),
+        "beta_activity": Prior.normal(
+            0.2, 0.25, "probit effect of +10 GBq activity in the block",
+            "radiobiology: more marrow dose, more toxicity; 21% prior mass below 0"),
+        "beta_prior": Prior.normal(
+            0.1, 0.2, "probit effect of +10 GBq prior cumulative activity (marrow reserve)",
+            "reduced reserve expected but smaller than the acute effect (pilot paper's "
+            "discussion disputes a major impact); sceptical"),
+        "delta_control": Prior.normal(
+            0.0, 0.45, "Rotterdam safety-control cohort vs retreatment group at I-PRRT",
+            "selection (F12): sceptical, centred on no difference"),
+        "delta_retreated": Prior.normal(
+            0.0, 0.45, "selection effect of retreated patients (R-PRRT, RR-PRRT)",
+            "selected for tolerance; confounded with dose in aggregate data: sceptical"),
+        "delta_re188": Prior.normal(
+            0.0, 0.45, "188Re-HEDP pilot cohort effect (baseline cytopenia, other centre)",
+            "one small cohort; confounded with theta: sceptical"),
+        "delta_user": Prior.normal(
+            0.0, 0.45, "cohort effect of the user's own records",
+            "another centre and grading practice: sceptical"),
+        "theta": Prior.lognormal(
+            8.0, 0.7, "GBq 177Lu-octreotate marrow-equivalent to 1 GBq 188Re-HEDP",
+            "physics (module docstring): bone-seeking high-energy beta vs renally cleared "
+            "low-energy beta; median 8, 95% range ~2-32"),
+        "sigma_u": Prior.halfnormal(
+            1.0, "SD of the patient propensity shared by the three lines (probit scale)",
+            "lines co-fail (marrow is one organ); intra-class correlation up to ~0.8"),
+    }  # fmt: skip
+    ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {"log_gap": ("normal",)}
+
+
+DEFAULT_PRIORS = ToxicityPriors()
+"""The default priors (an instance of :class:`ToxicityPriors`)."""
+
 _SCALAR_PARAMS = (
     "beta_activity", "beta_prior", "delta_control", "delta_retreated", "delta_re188", "theta",
     "sigma_u",
@@ -296,48 +296,13 @@ _SCALAR_PARAMS = (
 _LOCATION_PARAMS = ("beta_activity", "beta_prior", "delta_control", "delta_retreated",
                     "delta_re188")  # fmt: skip
 """Scalar parameters sampled on the marginal scale (``<name>_marg``), see the docstring."""
-_NORMAL_ONLY = ("log_gap",)
 
 
-def _merge_priors(priors: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    out = {k: dict(v) for k, v in DEFAULT_PRIORS.items()}
-    for name, spec in (priors or {}).items():
-        if name not in out:
-            raise ValueError(
-                f"priors: unknown parameter {name!r}; allowed: {', '.join(DEFAULT_PRIORS)}"
-            )
-        new = {**out[name], **dict(spec)}
-        dist = new["dist"]
-        if dist not in _PRIOR_DISTS:
-            raise ValueError(f"priors[{name!r}]: dist={dist!r}; allowed: {list(_PRIOR_DISTS)}")
-        for p in _PRIOR_DISTS[dist]:
-            v = new.get(p)
-            if v is None or not np.isfinite(v) or (p == "sigma" and v <= 0):
-                raise ValueError(
-                    f"priors[{name!r}]: {p}={v!r}; expected a finite number"
-                    + (" > 0" if p == "sigma" else "")
-                )
-        if name in _NORMAL_ONLY and dist != "normal":
-            raise ValueError(
-                f"priors[{name!r}]: dist={dist!r}; allowed: ['normal'] (the log gaps are "
-                "shifted by log sqrt(1 + sigma_u^2) when sampling, see the module docstring)"
-            )
-        out[name] = new
-    return out
+def _as_priors(priors: ToxicityPriors | Mapping[str, Any] | None) -> ToxicityPriors:
+    return priors if isinstance(priors, ToxicityPriors) else ToxicityPriors(priors)
 
 
-def _prior_rv(pm: Any, name: str, spec: Mapping[str, Any], **kw: Any) -> Any:
-    dist = spec["dist"]
-    if dist == "normal":
-        return pm.Normal(name, mu=spec["mu"], sigma=spec["sigma"], **kw)
-    if dist == "lognormal":
-        return pm.LogNormal(name, mu=spec["mu"], sigma=spec["sigma"], **kw)
-    return pm.HalfNormal(name, sigma=spec["sigma"], **kw)
-
-
-def _scaled_prior_rv(
-    pm: Any, name: str, spec: Mapping[str, Any], scale: Any, log_scale: Any, **kw: Any
-) -> Any:
+def _scaled_prior_rv(pm: Any, name: str, spec: Prior, scale: Any, log_scale: Any, **kw: Any) -> Any:
     """``x / scale`` where ``x`` has the prior ``spec``: the same family, rescaled.
 
     If :math:`x \\sim` Normal(mu, sigma), :math:`x/s \\sim` Normal(mu/s, sigma/s); if
@@ -345,26 +310,18 @@ def _scaled_prior_rv(
     The density includes the Jacobian of :math:`x \\mapsto x/s`, so the implied prior of
     :math:`x` is exactly ``spec`` for every value of ``scale``.
     """
-    dist = spec["dist"]
-    if dist == "normal":
-        return pm.Normal(name, mu=spec["mu"] / scale, sigma=spec["sigma"] / scale, **kw)
-    if dist == "lognormal":
-        return pm.LogNormal(name, mu=spec["mu"] - log_scale, sigma=spec["sigma"], **kw)
-    return pm.HalfNormal(name, sigma=spec["sigma"] / scale, **kw)
+    if spec.dist == "normal":
+        return pm.Normal(name, mu=spec.mu / scale, sigma=spec.sigma / scale, **kw)
+    if spec.dist == "lognormal":
+        return pm.LogNormal(name, mu=spec.mu - log_scale, sigma=spec.sigma, **kw)
+    if spec.dist == "halfnormal":
+        return pm.HalfNormal(name, sigma=spec.sigma / scale, **kw)
+    raise ValueError(f"priors[{name!r}]: a {spec.dist} prior cannot be rescaled")
 
 
-def _shifted_prior_rv(pm: Any, name: str, spec: Mapping[str, Any], shift: Any, **kw: Any) -> Any:
+def _shifted_prior_rv(pm: Any, name: str, spec: Prior, shift: Any, **kw: Any) -> Any:
     """``x - shift`` where ``x ~ Normal(mu, sigma)`` (``spec``): Normal(mu - shift, sigma)."""
-    return pm.Normal(name, mu=spec["mu"] - shift, sigma=spec["sigma"], **kw)
-
-
-def _prior_draws(spec: Mapping[str, Any], size: int, rng: np.random.Generator) -> np.ndarray:
-    dist = spec["dist"]
-    if dist == "normal":
-        return rng.normal(spec["mu"], spec["sigma"], size)
-    if dist == "lognormal":
-        return np.exp(rng.normal(spec["mu"], spec["sigma"], size))
-    return np.abs(rng.normal(0.0, spec["sigma"], size))
+    return pm.Normal(name, mu=spec.mu - shift, sigma=spec.sigma, **kw)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -481,8 +438,10 @@ class ToxicityModel(ToxicityInfo):
     ----------
     user_data : pandas.DataFrame, optional
         The user's individually graded observations (:data:`USER_COLUMNS`); validated.
-    priors : mapping, optional
-        Overrides of :data:`DEFAULT_PRIORS`, e.g. ``{"theta": {"mu": 1.0, "sigma": 0.5}}``.
+    priors : ToxicityPriors or mapping, optional
+        The priors (default :class:`ToxicityPriors`); a mapping overrides some of them
+        (parameter name to a :class:`~netbayes.priors.Prior` or to the fields to change),
+        e.g. ``{"theta": {"mu": 1.0, "sigma": 0.5}}``.
     data : ToxicityData, optional
         Aggregate data (default: the packaged published tables).
     any_weight : float
@@ -494,7 +453,7 @@ class ToxicityModel(ToxicityInfo):
     def __init__(
         self,
         user_data: pd.DataFrame | None = None,
-        priors: Mapping[str, Mapping[str, Any]] | None = None,
+        priors: ToxicityPriors | Mapping[str, Any] | None = None,
         *,
         data: ToxicityData | None = None,
         any_weight: float = 1.0,
@@ -503,7 +462,7 @@ class ToxicityModel(ToxicityInfo):
         if not (0.0 <= any_weight <= 1.0):
             raise ValueError(f"any_weight={any_weight!r}; expected a number in [0, 1]")
         self.data = data if data is not None else ToxicityData.packaged()
-        self.priors = _merge_priors(priors)
+        self.priors = _as_priors(priors)
         self.any_weight = float(any_weight)
         self.n_nodes = int(n_nodes)
         self.user = None if user_data is None else validate_user_data(user_data)
@@ -513,7 +472,7 @@ class ToxicityModel(ToxicityInfo):
     def build(
         self,
         user_data: pd.DataFrame | None = None,
-        priors: Mapping[str, Mapping[str, Any]] | None = None,
+        priors: ToxicityPriors | Mapping[str, Any] | None = None,
     ) -> Any:
         """Build (and keep) the PyMC model.
 
@@ -521,8 +480,8 @@ class ToxicityModel(ToxicityInfo):
         ----------
         user_data : pandas.DataFrame, optional
             Replaces the user data given to the constructor.
-        priors : mapping, optional
-            Replaces the prior overrides given to the constructor.
+        priors : ToxicityPriors or mapping, optional
+            Replaces the priors given to the constructor (as its ``priors``).
 
         Returns
         -------
@@ -534,7 +493,7 @@ class ToxicityModel(ToxicityInfo):
         if user_data is not None:
             self.user = validate_user_data(user_data)
         if priors is not None:
-            self.priors = _merge_priors(priors)
+            self.priors = _as_priors(priors)
         P, d = self.priors, self.data
         coords: dict[str, Any] = {
             "line": list(CELL_LINES),
@@ -551,8 +510,8 @@ class ToxicityModel(ToxicityInfo):
             # sigma_u and theta are sampled as before (log scale); every location parameter is
             # sampled on the population-averaged scale x / sqrt(1 + sigma_u^2) with the prior
             # its conditional-scale prior implies ("Parameterisation" in the module docstring)
-            sig = _prior_rv(pm, "sigma_u", P["sigma_u"])
-            theta = _prior_rv(pm, "theta", P["theta"])
+            sig = P["sigma_u"].rv(pm, "sigma_u")
+            theta = P["theta"].rv(pm, "theta")
             scale = pt.sqrt(1.0 + sig**2)
             log_scale = 0.5 * pt.log1p(sig**2)
             c3_m = _scaled_prior_rv(pm, "c3_marg", P["c3"], scale, log_scale, dims="line")
@@ -607,7 +566,7 @@ class ToxicityModel(ToxicityInfo):
             lp_mean = pt.logsumexp(lp_cyc, axis=0) - math.log(len(d.re_activity))
             pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
             if user is not None:
-                d_user = _prior_rv(pm, "delta_user", P["delta_user"])
+                d_user = P["delta_user"].rv(pm, "delta_user")
                 z = pm.Normal("z_patient", 0.0, 1.0, dims="patient")
                 pidx = pd.Categorical(user["patient"], categories=coords["patient"]).codes
                 lidx = user["cell_line"].cat.codes.to_numpy()
@@ -684,41 +643,11 @@ class ToxicityModel(ToxicityInfo):
         return fit
 
     # -- reporting -------------------------------------------------------------------------------
-    def prior_table(
-        self,
-        fit: FitResult | None = None,
-        *,
-        interval: Interval | float | None = None,
-        seed: int = 1,
-    ) -> pd.DataFrame:
-        """Priors (and, given a fit, the posterior next to them).
-
-        Parameters
-        ----------
-        fit : FitResult, optional
-            Adds the posterior columns.
-        interval : Interval or float, optional
-            Interval convention (default :data:`netbayes.intervals.DEFAULT_INTERVAL`, 95%
-            equal-tailed); a float is a probability of an equal-tailed interval.
-        seed : int
-            Seed of the prior Monte Carlo draws.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per scalar parameter (conditional scale, as in :data:`DEFAULT_PRIORS`):
-            distribution, its arguments, meaning, rationale, ``prior_mean``, ``prior_sd`` and
-            the prior interval (by Monte Carlo, 20 000 draws), e.g. ``prior_eti95_lower`` /
-            ``prior_eti95_upper``; with ``fit`` also ``posterior_mean``, ``posterior_sd``, the
-            posterior interval (``posterior_eti95_lower`` / ``_upper``) and ``sd_ratio`` =
-            posterior SD / prior SD (near 1: the data do not inform the parameter; its
-            posterior is its prior).
-        """
-        iv = as_interval(interval)
-        lo_col, hi_col = iv.columns
-        rng = np.random.default_rng(seed)
-        rows = []
-        names: list[tuple[str, str, tuple]] = []
+    def prior_elements(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """Rows of :meth:`prior_table`: ``(label, prior name, index into its draws)``: the
+        cutpoints and log gaps per cell line, then the scalar parameters (``delta_user`` with
+        user data)."""
+        names: list[tuple[str, str, tuple[int, ...]]] = []
         for i, line in enumerate(CELL_LINES):
             names.append((f"c3[{line}]", "c3", (i,)))
         for i, line in enumerate(CELL_LINES):
@@ -727,35 +656,7 @@ class ToxicityModel(ToxicityInfo):
         names += [(k, k, ()) for k in _SCALAR_PARAMS]
         if self.user is not None:
             names.append(("delta_user", "delta_user", ()))
-        for label, key, idx in names:
-            spec = self.priors[key]
-            x = _prior_draws(spec, 20000, rng)
-            x_lo, x_hi = iv.bounds(x)
-            row = {
-                "parameter": label,
-                "dist": spec["dist"],
-                "args": ", ".join(f"{p}={spec[p]:.3g}" for p in _PRIOR_DISTS[spec["dist"]]),
-                "meaning": spec["meaning"],
-                "why": spec["why"],
-                "prior_mean": x.mean(),
-                "prior_sd": x.std(),
-                f"prior_{lo_col}": float(x_lo),
-                f"prior_{hi_col}": float(x_hi),
-            }
-            if fit is not None:
-                y = fit.draws(key)[(slice(None), *idx)]
-                y_lo, y_hi = iv.bounds(y)
-                row.update(
-                    {
-                        "posterior_mean": y.mean(),
-                        "posterior_sd": y.std(),
-                        f"posterior_{lo_col}": float(y_lo),
-                        f"posterior_{hi_col}": float(y_hi),
-                        "sd_ratio": y.std() / x.std(),
-                    }
-                )
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("parameter")
+        return names
 
     @staticmethod
     def _params(fit: FitResult, max_draws: int | None, seed: int) -> dict[str, np.ndarray]:
@@ -1060,14 +961,14 @@ def simulate_data(
 
 
 def draw_prior_params(
-    rng: np.random.Generator, priors: Mapping[str, Mapping[str, Any]] | None = None
+    rng: np.random.Generator, priors: ToxicityPriors | Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """One draw of every parameter from the (merged) priors, for simulation."""
-    P = _merge_priors(priors)
+    """One draw of every parameter from the priors (as the model's ``priors``), for simulation."""
+    P = _as_priors(priors)
     out: dict[str, Any] = {
-        "c3": _prior_draws(P["c3"], 3, rng),
-        "log_gap": _prior_draws(P["log_gap"], 9, rng).reshape(3, 3),
+        "c3": P["c3"].sample(rng, 3),
+        "log_gap": P["log_gap"].sample(rng, 9).reshape(3, 3),
     }
     for k in (*_SCALAR_PARAMS, "delta_user"):
-        out[k] = float(_prior_draws(P[k], 1, rng)[0])
+        out[k] = float(P[k].sample(rng, 1)[0])
     return out
