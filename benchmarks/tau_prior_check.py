@@ -106,7 +106,8 @@ def derive(sims: pd.DataFrame, n_draws: int = 4000) -> pd.DataFrame:
 def summarise(d: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (tau, reading), g in d.groupby(["tau_true", "reading"], sort=True):
-        lr = np.log(g["prior_median"] / tau)
+        with np.errstate(divide="ignore"):  # an all-zero confidence distribution (rare)
+            lr = np.log(g["prior_median"] / tau)
         q25, q75 = np.quantile(lr, [0.25, 0.75])
         rows.append(
             {
