@@ -656,6 +656,105 @@ def test_P11_baseline_grades_match_text_totals():
 
 
 # ----------------------------------------------------------------------------------------------
+# Published meta-analyses (issue 15: the priors of the between-study SDs, never a likelihood)
+# ----------------------------------------------------------------------------------------------
+
+
+def _meta(row_id: str) -> pd.Series:
+    return load_table("meta_analyses").set_index("row_id").loc[row_id]
+
+
+def _half_widths(row: pd.Series) -> tuple[float, float]:
+    return float(row["estimate"] - row["ci_low"]), float(row["ci_high"] - row["estimate"])
+
+
+def _sym_tol(digit: float) -> float:
+    """(hi - est) - (est - lo) = hi + lo - 2 est with each value rounded to the last printed
+    digit d: within 2 d of zero for an exactly symmetric interval."""
+    return 2 * digit + 1e-9
+
+
+def test_M01_strosberg_cis_are_symmetric_wald_intervals():
+    """PFS 12.52 (9.82-15.22): half-widths 2.70 and 2.70; grade 3/4 AEs 5 (2-8): 3 and 3.
+
+    Symmetric on the natural scale, so a Wald interval on the natural scale: SE = width / 3.92,
+    SE(log median) = SE / median by the delta method (the derivation uses exactly this)."""
+    pfs = _meta("strosberg2021_pfs")
+    lo, hi = _half_widths(pfs)
+    assert abs(hi - lo) <= _sym_tol(0.01) and lo == pytest.approx(2.70)
+    se = (pfs["ci_high"] - pfs["ci_low"]) / (2 * 1.959964)
+    assert se == pytest.approx(1.3776, abs=1e-4)
+    assert se / pfs["estimate"] == pytest.approx(0.1100, abs=1e-4)
+    tox = _meta("strosberg2021_grade34_ae")
+    assert _half_widths(tox) == (3.0, 3.0)
+
+
+def test_M02_kim_pfs_ci_is_symmetric_to_rounding():
+    """14.1 (12.2-15.9): half-widths 1.9 and 1.8, a difference within the rounding of three
+    one-decimal values (0.2): a Wald interval on the natural scale like Strosberg's."""
+    lo, hi = _half_widths(_meta("kim_salvage_pfs"))
+    assert abs(hi - lo) <= _sym_tol(0.1)
+    assert (round(lo, 6), round(hi, 6)) == (1.9, 1.8)
+
+
+def test_M03_known_kim_toxicity_ci_is_not_a_natural_scale_wald_interval():
+    """10.8% (5.9-16.8): half-widths 4.9 and 6.0 differ by 1.1 > 0.2, so the interval was built
+    on a transformed scale (the usual logit / arcsine / Freeman-Tukey pooling of proportions).
+    On the arcsine-square-root scale (Freeman-Tukey's, to first order) it is symmetric to within
+    2% (ratio of the shorter to the longer half-width 0.98; probit 0.84, natural 0.82, logit
+    0.78): the derivation reads the SE on the arcsine scale and maps it to the probit scale."""
+    row = _meta("kim_salvage_haem_grade34")
+    lo, hi = _half_widths(row)
+    assert hi - lo == pytest.approx(1.1) and abs(hi - lo) > _sym_tol(0.1)
+    p, a, b = row["estimate"] / 100, row["ci_low"] / 100, row["ci_high"] / 100
+
+    def ratio(f) -> float:
+        low, high = f(p) - f(a), f(b) - f(p)
+        return min(low, high) / max(low, high)
+
+    scales = {
+        "natural": lambda x: x,
+        "logit": lambda x: math.log(x / (1 - x)),
+        "probit": stats.norm.ppf,
+        "arcsine": lambda x: math.asin(math.sqrt(x)),
+    }
+    r = {k: round(ratio(f), 2) for k, f in scales.items()}
+    assert r == {"natural": 0.82, "logit": 0.78, "probit": 0.84, "arcsine": 0.98}
+
+
+def test_M04_study_sizes_and_subsets():
+    """Typical study sizes N/k: 414/7 = 59.1, 271/5 = 54.2, 426/9 = 47.3; Strosberg's toxicity
+    figure pools a subset of its PFS studies (5 of 7, 271 of 414 patients); Kim prints neither k
+    nor N for haematological toxicity (the derivation assumes 9 and 426 and says so)."""
+    t = load_table("meta_analyses").set_index("row_id")
+    n_over_k = (t["n_patients"] / t["k_studies"]).dropna().astype(float).round(1).to_dict()
+    assert n_over_k == {
+        "strosberg2021_pfs": 59.1,
+        "strosberg2021_grade34_ae": 54.2,
+        "kim_salvage_pfs": 47.3,
+    }
+    s_pfs, s_tox = t.loc["strosberg2021_pfs"], t.loc["strosberg2021_grade34_ae"]
+    assert s_tox["k_studies"] < s_pfs["k_studies"] and s_tox["n_patients"] < s_pfs["n_patients"]
+    assert t.loc["kim_salvage_haem_grade34", ["k_studies", "n_patients"]].isna().all()
+    # I² is printed only for Strosberg's PFS
+    assert t["i2_pct"].notna().sum() == 1 and t.loc["strosberg2021_pfs", "i2_pct"] == 50.5
+
+
+def test_M05_i2_implies_cochran_q_and_the_two_meta_analyses_agree():
+    """I² = (Q - (k-1))/Q gives Q = 6/0.495 = 12.12 on 6 df (p = 0.059): moderate heterogeneity,
+    not significant at 5%. The two pooled PFS figures are compatible (Kim's 14.1 inside
+    Strosberg's CI; the CIs overlap): both review largely the same retreatment series, so the
+    derivation treats them as two readings of one body of evidence, not as independent."""
+    s, kim = _meta("strosberg2021_pfs"), _meta("kim_salvage_pfs")
+    i2, k = s["i2_pct"] / 100, int(s["k_studies"])
+    q = (k - 1) / (1 - i2)
+    assert q == pytest.approx(12.12, abs=0.005)
+    assert stats.chi2.sf(q, k - 1) == pytest.approx(0.059, abs=0.001)
+    assert s["ci_low"] <= kim["estimate"] <= s["ci_high"]
+    assert kim["ci_low"] < s["ci_high"] and s["ci_low"] < kim["ci_high"]
+
+
+# ----------------------------------------------------------------------------------------------
 # Provenance: every data row has a source, and every number in a row appears in its print
 # ----------------------------------------------------------------------------------------------
 
@@ -682,8 +781,10 @@ def test_S01_every_row_has_exactly_one_source_and_vice_versa():
     assert set(src["paper"]) == set(papers["paper"])
     shared = Path(__file__).resolve().parents[2] / "shared" / "papers"
     if shared.is_dir():  # the papers' text is beside the checkout, not shipped
-        for f in papers["file"]:
+        # the meta-analyses quoted in issue 15 have no text file (empty ``file``)
+        for f in papers["file"].dropna():
             assert (shared / f).is_file(), f
+    assert set(papers.loc[papers["file"].isna(), "paper"]) == {"strosberg2021", "kim_salvage"}
 
 
 NUMERIC_SOURCE_COLUMNS = {
@@ -707,6 +808,7 @@ NUMERIC_SOURCE_COLUMNS = {
         "vas_baseline",
         "os_months",
     ],
+    "meta_analyses": ["k_studies", "n_patients", "estimate", "ci_low", "ci_high", "i2_pct"],
     "re188_toxicity_per_cycle": ["count", "pct_printed"],
     "re188_toxicity_per_patient": ["count", "pct_printed"],
 }
@@ -730,6 +832,6 @@ def test_S02_numbers_appear_in_their_printed_source(name):
 
 def test_S03_audit_md_lists_exactly_the_audit_tests():
     audit = (data_dir() / "AUDIT.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| ([APS]\d\d) \|", audit, flags=re.MULTILINE))
-    tested = {n.split("_")[1] for n in globals() if re.match(r"test_[APS]\d\d_", n)}
+    documented = set(re.findall(r"^\| ([APSM]\d\d) \|", audit, flags=re.MULTILINE))
+    tested = {n.split("_")[1] for n in globals() if re.match(r"test_[APSM]\d\d_", n)}
     assert documented == tested

@@ -381,21 +381,44 @@ SCHEMAS: dict[str, Schema] = {
         "188Re-HEDP numbers quoted in the abstract and text (for the text-vs-table audit).",
         {"row_id": _ID, "quantity": _TEXT, "value": Column("float", min=0), "unit": _TEXT},
     ),
+    "meta_analyses": Schema(
+        "Published random-effects meta-analyses of salvage PRRT (one row per pooled figure): k "
+        "studies, patients, pooled estimate with 95% CI and I² where printed. NOT calibration "
+        "data: no likelihood uses them; they only set the between-study SD priors "
+        "(netbayes.calibration.heterogeneity, docs/tau_priors.md).",
+        {
+            "row_id": _ID,
+            "meta_analysis": _cat(("strosberg2021", "kim_salvage")),
+            "outcome": _cat(("pfs_median", "grade34_toxicity")),
+            "k_studies": Column("int", nullable=True, min=1, doc="studies pooled, if printed"),
+            "n_patients": Column("int", nullable=True, min=1, doc="patients pooled, if printed"),
+            "estimate": Column("float", min=0, doc="pooled value (months or percent)"),
+            "ci_low": Column("float", min=0),
+            "ci_high": Column("float", min=0),
+            "i2_pct": Column("float", nullable=True, min=0, max=100, doc="I², if printed"),
+            "unit": _cat(("months", "percent")),
+        },
+        checks=(
+            ("ci_low must not exceed estimate", _le("ci_low", "estimate")),
+            ("estimate must not exceed ci_high", _le("estimate", "ci_high")),
+        ),
+    ),
     "sources": Schema(
         "Provenance of every data row: paper, location (table/section, row, column) and the "
         "value as printed.",
         {
             "file": _TEXT,
             "row_id": _TEXT,
-            "paper": _cat(("rotterdam2019", "re188pilot")),
+            "paper": _cat(("rotterdam2019", "re188pilot", "strosberg2021", "kim_salvage")),
             "location": _TEXT,
             "printed": _TEXT,
         },
         key="",
     ),
     "papers": Schema(
-        "The source papers: id, text file in shared/papers, citation.",
-        {"paper": _TEXT, "file": _TEXT, "citation": _TEXT},
+        "The source papers: id, text file in shared/papers (empty when the full text is not "
+        "there: the meta-analyses quoted in issue 15), citation.",
+        {"paper": _TEXT, "file": Column("str", nullable=True), "citation": _TEXT},
         key="paper",
     ),
 }

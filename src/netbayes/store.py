@@ -83,8 +83,10 @@ shipped inside the installed package (``netbayes/_models``), else the source che
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import hashlib
+import io
 import json
 import math
 import os
@@ -217,11 +219,39 @@ def is_package_dir(folder: str | Path) -> bool:
         return False
 
 
+_PRIOR_ONLY_FILES = ("meta_analyses.csv",)
+"""Data files no likelihood reads (they set external priors, recorded in the card's priors)."""
+
+
+def _calibration_bytes(name: str, raw: bytes, prior_only_papers: set[bytes]) -> bytes:
+    """The bytes of a data file that the fitted data consist of: ``sources.csv`` without the rows
+    of the prior-only files, ``papers.csv`` without the papers only they cite."""
+    lines = raw.splitlines(keepends=True)
+    if name == "sources.csv":
+        lines = [
+            ln
+            for ln in lines
+            if not ln.startswith(tuple(f.encode() + b"," for f in _PRIOR_ONLY_FILES))
+        ]
+    elif name == "papers.csv":
+        lines = [ln for ln in lines if ln.split(b",", 1)[0] not in prior_only_papers]
+    return b"".join(lines)
+
+
+def _prior_only_papers(sources: bytes) -> set[bytes]:
+    rows = list(csv.reader(io.StringIO(sources.decode("utf-8"))))[1:]
+    prior = {r[2] for r in rows if r and r[0] in _PRIOR_ONLY_FILES}
+    fitted = {r[2] for r in rows if r and r[0] not in _PRIOR_ONLY_FILES}
+    return {p.encode() for p in prior - fitted}
+
+
 def data_hash() -> str:
     """SHA-256 over the packaged calibration CSV files (names and contents, sorted by name).
 
     Line endings are normalised to ``\\n`` so that a checkout with Windows line endings hashes
-    the same.
+    the same. Data that only set external priors (``meta_analyses.csv``, its provenance rows in
+    ``sources.csv`` and the papers only they cite) are left out: no model is fitted to them (the
+    priors they set are in the card's priors), so adding them keeps saved posteriors valid.
 
     Returns
     -------
@@ -230,10 +260,14 @@ def data_hash() -> str:
     """
     from netbayes.data import data_dir
 
+    files = {p.name: p.read_bytes().replace(b"\r\n", b"\n") for p in data_dir().glob("*.csv")}
+    prior_papers = _prior_only_papers(files.get("sources.csv", b""))
     h = hashlib.sha256()
-    for p in sorted(data_dir().glob("*.csv")):
-        h.update(p.name.encode() + b"\0")
-        h.update(p.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    for name in sorted(files):
+        if name in _PRIOR_ONLY_FILES:
+            continue
+        h.update(name.encode() + b"\0")
+        h.update(_calibration_bytes(name, files[name], prior_papers) + b"\0")
     return h.hexdigest()
 
 
