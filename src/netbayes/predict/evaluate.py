@@ -277,6 +277,7 @@ def _toxicity_risk(
     """Draws of P(grade >= III) of one patient per cell line and any line, shape (draws, 4):
     :func:`netbayes.formulas.toxicity.grade3_risk` from :func:`_toxicity_eta` (the any-line
     risk by quadrature)."""
+    th = T._draws(th)  # grade3_risk's checks of the parameters' shapes
     eta = _toxicity_eta(th, line, np.array([planned]), np.array([prior]))
     per_line, any_line = T._grade3_from_eta(th, eta.T)
     risk = np.concatenate([per_line[:, 0, :], any_line[:, :1]], axis=1)  # (draws, 4)

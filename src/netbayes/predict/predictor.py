@@ -540,10 +540,10 @@ class Predictor:
             buf = work[: len(part)]
             for a, z in _runs(part[:, :2]):  # one line and tumour type
                 li, ty = int(part[a, 0]), int(part[a, 1])
+                line, lx, gq = vocab.LINES[li], part[a:z, 2:3], part[a:z, 3:4]
                 k, loglam, w = _survival_components(
-                    th, vocab.LINES[li], e, ty, part[a:z, 2:3], part[a:z, 3:4], z_new,
-                    b.coarse_weights,
-                )  # fmt: skip
+                    th, line, e, ty, lx, gq, z_new, b.coarse_weights
+                )
                 loglam = [np.broadcast_to(x, (z - a, S)) for x in loglam]
                 lam = [np.exp(x) for x in loglam]
                 tmp = np.empty((z - a, S))
@@ -625,6 +625,7 @@ class Predictor:
         new_type: Literal["error", "population"],
         seed: int | None,
     ) -> Prediction:
+        """:meth:`patient` and :meth:`patients`: the evaluation path, every draw kept."""
         iv = as_interval(interval)
         tgrid = DEFAULT_TIMES if times is None else _check_times("times", times)
         tp = _check_times("t_probs", t_probs)
