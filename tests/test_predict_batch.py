@@ -26,6 +26,7 @@ from netbayes.predict import (
     _order_statistics,
     _summarise,
 )
+from netbayes.predict.evaluate import _NEW_TYPE_BASE, _survival_components, _toxicity_risk
 
 S = 400
 ANY_LINE_BOUND = 1e-7  # summaries refuses an any-line table whose proven error bound is larger
@@ -132,6 +133,32 @@ def assert_agree(
             assert abs(a - b) <= bound, (lab, col, a, b)
         else:
             assert a == b or abs(a - b) <= 1e-9 * abs(b), (lab, col, a, b)
+
+
+def test_evaluation_path_is_the_formulas(pred):
+    """The one evaluation path every method shares gives, bit for bit, the closed forms of
+    ``formulas``: the log scale of each fine, coarse (mixture) and new type on every line and
+    the single patient's grade >= III risks."""
+    th = pred.survival
+    coarse = [pred.ranges["type_weights"][c] for c in pred.ranges["type_weights"]]
+    z_new = [np.random.default_rng(0).standard_normal(pred.n_draws)]
+    n_fine = len(vocab.TUMOUR_TYPES)
+    for line in vocab.LINES:
+        x, cum = (None, 0.0) if line == "I-PRRT" else (25.0, 40.0)
+        lx, gq = F.covariates(x, cum)
+        ref = F.log_scale(th, line, x, cum)
+        for ty in range(n_fine + len(coarse)):
+            k, loglam, w = _survival_components(th, line, "pfs", ty, lx, gq, z_new, coarse)
+            wts = {vocab.TUMOUR_TYPES[ty]: 1.0} if ty < n_fine else coarse[ty - n_fine]
+            assert np.array_equal(k, F.shape(th, line))
+            cols = [vocab.TUMOUR_TYPES.index(m) for m in wts]
+            assert np.array_equal(np.stack(loglam, axis=1), ref[:, cols])
+            assert np.array_equal(w, list(wts.values()))
+        _, loglam, _ = _survival_components(th, line, "pfs", _NEW_TYPE_BASE, lx, gq, z_new, [])
+        assert np.array_equal(loglam[0], F.log_scale(th, line, x, cum, z_new=z_new[0])[:, 0])
+        per_line, any_line = T.grade3_risk(pred.toxicity, 12.0, 30.0, line)
+        risk = _toxicity_risk(pred.toxicity, line, 12.0, 30.0)
+        assert np.array_equal(risk, np.concatenate([per_line[:, 0], any_line], axis=1))
 
 
 def test_summaries_agree_with_single_patients(pred):

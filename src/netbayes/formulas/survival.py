@@ -183,7 +183,7 @@ def salvage_shift(params: Mapping[str, np.ndarray], line: str, lx: Any, gq: Any)
 
     :math:`\beta_x\,l_x + \beta_{GBq}\,g + \gamma_{line}`, with :math:`l_x`, :math:`g` from
     :func:`covariates`. This is the one NumPy statement of the AFT predictor's covariate part:
-    the single-patient path, the batch kernel and the cohort simulation all call it.
+    every prediction (patients, batch summaries, cohort simulation) calls it.
 
     Parameters
     ----------

@@ -551,7 +551,16 @@ def grade3_risk(
     """
     th = _draws(params)
     a, p, r, ln = _patients(planned_gbq, prior_gbq, line, prior_re188_gbq)
-    eta = _eta(th, a, p, r, ln)  # (S, P)
+    return _grade3_from_eta(th, _eta(th, a, p, r, ln), n_nodes, rule)
+
+
+def _grade3_from_eta(
+    th: Mapping[str, NDArray],
+    eta: NDArray,
+    n_nodes: int = DEFAULT_N_NODES,
+    rule: QuadratureRule = DEFAULT_RULE,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`grade3_risk` from the linear predictor ``eta`` (S, P) of checked draws."""
     c3 = th["c3"]  # (S, L)
     sig = th["sigma_u"]
     z = c3[:, None, :] - eta[:, :, None]  # (S, P, L)

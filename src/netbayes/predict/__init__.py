@@ -31,11 +31,13 @@ extrapolates the model beyond its data. Outputs are checked to be finite.
 Layout
 ------
 :mod:`.inputs` (the patient record, validation, calibrated ranges, default activities),
-:mod:`.kernels` (the vectorised batch evaluation), :mod:`.results` (:class:`Prediction` with its
-typed accessors :meth:`~Prediction.median`, :meth:`~Prediction.p_event_free` and
-:meth:`~Prediction.p_grade3plus`; :class:`CohortPrediction`) and :mod:`.predictor`
-(:class:`Predictor`). The survival formulas come from the posterior's family
-(:mod:`netbayes.families`).
+:mod:`.evaluate` (the one evaluation path every method shares: validated patients as arrays,
+their survival shape and log scale per mixture component, the toxicity linear predictor),
+:mod:`.kernels` (the vectorised reducers of the batch summaries), :mod:`.results`
+(:class:`Prediction` with its typed accessors :meth:`~Prediction.median`,
+:meth:`~Prediction.p_event_free` and :meth:`~Prediction.p_grade3plus`;
+:class:`CohortPrediction`) and :mod:`.predictor` (:class:`Predictor`). The survival formulas
+come from the posterior's family (:mod:`netbayes.families`).
 
 Tumour types
 ------------

@@ -6,7 +6,7 @@ See :mod:`netbayes.predict` for the record's fields and the warnings.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -275,19 +275,6 @@ def _ranges_from_json(cal: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _tumour_weights(p: _Patient, ranges: Mapping[str, Any]) -> np.ndarray | None:
-    """Weights over the fine types (None for a new type)."""
-    if p.new_type:
-        return None
-    w = np.zeros(len(vocab.TUMOUR_TYPES))
-    if p.tumour_type in vocab.TUMOUR_TYPES:
-        w[vocab.TUMOUR_TYPES.index(p.tumour_type)] = 1.0
-    else:
-        for m, v in ranges["type_weights"][p.tumour_type].items():
-            w[vocab.TUMOUR_TYPES.index(m)] = v
-    return w
-
-
 def _check_frame(df: Any) -> None:
     """Refuse a patient table that is not a DataFrame, lacks or has unknown columns, is empty
     or has a non-unique index (the index labels the patients)."""
@@ -337,6 +324,14 @@ def _normalise_record(rec: dict[str, Any]) -> dict[str, Any]:
     if isinstance(pg, float) and math.isnan(pg) and not retreatment:
         rec["prior_gbq"] = 0.0  # not given: the default of `patient`
     return rec
+
+
+def _table_records(df: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """The rows of a checked patient table (:func:`_check_frame`) as normalised records
+    (:func:`_normalise_record`), read column by column."""
+    columns = {k: df[k].tolist() for k in FIELDS if k in df.columns}
+    for i in range(len(df)):
+        yield _normalise_record({k: v[i] for k, v in columns.items()})
 
 
 def _check_times(name: str, t: Any) -> np.ndarray:

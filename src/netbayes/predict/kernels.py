@@ -1,11 +1,11 @@
-"""Vectorised evaluation kernels of the batch path (order statistics, mixture medians,
-summaries over draws); NumPy only.
+"""Vectorised reducers of the batch path (order statistics, mixture medians, summaries over
+draws) for :meth:`Predictor.summaries`; NumPy only. The parameter draws they reduce come from
+:mod:`.evaluate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,25 +27,9 @@ __all__ = ["DEFAULT_CHUNK_SIZE"]
 # ----------------------------------------------------------------------------------------------
 DEFAULT_CHUNK_SIZE = 64
 """Distinct patients evaluated together by :meth:`Predictor.summaries`."""
-_NEW_TYPE_BASE = 1000  # type numbers of new tumour types in a batch (fine < 6 <= coarse < 1000)
 _NEWTON_TOL = 1e-11
 _ANY_LINE_TOLERANCE = 1e-7  # the any-line table must be at least this accurate
 _NEWTON_MAX_ITER = 100
-
-
-@dataclass
-class _Batch:
-    """A validated patient table as arrays (see :meth:`Predictor._validate_batch`)."""
-
-    line: np.ndarray  # index into vocab.LINES
-    type: np.ndarray  # fine index, 6 + coarse index, or _NEW_TYPE_BASE + new-label index
-    lx: np.ndarray  # log(prior PFS / X_REF), 0 for the first line
-    gq: np.ndarray  # (cumulative GBq - GBQ_REF) / GBQ_UNIT, 0 for the first line
-    planned: np.ndarray
-    prior: np.ndarray
-    new_labels: list[str]
-    coarse: list[str]
-    notes: list[str]
 
 
 def _time_label(t: float) -> str:

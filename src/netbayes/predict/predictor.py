@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from os import PathLike
 from pathlib import Path
@@ -28,30 +28,36 @@ if TYPE_CHECKING:  # pragma: no cover
     from netbayes.fitting import FitResult
     from netbayes.store import StoredPosterior
 
+from netbayes.predict.evaluate import (
+    _NEW_TYPE_BASE,
+    _Batch,
+    _log_scale,
+    _new_type_effects,
+    _survival_components,
+    _toxicity_eta,
+    _toxicity_risk,
+    _validate,
+    _warn,
+)
 from netbayes.predict.inputs import (
     _LINES_CI,
     DEFAULT_T_PROBS,
     DEFAULT_TIMES,
-    FIELDS,
     ExtrapolationWarning,
     _bad,
     _check_frame,
     _check_seed,
     _check_times,
     _finite,
-    _normalise_record,
     _number,
-    _Patient,
     _ranges_from_json,
-    _tumour_weights,
+    _table_records,
     default_activities,
     validate_patient,
 )
 from netbayes.predict.kernels import (
     _ANY_LINE_TOLERANCE,
-    _NEW_TYPE_BASE,
     DEFAULT_CHUNK_SIZE,
-    _Batch,
     _mixture_median,
     _runs,
     _summarise,
@@ -379,10 +385,9 @@ class Predictor:
             method keeps every draw of every patient, ~0.25 MB each).
         """
         _check_frame(df)
-        recs = []
-        for _, r in df.iterrows():
-            recs.append(_normalise_record({k: r[k] for k in FIELDS if k in df.columns}))
-        return self._predict(recs, list(df.index), times, t_probs, interval, new_type, seed)
+        return self._predict(
+            _table_records(df), list(df.index), times, t_probs, interval, new_type, seed
+        )
 
     def summaries(
         self,
@@ -489,7 +494,8 @@ class Predictor:
         if new_type not in ("error", "population"):
             raise _bad("new_type", new_type, "'error' or 'population'")
         _check_frame(df)
-        batch = self._validate_batch(df, new_type)
+        batch = _validate(_table_records(df), list(df.index), new_type, self.endpoint, self.ranges)
+        _warn(batch, by_kind=True, stacklevel=2)
         e = self.endpoint
         lo_c, hi_c = iv.columns
         stats = ("median", "mean", lo_c, hi_c)
@@ -503,79 +509,10 @@ class Predictor:
         cols: dict[str, Any] = {
             f"{q}_{st}": values[:, i, j] for i, q in enumerate(names) for j, st in enumerate(stats)
         }
-        cols["extrapolation"] = batch.notes
+        cols["extrapolation"] = ["; ".join(notes) for notes in batch.notes]
         out = pd.DataFrame(cols, index=df.index.copy())
         out.index.name = "patient"
         return out
-
-    def _validate_batch(self, df: pd.DataFrame, new_type: Literal["error", "population"]) -> _Batch:
-        """Validate every row (as :meth:`patient`) into arrays; warn once per kind of note."""
-        labels = list(df.index)
-        n = len(labels)
-        columns = {k: df[k].tolist() for k in FIELDS if k in df.columns}
-        ranges = self.ranges
-        coarse = list(ranges["type_weights"])
-        line_no = np.empty(n, dtype=np.int64)
-        type_no = np.empty(n, dtype=np.int64)
-        lx = np.zeros(n)
-        gq = np.zeros(n)
-        planned = np.empty(n)
-        prior = np.empty(n)
-        notes = [""] * n
-        new_labels: dict[str, int] = {}
-        seen: dict[str, list[Any]] = {}  # kind -> [count, first label, first note]
-        n_fine = len(vocab.TUMOUR_TYPES)
-        line_index = {ln: i for i, ln in enumerate(vocab.LINES)}
-        for i in range(n):
-            rec = _normalise_record({k: v[i] for k, v in columns.items()})
-            try:
-                p = validate_patient(
-                    **rec, new_type=new_type, endpoint=self.endpoint, ranges=ranges
-                )
-            except ValueError as err:
-                if n > 1:
-                    raise ValueError(f"patient {labels[i]!r}: {err}") from None
-                raise
-            line_no[i] = line_index[p.line]
-            if p.new_type:
-                type_no[i] = _NEW_TYPE_BASE + new_labels.setdefault(p.tumour_type, len(new_labels))
-            elif p.tumour_type in vocab.TUMOUR_TYPES:
-                type_no[i] = vocab.TUMOUR_TYPES.index(p.tumour_type)
-            else:
-                type_no[i] = n_fine + coarse.index(p.tumour_type)
-            planned[i] = p.planned_gbq
-            prior[i] = p.prior_gbq
-            if not spec.line_spec(p.line).is_first:  # the first line ignores x and activity
-                cum = F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line)
-                lx[i], gq[i] = F.covariates(p.prior_pfs_months, cum)
-            if p.extrapolation:
-                notes[i] = "; ".join(p.extrapolation)
-                for kind, note in zip(p.extrapolation_kinds, p.extrapolation, strict=True):
-                    if kind in seen:
-                        seen[kind][0] += 1
-                    else:
-                        seen[kind] = [1, labels[i], note]
-        for count, lab, note in seen.values():
-            who = (
-                f"{count} of {n} patients extrapolate, e.g. patient {lab!r}"
-                if count > 1
-                else f"patient {lab!r}"
-                if n > 1
-                else "the prediction extrapolates"
-            )
-            more = "; each patient's notes are in the 'extrapolation' column" if n > 1 else ""
-            warnings.warn(f"{who}: {note}{more}", ExtrapolationWarning, stacklevel=3)
-        return _Batch(
-            line=line_no,
-            type=type_no,
-            lx=lx,
-            gq=gq,
-            planned=planned,
-            prior=prior,
-            new_labels=list(new_labels),
-            coarse=coarse,
-            notes=notes,
-        )
 
     def _survival_summaries(
         self, b: _Batch, tp: np.ndarray, iv: Interval, seed: int | None, chunk: int
@@ -583,8 +520,7 @@ class Predictor:
         """(P, 1 + len(tp), 4): median, mean, interval bounds of the median and P(T > t)."""
         th, e = self.survival, self.endpoint
         S = self.n_draws
-        rng = np.random.default_rng(seed)
-        z_new = [rng.standard_normal(S) for _ in b.new_labels]
+        z_new = _new_type_effects(b, seed, S)
         keys = np.column_stack([b.line, b.type, b.lx, b.gq]).astype(float)
         units, inverse = _units(keys, 2)
         U, Q = len(units), 1 + len(tp)
@@ -597,17 +533,6 @@ class Predictor:
             else None
         )
         what = ["the median", *(["P(event-free)"] * len(tp))]
-
-        def components(line: str, ty: int) -> list[tuple[np.ndarray, float]]:
-            """Standardised type effects and weights of a tumour type (mixture components)."""
-            zt = F.type_intercepts(th, line, e)[2]
-            if ty >= _NEW_TYPE_BASE:
-                return [(z_new[ty - _NEW_TYPE_BASE], 1.0)]
-            if ty < len(vocab.TUMOUR_TYPES):
-                return [(zt[:, ty], 1.0)]
-            wts = self.ranges["type_weights"][b.coarse[ty - len(vocab.TUMOUR_TYPES)]]
-            return [(zt[:, vocab.TUMOUR_TYPES.index(m)], v) for m, v in wts.items() if v > 0]
-
         work = np.empty((min(chunk, U), Q, S))  # reused by every chunk
 
         def run(c0: int) -> None:
@@ -615,38 +540,28 @@ class Predictor:
             buf = work[: len(part)]
             for a, z in _runs(part[:, :2]):  # one line and tumour type
                 li, ty = int(part[a, 0]), int(part[a, 1])
-                line = vocab.LINES[li]
-                k = F.shape(th, line, e)
-                alpha, sigma, _ = F.type_intercepts(th, line, e)
-                comps = components(line, ty)
-                shift = None
-                if not spec.line_spec(line).is_first:
-                    shift = F.salvage_shift(th, line, part[a:z, 2:3], part[a:z, 3:4])
-                loglam = []
-                for zc, _ in comps:
-                    base = alpha + sigma * zc
-                    loglam.append(
-                        np.broadcast_to(base, (z - a, S)) if shift is None else base + shift
-                    )
+                line, lx, gq = vocab.LINES[li], part[a:z, 2:3], part[a:z, 3:4]
+                k, loglam, w = _survival_components(
+                    th, line, e, ty, lx, gq, z_new, b.coarse_weights
+                )
+                loglam = [np.broadcast_to(x, (z - a, S)) for x in loglam]
                 lam = [np.exp(x) for x in loglam]
                 tmp = np.empty((z - a, S))
                 if not fast:  # any family: its own median, mixture median and survival
                     lam_s = np.stack(lam, axis=-1)  # (rows, S, J)
-                    w = np.array([v for _, v in comps])
                     k_rows = np.broadcast_to(k, (z - a, S))
-                    if len(comps) == 1:
+                    if len(w) == 1:
                         buf[a:z, 0] = fam.median(k_rows, lam_s[..., 0])
                     else:  # one bisection over every (row, draw) pair
                         flat = fam.mixture_median(k_rows.reshape(-1), lam_s.reshape(-1, len(w)), w)
                         buf[a:z, 0] = flat.reshape(z - a, S)
                     for i, t in enumerate(tp):
                         buf[a:z, 1 + i] = fam.sf(t, k_rows[..., None], lam_s) @ w
-                elif len(comps) == 1:  # formulas.survival.weibull_median and weibull_sf
+                elif len(w) == 1:  # formulas.survival.weibull_median and weibull_sf
                     np.multiply(lam[0], cl2[li], out=buf[a:z, 0])
                     for i, t in enumerate(tp):
                         _weibull_sf_into(t, k, lam[0], buf[a:z, 1 + i])
                 else:  # mixture_median (same root, by Newton) and mixture_sf
-                    w = np.array([v for _, v in comps])
                     buf[a:z, 0] = _mixture_median(k, loglam, w, cl2[li])
                     for i, t in enumerate(tp):
                         acc = buf[a:z, 1 + i]
@@ -676,7 +591,7 @@ class Predictor:
             u = units[units[:, 0] == li]
             a = np.repeat([u[:, 1].min(), u[:, 1].max()], 2)
             p = np.tile([u[:, 2].min(), u[:, 2].max()], 2)
-            eta = self._eta(vocab.LINES[li], a, p)
+            eta = _toxicity_eta(th, vocab.LINES[li], a, p)
             lo, hi = np.minimum(lo, eta.min(axis=0)), np.maximum(hi, eta.max(axis=0))
         table = T.any_line_risk_table(th, lo, hi)
         if table.max_error > _ANY_LINE_TOLERANCE:  # pragma: no cover - guarded by the bound
@@ -689,7 +604,7 @@ class Predictor:
             part = units[c0 : c0 + chunk]
             buf = work[: len(part)]
             for a, z in _runs(part[:, :1]):  # one treatment line
-                eta = self._eta(vocab.LINES[int(part[a, 0])], part[a:z, 1], part[a:z, 2])
+                eta = _toxicity_eta(th, vocab.LINES[int(part[a, 0])], part[a:z, 1], part[a:z, 2])
                 for j in range(c3.shape[1]):  # as formulas.toxicity.grade3_risk:
                     v = buf[a:z, j]  # -(c - eta) is exactly eta - c
                     ndtr(np.divide(np.subtract(eta, c3[:, j], out=v), scale, out=v), out=v)
@@ -700,19 +615,9 @@ class Predictor:
             run(c0)
         return out[inverse]
 
-    def _eta(self, line: str, planned: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        """Toxicity linear predictor (patients, draws), as formulas.toxicity's, op by op."""
-        assert self.toxicity is not None
-        th = self.toxicity
-        key = T.LINE_EFFECT[line]
-        delta = np.zeros(th["theta"].shape[0]) if key is None else th[key]
-        a = planned[:, None]
-        act = a if spec.line_spec(line).adds_lu177 else th["theta"] * a  # 188Re: GBq-equivalent
-        return T.linear_predictor(act, prior[:, None], th["beta_activity"], th["beta_prior"], delta)
-
     def _predict(
         self,
-        recs: list[dict[str, Any]],
+        recs: Iterable[dict[str, Any]],
         labels: list[Any],
         times: Sequence[float] | None,
         t_probs: Sequence[float],
@@ -720,53 +625,27 @@ class Predictor:
         new_type: Literal["error", "population"],
         seed: int | None,
     ) -> Prediction:
+        """:meth:`patient` and :meth:`patients`: the evaluation path, every draw kept."""
         iv = as_interval(interval)
         tgrid = DEFAULT_TIMES if times is None else _check_times("times", times)
         tp = _check_times("t_probs", t_probs)
         seed = _check_seed(seed)
-        pats = []
-        for lab, rec in zip(labels, recs, strict=True):
-            try:
-                pats.append(
-                    validate_patient(
-                        **rec, new_type=new_type, endpoint=self.endpoint, ranges=self.ranges
-                    )
-                )
-            except ValueError as err:
-                if len(recs) > 1:
-                    raise ValueError(f"patient {lab!r}: {err}") from None
-                raise
-        for lab, p in zip(labels, pats, strict=True):
-            who = f"patient {lab!r}: " if len(pats) > 1 else ""
-            for note in p.extrapolation:
-                warnings.warn(
-                    f"{who}the prediction extrapolates: {note}", ExtrapolationWarning, stacklevel=3
-                )
+        b = _validate(recs, labels, new_type, self.endpoint, self.ranges)
+        _warn(b, by_kind=False, stacklevel=3)
         e = self.endpoint
         th = self.survival
         fam = self.family
-        rng = np.random.default_rng(seed)
-        z_new: dict[str, np.ndarray] = {}
+        z_new = _new_type_effects(b, seed, self.n_draws)
         S_all, med_all, gt_all, tox_all = [], [], [], []
         rows: list[dict[str, Any]] = []
         curve_rows: list[pd.DataFrame] = []
         lo_c, hi_c = iv.columns
-        for lab, p in zip(labels, pats, strict=True):
-            d = F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line)
-            k = F.shape(th, p.line, e)
-            if p.new_type:
-                if p.tumour_type not in z_new:
-                    z_new[p.tumour_type] = rng.standard_normal(self.n_draws)
-                lam = np.exp(
-                    F.log_scale(th, p.line, p.prior_pfs_months, d, e, z_new=z_new[p.tumour_type])
-                )
-                w = np.ones(1)
-            else:
-                wt = _tumour_weights(p, self.ranges)
-                assert wt is not None
-                keep = wt > 0
-                lam = np.exp(F.log_scale(th, p.line, p.prior_pfs_months, d, e))[:, keep]
-                w = wt[keep]
+        lines = [vocab.LINES[li] for li in b.line]
+        for i, lab in enumerate(b.labels):
+            k, loglam, w = _survival_components(
+                th, lines[i], e, int(b.type[i]), b.lx[i], b.gq[i], z_new, b.coarse_weights
+            )
+            lam = np.exp(np.stack(loglam, axis=1))  # (draws, components)
             if lam.shape[1] == 1:
                 surv = fam.sf(tgrid[None, :], k[:, None], lam)
                 gt = fam.sf(tp[None, :], k[:, None], lam)
@@ -803,7 +682,7 @@ class Predictor:
                     }
                 )
             if self.toxicity is not None:
-                risk = self._toxicity_risk(p)
+                risk = _toxicity_risk(self.toxicity, lines[i], b.planned[i], b.prior[i])
                 tox_all.append(risk)
                 for j, cl in enumerate((*vocab.CELL_LINES, "any")):
                     rows.append(
@@ -837,19 +716,18 @@ class Predictor:
             _finite(c, summary[c].to_numpy(float))
         pdf = pd.DataFrame(
             {
-                "tumour_type": [p.tumour_type for p in pats],
-                "line": [p.line for p in pats],
-                "prior_pfs_months": [
-                    np.nan if p.prior_pfs_months is None else p.prior_pfs_months for p in pats
-                ],
-                "prior_gbq": [p.prior_gbq for p in pats],
-                "planned_gbq": [p.planned_gbq for p in pats],
+                "tumour_type": [b.tumour_type(i) for i in range(len(lines))],
+                "line": lines,
+                "prior_pfs_months": b.prior_pfs,
+                "prior_gbq": b.prior,
+                "planned_gbq": b.planned,
                 "cumulative_gbq": [
-                    F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line) for p in pats
+                    F.cumulative_gbq(pg, pl, ln)
+                    for pg, pl, ln in zip(b.prior, b.planned, lines, strict=True)
                 ],
-                "new_type": [p.new_type for p in pats],
-                "extrapolation": ["; ".join(p.extrapolation) for p in pats],
-                "extrapolation_notes": [list(p.extrapolation) for p in pats],
+                "new_type": b.type >= _NEW_TYPE_BASE,
+                "extrapolation": ["; ".join(notes) for notes in b.notes],
+                "extrapolation_notes": [list(notes) for notes in b.notes],
             },
             index=pd.Index(labels, name="patient"),
         )
@@ -875,16 +753,6 @@ class Predictor:
             arrays=arrays,
             coords=coords,
         )
-
-    def _toxicity_risk(self, p: _Patient) -> np.ndarray:
-        """Draws of P(grade >= III) per cell line and any line, shape (draws, 4)."""
-        assert self.toxicity is not None
-        per_line, any_line = T.grade3_risk(self.toxicity, p.planned_gbq, p.prior_gbq, p.line)
-        risk = np.concatenate([per_line[:, 0, :], any_line[:, :1]], axis=1)  # (draws, 4)
-        _finite("P(grade >= III)", risk)
-        if np.any(risk < 0) or np.any(risk > 1):
-            raise ValueError("P(grade >= III) outside [0, 1]; the toxicity formulas are broken")
-        return risk
 
     # -- cohorts ---------------------------------------------------------------------------------
     def cohort(
@@ -1046,33 +914,28 @@ class Predictor:
         def draw(v: np.ndarray) -> np.ndarray:
             return v[rng.integers(0, v.size, size=(m, n))] if v.size > 1 else np.full((m, n), v[0])
 
+        # the draws as columns: one row per simulated cohort, one column per patient
+        thc = {v: a[:, None] if a.ndim == 1 else a for v, a in th.items()}
+        k = F.shape(thc, ln, e)
         ls = spec.line_spec(ln)
         if ls.is_first:
-            a, s, _, kname = (
-                ("alpha1_os", "sigma1_os", "z1_os", "k1_os")
-                if e == "os"
-                else ("alpha1", "sigma1", "z1", "k1")
-            )
-            lam = np.exp(th[a][:, None] + th[s][:, None] * z1_end)
-            k = th[kname][:, None]
+            (loglam,) = _log_scale(thc, ln, e, [z1_end], 0.0, 0.0)
         else:
-            k = th["k2"][:, None]
-            type2 = th["alpha2"][:, None] + th["sigma2"][:, None] * z2
             d = draw(pg) + (draw(pl) if ls.adds_lu177 else 0.0)
-            # the draws as columns: one row per simulated cohort, one column per patient
-            cov = {v: th[v][:, None] for v in ("beta_x", "beta_gbq", "gamma_rr", "gamma_re188")}
             if selected:
-                lam1 = np.exp(th["alpha1"][:, None] + th["sigma1"][:, None] * z1)
-                x = fam.truncated_sample(rng, th["k1"][:, None], lam1, thr["R-PRRT"], (m, n))
+                (loglam1,) = _log_scale(thc, "I-PRRT", "pfs", [z1], 0.0, 0.0)
+                k1 = F.shape(thc, "I-PRRT", "pfs")
+                x = fam.truncated_sample(rng, k1, np.exp(loglam1), thr["R-PRRT"], (m, n))
                 if ls.nested:
                     # the R-PRRT PFS given x, at the calibration's R-PRRT cumulative activity
-                    d_r = _gbq_r()
-                    lam_r = np.exp(type2 + F.salvage_shift(cov, "R-PRRT", *F.covariates(x, d_r)))
-                    x = fam.truncated_sample(rng, k, lam_r, thr["RR-PRRT"], (m, n))
+                    cov_r = F.covariates(x, _gbq_r())
+                    (loglam_r,) = _log_scale(thc, "R-PRRT", e, [z2], *cov_r)
+                    x = fam.truncated_sample(rng, k, np.exp(loglam_r), thr["RR-PRRT"], (m, n))
             else:
                 assert xs is not None
                 x = draw(xs)
-            lam = np.exp(type2 + F.salvage_shift(cov, ln, *F.covariates(x, d)))
+            (loglam,) = _log_scale(thc, ln, e, [z2], *F.covariates(x, d))
+        lam = np.exp(loglam)
         t = fam.sample(rng, k, lam, (m, n))
         r = math.ceil(n / 2)
         km = np.partition(t, r - 1, axis=1)[:, r - 1]
