@@ -71,10 +71,12 @@ def test_predict_json_schema(models, capsys):
         "schema",
         "netbayes_version",
         "endpoint",
+        "centre",
         "interval",
         "posteriors",
         "patients",
     }
+    assert doc["centre"]["choice"] == "new" and doc["centre"]["meaning"]
     assert doc["endpoint"] == "pfs"
     assert doc["interval"] == {
         "kind": "eti",

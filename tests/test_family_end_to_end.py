@@ -75,10 +75,10 @@ def test_lognormal_fit_recovers_truth_saves_and_predicts(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = Predictor.load(tmp_path)
-        p = pred.patient(
-            tumour_type="midgut", line="R-PRRT", prior_pfs_months=30, prior_gbq=29.9,
-            planned_gbq=14.9,
-        )  # fmt: skip
+        rec = dict(tumour_type="midgut", line="R-PRRT", prior_pfs_months=30, prior_gbq=29.9,
+                   planned_gbq=14.9)  # fmt: skip
+        p = pred.patient(**rec, centre="typical")
+        own = pred.patient(**rec, centre="user")  # the patients' own study (default label)
     assert pred.family.name == "lognormal"
     # the log-normal median is the scale itself: exp(alpha2 + sigma2 z2 + covariates)
     lam = np.exp(
@@ -88,3 +88,7 @@ def test_lognormal_fit_recovers_truth_saves_and_predicts(tmp_path):
         + d["beta_gbq"] * (29.9 + 14.9 - 44.7) / 10
     )
     assert p.median().median == pytest.approx(float(np.median(lam)), rel=1e-9)
+    assert pred.studies == ["user"]
+    assert own.median().median == pytest.approx(
+        float(np.median(lam * np.exp(d["u_study"][:, 0]))), rel=1e-9
+    )

@@ -545,29 +545,32 @@ def test_convert_v1_refuses_a_modified_file(tmp_path):
         store.convert_v1(tmp_path / "nothing")
 
 
-SCHEMA_1_DRAWS_SHA256 = {
-    "survival-pfs": "ef4f02093a024961e2c0e10098042697667753986acdbfa8383583d6050b83a2",
-    "survival-os": "31f52897943d4b51aad8916d5633d88b372e7ddca9e01d3d72542bfc3c9f0340",
-    "toxicity": "0bdedb67622583d9557028bcde29142fb4537f799b30b99a3a9b44eeee7b42c9",
-}
-"""``draws_sha256`` of the shipped schema-1 posteriors (05c8412, fitted 2026-11-21)."""
-
-
 @pytest.mark.parametrize("model_type", store.MODEL_TYPES)
-def test_shipped_posteriors_are_the_schema_1_draws(model_type):
-    """The conversion to schema 2 changed no draw: the hash recomputed from the loaded draws
-    (fast-read file and DataTree file) is the schema-1 card's."""
+def test_shipped_posteriors_carry_the_study_level(model_type):
+    """The shipped posteriors are fits of the default models (study level included): their
+    draws hash, recomputed from both files, is the card's; the study effects are labelled by
+    study; the fit met the convergence targets; the card's configuration is the default
+    model's, with no user data."""
+    from netbayes.models.registry import default_model
+
     sp = load_posterior(model_type, ROOT / "models")
-    assert store._draws_hash(sp.arrays) == SCHEMA_1_DRAWS_SHA256[model_type]
-    assert sp.card["draws_sha256"] == SCHEMA_1_DRAWS_SHA256[model_type]
-    assert sp.card["converted"]["from_schema_version"] == 1
-    assert sp.card["user_data_sha256"] is None
+    assert store._draws_hash(sp.arrays) == sp.card["draws_sha256"]
     tree = sp.open_datatree()
     post = tree["posterior"].to_dataset()
     assert (
         store._draws_hash({v: post[v].to_numpy() for v in post.data_vars})
-        == (SCHEMA_1_DRAWS_SHA256[model_type])
+        == (sp.card["draws_sha256"])
     )
+    assert sp.card["user_data_sha256"] is None
+    var = "v_study" if model_type == "toxicity" else "u_study"
+    studies = ["rotterdam2019"] + (["re188pilot"] if model_type != "survival-pfs" else [])
+    assert [str(x) for x in post[var]["study"].to_numpy()] == studies
+    assert sp.coords["study"] == studies
+    diag = sp.card["diagnostics"]
+    assert diag["divergences"] == 0 and diag["converged"] is True
+    assert diag["max_r_hat"] <= 1.01 and min(diag["min_ess_bulk"], diag["min_ess_tail"]) >= 400
+    assert "sample_stats" in tree.children
+    assert sp.card["model_config"] == default_model(model_type).config()
     assert sp.card["model_config"]["priors"] == sp.card["priors"]
 
 

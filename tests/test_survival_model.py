@@ -94,7 +94,7 @@ def test_model_arguments_are_checked():
 
 def test_priors_table_lists_every_prior():
     t = SurvivalPriors().to_frame()
-    assert len(t) == 16 and t["sigma"].gt(0).all() and t["meaning"].str.len().gt(0).all()
+    assert len(t) == 17 and t["sigma"].gt(0).all() and t["meaning"].str.len().gt(0).all()
     # the OS model's first-line block has its priors here too (and so in the model card)
     os1 = t.loc[["alpha1_os", "k1_os", "sigma1_os"]]
     assert list(os1["dist"]) == ["normal", "lognormal", "halfnormal"]
@@ -293,7 +293,9 @@ def test_pointwise_loglik_sums_to_the_patient_potentials(family):
         prior_pfs_months=[30.0, 45.0, np.nan, np.nan, np.nan],
         cumulative_gbq=[44.4, 50.0, 29.6, np.nan, 29.6],
     )
-    sm = SurvivalModel("pfs", patients=d, include_published=False, family=family)
+    sm = SurvivalModel(
+        "pfs", patients=d, include_published=False, family=family, study_level=False
+    )  # the study level's share: tests/test_study_level.py
     m = sm.build()
     rng = np.random.default_rng(4)
     for _ in range(3):

@@ -50,7 +50,9 @@ def packaged() -> ToxicityData:
 
 @pytest.fixture(scope="module")
 def default_model():
-    tm = ToxicityModel()
+    """The one-centre structure (study_level=False): its terms are checked here one by one;
+    tests/test_study_level.py shows the study level only shifts each study's rows."""
+    tm = ToxicityModel(study_level=False)
     return tm, tm.build()
 
 
@@ -315,7 +317,7 @@ def test_map_recovers_identified_quantities():
     base = ToxicityData.packaged()
     big = tox.replace(base, n=base.n * 100)
     data, _ = simulate_data(truth, rng, template=big)
-    point, res = _map(ToxicityModel(data=data).build(), _marginal_point(truth))
+    point, res = _map(ToxicityModel(data=data, study_level=False).build(), _marginal_point(truth))
     assert res.success, res.message
     mp = _conditional(point)
     cut = ftox.cutpoints(mp["c3"], mp["log_gap"])
@@ -337,7 +339,7 @@ def user_model():
     """Default model plus 6 user patients x 2 cycles with random grades."""
     df = _user_df(6)
     df["grade"] = np.random.default_rng(2).integers(0, 5, len(df))
-    tm = ToxicityModel(user_data=df)
+    tm = ToxicityModel(user_data=df, study_level=False)
     return tm, tm.build()
 
 
@@ -399,6 +401,8 @@ def _fake_fit(n: int = 400, seed: int = 3) -> FitResult:
     }
     for k in tox._SCALAR_PARAMS:
         post[k] = (["chain", "draw"], np.array([d[k] for d in draws])[None])
+    tau = tox.DEFAULT_PRIORS["tau_tox"].sample(np.random.default_rng(seed + 1), n)
+    post["tau_tox"] = (["chain", "draw"], tau[None])
     tree = xr.DataTree.from_dict(
         {
             "posterior": xr.Dataset(post),

@@ -28,6 +28,7 @@ One object (schema ``"netbayes.predict/1"``)::
       "schema": "netbayes.predict/1",
       "netbayes_version": "0.1.0",
       "endpoint": "pfs",                       # or "os"
+      "centre": {"choice": "new", "meaning": "a new centre (...)"},  # --centre
       "interval": {"kind": "eti", "prob": 0.95,
                    "columns": ["eti95_lower", "eti95_upper"]},
       "posteriors": {"survival": CARD, "toxicity": CARD or null},
@@ -122,6 +123,7 @@ def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
         f"{xs}; prior 177Lu {row['prior_gbq']:g} GBq, planned {row['planned_gbq']:g} GBq "
         f"(cumulative 177Lu after the line {row['cumulative_gbq']:g} GBq)"
     )
+    print(f"Centre: {pred.centre_note}")
     rows = []
     med = pred.median()
     rows.append((f"Median {E}, months", f"{med.median:.1f}", f"{med.lower:.1f} - {med.upper:.1f}"))
@@ -168,6 +170,7 @@ def _predict(args: argparse.Namespace) -> int:
             t_probs=args.times,
             interval=args.interval,
             new_type=args.new_type,
+            centre=args.centre,
         )
     for w in caught:
         if not issubclass(w.category, ExtrapolationWarning):
@@ -268,6 +271,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         default="error",
         help="a tumour type outside the vocabulary: refuse (default) or draw its effect from "
         "the population distribution",
+    )
+    p.add_argument(
+        "--centre",
+        default="new",
+        help="the centre the patient is treated in: new (default: a centre not in the data, "
+        "with the between-centre spread), typical (study effect 0), or a study of the "
+        "posterior (e.g. rotterdam2019: its fitted effect)",
     )
     p.add_argument(
         "--interval",

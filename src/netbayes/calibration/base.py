@@ -29,13 +29,15 @@ class SelectionRule:
 
 @dataclass(frozen=True)
 class Correlation:
-    """A published rank correlation between the times after two lines, with its n."""
+    """A published rank correlation between the times after two lines, with its n and the
+    study it comes from."""
 
     x_line: str
     y_line: str
     spearman: float
     n: int
     source: str = ""
+    study: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class IndividualSurvival:
         Weights of each patient over the fine tumour types (a coarse type is a mixture).
     source : str
         Source key.
+    study : str
+        The study (centre) the patients were treated in.
     """
 
     endpoint: str
@@ -62,6 +66,7 @@ class IndividualSurvival:
     event: np.ndarray
     type_weights: np.ndarray
     source: str = ""
+    study: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ class SurvivalCalibration:
     ranges : dict
         The input ranges the data cover (see :func:`netbayes.calibration.calibrated_ranges`).
     studies : tuple of str
-        The studies the design was assembled from.
+        The studies the design was assembled from. Summary rows without a ``study`` column
+        belong to the first.
     """
 
     summaries: dict[str, pd.DataFrame]

@@ -30,6 +30,7 @@ def os_times() -> IndividualSurvival:
         event=pts["os_event"].to_numpy(float),
         type_weights=type_weight_rows(pts["tumour_type"]),
         source="re188_patients",
+        study=STUDY_ID,
     )
 
 

@@ -72,6 +72,7 @@ def spearman() -> Correlation:
         spearman=float(row["spearman_rs"]),
         n=int(row["n"]),
         source="rotterdam_correlations:rs_pfs_i_r",
+        study=STUDY_ID,
     )
 
 

@@ -118,6 +118,22 @@ class Posteriors:
         Weibull, also for a plain mapping of draws)."""
         return family_of(self.get(name))
 
+    def study_effect(self, name: str, study: str) -> np.ndarray | None:
+        """Draws of ``study``'s effect in the posterior ``name`` (``u_study`` of a survival
+        posterior, ``v_study`` of the toxicity one), or None without a study level. Draws
+        without coordinates take the packaged studies' order."""
+        from netbayes.calibration import STUDIES
+        from netbayes.formulas.study import study_draws, study_labels
+
+        var = "v_study" if name == "toxicity" else "u_study"
+        draws = self.draws(name)
+        if var not in draws:
+            return None
+        default = list(STUDIES) if name != "survival_pfs" else list(STUDIES)[:1]
+        labels = study_labels(self.get(name), var, default)
+        assert labels is not None
+        return study_draws(draws[var], labels, study)
+
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per run and key (e.g. a simulation shared by two checks)."""
         if key not in self._cache:

@@ -6,6 +6,7 @@ from typing import Literal
 
 import pandas as pd
 
+from netbayes.calibration import re188, rotterdam
 from netbayes.checks.base import CHECK_COLUMNS, Check, CheckResult, Posteriors, source_labels
 from netbayes.checks.survival_ppc import re188_os_ppc_table, survival_ppc_table
 
@@ -37,6 +38,7 @@ class Table5MedianCheck(Check):
             dict(posteriors.draws(self.needs)),
             self.endpoint,
             family=posteriors.family(self.needs),
+            study_effect=posteriors.study_effect(self.needs, rotterdam.STUDY_ID),
         )
         src = source_labels()
         label = self.label
@@ -72,7 +74,9 @@ class Re188OSCheck(Check):
     def run(self, posteriors: Posteriors) -> CheckResult:
         """One predictive time per thinned draw (:func:`re188_os_ppc_table`, seed 2)."""
         t = re188_os_ppc_table(
-            dict(posteriors.draws(self.needs)), family=posteriors.family(self.needs)
+            dict(posteriors.draws(self.needs)),
+            family=posteriors.family(self.needs),
+            study_effect=posteriors.study_effect(self.needs, re188.STUDY_ID),
         )
         src = source_labels()
         fig = [

@@ -61,6 +61,7 @@ def survival_ppc_table(
     n_sims: int = 1000,
     seed: int = 1,
     family: str = DEFAULT_FAMILY,
+    study_effect: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Compare every Table 5 median with its 95% posterior predictive interval.
 
@@ -76,6 +77,9 @@ def survival_ppc_table(
         Seed of the cohort simulation.
     family : str
         The posterior's survival family (:data:`netbayes.families.FAMILIES`).
+    study_effect : numpy.ndarray, optional
+        Draws of the Rotterdam study's effect on log time (a posterior with a study level):
+        the rows are predicted for their own centre.
 
     Returns
     -------
@@ -95,13 +99,18 @@ def survival_ppc_table(
     d = {k: v[sel] for k, v in draws.items()}
     s = cal.summaries[endpoint]
     mix = rotterdam.table5_mix()
-    lam1 = np.exp(d["alpha1"][:, None] + d["sigma1"][:, None] * d["z1"])  # (S, 6)
+    ll1 = d["alpha1"][:, None] + d["sigma1"][:, None] * d["z1"]  # (S, 6) log scale
+    type2 = d["alpha2"][:, None] + d["sigma2"][:, None] * d["z2"]
+    u = None if study_effect is None else np.asarray(study_effect)[sel][:, None]
+    if u is not None:  # the study shifts every log-time scale of its rows
+        ll1, type2 = ll1 + u, type2 + u
+    lam1 = np.exp(ll1)
     if endpoint == "os":
-        lam1_end = np.exp(d["alpha1_os"][:, None] + d["sigma1_os"][:, None] * d["z1_os"])
+        ll1_end = d["alpha1_os"][:, None] + d["sigma1_os"][:, None] * d["z1_os"]
+        lam1_end = np.exp(ll1_end if u is None else ll1_end + u)
         k1_end = d["k1_os"]
     else:
         lam1_end, k1_end = lam1, d["k1"]
-    type2 = d["alpha2"][:, None] + d["sigma2"][:, None] * d["z2"]
     k1, k2 = d["k1"][:, None], d["k2"][:, None]
     rows = []
     for _, row in s.iterrows():
@@ -164,7 +173,11 @@ def survival_ppc_table(
 
 
 def re188_os_ppc_table(
-    draws: dict[str, np.ndarray], n_sims: int = 4000, seed: int = 2, family: str = DEFAULT_FAMILY
+    draws: dict[str, np.ndarray],
+    n_sims: int = 4000,
+    seed: int = 2,
+    family: str = DEFAULT_FAMILY,
+    study_effect: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Each 188Re-HEDP patient's OS against its 95% posterior predictive interval.
 
@@ -184,6 +197,8 @@ def re188_os_ppc_table(
         Seed of the predictive simulation.
     family : str
         The posterior's survival family (:data:`netbayes.families.FAMILIES`).
+    study_effect : numpy.ndarray, optional
+        Draws of the pilot study's effect on log time (a posterior with a study level).
 
     Returns
     -------
@@ -202,7 +217,8 @@ def re188_os_ppc_table(
     rows = []
     for i, p in pts.reset_index(drop=True).iterrows():
         j = rng.choice(len(vocab.TUMOUR_TYPES), size=len(sel), p=w[i])
-        lam = np.exp(d["alpha2"] + d["sigma2"] * d["z2"][np.arange(len(sel)), j] + d["gamma_re188"])
+        loglam = d["alpha2"] + d["sigma2"] * d["z2"][np.arange(len(sel)), j] + d["gamma_re188"]
+        lam = np.exp(loglam if study_effect is None else loglam + np.asarray(study_effect)[sel])
         t = fam.sample(rng, d["k2"], lam, (len(sel),))
         lo, hi = Interval(INTERVAL).bounds(t)
         med = np.median(t)

@@ -17,14 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from netbayes.calibration import re188, rotterdam
 from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
 from netbayes.formulas import toxicity as ftox
+from netbayes.formulas.study import study_draws, study_labels
 from netbayes.intervals import Interval, as_interval
 
 __all__ = ["POSTERIOR_PARAMS", "toxicity_params", "toxicity_ppc_table"]
 
 POSTERIOR_PARAMS: tuple[str, ...] = (*ftox.PARAMS, "delta_control")
 """Posterior variables of the toxicity model that the predictive simulation reads."""
+STUDY_ORDER: tuple[str, ...] = (rotterdam.STUDY_ID, re188.STUDY_ID)
+"""The packaged studies in the toxicity model's order (plain draws carry no labels)."""
 
 
 def _getter(posterior: Any) -> Any:
@@ -53,10 +57,16 @@ def toxicity_params(posterior: Any, max_draws: int | None, seed: int) -> dict[st
     Returns
     -------
     dict of str to numpy.ndarray
-        :data:`POSTERIOR_PARAMS` plus ``cutpoints`` (shape (draws, 3, 4)).
+        :data:`POSTERIOR_PARAMS` plus ``cutpoints`` (shape (draws, 3, 4)) and, with a study
+        level, ``v_study[<study>]`` for the two packaged studies (:data:`STUDY_ORDER`).
     """
     get = _getter(posterior)
     out = {k: get(k) for k in POSTERIOR_PARAMS}
+    labels = study_labels(posterior, "v_study", STUDY_ORDER)
+    if labels is not None:  # a posterior with a study level: each source at its own centre
+        v = get("v_study")
+        for study in STUDY_ORDER:
+            out[f"v_study[{study}]"] = study_draws(v, labels, study)
     n = len(out["theta"])
     if max_draws is not None and n > max_draws:
         idx = np.random.default_rng(seed).choice(n, max_draws, replace=False)
@@ -105,12 +115,16 @@ def toxicity_ppc_table(
     deltas = np.stack(
         [th["delta_control"], np.zeros(S), th["delta_retreated"], th["delta_retreated"]], 1
     )
+    v_rot = th.get(f"v_study[{rotterdam.STUDY_ID}]")
+    v_re = th.get(f"v_study[{re188.STUDY_ID}]")
     for p, ph in enumerate(TOXICITY_PHASES):
         n = int(d.n[p])
         eta = ftox.linear_predictor(
             d.phase_activity[p], d.phase_prior[p], th["beta_activity"], th["beta_prior"],
             deltas[:, p],
         )  # fmt: skip
+        if v_rot is not None:
+            eta = eta + v_rot
         u = rng.normal(size=(S, n)) * th["sigma_u"][:, None]
         g = ftox.simulate_grades(
             (eta[:, None, None] * np.ones((1, n, 3))), cut[:, None], u[..., None], rng
@@ -137,6 +151,8 @@ def toxicity_ppc_table(
         re_eq, d.re_prior_lu + re_eq * d.re_cycle, th["beta_activity"][:, None],
         th["beta_prior"][:, None], th["delta_re188"][:, None],
     )  # fmt: skip
+    if v_re is not None:
+        eta = eta + v_re[:, None]
     g = ftox.simulate_grades(
         eta[..., None] * np.ones(3), cut[:, None], u_c[..., None], rng
     )  # (S, cycles, 3)

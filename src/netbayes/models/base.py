@@ -211,6 +211,7 @@ class SurvivalInfo(ModelBase):
             for k in self.priors  # type: ignore[attr-defined]
             if (k not in os_only or self.endpoint == "os")  # type: ignore[attr-defined]
             and (k != "spearman_attenuation" or self.endpoint == "pfs")  # type: ignore[attr-defined]
+            and (k != "tau" or self.study_level)  # type: ignore[attr-defined]
         ]
         return [(k, k, ()) for k in keep]
 
@@ -235,6 +236,8 @@ class SurvivalInfo(ModelBase):
             "priors": self.prior_settings(),
             "include_published": bool(self.include_published),  # type: ignore[attr-defined]
             "n_grid": int(self.n_grid),  # type: ignore[attr-defined]
+            "study_level": bool(self.study_level),  # type: ignore[attr-defined]
+            "studies": list(self.studies) if self.study_level else [],  # type: ignore[attr-defined]
             "summaries": summaries,
             "spearman": list(self.spearman),  # type: ignore[attr-defined]
             "user_data_sha256": self.user_data_hash(),
@@ -256,6 +259,8 @@ class ToxicityInfo(ModelBase):
             "priors": self.prior_settings(),
             "any_weight": float(self.any_weight),  # type: ignore[attr-defined]
             "n_nodes": int(self.n_nodes),  # type: ignore[attr-defined]
+            "study_level": bool(self.study_level),  # type: ignore[attr-defined]
+            "studies": list(self.studies) if self.study_level else [],  # type: ignore[attr-defined]
             "data": (
                 "packaged"
                 if object_hash(data) == object_hash(packaged)

@@ -183,6 +183,12 @@ class SurvivalPriors(PriorSet):
             "atanh(r_obs) ~ N(a atanh(rho), sqrt(1.06 / (n - 3)))",
             "mean: the slope of the censored coefficient's Fisher z on the population value in "
             "the simulated published design; SD: its study-to-study spread"),
+        "tau": Prior.lognormal(
+            0.17, 0.59, "SD of the study (centre) effects on log time, shared by a study's lines "
+            "and tumour types",
+            "external: the between-study heterogeneity of salvage PRRT in two meta-analyses "
+            "(netbayes.calibration.heterogeneity.tau_prior_survival; docs/tau_priors.md); one "
+            "or two studies cannot learn it"),
         "kappa_se": Prior.lognormal(
             3.0, 0.1, "relative noise of a published SE: SD(log SE) = kappa / sqrt(n)",
             "the noise of Collett's KM-median SE on the published design, by simulation; "
@@ -191,6 +197,8 @@ class SurvivalPriors(PriorSet):
     ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
 
+USER_STUDY = "user"
+"""Study label of a user's patients without a ``study`` column."""
 PATIENT_COLUMNS: dict[str, str] = {
     "time_months": "follow-up time from the first cycle of `line` to event or censoring, > 0",
     "event": "1 = progression (or death for OS) observed, 0 = censored",
@@ -200,6 +208,8 @@ PATIENT_COLUMNS: dict[str, str] = {
     "ignored for I-PRRT; may be missing for 188Re-HEDP",
     "cumulative_gbq": "cumulative 177Lu activity after this line (GBq, >= 0); required for "
     "R-PRRT and RR-PRRT",
+    "study": f"optional: the centre or study the patient was treated in (a label; default "
+    f"{USER_STUDY!r}); each study gets its own effect in the study level",
 }
 """Columns of a user's patient table (see :func:`validate_patients`)."""
 
@@ -238,7 +248,8 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(
             f"patients is missing column(s) {missing}; required: {required}, optional: "
-            "prior_pfs_months, cumulative_gbq (see netbayes.models.survival.PATIENT_COLUMNS)"
+            "prior_pfs_months, cumulative_gbq, study (see "
+            "netbayes.models.survival.PATIENT_COLUMNS)"
         )
     out = pd.DataFrame(index=df.index)
     for col in ("time_months", "prior_pfs_months", "cumulative_gbq"):
@@ -264,6 +275,15 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
         i = ok[~ok].index[0]
         raise _bad("event", ev[i], "0 (censored) or 1 (event)", i)
     out["event"] = ev.astype(int)
+    if "study" in df.columns:
+        st = df["study"]
+        ok = st.map(lambda v: isinstance(v, str) and v.strip() != "")
+        if not ok.all():
+            i = ok[~ok].index[0]
+            raise _bad("study", st[i], "a non-empty study label (text)", i)
+        out["study"] = st.str.strip().astype(str).to_numpy()
+    else:
+        out["study"] = USER_STUDY
     for col, levels in (("line", vocab.LINES), ("tumour_type", vocab.PATIENT_TUMOUR_TYPES)):
         vals = df[col].astype("string").str.strip()
         bad = ~vals.isin(levels) | vals.isna()
@@ -310,6 +330,7 @@ class _Rows:
     se: np.ndarray  # NaN where missing
     control: np.ndarray  # first-line block only
     line: np.ndarray  # salvage block only
+    study: np.ndarray  # the row's study label
 
 
 def _nested(lines: np.ndarray) -> np.ndarray:
@@ -318,7 +339,8 @@ def _nested(lines: np.ndarray) -> np.ndarray:
     return np.array([spec.line_spec(str(x)).nested for x in lines], bool)
 
 
-def _summary_block(summaries: pd.DataFrame, first_line: bool) -> _Rows:
+def _summary_block(summaries: pd.DataFrame, first_line: bool, study: str = "") -> _Rows:
+    """The rows of one block; rows without a ``study`` column belong to ``study``."""
     s = summaries[summaries["tumour_type"] != vocab.ALL_TUMOURS]
     if first_line:
         s = s[s["line"] == spec.FIRST_LINE]
@@ -332,6 +354,11 @@ def _summary_block(summaries: pd.DataFrame, first_line: bool) -> _Rows:
         se=s["se_months"].to_numpy(float),
         control=(s["group"] == "control").to_numpy(),
         line=s["line"].astype(str).to_numpy(),
+        study=(
+            s["study"].astype(str).to_numpy()
+            if "study" in s.columns
+            else np.full(len(s), study, dtype=object)
+        ),
     )
 
 
@@ -419,6 +446,11 @@ class SurvivalModel(SurvivalInfo):
         The published design to calibrate on (default: the registered studies,
         :func:`netbayes.calibration.survival_calibration`). ``summaries`` and ``spearman``
         replace its rows and its correlation.
+    study_level : bool
+        Give each study (centre) an effect on log time, ``u_s = tau * z_s`` with
+        ``z_s ~ N(0, 1)``, shared by all lines and tumour types of the study (default True).
+        ``tau`` has an external prior (:class:`SurvivalPriors`), so predictions for a new
+        centre carry the between-centre spread. False: one centre, the v0.1 model.
     """
 
     def __init__(
@@ -432,6 +464,7 @@ class SurvivalModel(SurvivalInfo):
         spearman: tuple[float, int] | None = None,
         family: str = DEFAULT_FAMILY,
         calibration: SurvivalCalibration | None = None,
+        study_level: bool = True,
     ) -> None:
         spec.check_endpoint(endpoint)
         if n_grid < 4:
@@ -461,7 +494,29 @@ class SurvivalModel(SurvivalInfo):
         if bad:
             raise ValueError(f"summaries keys {bad} are not allowed; expected 'pfs' and/or 'os'")
         self.summaries = {ep: given.get(ep, cal.summaries[ep]) for ep in needed}
+        self.study_level = bool(study_level)
         self._model: Any = None
+
+    @property
+    def studies(self) -> list[str]:
+        """The studies (centres) of the model's data, in order: the published studies whose
+        rows it uses, then the user's (``study`` column of ``patients``)."""
+        out: list[str] = []
+        if self.include_published:
+            default = self.calibration.studies[0] if self.calibration.studies else ""
+            for ep in self.summaries:
+                out += list(_summary_block(self.summaries[ep], True, default).study)
+            out += list(_summary_block(self.summaries[self.endpoint], False, default).study)
+            if self.endpoint == "pfs":
+                out.append(self.calibration.spearman.study or default)
+            out += [b.study or default for b in self.calibration.individual_for(self.endpoint)]
+        if self.patients is not None:
+            out += list(self.patients["study"])
+        return list(dict.fromkeys(out))
+
+    def _study_index(self, labels: Any) -> np.ndarray:
+        names = self.studies
+        return np.array([names.index(str(v)) for v in labels], dtype=np.int64)
 
     # ------------------------------------------------------------------------------------------
     def build(self) -> Any:
@@ -486,10 +541,33 @@ class SurvivalModel(SurvivalInfo):
         p = self.priors
         fam = self.family
         coords = {"tumour_type": list(vocab.TUMOUR_TYPES)}
+        if self.study_level:
+            coords["study"] = self.studies
         thr_r, thr_rr = self.threshold_r, self.threshold_rr
+        default_study = self.calibration.studies[0] if self.calibration.studies else ""
         with pm.Model(coords=coords) as model:
-            alpha1 = p.alpha1.rv(pm, "alpha1")
-            alpha2 = p.alpha2.rv(pm, "alpha2")
+            u_study = None
+            if self.study_level:
+                tau = p.tau.rv(pm, "tau")
+                z_study = pm.Normal("z_study", 0, 1, dims="study")
+                u_study = pm.Deterministic("u_study", tau * z_study, dims="study")
+
+            def intercept(name: str) -> Any:
+                """A population intercept. With the study level it is sampled as the first
+                (anchor) study's own intercept, ``<name>_anchor`` = ``<name>`` + u_0, whose
+                prior N(mu + u_0, sd) is the intercept's N(mu, sd) shifted (Jacobian 1): the
+                anchor study's data pin it down, so the sampler does not walk the ridge
+                ``<name>`` + u_0 = const. The posterior is the same."""
+                prior = p[name]
+                if u_study is None:
+                    return prior.rv(pm, name)
+                if prior.dist != "normal":  # pragma: no cover - the support check allows only
+                    raise ValueError(f"priors[{name!r}] must be normal with a study level")
+                anchor = pm.Normal(f"{name}_anchor", mu=prior.mu + u_study[0], sigma=prior.sigma)
+                return pm.Deterministic(name, anchor - u_study[0])
+
+            alpha1 = intercept("alpha1")
+            alpha2 = intercept("alpha2")
             k1 = p.k1.rv(pm, "k1")
             k2 = p.k2.rv(pm, "k2")
             sigma1 = p.sigma1.rv(pm, "sigma1")
@@ -502,6 +580,13 @@ class SurvivalModel(SurvivalInfo):
             gamma_re188 = p.gamma_re188.rv(pm, "gamma_re188")
             delta_control = p.delta_control.rv(pm, "delta_control")
             kappa_se = p.kappa_se.rv(pm, "kappa_se")
+
+            def study_shift(labels: Any) -> Any:
+                """The study effects of rows with these study labels (0 without the level)."""
+                if u_study is None:
+                    return None
+                return u_study[self._study_index(labels)]
+
             log_lam1 = pm.Deterministic("log_lam1", alpha1 + sigma1 * z1, dims="tumour_type")
             type2 = pm.Deterministic("type2", alpha2 + sigma2 * z2, dims="tumour_type")
             # derived, for reporting: first-line and salvage medians per type at the reference
@@ -510,32 +595,45 @@ class SurvivalModel(SurvivalInfo):
             def gbq_term(d: Any) -> Any:
                 return beta_gbq * (d - GBQ_REF) / GBQ_UNIT
 
-            def x_nodes(j: Any, u: np.ndarray) -> Any:
-                """Prior-PFS quadrature nodes: first-line PFS of type j truncated at 18."""
-                return fam.truncated_quantile_pt(u, k1, pt.exp(log_lam1[j])[..., None], thr_r)
+            def x_nodes(j: Any, u: np.ndarray, us: Any) -> Any:
+                """Prior-PFS quadrature nodes: first-line PFS of type j (in study effect ``us``)
+                truncated at 18."""
+                ll1 = log_lam1[j] if us is None else log_lam1[j] + us
+                return fam.truncated_quantile_pt(u, k1, pt.exp(ll1)[..., None], thr_r)
 
             if self.include_published:
                 # ---- first-line PFS rows (always: they define the prior-PFS distribution) --
-                self._add_first_line(pm, "pfs", log_lam1, k1, delta_control, kappa_se)
+                self._add_first_line(
+                    pm, "pfs", log_lam1, k1, delta_control, kappa_se, study_shift=study_shift
+                )
                 if self.endpoint == "os":
                     # first-line OS rows: their own scale/shape (total OS from I-PRRT)
-                    a1os = p.alpha1_os.rv(pm, "alpha1_os")
+                    a1os = intercept("alpha1_os")
                     k1os = p.k1_os.rv(pm, "k1_os")
                     s1os = p.sigma1_os.rv(pm, "sigma1_os")
                     z1os = pm.Normal("z1_os", 0, 1, dims="tumour_type")
                     self._add_first_line(
-                        pm, "os", a1os + s1os * z1os, k1os, delta_control, kappa_se, "_os"
+                        pm,
+                        "os",
+                        a1os + s1os * z1os,
+                        k1os,
+                        delta_control,
+                        kappa_se,
+                        "_os",
+                        study_shift=study_shift,
                     )
                 # ---- salvage rows: mixtures over prior PFS -------------------------------
-                rows = _summary_block(self.summaries[self.endpoint], first_line=False)
+                rows = _summary_block(self.summaries[self.endpoint], False, default_study)
                 u1 = _midpoints(self.n_grid)
                 is_rr = _nested(rows.line)
                 for mask, nested in ((~is_rr, False), (is_rr, True)):
                     if not mask.any():
                         continue
                     j = rows.type_idx[mask]
-                    x1 = x_nodes(j, u1)  # (rows, G)
-                    lp_r = type2[j][:, None] + beta_x * pt.log(x1 / X_REF)
+                    us = study_shift(rows.study[mask])
+                    x1 = x_nodes(j, u1, us)  # (rows, G)
+                    t2 = type2[j] if us is None else type2[j] + us
+                    lp_r = t2[:, None] + beta_x * pt.log(x1 / X_REF)
                     if not nested:
                         log_lam = lp_r + gbq_term(self.gbq["R-PRRT"])
                     else:
@@ -544,7 +642,7 @@ class SurvivalModel(SurvivalInfo):
                         u2 = _midpoints(max(self.n_grid // 2, 4))
                         x2 = fam.truncated_quantile_pt(u2, k2, lam_r, thr_rr)  # (rows, G, G2)
                         log_lam = (
-                            type2[j][:, None, None]
+                            t2[:, None, None]
                             + beta_x * pt.log(x2 / X_REF)
                             + gbq_term(self.gbq["RR-PRRT"])
                             + gamma_rr
@@ -555,6 +653,7 @@ class SurvivalModel(SurvivalInfo):
                     rs_obs = pm.Data("spearman_obs", self.spearman[0])
                     n_rs = self.spearman[1]
                     w_rs = self._spearman_type_weights()
+                    us = study_shift([self.calibration.spearman.study or default_study])
                     rs_model = pm.Deterministic(
                         "spearman_implied",
                         L.implied_spearman_selected_mixture(
@@ -562,8 +661,8 @@ class SurvivalModel(SurvivalInfo):
                             beta_x,
                             k2,
                             k1,
-                            log_lam1,
-                            type2,
+                            log_lam1 if us is None else log_lam1 + us,
+                            type2 if us is None else type2 + us,
                             w_rs,
                             thr_r,
                             n_grid=np.maximum(8, np.ceil(SPEARMAN_NODES * w_rs / w_rs.sum())),
@@ -578,6 +677,9 @@ class SurvivalModel(SurvivalInfo):
                 for block in self.calibration.individual_for(self.endpoint):
                     effect = spec.line_spec(block.line).survival_effect
                     lp = type2[None, :] + (0.0 if effect is None else effects[effect])
+                    us = study_shift([block.study or default_study])
+                    if us is not None:
+                        lp = lp + us
                     self._add_individual(
                         pm,
                         pt,
@@ -591,16 +693,32 @@ class SurvivalModel(SurvivalInfo):
                     )
             if self.patients is not None:
                 self._add_patients(
-                    pm, pt, fam, log_lam1, k1, type2, k2, beta_x, gbq_term, gamma_rr, gamma_re188
+                    pm,
+                    pt,
+                    fam,
+                    log_lam1,
+                    k1,
+                    type2,
+                    k2,
+                    beta_x,
+                    gbq_term,
+                    gamma_rr,
+                    gamma_re188,
+                    study_shift(self.patients["study"]),
                 )
         return model
 
-    def _add_first_line(self, pm, endpoint, log_lam1, k1, delta_control, kappa_se, sfx=""):
+    def _add_first_line(
+        self, pm, endpoint, log_lam1, k1, delta_control, kappa_se, sfx="", study_shift=None
+    ):
         import pytensor.tensor as pt
 
         fam = self.family
-        rows = _summary_block(self.summaries[endpoint], first_line=True)
-        lam = pt.exp(log_lam1[rows.type_idx] + delta_control * rows.control)
+        default = self.calibration.studies[0] if self.calibration.studies else ""
+        rows = _summary_block(self.summaries[endpoint], True, default)
+        log_lam = log_lam1[rows.type_idx] + delta_control * rows.control
+        us = None if study_shift is None else study_shift(rows.study)
+        lam = pt.exp(log_lam if us is None else log_lam + us)
         thr = self.threshold_r
         med, w_med, se, w_se = _row_data(pm, f"first_line{sfx}", rows, placeholder=thr + 1.0)
         pm.Potential(
@@ -664,23 +782,20 @@ class SurvivalModel(SurvivalInfo):
             terms.append(pt.sum(pt.logsumexp(ll + logw, axis=1)))
         pm.Potential(name, pt.add(*terms) if len(terms) > 1 else terms[0])
 
-    def _add_patients(self, pm, pt, fam, log_lam1, k1, type2, k2, beta_x, gbq_term, g_rr, g_re):
+    def _add_patients(
+        self, pm, pt, fam, log_lam1, k1, type2, k2, beta_x, gbq_term, g_rr, g_re, us=None
+    ):
         d = self.patients
         w = _type_weights(d["tumour_type"])
         line = d["line"].astype(str).to_numpy()
         t, ev = d["time_months"].to_numpy(float), d["event"].to_numpy(float)
         first = line == spec.FIRST_LINE
         if first.any():
+            lp1 = pt.broadcast_to(log_lam1[None, :], (int(first.sum()), len(vocab.TUMOUR_TYPES)))
+            if us is not None:
+                lp1 = lp1 + us[np.flatnonzero(first)][:, None]
             self._add_individual(
-                pm,
-                pt,
-                fam,
-                "patients_first_line",
-                t[first],
-                ev[first],
-                w[first],
-                pt.broadcast_to(log_lam1[None, :], (int(first.sum()), len(vocab.TUMOUR_TYPES))),
-                k1,
+                pm, pt, fam, "patients_first_line", t[first], ev[first], w[first], lp1, k1
             )
         sal = ~first
         if sal.any():
@@ -698,6 +813,8 @@ class SurvivalModel(SurvivalInfo):
             for name, ls in spec.LINE_SPECS.items():
                 if ls.survival_effect is not None:
                     lp = lp + (effects[ls.survival_effect] * (ln == name))[:, None]
+            if us is not None:
+                lp = lp + us[np.flatnonzero(sal)][:, None]
             self._add_individual(pm, pt, fam, "patients_salvage", t[sal], ev[sal], w[sal], lp, k2)
 
     def pointwise_loglik(self, draws: dict[str, np.ndarray]) -> np.ndarray:
@@ -742,14 +859,21 @@ class SurvivalModel(SurvivalInfo):
         out = np.empty((th["k1"].shape[0], len(d)))
         lam1 = th["alpha1"][:, None] + th["sigma1"][:, None] * th["z1"]  # (S, 6) log scale
         type2 = th["alpha2"][:, None] + th["sigma2"][:, None] * th["z2"]
+        u = None
+        if self.study_level:
+            u = th["u_study"][:, self._study_index(d["study"])]  # (S, n)
         for i in range(len(d)):
             if first[i]:
                 loglam, k = lam1, th["k1"]
+                if u is not None:
+                    loglam = loglam + u[:, i : i + 1]
             else:
                 shift = th["beta_x"] * (logx[i] - math.log(X_REF)) + th["beta_gbq"] * gq[i]
                 effect = spec.line_spec(line[i]).survival_effect
                 if effect is not None:
                     shift = shift + th[effect]
+                if u is not None:
+                    shift = shift + u[:, i]
                 loglam, k = type2 + shift[:, None], th["k2"]
             cols = np.flatnonzero(w[i] > 0)
             ll = fam.censored_loglik_np(t[i], ev[i], k[:, None], np.exp(loglam[:, cols]))
@@ -851,6 +975,10 @@ class SurvivalModel(SurvivalInfo):
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""
         names = [*spec.SURVIVAL_PARAMS, "delta_control", "kappa_se"]
+        if self.study_level:
+            names += ["tau", "z_study", "u_study", "alpha1_anchor", "alpha2_anchor"]
+            if self.endpoint == "os" and self.include_published:
+                names.append("alpha1_os_anchor")
         if self.endpoint == "pfs" and self.include_published:
             names.append("spearman_attenuation")
         if self.endpoint == "os" and self.include_published:

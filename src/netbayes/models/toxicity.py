@@ -200,6 +200,7 @@ import numpy as np
 import pandas as pd
 
 from netbayes import vocab
+from netbayes.calibration import re188, rotterdam
 from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
 from netbayes.fitting import FitResult, sample
 from netbayes.formulas import toxicity as ftox
@@ -279,6 +280,12 @@ class ToxicityPriors(PriorSet):
             8.0, 0.7, "GBq 177Lu-octreotate marrow-equivalent to 1 GBq 188Re-HEDP",
             "physics (module docstring): bone-seeking high-energy beta vs renally cleared "
             "low-energy beta; median 8, 95% range ~2-32"),
+        "tau_tox": Prior.lognormal(
+            0.34, 0.51, "SD of the study (centre) effects on the marginal probit scale of "
+            "P(grade >= III) (latent scale: times sqrt(1 + sigma_u^2))",
+            "external: the between-study heterogeneity of grade 3/4 toxicity after salvage PRRT "
+            "in two meta-analyses (netbayes.calibration.heterogeneity.tau_prior_toxicity; "
+            "docs/tau_priors.md); two studies cannot learn it"),
         "sigma_u": Prior.halfnormal(
             1.0, "SD of the patient propensity shared by the three lines (probit scale)",
             "lines co-fail (marrow is one organ); intra-class correlation up to ~0.8"),
@@ -327,6 +334,8 @@ def _shifted_prior_rv(pm: Any, name: str, spec: Prior, shift: Any, **kw: Any) ->
 # ----------------------------------------------------------------------------------------------
 # user data
 # ----------------------------------------------------------------------------------------------
+USER_STUDY = "user"
+"""Study label of a user's records without a ``study`` column."""
 USER_COLUMNS: dict[str, str] = {
     "patient": "patient identifier (any non-missing label)",
     "cycle": "treatment block number within the patient (integer >= 1)",
@@ -407,6 +416,15 @@ def validate_user_data(df: pd.DataFrame) -> pd.DataFrame:
             i = bad[bad].index[0]
             raise _bad(col, df.loc[i, col], USER_COLUMNS[col], i)
         out[col] = vals.astype(float)
+    if "study" in df.columns:
+        st = df["study"]
+        ok = st.map(lambda v: isinstance(v, str) and v.strip() != "")
+        if not ok.all():
+            i = ok[~ok].index[0]
+            raise _bad("study", st[i], "a non-empty study label (text)", i)
+        out["study"] = st.str.strip().astype(str).to_numpy()
+    else:
+        out["study"] = USER_STUDY
     if "tumour_type" in df.columns:
         tt = df["tumour_type"].astype("string").str.strip()
         bad = tt.notna() & ~tt.isin(vocab.PATIENT_TUMOUR_TYPES)
@@ -448,6 +466,11 @@ class ToxicityModel(ToxicityInfo):
         Weight of the "any line" worst-grade term in the composite likelihood.
     n_nodes : int
         Quadrature nodes for the patient propensity.
+    study_level : bool
+        Give each study (centre) an effect on the patient propensity, ``v_s`` (reported on the
+        latent scale; ``tau_tox`` is its SD on the marginal probit scale, with an external
+        prior), shared by the cell lines and phases of the study (default True). The user's
+        records then get their study's effect instead of ``delta_user``. False: the v0.1 model.
     """
 
     def __init__(
@@ -458,6 +481,7 @@ class ToxicityModel(ToxicityInfo):
         data: ToxicityData | None = None,
         any_weight: float = 1.0,
         n_nodes: int = 64,
+        study_level: bool = True,
     ) -> None:
         if not (0.0 <= any_weight <= 1.0):
             raise ValueError(f"any_weight={any_weight!r}; expected a number in [0, 1]")
@@ -466,7 +490,17 @@ class ToxicityModel(ToxicityInfo):
         self.any_weight = float(any_weight)
         self.n_nodes = int(n_nodes)
         self.user = None if user_data is None else validate_user_data(user_data)
+        self.study_level = bool(study_level)
         self.model: Any = None
+
+    @property
+    def studies(self) -> list[str]:
+        """The studies (centres) of the model's data: the two papers, then the user's
+        (``study`` column of the user data; default ``"user"``)."""
+        out = [rotterdam.STUDY_ID, re188.STUDY_ID]
+        if self.user is not None:
+            out += list(self.user["study"])
+        return list(dict.fromkeys(out))
 
     # -- building --------------------------------------------------------------------------------
     def build(
@@ -505,6 +539,9 @@ class ToxicityModel(ToxicityInfo):
         if user is not None:
             pats = pd.unique(user["patient"])
             coords["patient"] = list(pats)
+        studies = self.studies
+        if self.study_level:
+            coords["study"] = studies
         nodes = self.n_nodes
         with pm.Model(coords=coords) as model:
             # sigma_u and theta are sampled as before (log scale); every location parameter is
@@ -525,6 +562,13 @@ class ToxicityModel(ToxicityInfo):
             pm.Deterministic("c3", scale * c3_m, dims="line")
             pm.Deterministic("log_gap", log_gap_m + log_scale, dims=("line", "gap"))
             rv = {k: pm.Deterministic(k, scale * m[k]) for k in _LOCATION_PARAMS}
+            v_m = None  # study effects, marginal scale
+            if self.study_level:
+                tau_m = P["tau_tox"].rv(pm, "tau_tox")
+                z_st = pm.Normal("z_study_tox", 0.0, 1.0, dims="study")
+                v_m = tau_m * z_st
+                v = pm.Deterministic("v_study", scale * v_m, dims="study")
+            i_rot, i_re = studies.index(rotterdam.STUDY_ID), studies.index(re188.STUDY_ID)
             gaps_m = pt.exp(log_gap_m)
             cut_m = lik.ordered_cutpoints_from_increments(
                 c3_m - gaps_m[:, 1] - gaps_m[:, 0], log_gap_m
@@ -538,6 +582,8 @@ class ToxicityModel(ToxicityInfo):
                 + m["beta_prior"] * d.phase_prior / DOSE_SCALE_GBQ
                 + delta_m
             )
+            if v_m is not None:
+                eta_m = eta_m + v_m[i_rot]
             eta_pl_m = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (phase, line)
             # counts as pm.Data: a compiled model can be re-used on simulated data (benchmark)
             line_counts = pm.Data("line_counts", d.line_counts)
@@ -561,12 +607,17 @@ class ToxicityModel(ToxicityInfo):
                 + m["beta_prior"] * (d.re_prior_lu + re_eq * d.re_cycle) / DOSE_SCALE_GBQ
                 + m["delta_re188"]
             )
+            if v_m is not None:
+                eta_re_m = eta_re_m + v_m[i_re]
             eta_re_l = pt.shape_padright(eta_re_m) * pt.ones((1, 3))
             lp_cyc = lik.ordinal_logprobs(eta_re_l, cut_m, LINK)  # (cycle, line, 5)
             lp_mean = pt.logsumexp(lp_cyc, axis=0) - math.log(len(d.re_activity))
             pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
             if user is not None:
-                d_user = P["delta_user"].rv(pm, "delta_user")
+                if v_m is None:
+                    d_user = P["delta_user"].rv(pm, "delta_user")
+                else:  # the user's centres: their study effects (latent scale)
+                    d_user = v[np.array([studies.index(x) for x in user["study"]])]
                 z = pm.Normal("z_patient", 0.0, 1.0, dims="patient")
                 pidx = pd.Categorical(user["patient"], categories=coords["patient"]).codes
                 lidx = user["cell_line"].cat.codes.to_numpy()
@@ -594,8 +645,10 @@ class ToxicityModel(ToxicityInfo):
         """
         names = ["c3", "log_gap", *_SCALAR_PARAMS, "c3_marg", "log_gap_marg"]
         names += [f"{k}_marg" for k in _LOCATION_PARAMS]
+        if self.study_level:
+            names += ["tau_tox", "z_study_tox", "v_study"]
         if self.user is not None:
-            names += ["delta_user", "z_patient"]
+            names += ["z_patient"] if self.study_level else ["delta_user", "z_patient"]
         return names
 
     # -- fitting ---------------------------------------------------------------------------------
@@ -654,7 +707,9 @@ class ToxicityModel(ToxicityInfo):
             for j, gap in enumerate(("c2-c1", "c3-c2", "c4-c3")):
                 names.append((f"log_gap[{line},{gap}]", "log_gap", (i, j)))
         names += [(k, k, ()) for k in _SCALAR_PARAMS]
-        if self.user is not None:
+        if self.study_level:
+            names.append(("tau_tox", "tau_tox", ()))
+        if self.user is not None and not self.study_level:
             names.append(("delta_user", "delta_user", ()))
         return names
 

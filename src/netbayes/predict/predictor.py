@@ -20,6 +20,7 @@ from netbayes.families import family_of, get_family
 from netbayes.families.weibull import WeibullFamily
 from netbayes.formulas import survival as F
 from netbayes.formulas import toxicity as T
+from netbayes.formulas.study import CENTRES, study_draws, study_labels
 from netbayes.intervals import Interval, as_interval
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,7 +108,7 @@ def _datatree_draws(src: Any, what: str) -> dict[str, np.ndarray] | None:
     return out
 
 
-def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarray]:
+def _all_draws(src: Any, what: str) -> dict[str, np.ndarray]:
     draws = _datatree_draws(src, what)
     if draws is None:
         if hasattr(src, "all_draws"):
@@ -120,6 +121,14 @@ def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarra
                 "(netbayes.load_posterior), a FitResult, an xarray.DataTree with a 'posterior' "
                 "group, or a mapping of variable names to draws"
             )
+    return draws
+
+
+def _as_draws(
+    src: Any, needed: Sequence[str], what: str, draws: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    if draws is None:
+        draws = _all_draws(src, what)
     missing = [v for v in needed if v not in draws]
     if missing:
         raise ValueError(
@@ -135,6 +144,33 @@ def _as_draws(src: Any, needed: Sequence[str], what: str) -> dict[str, np.ndarra
         if not np.all(np.isfinite(a)):
             raise ValueError(f"the {what} posterior variable {v!r} has non-finite draws")
     return out
+
+
+CENTRE_SEED = 20261206
+"""Seed of the new centre's standard normals (one per posterior draw, survival then toxicity):
+fixed, so that every call and every path (patient, summaries, cohort) sees the same new centre."""
+
+
+def _study_level(
+    src: Any, draws: Mapping[str, Any], var: str, sd: str, what: str
+) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The study effects (draws, studies), their SD (draws,) and the study labels of a
+    posterior with a study level; None without one."""
+    if var not in draws or sd not in draws:
+        return None
+    from netbayes.calibration import STUDIES
+
+    u = np.asarray(draws[var], dtype=float)
+    labels = study_labels(src, var, list(STUDIES)[: u.shape[-1]])
+    tau = np.asarray(draws[sd], dtype=float)
+    if labels is None or u.ndim != 2 or u.shape[1] != len(labels) or tau.shape != u.shape[:1]:
+        raise ValueError(
+            f"the {what} posterior's study level is malformed: {var} has shape {u.shape}, "
+            f"{sd} {tau.shape}, studies {labels}"
+        )
+    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(tau)) and np.all(tau > 0)):
+        raise ValueError(f"the {what} posterior's {var}/{sd} draws are not finite and positive")
+    return u, tau, labels
 
 
 def _warn_not_converged(src: Any, card: Mapping[str, Any] | None, what: str) -> None:
@@ -200,7 +236,9 @@ class Predictor:
     ) -> None:
         self.endpoint = endpoint
         self.family = get_family(family if family is not None else family_of(survival))
-        self.survival = _as_draws(survival, F.params_for(endpoint), f"survival-{endpoint}")
+        raw = _all_draws(survival, f"survival-{endpoint}")
+        self.survival = _as_draws(survival, F.params_for(endpoint), f"survival-{endpoint}", raw)
+        self._study_s = _study_level(survival, raw, "u_study", "tau", f"survival-{endpoint}")
         for z in ("z1", "z2", *(("z1_os",) if endpoint == "os" else ())):
             if self.survival[z].ndim != 2 or self.survival[z].shape[1] != len(vocab.TUMOUR_TYPES):
                 raise ValueError(
@@ -214,8 +252,16 @@ class Predictor:
         cal = (self.cards["survival"] or {}).get("calibration")
         self._ranges = _ranges_from_json(cal) if cal is not None else None
         self.toxicity: dict[str, np.ndarray] | None = None
+        self._study_t = None
         if toxicity is not None:
-            self.toxicity = _as_draws(toxicity, tuple(T.PARAMS), "toxicity")
+            raw_t = _all_draws(toxicity, "toxicity")
+            self.toxicity = _as_draws(toxicity, tuple(T.PARAMS), "toxicity", raw_t)
+            self._study_t = _study_level(toxicity, raw_t, "v_study", "tau_tox", "toxicity")
+        rng = np.random.default_rng(CENTRE_SEED)  # the new centre's effects, fixed per posterior
+        self._z_centre_s = rng.standard_normal(self.n_draws)
+        self._z_centre_t = (
+            None if self.toxicity is None else rng.standard_normal(len(self.toxicity["theta"]))
+        )
         _warn_not_converged(survival, self.cards["survival"], f"survival-{endpoint}")
         if toxicity is not None:
             _warn_not_converged(toxicity, self.cards["toxicity"], "toxicity")
@@ -299,6 +345,66 @@ class Predictor:
         """Number of survival posterior draws."""
         return int(self.survival["k2"].shape[0])
 
+    @property
+    def studies(self) -> list[str]:
+        """The studies (centres) of the survival posterior's study level (empty without one)."""
+        return [] if self._study_s is None else list(self._study_s[2])
+
+    @property
+    def study_level(self) -> bool:
+        """Whether the survival posterior has a study (centre) level."""
+        return self._study_s is not None
+
+    def _check_centre(self, centre: Any) -> str:
+        allowed = ", ".join([*CENTRES, *self.studies])
+        if not isinstance(centre, str) or centre.strip() == "":
+            raise _bad("centre", centre, allowed)
+        c = centre.strip()
+        if c in CENTRES or c in self.studies:
+            return c
+        raise _bad("centre", centre, allowed)
+
+    def _centred_survival(self, centre: str) -> dict[str, np.ndarray]:
+        """Survival draws for a centre: every log-time intercept shifted by the centre effect
+        (:mod:`netbayes.formulas.study`), so every path predicts for that centre."""
+        th = self.survival
+        if self._study_s is None or centre == "typical":
+            return th
+        u, tau, labels = self._study_s
+        c = tau * self._z_centre_s if centre == "new" else study_draws(u, labels, centre)
+        out = dict(th)
+        for k in ("alpha1", "alpha2", "alpha1_os"):
+            if k in out:
+                out[k] = out[k] + c
+        return out
+
+    def _centred_toxicity(self, centre: str) -> dict[str, np.ndarray] | None:
+        """Toxicity draws for a centre: the centre's latent effect added to every linear
+        predictor, as cut points shifted down by it."""
+        th = self.toxicity
+        if th is None or self._study_t is None or centre == "typical":
+            return th
+        v, tau_m, labels = self._study_t
+        if centre == "new":
+            c = tau_m * np.sqrt(1.0 + th["sigma_u"] ** 2) * self._z_centre_t
+        elif centre in labels:
+            c = study_draws(v, labels, centre)
+        else:  # a survival study the toxicity data do not have: a new centre for toxicity
+            c = tau_m * np.sqrt(1.0 + th["sigma_u"] ** 2) * self._z_centre_t
+        out = dict(th)
+        out["c3"] = th["c3"] - c[:, None]
+        return out
+
+    def centre_note(self, centre: str) -> str:
+        """What ``centre`` means for this predictor, in words (for headers and JSON)."""
+        if self._study_s is None:
+            return "one centre (this posterior has no study level)"
+        if centre == "new":
+            return "a new centre (the between-centre spread included)"
+        if centre == "typical":
+            return "a typical centre (study effect 0; no between-centre spread)"
+        return f"centre {centre!r} (its own fitted effect)"
+
     # -- one or many patients -------------------------------------------------------------------
     def patient(
         self,
@@ -313,6 +419,7 @@ class Predictor:
         interval: Interval | float | None = None,
         new_type: Literal["error", "population"] = "error",
         seed: int | None = 0,
+        centre: str = "new",
     ) -> Prediction:
         """Predict one patient.
 
@@ -332,6 +439,12 @@ class Predictor:
         seed : int or None
             Seed of the population draws of a new tumour type (an integer >= 0; None: fresh
             entropy).
+        centre : str
+            Which centre the patient is treated in (:mod:`netbayes.formulas.study`):
+            ``"new"`` (default: a centre not in the data; the between-centre spread is
+            included), a study of the posterior (:attr:`studies`, e.g. ``"rotterdam2019"``:
+            its fitted effect) or ``"typical"`` (effect 0). Without a study level in the
+            posterior every choice gives the one-centre answer (:meth:`centre_note` says so).
 
         Returns
         -------
@@ -349,7 +462,7 @@ class Predictor:
             "prior_gbq": prior_gbq,
             "prior_pfs_months": prior_pfs_months,
         }
-        return self._predict([rec], [0], times, t_probs, interval, new_type, seed)
+        return self._predict([rec], [0], times, t_probs, interval, new_type, seed, centre)
 
     def patients(
         self,
@@ -360,6 +473,7 @@ class Predictor:
         interval: Interval | float | None = None,
         new_type: Literal["error", "population"] = "error",
         seed: int | None = 0,
+        centre: str = "new",
     ) -> Prediction:
         """Predict many patients, one per row of ``df`` (the index labels the patients).
 
@@ -371,7 +485,7 @@ class Predictor:
             missing cell (NaN, None) means "not given": ``prior_pfs_months`` is then absent,
             ``prior_gbq`` is 0 on the lines that allow it (I-PRRT, 188Re-HEDP) and refused as
             given on a retreatment (R-PRRT, RR-PRRT), as :meth:`patient` refuses it.
-        times, t_probs, interval, new_type, seed
+        times, t_probs, interval, new_type, seed, centre
             As in :meth:`patient`. Patients with the same new tumour-type label share its
             drawn effect.
 
@@ -386,7 +500,7 @@ class Predictor:
         """
         _check_frame(df)
         return self._predict(
-            _table_records(df), list(df.index), times, t_probs, interval, new_type, seed
+            _table_records(df), list(df.index), times, t_probs, interval, new_type, seed, centre
         )
 
     def summaries(
@@ -398,6 +512,7 @@ class Predictor:
         new_type: Literal["error", "population"] = "error",
         seed: int | None = 0,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        centre: str = "new",
     ) -> pd.DataFrame:
         """Summaries only, one row per patient: vectorised and memory-bounded, for large batches.
 
@@ -425,6 +540,9 @@ class Predictor:
             in ``df``, exactly as :meth:`patients` draws them. Rows with the same new label
             share the effect; a row's draws depend on the new labels above it, not on its
             position otherwise.
+        centre : str
+            As in :meth:`patient` (the table's ``attrs`` record it: ``centre``,
+            ``centre_note``).
         chunk_size : int
             Distinct patients evaluated together (>= 1; the default 64 keeps the work arrays
             small enough to be reused rather than re-mapped). Peak memory: the work arrays,
@@ -493,6 +611,7 @@ class Predictor:
         chunk = int(chunk_size)
         if new_type not in ("error", "population"):
             raise _bad("new_type", new_type, "'error' or 'population'")
+        centre = self._check_centre(centre)
         _check_frame(df)
         batch = _validate(_table_records(df), list(df.index), new_type, self.endpoint, self.ranges)
         _warn(batch, by_kind=True, stacklevel=2)
@@ -500,11 +619,13 @@ class Predictor:
         lo_c, hi_c = iv.columns
         stats = ("median", "mean", lo_c, hi_c)
         names = [f"median_{e}", *(f"p_{e}_gt_{_time_label(t)}" for t in tp)]
-        surv = self._survival_summaries(batch, tp, iv, seed, chunk)  # (P, Q, 4)
+        th = self._centred_survival(centre)
+        surv = self._survival_summaries(batch, tp, iv, seed, chunk, th)  # (P, Q, 4)
         blocks = [surv]
-        if self.toxicity is not None:
+        tox = self._centred_toxicity(centre)
+        if tox is not None:
             names += [f"p_grade3plus_{cl}" for cl in (*vocab.CELL_LINES, "any")]
-            blocks.append(self._toxicity_summaries(batch, iv, chunk))
+            blocks.append(self._toxicity_summaries(batch, iv, chunk, tox))
         values = np.concatenate(blocks, axis=1)
         cols: dict[str, Any] = {
             f"{q}_{st}": values[:, i, j] for i, q in enumerate(names) for j, st in enumerate(stats)
@@ -512,13 +633,21 @@ class Predictor:
         cols["extrapolation"] = ["; ".join(notes) for notes in batch.notes]
         out = pd.DataFrame(cols, index=df.index.copy())
         out.index.name = "patient"
+        out.attrs["centre"] = centre
+        out.attrs["centre_note"] = self.centre_note(centre)
         return out
 
     def _survival_summaries(
-        self, b: _Batch, tp: np.ndarray, iv: Interval, seed: int | None, chunk: int
+        self,
+        b: _Batch,
+        tp: np.ndarray,
+        iv: Interval,
+        seed: int | None,
+        chunk: int,
+        th: Mapping[str, np.ndarray],
     ) -> np.ndarray:
         """(P, 1 + len(tp), 4): median, mean, interval bounds of the median and P(T > t)."""
-        th, e = self.survival, self.endpoint
+        e = self.endpoint
         S = self.n_draws
         z_new = _new_type_effects(b, seed, S)
         keys = np.column_stack([b.line, b.type, b.lx, b.gq]).astype(float)
@@ -574,10 +703,10 @@ class Predictor:
             run(c0)
         return out[inverse]
 
-    def _toxicity_summaries(self, b: _Batch, iv: Interval, chunk: int) -> np.ndarray:
+    def _toxicity_summaries(
+        self, b: _Batch, iv: Interval, chunk: int, th: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
         """(P, 4, 4): median, mean, interval bounds of P(grade >= III) per cell line and any."""
-        assert self.toxicity is not None
-        th = self.toxicity
         keys = np.column_stack([b.line, b.planned, b.prior])
         units, inverse = _units(keys, 1)
         U = len(units)
@@ -624,8 +753,10 @@ class Predictor:
         interval: Interval | float | None,
         new_type: Literal["error", "population"],
         seed: int | None,
+        centre: str,
     ) -> Prediction:
         """:meth:`patient` and :meth:`patients`: the evaluation path, every draw kept."""
+        centre = self._check_centre(centre)
         iv = as_interval(interval)
         tgrid = DEFAULT_TIMES if times is None else _check_times("times", times)
         tp = _check_times("t_probs", t_probs)
@@ -633,7 +764,8 @@ class Predictor:
         b = _validate(recs, labels, new_type, self.endpoint, self.ranges)
         _warn(b, by_kind=False, stacklevel=3)
         e = self.endpoint
-        th = self.survival
+        th = self._centred_survival(centre)
+        tox = self._centred_toxicity(centre)
         fam = self.family
         z_new = _new_type_effects(b, seed, self.n_draws)
         S_all, med_all, gt_all, tox_all = [], [], [], []
@@ -681,8 +813,8 @@ class Predictor:
                         **_describe(iv, gt[:, j]),
                     }
                 )
-            if self.toxicity is not None:
-                risk = _toxicity_risk(self.toxicity, lines[i], b.planned[i], b.prior[i])
+            if tox is not None:
+                risk = _toxicity_risk(tox, lines[i], b.planned[i], b.prior[i])
                 tox_all.append(risk)
                 for j, cl in enumerate((*vocab.CELL_LINES, "any")):
                     rows.append(
@@ -752,6 +884,8 @@ class Predictor:
             endpoint=e,
             arrays=arrays,
             coords=coords,
+            centre=centre,
+            centre_note=self.centre_note(centre),
         )
 
     # -- cohorts ---------------------------------------------------------------------------------
@@ -768,6 +902,7 @@ class Predictor:
         seed: int | None = 1,
         interval: Interval | float | None = None,
         new_type: Literal["error", "population"] = "error",
+        centre: str = "new",
     ) -> CohortPrediction:
         """Predict the Kaplan-Meier median of a cohort of ``n`` patients, with its predictive
         interval.
@@ -809,6 +944,9 @@ class Predictor:
         new_type : {"error", "population"}
             A type label outside the vocabulary in ``tumour_mix``: refuse, or draw its effect
             from the population per posterior draw.
+        centre : str
+            As in :meth:`patient`: the whole cohort shares its centre's effect, so a new
+            centre's cohort median carries the between-centre spread.
 
         Returns
         -------
@@ -822,6 +960,7 @@ class Predictor:
         if n_sims < 10:
             raise _bad("n_sims", n_sims, "an integer >= 10")
         seed = _check_seed(seed)
+        centre = self._check_centre(centre)
         n = int(n)
         rng_c = self.ranges
         if not isinstance(line, str) or line.strip().lower() not in _LINES_CI:
@@ -885,7 +1024,7 @@ class Predictor:
         fam = self.family
         S = self.n_draws
         sel = np.linspace(0, S - 1, min(n_sims, S)).astype(int)
-        th = {k: v[sel] for k, v in self.survival.items()}
+        th = {k: v[sel] for k, v in self._centred_survival(centre).items()}
         m = len(sel)
         e = self.endpoint
         # per-patient type columns: fine types index z; new types get population draws
@@ -944,7 +1083,7 @@ class Predictor:
         summary = pd.DataFrame(
             [{"line": ln, "n": n, "quantity": f"km_median_{e}", "unit": "months", **desc}]
         )
-        return CohortPrediction(summary, km, counts, iv)
+        return CohortPrediction(summary, km, counts, iv, centre, self.centre_note(centre))
 
     @staticmethod
     def _type_counts(
@@ -1015,7 +1154,7 @@ def predict(
 
     A convenience wrapper of :meth:`Predictor.load` (cached) and :meth:`Predictor.patient`;
     ``options`` are passed to the latter (``times``, ``t_probs``, ``interval``, ``new_type``,
-    ``seed``).
+    ``seed``, ``centre``).
 
     Returns
     -------

@@ -82,6 +82,10 @@ class Prediction:
         ``"pfs"`` or ``"os"``.
     arrays : dict of str to numpy.ndarray
         The draws behind the tables (see :attr:`draws`).
+    centre : str
+        The centre predicted for (``"new"``, ``"typical"`` or a study label).
+    centre_note : str
+        What that means, in words (e.g. "a new centre (the between-centre spread included)").
     """
 
     patients: pd.DataFrame
@@ -91,6 +95,8 @@ class Prediction:
     endpoint: str
     arrays: dict[str, np.ndarray] = field(repr=False)
     coords: dict[str, Any] = field(repr=False)
+    centre: str = "new"
+    centre_note: str = ""
 
     @cached_property
     def draws(self) -> xr.Dataset:
@@ -210,6 +216,7 @@ class Prediction:
         """The summary as plain JSON-compatible data (the ``netbayes predict --json`` layout)."""
         out: dict[str, Any] = {
             "endpoint": self.endpoint,
+            "centre": {"choice": self.centre, "meaning": self.centre_note},
             "interval": {"kind": self.interval.kind, "prob": self.interval.prob},
             "patients": [],
         }
@@ -256,12 +263,16 @@ class CohortPrediction:
     type_counts : dict of str to int
         Patients per fine tumour type (or new type) in the simulated cohort.
     interval : netbayes.intervals.Interval
+    centre, centre_note : str
+        The centre predicted for, and what that means (as in :class:`Prediction`).
     """
 
     summary: pd.DataFrame
     km_medians: np.ndarray
     type_counts: dict[str, int]
     interval: Interval
+    centre: str = "new"
+    centre_note: str = ""
 
     def sentence(self, digits: int = 1) -> str:
         """E.g. ``"predicted KM median PFS of 168 patients after R-PRRT 14.0 months (95% ETI

@@ -1,0 +1,307 @@
+"""The study (centre) level: model terms, the published checks and predictions for a centre.
+
+Fast tests: log densities at fixed points (no sampling) and predictions from the shipped draws
+with an injected study level.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from netbayes.calibration import heterogeneity
+from netbayes.models.survival import SurvivalModel, SurvivalPriors
+from netbayes.models.toxicity import ToxicityModel, ToxicityPriors
+
+
+# ----------------------------------------------------------------------------------------------
+# priors
+# ----------------------------------------------------------------------------------------------
+def test_tau_priors_are_the_derived_ones():
+    """The models' tau priors are exactly what the derivation from the meta-analyses gives
+    (an edit of either the data, the derivation or the defaults fails here)."""
+    ts, tt = heterogeneity.tau_prior_survival(), heterogeneity.tau_prior_toxicity()
+    p, q = SurvivalPriors()["tau"], ToxicityPriors()["tau_tox"]
+    assert p.dist == q.dist == "lognormal"
+    assert (math.exp(p.mu), p.sigma) == pytest.approx((ts.median, ts.sd_log), rel=1e-12)
+    assert (math.exp(q.mu), q.sigma) == pytest.approx((tt.median, tt.sd_log), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# survival model terms
+# ----------------------------------------------------------------------------------------------
+def _values(model, outs, point):
+    """The graphs ``outs`` (variables of ``model``) evaluated at a point of its value variables."""
+    import pytensor
+
+    graphs = model.replace_rvs_by_values(outs)
+    fn = pytensor.function(model.value_vars, graphs, on_unused_input="ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(**{v.name: point[v.name] for v in model.value_vars})
+
+
+def _potentials(model, point):
+    names = [p.name for p in model.potentials]
+    vals = _values(model, [model[n] for n in names], point)
+    return dict(zip(names, (float(v) for v in vals), strict=True))
+
+
+def _point(model, rng, **fixed):
+    ip = model.initial_point()
+    p = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in ip.items()}
+    p.update({k: np.asarray(v, dtype=float) for k, v in fixed.items()})
+    return p
+
+
+@pytest.fixture(scope="module")
+def pfs_models():
+    return SurvivalModel("pfs"), SurvivalModel("pfs", study_level=False)
+
+
+def test_one_study_sees_only_its_own_intercepts(pfs_models):
+    """With one study, every published term depends on the anchor study's intercepts
+    ``alpha_anchor = alpha + u`` alone: at the same anchors, any tau and z give the terms of
+    the one-centre model with alpha = anchor (to rounding). A term that missed u, or added it
+    twice, would differ by the shift (0.2-0.8 here)."""
+    with_s, without = (m.build() for m in pfs_models)
+    rng = np.random.default_rng(5)
+    base = _point(without, rng)
+    ref = _potentials(without, base)
+    for tau_log, z in ((-1.5, 0.7), (-0.5, -1.9)):
+        p = {k: v for k, v in base.items() if k not in ("alpha1", "alpha2")}
+        p |= {"alpha1_anchor": base["alpha1"], "alpha2_anchor": base["alpha2"],
+              "tau_log__": np.asarray(tau_log), "z_study": np.array([z])}  # fmt: skip
+        got = _potentials(with_s, p)
+        assert set(got) == set(ref)
+        for k in ref:
+            assert got[k] == pytest.approx(ref[k], rel=1e-10, abs=1e-9), k
+
+
+def test_population_intercept_is_anchor_minus_the_study_effect(pfs_models):
+    import pymc as pm
+
+    m = pfs_models[0].build()
+    p = _point(m, np.random.default_rng(1), tau_log__=math.log(0.3), z_study=[1.5])
+    a1, a1a, u = _values(m, [m["alpha1"], m["alpha1_anchor"], m["u_study"]], p)
+    assert float(u[0]) == pytest.approx(0.45, rel=1e-12)
+    assert float(a1) == pytest.approx(float(a1a) - 0.45, rel=1e-12)
+    # the prior of the population intercept is still N(log 40, 1): 4000 prior draws
+    d = pm.draw(m["alpha1"], draws=4000, random_seed=3)
+    assert abs(d.mean() - math.log(40.0)) < 4 / math.sqrt(4000) and abs(d.std() - 1) < 0.05
+
+
+def test_a_second_study_shifts_only_its_rows():
+    """OS: the 188Re-HEDP pilot is a study of its own; its patients' term equals the
+    one-centre model's with gamma_re188 moved by u_re188 - u_rotterdam, and the Rotterdam rows
+    are untouched by u_re188."""
+    with_s = SurvivalModel("os").build()
+    without = SurvivalModel("os", study_level=False).build()
+    assert list(with_s.coords["study"]) == ["rotterdam2019", "re188pilot"]
+    rng = np.random.default_rng(9)
+    base = _point(without, rng)
+    ref = _potentials(without, base)
+    tau, z = 0.4, np.array([0.5, -1.0])
+    u = tau * z
+    p = {k: v for k, v in base.items() if k not in ("alpha1", "alpha2", "alpha1_os")}
+    p |= {"alpha1_anchor": base["alpha1"], "alpha2_anchor": base["alpha2"],
+          "alpha1_os_anchor": base["alpha1_os"], "tau_log__": np.asarray(math.log(tau)),
+          "z_study": z}  # fmt: skip
+    got = _potentials(with_s, p)
+    for k in ref:
+        if k != "re188_os":
+            assert got[k] == pytest.approx(ref[k], rel=1e-10, abs=1e-9), k
+    shifted = dict(base, gamma_re188=base["gamma_re188"] + (u[1] - u[0]))
+    assert got["re188_os"] == pytest.approx(_potentials(without, shifted)["re188_os"], rel=1e-10)
+    assert got["re188_os"] != pytest.approx(ref["re188_os"], rel=1e-3)
+
+
+def test_user_patients_get_their_study():
+    pts = pd.DataFrame({
+        "time_months": [5.0, 12.0, 30.0, 7.0], "event": [1, 0, 1, 1],
+        "line": ["R-PRRT", "R-PRRT", "I-PRRT", "R-PRRT"],
+        "tumour_type": ["midgut", "pancreatic", "midgut", "bronchial"],
+        "prior_pfs_months": [30.0, 25.0, None, 20.0], "cumulative_gbq": [44.7, 40.0, 29.6, 52.0],
+        "study": ["lyon", "lyon", "oslo", "user"],
+    })  # fmt: skip
+    m = SurvivalModel("pfs", patients=pts)
+    assert m.studies == ["rotterdam2019", "lyon", "oslo", "user"]
+    assert m.config()["studies"] == m.studies and "tau" in m.prior_table().index
+    assert list(SurvivalModel("pfs", patients=pts.drop(columns="study")).studies)[-1] == "user"
+    with pytest.raises(ValueError, match=r"study.*non-empty study label"):
+        SurvivalModel("pfs", patients=pts.assign(study=[1, "a", "b", "c"]))
+    # the pointwise log-likelihood carries each patient's study effect, like the model
+    mod = m.build()
+    p = _point(
+        mod, np.random.default_rng(2), tau_log__=math.log(0.5), z_study=[0.3, -1.2, 0.8, 2.0]
+    )
+    names = ["alpha1", "alpha2", "sigma1", "sigma2", "z1", "z2", "k1", "k2", "beta_x", "beta_gbq",
+             "gamma_rr", "gamma_re188", "u_study"]  # fmt: skip
+    vals = _values(mod, [mod[n] for n in names], p)
+    draws = {n: np.asarray(v)[None] for n, v in zip(names, vals, strict=True)}
+    ll = m.pointwise_loglik(draws)
+    pots = _potentials(mod, p)
+    assert ll.sum() == pytest.approx(
+        pots["patients_first_line"] + pots["patients_salvage"], rel=1e-10
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# toxicity model terms
+# ----------------------------------------------------------------------------------------------
+def test_toxicity_study_effects_shift_their_own_rows():
+    with_s, without = ToxicityModel().build(), ToxicityModel(study_level=False).build()
+    rng = np.random.default_rng(4)
+    base = _point(without, rng)
+    ref = _potentials(without, base)
+    zero = dict(base, tau_tox_log__=np.asarray(-1.0), z_study_tox=np.zeros(2))
+    got = _potentials(with_s, zero)
+    for k in ref:
+        assert got[k] == pytest.approx(ref[k], rel=1e-12), k
+    tau, z = 0.5, np.array([0.0, 1.4])  # only the pilot's effect: v_m = 0.7 (marginal scale)
+    got = _potentials(with_s, dict(zero, tau_tox_log__=np.asarray(math.log(tau)), z_study_tox=z))
+    shifted = dict(base, delta_re188_marg=base["delta_re188_marg"] + tau * z[1])
+    assert got["ll_re188_cycles"] == pytest.approx(_potentials(without, shifted)["ll_re188_cycles"])
+    assert got["ll_table6_lines"] == pytest.approx(ref["ll_table6_lines"], rel=1e-12)
+    assert got["ll_re188_cycles"] != pytest.approx(ref["ll_re188_cycles"], rel=1e-3)
+
+
+def test_toxicity_user_records_use_their_study_not_delta_user():
+    df = pd.DataFrame({"patient": ["a", "a", "b"], "cycle": [1, 1, 1],
+                       "cell_line": ["platelets", "leucocytes", "platelets"], "grade": [3, 1, 0],
+                       "activity_gbq": [7.4, 7.4, 7.4], "prior_gbq": [0.0, 0.0, 29.6],
+                       "study": ["lyon", "lyon", "lyon"]})  # fmt: skip
+    m = ToxicityModel(df)
+    assert m.studies == ["rotterdam2019", "re188pilot", "lyon"]
+    names = m.parameter_names()
+    assert "delta_user" not in names and "v_study" in names
+    assert "delta_user" in ToxicityModel(df, study_level=False).parameter_names()
+    assert "delta_user" not in {v.name for v in m.build().free_RVs}
+
+
+# ----------------------------------------------------------------------------------------------
+# predictions for a centre
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shipped():
+    from netbayes.store import load_posterior
+
+    s = load_posterior("survival-pfs").all_draws()
+    t = load_posterior("toxicity").all_draws()
+    return s, t
+
+
+STUDY_VARS = ("tau", "z_study", "u_study", "tau_tox", "z_study_tox", "v_study")
+
+
+def _without_level(d):
+    return {k: v for k, v in d.items() if k not in STUDY_VARS and not k.endswith("_anchor")}
+
+
+def _with_level(s, t, seed=0):
+    s, t = _without_level(s), _without_level(t)
+    rng = np.random.default_rng(seed)
+    S, St = len(s["k2"]), len(t["theta"])
+    s2 = dict(s, tau=np.full(S, 0.2), u_study=rng.normal(0.3, 0.05, (S, 1)))
+    t2 = dict(t, tau_tox=np.full(St, 0.3), v_study=rng.normal(-0.4, 0.05, (St, 2)))
+    return s2, t2
+
+
+REC = dict(tumour_type="midgut", line="R-PRRT", prior_pfs_months=30, prior_gbq=29.9,
+           planned_gbq=14.9)  # fmt: skip
+
+
+def test_centres_of_a_posterior_with_a_study_level(shipped):
+    from netbayes.predict import Predictor
+
+    s, t = (_without_level(d) for d in shipped)
+    s2, t2 = _with_level(s, t)
+    p0 = Predictor(s, t)
+    p = Predictor(s2, t2)
+    assert p.study_level and p.studies == ["rotterdam2019"] and not p0.study_level
+    typ = p.patient(**REC, centre="typical")
+    # typical = the one-centre computation on the same draws, bit for bit
+    base = p0.patient(**REC)
+    for k in typ.arrays:
+        assert np.array_equal(typ.arrays[k], base.arrays[k]), k
+    # a known study: its effect multiplies every draw's scale (Weibull median is linear in it)
+    rot = p.patient(**REC, centre="rotterdam2019")
+    ratio = rot.arrays["median_pfs_months"][0] / typ.arrays["median_pfs_months"][0]
+    np.testing.assert_allclose(np.log(ratio), s2["u_study"][:, 0], rtol=1e-9)
+    # a new centre: log ratio / tau is standard normal over 4000 draws (mean SE 0.016, SD SE
+    # 0.011: tolerances of about 4.5 SE)
+    new = p.patient(**REC)
+    assert new.centre == "new" and "new centre" in new.centre_note
+    zr = np.log(new.arrays["median_pfs_months"][0] / typ.arrays["median_pfs_months"][0]) / 0.2
+    assert abs(zr.mean()) < 0.07 and abs(zr.std() - 1) < 0.05
+    assert new.median().upper - new.median().lower > typ.median().upper - typ.median().lower
+    # toxicity: the centre's latent effect; the pilot's -0.4 lowers Rotterdam's risk... here
+    # the toxicity posterior knows rotterdam2019 (v ~ -0.4): lower risk than typical
+    assert rot.p_grade3plus("any").median < typ.p_grade3plus("any").median
+    assert new.to_dict()["centre"] == {"choice": "new", "meaning": new.centre_note}
+
+
+def test_every_path_predicts_the_same_centre(shipped):
+    from netbayes.predict import Predictor
+
+    s2, t2 = _with_level(*shipped)
+    p = Predictor(s2, t2)
+    df = pd.DataFrame([REC, dict(REC, tumour_type="unknown", line="RR-PRRT", prior_gbq=44.0,
+                                 planned_gbq=7.4, prior_pfs_months=20)])  # fmt: skip
+    for centre in ("new", "typical", "rotterdam2019"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one = p.patients(df, centre=centre).summary
+            wide = p.summaries(df, centre=centre)
+        assert wide.attrs["centre"] == centre
+        med = one[one["quantity"] == "median_pfs"].set_index("patient")["median"]
+        np.testing.assert_allclose(wide["median_pfs_median"], med, rtol=1e-9)
+        anyr = one[(one["quantity"] == "p_grade3plus") & (one["cell_line"] == "any")]
+        np.testing.assert_allclose(
+            wide["p_grade3plus_any_median"], anyr.set_index("patient")["median"], atol=1e-6
+        )
+    c_new = p.cohort(100, centre="new")
+    c_typ = p.cohort(100, centre="typical")
+    assert c_new.centre == "new" and c_typ.centre == "typical"
+    w = lambda c: float(c.summary["eti95_upper"].iloc[0] - c.summary["eti95_lower"].iloc[0])  # noqa: E731
+    assert w(c_new) > w(c_typ)
+
+
+def test_bad_centres_are_named(shipped):
+    from netbayes.predict import Predictor
+
+    s, t = (_without_level(d) for d in shipped)
+    s2, t2 = _with_level(s, t)
+    with pytest.raises(ValueError, match=r"centre='lyon'.*new, typical, rotterdam2019"):
+        Predictor(s2, t2).patient(**REC, centre="lyon")
+    with pytest.raises(ValueError, match=r"centre=3"):
+        Predictor(s2, t2).summaries(pd.DataFrame([REC]), centre=3)
+    with pytest.raises(ValueError, match=r"centre='rotterdam2019'.*expected new, typical"):
+        Predictor(s, t).patient(**REC, centre="rotterdam2019")  # no study level
+    one = Predictor(s, t).patient(**REC, centre="new")
+    assert "no study level" in one.centre_note
+
+
+# ----------------------------------------------------------------------------------------------
+# checks: each published figure at its own centre
+# ----------------------------------------------------------------------------------------------
+def test_checks_use_the_rows_own_study(shipped):
+    from netbayes.checks.survival_ppc import survival_ppc_table
+
+    s = _without_level(shipped[0])
+    zero = survival_ppc_table(s, "pfs", n_sims=200, study_effect=np.zeros(len(s["k2"])))
+    none = survival_ppc_table(s, "pfs", n_sims=200)
+    pd.testing.assert_frame_equal(zero, none)
+    c = 0.3
+    shifted = survival_ppc_table(s, "pfs", n_sims=200, study_effect=np.full(len(s["k2"]), c))
+    moved = survival_ppc_table(
+        dict(s, alpha1=s["alpha1"] + c, alpha2=s["alpha2"] + c), "pfs", n_sims=200
+    )
+    np.testing.assert_allclose(
+        shifted["predicted_median_months"], moved["predicted_median_months"], rtol=1e-9
+    )
+    assert (shifted["predicted_median_months"] > none["predicted_median_months"]).all()
