@@ -46,12 +46,21 @@ from netbayes.spec import GBQ_UNIT as _GBQ_UNIT
 from netbayes.spec import X_REF as _X_REF
 
 __all__ = [
+    "SURVIVAL_ROW_COLUMNS",
     "SimulatedStudy",
+    "StudyDesign",
+    "draw_study_truth",
     "draw_survival_truth",
     "km_summary",
+    "random_designs",
+    "rotterdam_mix",
+    "simulate_studies",
+    "simulate_study_patients",
     "simulate_survival_patients",
     "simulate_survival_study",
+    "study_rows",
     "survival_targets",
+    "type_counts",
 ]
 
 N_TYPES = len(vocab.TUMOUR_TYPES)
@@ -381,3 +390,343 @@ def simulate_survival_patients(
             "cumulative_gbq": d,
         }
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# several studies (centres): the study level (issue 15)
+# ---------------------------------------------------------------------------------------------
+REPORTS = ("types", "all")
+"""Which R-PRRT rows a :class:`StudyDesign` reports: ``"types"`` (one KM median per tumour
+type present) and/or ``"all"`` (one median over the whole cohort, with its mix)."""
+
+
+def rotterdam_mix() -> dict[str, int]:
+    """Tumour-type counts of the Rotterdam R-PRRT cohort (Table 5, n = 168)."""
+    design = survival_calibration("pfs").summaries["pfs"]
+    r = design[
+        (design["group"] == "retreatment")
+        & (design["line"] == "R-PRRT")
+        & (design["tumour_type"] != vocab.ALL_TUMOURS)
+    ]
+    return {str(t): int(n) for t, n in zip(r["tumour_type"], r["n"], strict=True)}
+
+
+def type_counts(n: int, mix: Any) -> dict[str, int]:
+    """Patients per fine tumour type: largest-remainder rounding of ``n`` times the mix.
+
+    The same rule as :meth:`netbayes.predict.Predictor.cohort`, so a simulated study and a
+    cohort prediction of the same design have the same type counts. Types with no patient are
+    left out; the order is that of :data:`netbayes.vocab.TUMOUR_TYPES`.
+    """
+    w = {t: float(mix.get(t, 0.0)) for t in vocab.TUMOUR_TYPES}
+    bad = sorted(set(mix) - set(vocab.TUMOUR_TYPES))
+    if bad or any(not (v >= 0 and math.isfinite(v)) for v in w.values()):
+        raise ValueError(
+            f"mix={dict(mix)!r} is not allowed; expected counts or proportions >= 0 over the fine "
+            f"types {', '.join(vocab.TUMOUR_TYPES)}"
+        )
+    tot = sum(w.values())
+    if not tot > 0:
+        raise ValueError(f"mix={dict(mix)!r} is not allowed; expected a positive total")
+    exact = {t: n * v / tot for t, v in w.items()}
+    counts = {t: math.floor(v) for t, v in exact.items()}
+    rest = n - sum(counts.values())
+    for t in sorted(exact, key=lambda u: exact[u] - counts[u], reverse=True)[:rest]:
+        counts[t] += 1
+    return {t: c for t, c in counts.items() if c > 0}
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """The design of one simulated salvage (R-PRRT) study.
+
+    Attributes
+    ----------
+    study : str
+        Study id (the ``study`` column of its rows).
+    n : int
+        R-PRRT patients.
+    mix : mapping of str to float
+        Tumour-type counts or proportions over the six fine types (normalised; patients per
+        type by largest-remainder rounding, :func:`type_counts`).
+    threshold : float
+        Selection for R-PRRT: a patient is retreated only if the first-line PFS was at least
+        this (months; 0: no rule).
+    cumulative_gbq : float
+        Cumulative 177Lu activity after R-PRRT (GBq), the same for every patient.
+    followup : (float, float) or None
+        Administrative censoring with uniform accrual: each patient's follow-up is uniform
+        between the two numbers times the study's sample median R-PRRT PFS (the first is the
+        minimum follow-up at the analysis, the second the follow-up of the first patient
+        accrued). None: no censoring.
+    report : tuple of str
+        The rows the study publishes (:data:`REPORTS`): per-type medians and/or an ``all`` row.
+    """
+
+    study: str
+    n: int
+    mix: Any
+    threshold: float = 18.0
+    cumulative_gbq: float = _GBQ_REF
+    followup: tuple[float, float] | None = (0.5, 4.0)
+    report: tuple[str, ...] = ("types",)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
+            raise ValueError(f"StudyDesign n={self.n!r} is not allowed; expected an integer >= 1")
+        if not (math.isfinite(self.threshold) and self.threshold >= 0):
+            raise ValueError(f"StudyDesign threshold={self.threshold!r}; expected a number >= 0")
+        if not (math.isfinite(self.cumulative_gbq) and self.cumulative_gbq >= 0):
+            raise ValueError(
+                f"StudyDesign cumulative_gbq={self.cumulative_gbq!r}; expected a number >= 0"
+            )
+        if self.followup is not None and not (0 < self.followup[0] <= self.followup[1]):
+            raise ValueError(
+                f"StudyDesign followup={self.followup!r}; expected (lo, hi) with 0 < lo <= hi "
+                "or None"
+            )
+        if not self.report or set(self.report) - set(REPORTS):
+            raise ValueError(
+                f"StudyDesign report={self.report!r}; expected a non-empty subset of {REPORTS}"
+            )
+        type_counts(int(self.n), self.mix)  # validates the mix
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Patients per tumour type."""
+        return type_counts(int(self.n), self.mix)
+
+
+def draw_study_truth(priors: Any, rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
+    """One draw of the shared parameters and of ``k`` study effects from the model's priors.
+
+    The shared part is :func:`draw_survival_truth` (the same random stream: with the same
+    generator state it gives the same values), then ``tau`` from ``priors["tau"]`` and
+    ``z_study`` ~ N(0, 1) for the ``k`` studies; ``u_study = tau * z_study`` is each study's
+    effect on log time (first-line and salvage scales), as in the model.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The keys of :func:`draw_survival_truth` and ``tau``, ``z_study``, ``u_study`` (shape
+        (k,)).
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k={k!r} is not allowed; expected an integer >= 1 (studies)")
+    truth = draw_survival_truth(priors, rng)
+    tau = float(np.asarray(priors["tau"].sample(rng)))
+    z = rng.normal(size=int(k))
+    truth.update(tau=np.asarray(tau), z_study=z, u_study=tau * z)
+    return truth
+
+
+def simulate_study_patients(
+    truth: dict[str, np.ndarray],
+    design: StudyDesign,
+    u: float,
+    rng: np.random.Generator,
+    family: str = DEFAULT_FAMILY,
+) -> pd.DataFrame:
+    """The R-PRRT patients of one study with study effect ``u`` (the model's generative law).
+
+    Per tumour type j (in :data:`~netbayes.vocab.TUMOUR_TYPES` order): first-line PFS
+    :math:`x \\sim` family(k1, exp(alpha1 + sigma1 z1_j + u)) conditioned on
+    :math:`x \\ge` ``design.threshold``; R-PRRT PFS :math:`t \\sim` family(k2,
+    exp(alpha2 + sigma2 z2_j + u + beta_x log(x/36) + beta_gbq (gbq - 44.7)/10)). Then the
+    study's administrative censoring (:attr:`StudyDesign.followup`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`netbayes.models.survival.PATIENT_COLUMNS` (``study`` included)
+        and ``latent_time_months`` (the R-PRRT PFS before censoring).
+    """
+    fam = get_family(family)
+    k1, k2 = float(truth["k1"]), float(truth["k2"])
+    lam1 = np.exp(truth["alpha1"] + truth["sigma1"] * truth["z1"] + u)
+    thr = float(design.threshold)
+    gbq = float(design.cumulative_gbq)
+    types, xs, ts = [], [], []
+    for ty, c in design.counts.items():
+        j = vocab.TUMOUR_TYPES.index(ty)
+        uu = rng.uniform(size=c)
+        x = (
+            fam.truncated_quantile(uu, k1, lam1[j], thr)
+            if thr > 0
+            else fam.quantile(uu, k1, lam1[j])
+        )
+        t = _salvage_scale(truth, j, x, gbq, False) * math.exp(u) * fam.unit_sample(rng, k2, c)
+        types += [ty] * c
+        xs.append(x)
+        ts.append(t)
+    x, t = np.concatenate(xs), np.concatenate(ts)
+    if design.followup is None:
+        obs, ev = t.copy(), np.ones(len(t), int)
+    else:
+        obs, ev = _censor(rng, t, design.followup)
+    return pd.DataFrame(
+        {
+            "time_months": obs,
+            "event": ev,
+            "line": "R-PRRT",
+            "tumour_type": types,
+            "prior_pfs_months": x,
+            "cumulative_gbq": gbq,
+            "study": design.study,
+            "latent_time_months": t,
+        }
+    )
+
+
+SURVIVAL_ROW_COLUMNS = (
+    "study", "row_id", "endpoint", "group", "line", "tumour_type",
+    *(f"mix_{t}" for t in vocab.TUMOUR_TYPES),
+    "n", "median_months", "se_months", "ci95_lower_months", "ci95_upper_months", "se_source",
+    "selection_min_prior_pfs_months", "cumulative_gbq", "followup_months", "source",
+)  # fmt: skip
+"""Columns of :func:`simulate_studies` (the survival rows of ``docs/published_cohorts.md``)."""
+
+
+def study_rows(patients: pd.DataFrame, design: StudyDesign) -> pd.DataFrame:
+    """Summarise one study's patients as its paper would (the rows of ``design.report``).
+
+    KM median and its SE (:func:`km_summary`), symmetric Wald 95% CI (lower bound clipped at
+    0); a median not reached is NaN. ``followup_months`` is the median of the patients'
+    potential follow-up (NaN without censoring).
+    """
+    counts = design.counts
+    follow = math.nan
+    if design.followup is not None:
+        lo, hi = design.followup
+        follow = float(np.median(patients["latent_time_months"])) * (lo + hi) / 2
+    groups: list[tuple[str, pd.DataFrame]] = []
+    if "types" in design.report:
+        groups += [(ty, patients[patients["tumour_type"] == ty]) for ty in counts]
+    if "all" in design.report:
+        groups.append((vocab.ALL_TUMOURS, patients))
+    rows = []
+    for ty, p in groups:
+        m, se = km_summary(p["time_months"].to_numpy(), p["event"].to_numpy())
+        is_all = ty == vocab.ALL_TUMOURS
+        rows.append(
+            {
+                "study": design.study,
+                "row_id": f"{design.study}_rprrt_{ty}",
+                "endpoint": "pfs",
+                "group": "retreatment",
+                "line": "R-PRRT",
+                "tumour_type": ty,
+                **{
+                    f"mix_{t}": (float(counts.get(t, 0)) if is_all else math.nan)
+                    for t in vocab.TUMOUR_TYPES
+                },
+                "n": len(p),
+                "median_months": m,
+                "se_months": se,
+                "ci95_lower_months": max(m - Z95 * se, 0.0) if np.isfinite(se) else math.nan,
+                "ci95_upper_months": m + Z95 * se if np.isfinite(se) else math.nan,
+                "se_source": "symmetric" if np.isfinite(se) else "missing",
+                "selection_min_prior_pfs_months": float(design.threshold),
+                "cumulative_gbq": float(design.cumulative_gbq),
+                "followup_months": follow,
+                "source": "simulated",
+            }
+        )
+    return pd.DataFrame(rows, columns=list(SURVIVAL_ROW_COLUMNS))
+
+
+def simulate_studies(
+    truth: dict[str, np.ndarray],
+    designs: Any,
+    rng: np.random.Generator,
+    *,
+    family: str = DEFAULT_FAMILY,
+    return_patients: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate several studies from one truth and summarise each as its paper would.
+
+    Study i (``designs[i]``) has the effect ``truth["u_study"][i]``
+    (:func:`draw_study_truth`); its patients come from :func:`simulate_study_patients` and its
+    rows from :func:`study_rows`.
+
+    Parameters
+    ----------
+    truth : dict
+        As from :func:`draw_study_truth` (``u_study`` of length ``len(designs)``).
+    designs : sequence of StudyDesign
+        One per study; study ids must be unique.
+    rng : numpy.random.Generator
+    family : str
+        The survival family of the truth.
+    return_patients : bool
+        Also return the patients behind the rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Survival rows in the layout of ``docs/published_cohorts.md`` (columns
+        :data:`SURVIVAL_ROW_COLUMNS`), the studies in order; with ``return_patients``, the
+        pair (rows, patients).
+    """
+    designs = list(designs)
+    u = np.atleast_1d(np.asarray(truth["u_study"], float))
+    if len(u) != len(designs):
+        raise ValueError(
+            f"truth has {len(u)} study effects but {len(designs)} designs were given; draw the "
+            "truth with draw_study_truth(priors, rng, k=len(designs))"
+        )
+    ids = [d.study for d in designs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"study ids must be unique, got {ids}")
+    rows, pts = [], []
+    for d, us in zip(designs, u, strict=True):
+        p = simulate_study_patients(truth, d, float(us), rng, family)
+        rows.append(study_rows(p, d))
+        pts.append(p)
+    out = pd.concat(rows, ignore_index=True)
+    return (out, pd.concat(pts, ignore_index=True)) if return_patients else out
+
+
+def random_designs(
+    k: int,
+    rng: np.random.Generator,
+    *,
+    sizes: tuple[int, int] = (20, 170),
+    thresholds: tuple[float, ...] = (0.0, 12.0, 18.0),
+    gbq: tuple[float, float] = (30.0, 55.0),
+    followup: tuple[float, float] = (1.5, 3.0),
+    prefix: str = "sim",
+) -> list[StudyDesign]:
+    """``k`` heterogeneous study designs.
+
+    Size uniform on the integers of ``sizes``; selection threshold one of ``thresholds``;
+    cumulative activity uniform on ``gbq``; median follow-up uniform on ``followup`` times the
+    study's median R-PRRT PFS, with uniform accrual over as long again (each patient's
+    follow-up uniform on (0.5, 1.5) times that median follow-up); tumour mix Dirichlet around
+    the Rotterdam R-PRRT mix (concentration 1 + 10 x its shares); rows reported either per
+    tumour type or as one ``all`` row (half each; never both, whose patients would count twice).
+    Study ids ``<prefix>00``, ``<prefix>01``, ...
+    """
+    ref = rotterdam_mix()
+    share = np.array([ref.get(t, 0) for t in vocab.TUMOUR_TYPES], float)
+    share /= share.sum()
+    out = []
+    for i in range(int(k)):
+        n = int(rng.integers(sizes[0], sizes[1] + 1))
+        thr = float(rng.choice(np.asarray(thresholds, float)))
+        g = float(rng.uniform(*gbq))
+        mf = float(rng.uniform(*followup))
+        mix = rng.dirichlet(1.0 + 10.0 * share)
+        report = ("types",) if rng.uniform() < 0.5 else ("all",)
+        out.append(
+            StudyDesign(
+                study=f"{prefix}{i:02d}",
+                n=n,
+                mix={t: float(w) for t, w in zip(vocab.TUMOUR_TYPES, mix, strict=True)},
+                threshold=thr,
+                cumulative_gbq=g,
+                followup=(0.5 * mf, 1.5 * mf),
+                report=report,
+            )
+        )
+    return out

@@ -1,0 +1,239 @@
+"""The K-study simulator of the study level (issue 15, deliver 4).
+
+The simulator must be the model's generative law: with tau = 0 and the Rotterdam design it
+reproduces the one-study simulator's distribution of medians; a study effect u scales every
+log-time scale of its study; the selection threshold truncates the first-line PFS of the
+retreated patients; the same seed gives the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import netbayes.simulation as S
+from netbayes import vocab
+from netbayes.families import get_family
+from netbayes.models.survival import SurvivalPriors
+from netbayes.simulation import (
+    SURVIVAL_ROW_COLUMNS,
+    StudyDesign,
+    draw_study_truth,
+    draw_survival_truth,
+    random_designs,
+    rotterdam_mix,
+    simulate_studies,
+    simulate_study_patients,
+    simulate_survival_study,
+    type_counts,
+)
+
+PRIORS = SurvivalPriors()
+
+
+def _truth(k: int = 1, u=None, **over) -> dict[str, np.ndarray]:
+    tr = draw_survival_truth(PRIORS, np.random.default_rng(5))
+    tr.update({key: np.asarray(v, float) for key, v in over.items()})
+    u = np.zeros(k) if u is None else np.asarray(u, float)
+    tr.update(tau=np.asarray(0.0), z_study=np.zeros(len(u)), u_study=u)
+    return tr
+
+
+def _km_median(t: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """Textbook KM median (first event time with S <= 1/2; NaN if not reached), no SE: a fast
+    stand-in for lifelines in the distribution comparison, used by *both* simulators."""
+    o = np.lexsort((1 - np.asarray(e), t))
+    t, e = np.asarray(t, float)[o], np.asarray(e)[o]
+    at_risk = len(t) - np.arange(len(t))
+    s = np.cumprod(np.where(e == 1, 1 - 1 / at_risk, 1.0))
+    i = np.flatnonzero((s <= 0.5 + 1e-12) & (e == 1))
+    return (float(t[i[0]]) if i.size else math.nan), math.nan
+
+
+def _compare(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    """Means within 4 Monte Carlo SEs of their difference; SDs within exp(+-0.3).
+
+    With R = 200 replicates per simulator, SE(diff of means) = sqrt(s_a^2/R + s_b^2/R):
+    4 SEs is a two-sided false-alarm rate of 6e-5 per row (< 1e-3 over the 8 rows compared).
+    log(s_a/s_b) has SE about sqrt(2/(2(R-1))) = 0.071, so 0.3 is 4.2 SEs. The seeds are
+    fixed, so the test is deterministic; the tolerances say it would pass for most seeds.
+    A misplaced selection (threshold) or activity term moves a mean by far more: e.g.
+    dropping the 18-month truncation shifts the R-PRRT median by ~ beta_x x 0.5 on log scale.
+    """
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    assert len(a) > 190 and len(b) > 190, what
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    assert abs(a.mean() - b.mean()) < 4 * se, (what, a.mean(), b.mean(), se)
+    assert abs(math.log(a.std(ddof=1) / b.std(ddof=1))) < 0.3, (what, a.std(), b.std())
+
+
+def test_tau0_rotterdam_design_matches_the_one_study_simulator(monkeypatch):
+    """tau = 0, the Rotterdam R-PRRT design (168 patients, its type mix, 18-month selection,
+    44.7 GBq): the per-type and all-tumour medians have the one-study simulator's distribution
+    (200 replicates each, uncensored). Censored: a midgut-only study of 54 patients with
+    follow-up U(0.5, 4) x its median is the one-study simulator's censored midgut row."""
+    monkeypatch.setattr(S, "km_summary", _km_median)
+    tr = _truth(beta_x=0.6)  # a visible prior-PFS effect: the selection matters
+    reps = 200
+    design = StudyDesign(
+        "rot", 168, rotterdam_mix(), threshold=18.0, followup=None, report=("types", "all")
+    )
+    mid = StudyDesign("mid", 54, {"midgut": 1}, threshold=18.0, followup=(0.5, 4.0))
+    old_u, old_c, new_u, new_c = [], [], [], []
+    rng_old, rng_new = np.random.default_rng(11), np.random.default_rng(12)
+    for _ in range(reps):
+        s = simulate_survival_study(tr, rng_old, follow_up=(1e6, 1e6 + 1)).summaries
+        r = s[(s["line"] == "R-PRRT") & (s["group"] == "retreatment")]
+        old_u.append(r.set_index("tumour_type")["median_months"])
+        s = simulate_survival_study(tr, rng_old).summaries
+        old_c.append(s.loc[s["row_id"] == "t5_pfs_retre_rprrt_midgut", "median_months"].item())
+        rows = simulate_studies(tr, [design], rng_new)
+        new_u.append(rows.set_index("tumour_type")["median_months"])
+        new_c.append(simulate_studies(tr, [mid], rng_new)["median_months"].item())
+    old_df, new_df = pd.DataFrame(old_u), pd.DataFrame(new_u)
+    assert sorted(new_df.columns) == sorted(old_df.columns)  # six types and "all"
+    for col in old_df.columns:
+        _compare(new_df[col].to_numpy(float), old_df[col].to_numpy(float), col)
+    _compare(np.array(new_c), np.array(old_c), "midgut censored")
+
+
+@pytest.mark.parametrize("beta_x", [0.0, 0.7])
+def test_study_effect_scales_the_study_medians(beta_x):
+    """u_s shifts the study's first-line and salvage log scales. Without selection the
+    salvage times scale by exp(u (1 + beta_x)) (the prior PFS moves too): exactly, patient by
+    patient, with the same random numbers; with beta_x = 0 that is exp(u), and a large
+    uncensored study's KM median matches the family's median at scale lambda2 exp(u)."""
+    u = 0.4
+    tr = _truth(k=2, u=[0.0, u], beta_x=beta_x, beta_gbq=0.0)
+    d = StudyDesign("a", 20001, {"midgut": 1}, threshold=0.0, followup=None)
+    p0 = simulate_study_patients(tr, d, 0.0, np.random.default_rng(3))
+    p1 = simulate_study_patients(tr, d, u, np.random.default_rng(3))
+    np.testing.assert_allclose(p1["prior_pfs_months"], p0["prior_pfs_months"] * math.exp(u))
+    np.testing.assert_allclose(p1["time_months"], p0["time_months"] * math.exp(u * (1 + beta_x)))
+    rows = simulate_studies(
+        tr, [d, StudyDesign("b", 20001, {"midgut": 1}, threshold=0.0, followup=None)],
+        np.random.default_rng(4),
+    )  # fmt: skip
+    m0, m1 = rows["median_months"].to_numpy()
+    ratio = math.exp(u * (1 + beta_x))
+    # SE of a log KM median ~ 1 / (k2 log 2 sqrt(n)) times the spread of the prior-PFS term
+    k2 = float(tr["k2"])
+    sd_log = math.sqrt((1 / k2) ** 2 * 1.65 + (beta_x / float(tr["k1"])) ** 2 * 1.65)
+    se_log = sd_log * 1.5 / math.sqrt(20001)
+    assert abs(math.log(m1 / m0) - math.log(ratio)) < 4 * math.sqrt(2) * se_log
+    if beta_x == 0.0:
+        j = vocab.TUMOUR_TYPES.index("midgut")
+        lam2 = math.exp(float(tr["alpha2"] + tr["sigma2"] * tr["z2"][j]))
+        fam = get_family("weibull")
+        for m, uu in ((m0, 0.0), (m1, u)):
+            pop = float(fam.median(k2, lam2 * math.exp(uu)))
+            assert abs(math.log(m / pop)) < 4 * se_log
+
+
+def test_threshold_truncates_the_selected_prior_pfs():
+    """Threshold 0: the first-line law itself; 12 and 18: that law conditioned on x >= the
+    threshold (Kolmogorov-Smirnov against the exact CDFs; n = 3000, p > 0.001). With a
+    positive beta_x a stricter selection lengthens the salvage PFS."""
+    tr = _truth(beta_x=0.5)
+    fam = get_family("weibull")
+    j = vocab.TUMOUR_TYPES.index("pancreatic")
+    k1 = float(tr["k1"])
+    lam1 = math.exp(float(tr["alpha1"] + tr["sigma1"] * tr["z1"][j]))
+    medians = []
+    for thr in (0.0, 12.0, 18.0):
+        d = StudyDesign("s", 3000, {"pancreatic": 1}, threshold=thr, followup=None)
+        p = simulate_study_patients(tr, d, 0.0, np.random.default_rng(int(thr)))
+        x = p["prior_pfs_months"].to_numpy()
+        assert (x >= thr).all()
+        s_thr = float(fam.sf(thr, k1, lam1)) if thr > 0 else 1.0
+
+        def cdf(v, thr=thr, s_thr=s_thr):
+            return (fam.cdf(np.maximum(v, thr), k1, lam1) - (1 - s_thr)) / s_thr
+
+        assert stats.kstest(x, cdf).pvalue > 1e-3
+        medians.append(np.median(p["time_months"]))
+    assert medians[0] < medians[1] < medians[2]
+
+
+def test_rows_follow_the_published_cohort_layout():
+    tr = draw_study_truth(PRIORS, np.random.default_rng(0), 3)
+    designs = [
+        StudyDesign("a", 60, rotterdam_mix(), threshold=12.0, report=("all",)),
+        StudyDesign("b", 40, {"midgut": 2, "pancreatic": 1}, threshold=0.0, cumulative_gbq=30.0),
+        StudyDesign("c", 25, {"bronchial": 1}, report=("types", "all")),
+    ]
+    rows, pts = simulate_studies(tr, designs, np.random.default_rng(1), return_patients=True)
+    assert list(rows.columns) == list(SURVIVAL_ROW_COLUMNS)
+    assert list(rows["study"]) == ["a", "b", "b", "c", "c"]
+    assert list(rows["tumour_type"]) == ["all", "midgut", "pancreatic", "bronchial", "all"]
+    assert rows["row_id"].is_unique and (rows["line"] == "R-PRRT").all()
+    a = rows.iloc[0]
+    mix = np.array([a[f"mix_{t}"] for t in vocab.TUMOUR_TYPES])
+    assert mix.sum() == a["n"] == 60
+    assert (
+        rows.loc[rows["tumour_type"] != "all", [f"mix_{t}" for t in vocab.TUMOUR_TYPES]]
+        .isna()
+        .all()
+        .all()
+    )
+    assert list(rows.loc[rows["study"] == "b", "n"]) == [27, 13]  # 40 x (2/3, 1/3), rounded
+    assert list(rows["selection_min_prior_pfs_months"]) == [12.0, 0.0, 0.0, 18.0, 18.0]
+    assert list(rows["cumulative_gbq"]) == [44.7, 30.0, 30.0, 44.7, 44.7]
+    ok = rows["se_months"].notna()
+    np.testing.assert_allclose(
+        rows.loc[ok, "ci95_upper_months"] - rows.loc[ok, "median_months"],
+        1.959963984540054 * rows.loc[ok, "se_months"],
+    )
+    assert (rows["followup_months"] > 0).all()
+    assert len(pts) == 125 and set(pts["study"]) == {"a", "b", "c"}
+    assert 0 < (pts["event"] == 0).mean() < 0.5  # follow-up U(0.5, 4) x median
+    with pytest.raises(ValueError, match="study effects"):
+        simulate_studies(tr, designs[:2], np.random.default_rng(1))
+
+
+def test_seeds_make_it_reproducible():
+    def run(seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        tr = draw_study_truth(PRIORS, rng, 5)
+        return simulate_studies(tr, random_designs(5, rng), rng)
+
+    pd.testing.assert_frame_equal(run(7), run(7))
+    assert not run(7)["median_months"].equals(run(8)["median_months"])
+    # the shared part of a study truth is draw_survival_truth's, from the same stream
+    t1 = draw_study_truth(PRIORS, np.random.default_rng(3), 4)
+    t0 = draw_survival_truth(PRIORS, np.random.default_rng(3))
+    for key, v in t0.items():
+        np.testing.assert_array_equal(t1[key], v)
+    np.testing.assert_allclose(t1["u_study"], t1["tau"] * t1["z_study"])
+    assert t1["u_study"].shape == (4,) and t1["tau"] > 0
+
+
+def test_random_designs_are_heterogeneous_and_valid():
+    ds = random_designs(200, np.random.default_rng(0))
+    n = np.array([d.n for d in ds])
+    assert n.min() >= 20 and n.max() <= 170 and len(set(n)) > 50
+    assert {d.threshold for d in ds} == {0.0, 12.0, 18.0}
+    g = np.array([d.cumulative_gbq for d in ds])
+    assert g.min() >= 30 and g.max() <= 55
+    mf = np.array([sum(d.followup) / 2 for d in ds])
+    assert mf.min() >= 1.5 and mf.max() <= 3.0
+    assert {d.report for d in ds} == {("types",), ("all",)}
+    assert len({d.study for d in ds}) == 200
+    assert sum(type_counts(d.n, d.mix)["midgut"] if "midgut" in d.counts else 0 for d in ds) > 0
+
+
+def test_design_validation():
+    with pytest.raises(ValueError, match="n="):
+        StudyDesign("x", 0, {"midgut": 1})
+    with pytest.raises(ValueError, match="mix"):
+        StudyDesign("x", 10, {"kidney": 1})
+    with pytest.raises(ValueError, match="report"):
+        StudyDesign("x", 10, {"midgut": 1}, report=("both",))
+    with pytest.raises(ValueError, match="followup"):
+        StudyDesign("x", 10, {"midgut": 1}, followup=(2.0, 1.0))
+    with pytest.raises(ValueError, match="k="):
+        draw_study_truth(PRIORS, np.random.default_rng(0), 0)
