@@ -316,3 +316,29 @@ def test_driver_scores_and_resumes(tmp_path):
     if not sc.studies_api_available():
         with pytest.raises(NotImplementedError, match="studies="):
             sc.fit_studies(sim["rows"], 0)
+
+
+def test_driver_summary_and_markdown():
+    """The coverage table, its MC SEs and the posterior-SD table from scored records (a
+    stand-in posterior: prior draws), as the full run writes them."""
+    import argparse
+
+    sc = _driver()
+    draws = _prior_draws(300, 4)
+    records = []
+    for k in (1, 3):
+        for rep in range(2):
+            sim = sc.simulate_replicate(k, rep, 15)
+            rec = sc._record(k, rep, 15, sim)
+            rec.update(fit=sc.score(sim, draws, seed=rep, n_sims=300), divergences=0,
+                       max_rhat=1.0, min_ess_bulk=500.0, seconds=1.0)  # fmt: skip
+            records.append(rec)
+    summ = sc.summarise(records)
+    assert len(summ) == 2 * len(sc.TARGETS)
+    assert summ["coverage90"].between(0, 1).all() and (summ["mc_se90"] > 0).all()
+    row = summ[(summ["K"] == 1) & (summ["target"] == "tau")].iloc[0]
+    hits = [r["fit"]["tau"]["in90"] for r in records if r["K"] == 1]
+    assert row["coverage90"] == np.mean(hits)
+    args = argparse.Namespace(draws=10, tune=10, chains=1, seed=15)
+    md = sc.markdown(records, args)
+    assert "## Coverage" in md and "## Posterior SD by K" in md and "new_median" in md
