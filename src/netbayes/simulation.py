@@ -24,6 +24,14 @@ Design (the Rotterdam Table 5 PFS rows; their n and which rows printed a CI):
   95% CI (lower bound clipped at 0). SEs are dropped where the paper printed "N/A"; a median
   not reached is dropped (NaN). The Spearman correlation of first-line PFS with (observed)
   R-PRRT PFS over all R-PRRT patients, as published.
+
+Several studies (the study level, issue 15): :func:`draw_study_truth` adds tau and the study
+effects u_s = tau z_s to a shared truth; each :class:`StudyDesign` (size, tumour mix,
+selection threshold on first-line PFS, cumulative activity, administrative censoring, rows
+reported) gives one study's R-PRRT patients from the model's own law with its u_s on the
+first-line and salvage log scales (:func:`simulate_study_patients`), summarised as its paper
+would in the rows of ``docs/published_cohorts.md`` (:func:`simulate_studies`);
+:func:`random_designs` draws heterogeneous designs (``benchmarks/study_coverage.py``).
 """
 
 from __future__ import annotations
