@@ -429,7 +429,7 @@ def test_bad_sources(tmp_path):
         load_published(tmp_path / "nope.csv")
     with pytest.raises(TypeError, match="expected a CSV path"):
         load_published(42)  # type: ignore[arg-type]
-    with pytest.raises(PublishedDataError, match="has no data rows"):
+    with pytest.raises(PublishedDataError, match=r"^DataFrame: has no data rows"):
         load_published(_survival().iloc[:0])
     p = tmp_path / "dup.csv"
     p.write_text("study,row_id,n,n\n")
@@ -447,3 +447,13 @@ def test_check_new_studies():
         check_new_studies(rotterdam_as_published(), C.STUDIES)
     with pytest.raises(PublishedDataError, match="study 'sim_a' is given twice"):
         check_new_studies([a, a], C.STUDIES)
+
+
+def test_the_doc_matches_the_loader():
+    doc = (EXAMPLE.parents[1] / "published_cohorts.md").read_text(encoding="utf-8")
+    block = doc.split("```csv\n", 1)[1].split("```", 1)[0]
+    assert block == EXAMPLE.read_text(encoding="utf-8")
+    for c in {*SURVIVAL_COLUMNS, *TOXICITY_COLUMNS, "kind"}:
+        assert f"`{c}`" in doc, c
+    for note in load_published(EXAMPLE).notes:
+        assert note in doc

@@ -722,7 +722,8 @@ def load_published(
     tox: list[dict] = []
     seen: dict[tuple[str, str], tuple[_Source, int]] = {}
     studies: dict[str, None] = {}
-    for src in _sources(source, name):
+    srcs = _sources(source, name)
+    for src in srcs:
         s, t, where = _parse(src, notes)
         surv.extend(s)
         tox.extend(t)
@@ -739,7 +740,7 @@ def load_published(
             seen[(study, row_id)] = (s_src, i)
             studies.setdefault(study, None)
     if not seen:
-        raise PublishedDataError(name or "source", "has no data rows")
+        raise PublishedDataError(", ".join(x.label for x in srcs), "has no data rows")
     return PublishedStudies(
         survival=_frame(surv, SURVIVAL_COLUMNS, "survival"),
         toxicity=_frame(tox, TOXICITY_COLUMNS, "toxicity"),
