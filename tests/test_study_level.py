@@ -383,8 +383,10 @@ def test_added_studies_are_checked_and_get_their_own_effect():
     assert m.added["threshold"].iloc[0] == 0.0 and m.added["cumulative_gbq"].iloc[0] == 44.7
     with pytest.raises(ValueError, match=r"packaged studies; added studies never replace"):
         SurvivalModel("pfs", studies=rows.assign(study="rotterdam2019"))
-    with pytest.raises(ValueError, match=r"sim_a:a line='RR-PRRT'; allowed: I-PRRT, R-PRRT"):
-        SurvivalModel("pfs", studies=rows.assign(line="RR-PRRT"))
+    with pytest.warns(UserWarning, match=r"left out: sim_b:b \(RR-PRRT\)"):
+        two = SurvivalModel("pfs", studies=[rows, rows.assign(study="sim_b", row_id="b",
+                                                                line="RR-PRRT")])  # fmt: skip
+    assert list(two.added["study"]) == ["sim_a"]
     with pytest.raises(ValueError, match=r"appears twice"):
         SurvivalModel("pfs", studies=[rows, rows])
     with pytest.raises(ValueError, match=r"below the study's selection threshold"):
@@ -399,3 +401,17 @@ def test_added_studies_are_checked_and_get_their_own_effect():
     b = _potentials(mod, p | {"z_study": np.array([0.0, 1.0])})
     assert b["study_medians"] != pytest.approx(a["study_medians"], rel=1e-6)
     assert b["salvage_medians_r"] == a["salvage_medians_r"]
+
+
+def test_the_loader_feeds_the_model():
+    """netbayes.load_published reads the documented example; the model takes its rows."""
+    from pathlib import Path
+
+    import netbayes
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "published_example.csv"
+    pub = netbayes.load_published(path)
+    with pytest.warns(UserWarning, match="RR-PRRT"):
+        m = SurvivalModel("pfs", studies=pub)
+    assert m.studies == ["rotterdam2019", "sim_a", "sim_b"]
+    assert np.isfinite(m.build().point_logps()["study_medians"])

@@ -69,6 +69,7 @@ reported against its prior.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
@@ -465,13 +466,24 @@ def _study_rows(studies: Any, packaged: Sequence[str]) -> pd.DataFrame | None:
             f"studies: study id(s) {clash} are packaged studies; added studies never replace "
             "them (use another id)"
         )
+    unsupported = ~out["line"].isin(STUDY_ROW_LINES)
+    if unsupported.any():
+        which = ", ".join(f"{a}:{b} ({c})" for a, b, c in out.loc[unsupported, ["study", "row_id",
+                          "line"]].itertuples(index=False))  # fmt: skip
+        warnings.warn(
+            f"studies: rows on lines the model cannot take from an added study yet are left "
+            f"out: {which}; supported lines: {', '.join(STUDY_ROW_LINES)}",
+            UserWarning,
+            stacklevel=3,
+        )
+        out = out[~unsupported].reset_index(drop=True)
+        df = df[~unsupported.to_numpy()].reset_index(drop=True)
     dup = out.duplicated(["study", "row_id"])
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         raise ValueError(f"studies: row {out['study'][i]}:{out['row_id'][i]} appears twice")
     for col, allowed in (
         ("endpoint", spec.SURVIVAL_ENDPOINTS),
-        ("line", STUDY_ROW_LINES),
         ("tumour_type", (*vocab.TUMOUR_TYPES, vocab.ALL_TUMOURS)),
         ("group", ("retreatment", "control")),
     ):
@@ -822,8 +834,18 @@ class SurvivalModel(SurvivalInfo):
                     )
             if self.added is not None:
                 self._add_study_rows(
-                    pm, pt, fam, log_lam1, k1, type2, k2, beta_x, gbq_term, kappa_se,
-                    study_shift, delta_control,
+                    pm,
+                    pt,
+                    fam,
+                    log_lam1,
+                    k1,
+                    type2,
+                    k2,
+                    beta_x,
+                    gbq_term,
+                    kappa_se,
+                    study_shift,
+                    delta_control,
                 )
             if self.patients is not None:
                 self._add_patients(
@@ -890,7 +912,18 @@ class SurvivalModel(SurvivalInfo):
         )
 
     def _add_study_rows(
-        self, pm, pt, fam, log_lam1, k1, type2, k2, beta_x, gbq_term, kappa_se, study_shift,
+        self,
+        pm,
+        pt,
+        fam,
+        log_lam1,
+        k1,
+        type2,
+        k2,
+        beta_x,
+        gbq_term,
+        kappa_se,
+        study_shift,
         delta_control,
     ):
         """Order-statistic and SE terms of the added studies' rows.
@@ -909,9 +942,9 @@ class SurvivalModel(SurvivalInfo):
             logw = np.log(w)
         thr = d["threshold"].to_numpy(float)
         us = study_shift(d["study"])  # (R,) or None
-        ll1 = log_lam1[None, :] + delta_control * (d["group"] == "control").to_numpy(float)[
-            :, None
-        ]  # (R, 6)
+        ll1 = (
+            log_lam1[None, :] + delta_control * (d["group"] == "control").to_numpy(float)[:, None]
+        )  # (R, 6)
         t2 = pt.broadcast_to(type2[None, :], (len(d), n_t))
         if us is not None:
             ll1, t2 = ll1 + us[:, None], t2 + us[:, None]
@@ -956,9 +989,7 @@ class SurvivalModel(SurvivalInfo):
             "study_medians",
             pt.sum(pt.switch(w_med_v, comb + (r - 1) * log_f + (n - r) * log_s + log_d, 0)),
         )
-        pm.Potential(
-            "study_se", pt.sum(pt.switch(w_se_v, _se_logp(se_v, log_d, kappa_se, n), 0))
-        )
+        pm.Potential("study_se", pt.sum(pt.switch(w_se_v, _se_logp(se_v, log_d, kappa_se, n), 0)))
 
     @staticmethod
     def _add_individual(pm, pt, fam, name, t, event, w, lp, k):
