@@ -349,7 +349,9 @@ def _summary_block(summaries: pd.DataFrame, first_line: bool, study: str = "") -
         s = s[(s["line"] != spec.FIRST_LINE) & (s["group"] == "retreatment")]
     return _Rows(
         row_id=s["row_id"].astype(str).to_numpy(),
-        type_idx=np.array([vocab.TUMOUR_TYPES.index(t) for t in s["tumour_type"].astype(str)]),
+        type_idx=np.array(
+            [vocab.TUMOUR_TYPES.index(t) for t in s["tumour_type"].astype(str)], dtype=np.int64
+        ),
         n=s["n"].to_numpy(float),
         median=s["median_months"].to_numpy(float),
         se=s["se_months"].to_numpy(float),
@@ -577,6 +579,9 @@ class SurvivalModel(SurvivalInfo):
         its mix, n, median and SE, the study's selection threshold on prior PFS and the
         cumulative activity. Each row's population is the model's, for that study's centre
         effect, selection rule, activity and tumour mix. A packaged study id is refused.
+    exclude_studies : sequence of str
+        Studies whose data are left out (for leave-one-study-out checks); the model is then
+        fitted as if they had never been published.
     study_level : bool
         Give each study (centre) an effect on log time, ``u_s = tau * z_s`` with
         ``z_s ~ N(0, 1)``, shared by all lines and tumour types of the study (default True).
@@ -597,6 +602,7 @@ class SurvivalModel(SurvivalInfo):
         calibration: SurvivalCalibration | None = None,
         study_level: bool = True,
         studies: Any = None,
+        exclude_studies: Sequence[str] = (),
     ) -> None:
         spec.check_endpoint(endpoint)
         if n_grid < 4:
@@ -634,7 +640,50 @@ class SurvivalModel(SurvivalInfo):
             self.added = self.added[self.added["endpoint"] == endpoint].reset_index(drop=True)
             if not len(self.added):
                 raise ValueError(f"studies: no rows of endpoint {endpoint!r}")
+        self.exclude_studies: tuple[str, ...] = ()
         self._model: Any = None
+        if exclude_studies:
+            self._exclude(tuple(str(x) for x in exclude_studies))
+
+    def _exclude(self, names: tuple[str, ...]) -> None:
+        """Leave every row, correlation, patient and individual time of ``names`` out (the
+        leave-one-study-out refits of :func:`netbayes.validation.leave_one_study_out`)."""
+        known = self.studies
+        bad = [x for x in names if x not in known]
+        if bad:
+            raise ValueError(
+                f"exclude_studies: {bad} are not studies of this model; allowed: {', '.join(known)}"
+            )
+        default = self.calibration.studies[0] if self.calibration.studies else ""
+        for ep, df in self.summaries.items():
+            st = df["study"].astype(str) if "study" in df.columns else pd.Series(default, df.index)
+            self.summaries[ep] = df[~st.isin(names).to_numpy()]
+        if self.added is not None:
+            self.added = self.added[~self.added["study"].isin(names)].reset_index(drop=True)
+            self.added = self.added if len(self.added) else None
+        if self.patients is not None:
+            keep = ~self.patients["study"].isin(names)
+            self.patients = self.patients[keep] if keep.any() else None
+        self.exclude_studies = names
+        if not self.studies:
+            raise ValueError(f"exclude_studies={list(names)} leaves nothing to fit")
+
+    def _has_spearman(self) -> bool:
+        """The published correlation is used (PFS, its study not left out)."""
+        default = self.calibration.studies[0] if self.calibration.studies else ""
+        return (
+            self.endpoint == "pfs"
+            and self.include_published
+            and (self.calibration.spearman.study or default) not in self.exclude_studies
+        )
+
+    def _individual_blocks(self) -> list[Any]:
+        default = self.calibration.studies[0] if self.calibration.studies else ""
+        return [
+            b
+            for b in self.calibration.individual_for(self.endpoint)
+            if (b.study or default) not in self.exclude_studies
+        ]
 
     @property
     def studies(self) -> list[str]:
@@ -646,9 +695,9 @@ class SurvivalModel(SurvivalInfo):
             for ep in self.summaries:
                 out += list(_summary_block(self.summaries[ep], True, default).study)
             out += list(_summary_block(self.summaries[self.endpoint], False, default).study)
-            if self.endpoint == "pfs":
+            if self._has_spearman():
                 out.append(self.calibration.spearman.study or default)
-            out += [b.study or default for b in self.calibration.individual_for(self.endpoint)]
+            out += [b.study or default for b in self._individual_blocks()]
         if self.added is not None:
             out += list(self.added["study"])
         if self.patients is not None:
@@ -790,7 +839,7 @@ class SurvivalModel(SurvivalInfo):
                         ).reshape((int(mask.sum()), -1))
                     self._add_mixture_rows(pm, pt, fam, rows, mask, log_lam, k2, kappa_se)
                 # ---- Spearman correlation (PFS only) --------------------------------------
-                if self.endpoint == "pfs":
+                if self._has_spearman():
                     rs_obs = pm.Data("spearman_obs", self.spearman[0])
                     n_rs = self.spearman[1]
                     w_rs = self._spearman_type_weights()
@@ -815,7 +864,7 @@ class SurvivalModel(SurvivalInfo):
                     )
                 # ---- individual times of published studies (188Re-HEDP OS) ---------------
                 effects = {"gamma_rr": gamma_rr, "gamma_re188": gamma_re188}
-                for block in self.calibration.individual_for(self.endpoint):
+                for block in self._individual_blocks():
                     effect = spec.line_spec(block.line).survival_effect
                     lp = type2[None, :] + (0.0 if effect is None else effects[effect])
                     us = study_shift([block.study or default_study])
@@ -1215,7 +1264,7 @@ class SurvivalModel(SurvivalInfo):
             names += ["tau", "z_study", "u_study", "alpha1_anchor", "alpha2_anchor"]
             if self.endpoint == "os" and self.include_published:
                 names.append("alpha1_os_anchor")
-        if self.endpoint == "pfs" and self.include_published:
+        if self._has_spearman():
             names.append("spearman_attenuation")
         if self.endpoint == "os" and self.include_published:
             names += [p for p in spec.SURVIVAL_PARAMS_OS if p not in spec.SURVIVAL_PARAMS]
