@@ -305,3 +305,113 @@ def test_checks_use_the_rows_own_study(shipped):
         shifted["predicted_median_months"], moved["predicted_median_months"], rtol=1e-9
     )
     assert (shifted["predicted_median_months"] > none["predicted_median_months"]).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# added published studies (docs/published_cohorts.md)
+# ----------------------------------------------------------------------------------------------
+def _rot_rows(first: bool):
+    from netbayes.calibration import survival_calibration
+
+    s = survival_calibration("pfs").summaries["pfs"]
+    line = "I-PRRT" if first else "R-PRRT"
+    return s[(s["line"] == line) & (s["tumour_type"] == "midgut") & (s["group"] == "retreatment")]
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_an_added_row_is_the_packaged_likelihood(first):
+    """A Rotterdam row given as an added study (its selection rule and activity in the row)
+    has exactly the packaged row's likelihood: the new term is the validated one, generalised
+    (per-row threshold, activity, mix and study)."""
+    from netbayes.calibration import survival_calibration
+
+    cal = survival_calibration("pfs")
+    row = _rot_rows(first)
+    both = pd.concat([row, _rot_rows(False)]) if first else row  # Spearman needs R-PRRT rows
+    packaged = SurvivalModel("pfs", summaries={"pfs": both}, study_level=False).build()
+    added = pd.DataFrame({
+        "study": ["sim"], "row_id": ["r"], "endpoint": ["pfs"], "line": [str(row["line"].iloc[0])],
+        "tumour_type": ["midgut"], "n": [float(row["n"].iloc[0])],
+        "median_months": [float(row["median_months"].iloc[0])],
+        "se_months": [float(row["se_months"].iloc[0])],
+        "selection_min_prior_pfs_months": [cal.threshold("R-PRRT")],
+        "cumulative_gbq": [cal.cumulative_gbq["R-PRRT"]],
+    })  # fmt: skip
+    m = SurvivalModel("pfs", studies=added, include_published=False, study_level=False).build()
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        p = _point(m, rng)
+        got = _potentials(m, p)
+        ref = _potentials(packaged, {k: v for k, v in p.items()} | {
+            k: v for k, v in _point(packaged, rng).items() if k not in p})  # fmt: skip
+        key = "first_line" if first else "salvage"
+        name = "first_line_medians" if first else "salvage_medians_r"
+        se = "first_line_se" if first else "salvage_se_r"
+        assert got["study_medians"] == pytest.approx(ref[name], rel=1e-9), key
+        assert got["study_se"] == pytest.approx(ref[se], rel=1e-9), key
+
+
+def test_an_all_row_mixes_its_tumour_types():
+    """An overall row is the mix of its types' populations: with every type given the same
+    effect, the mix equals a single-type row; with different effects it lies between."""
+    base = dict(study="sim", endpoint="pfs", line="R-PRRT", n=60.0, median_months=14.0,
+                se_months=2.0, selection_min_prior_pfs_months=12.0,
+                cumulative_gbq=44.7)  # fmt: skip
+    types = ("foregut", "midgut", "hindgut", "pancreatic", "bronchial", "unknown")
+    mix = {f"mix_{t}": 0.0 for t in types} | {"mix_midgut": 3.0, "mix_pancreatic": 1.0}
+    rows = pd.DataFrame([
+        base | {"row_id": "all", "tumour_type": "all"} | mix,
+        base | {"row_id": "mid", "tumour_type": "midgut", "study": "sim2"},
+    ])  # fmt: skip
+    m = SurvivalModel("pfs", studies=rows, include_published=False, study_level=False)
+    w = m.added[[f"mix_{t}" for t in ("midgut", "pancreatic")]].to_numpy()
+    np.testing.assert_allclose(w[0], [0.75, 0.25])
+    mod = m.build()
+    p = _point(mod, np.random.default_rng(1), z2=np.zeros(6), z1=np.zeros(6))
+    lp = _values(mod, [mod["study_medians"]], p)  # equal type effects: the two rows coincide
+    one = SurvivalModel("pfs", studies=rows.iloc[[1]], include_published=False, study_level=False)
+    lp1 = _values(one.build(), [one.build()["study_medians"]], p)
+    assert float(lp[0]) == pytest.approx(2 * float(lp1[0]), rel=1e-9)
+
+
+def test_added_studies_are_checked_and_get_their_own_effect():
+    rows = pd.DataFrame({"study": ["sim_a"], "row_id": ["a"], "endpoint": ["pfs"],
+                         "line": ["R-PRRT"], "tumour_type": ["midgut"], "n": [30],
+                         "median_months": [12.0]})  # fmt: skip
+    m = SurvivalModel("pfs", studies=rows)
+    assert m.studies == ["rotterdam2019", "sim_a"]
+    assert m.added["threshold"].iloc[0] == 0.0 and m.added["cumulative_gbq"].iloc[0] == 44.7
+    with pytest.raises(ValueError, match=r"packaged studies; added studies never replace"):
+        SurvivalModel("pfs", studies=rows.assign(study="rotterdam2019"))
+    with pytest.warns(UserWarning, match=r"left out: sim_b:b \(RR-PRRT\)"):
+        two = SurvivalModel("pfs", studies=[rows, rows.assign(study="sim_b", row_id="b",
+                                                                line="RR-PRRT")])  # fmt: skip
+    assert list(two.added["study"]) == ["sim_a"]
+    with pytest.raises(ValueError, match=r"appears twice"):
+        SurvivalModel("pfs", studies=[rows, rows])
+    with pytest.raises(ValueError, match=r"below the study's selection threshold"):
+        SurvivalModel("pfs", studies=rows.assign(line="I-PRRT", selection_min_prior_pfs_months=18))
+    with pytest.raises(ValueError, match=r"no rows of endpoint 'os'"):
+        SurvivalModel("os", studies=rows)
+    # the study's effect moves its row only
+    mod = m.build()
+    rng = np.random.default_rng(3)
+    p = _point(mod, rng, tau_log__=math.log(0.3), z_study=np.array([0.0, 0.0]))
+    a = _potentials(mod, p)
+    b = _potentials(mod, p | {"z_study": np.array([0.0, 1.0])})
+    assert b["study_medians"] != pytest.approx(a["study_medians"], rel=1e-6)
+    assert b["salvage_medians_r"] == a["salvage_medians_r"]
+
+
+def test_the_loader_feeds_the_model():
+    """netbayes.load_published reads the documented example; the model takes its rows."""
+    from pathlib import Path
+
+    import netbayes
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "published_example.csv"
+    pub = netbayes.load_published(path)
+    with pytest.warns(UserWarning, match="RR-PRRT"):
+        m = SurvivalModel("pfs", studies=pub)
+    assert m.studies == ["rotterdam2019", "sim_a", "sim_b"]
+    assert np.isfinite(m.build().point_logps()["study_medians"])

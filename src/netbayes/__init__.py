@@ -33,6 +33,8 @@ _LAZY = {
     "predict_patient": "netbayes.predict",
     "load_posterior": "netbayes.store",
     "StoreError": "netbayes.store",
+    # published cohorts typed in by the user (NumPy/pandas only)
+    "load_published": "netbayes.calibration",
     # checks and reports
     "validate": "netbayes.validation",
     "validation_table": "netbayes.validation",
@@ -66,6 +68,7 @@ __all__ = [
     "format_table",
     "list_tables",
     "load_posterior",
+    "load_published",
     "load_table",
     "parameter_table",
     "predict_patient",

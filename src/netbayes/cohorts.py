@@ -16,6 +16,7 @@ __all__ = [
     "calibration_summary",
     "re188_cycle_grade_counts",
     "survival_summaries",
+    "wald_se",
 ]
 
 Z95 = 1.959963984540054
@@ -46,12 +47,35 @@ def survival_summaries(endpoint: str = "pfs") -> pd.DataFrame:
         raise ValueError(f"endpoint={endpoint!r} is not allowed; expected 'pfs' or 'os'")
     s = load_table("rotterdam_survival")
     s = s[s["endpoint"] == endpoint].reset_index(drop=True)
-    med, lo, hi = s["median_months"], s["ci95_lower_months"], s["ci95_upper_months"]
-    clipped = (lo <= 0) & (med - (hi - med) < 0)
-    se = np.where(clipped, (hi - med) / Z95, (hi - lo) / (2 * Z95))
+    se, source = wald_se(s["median_months"], s["ci95_lower_months"], s["ci95_upper_months"])
     s["se_months"] = se
-    s["se_source"] = np.select([lo.isna(), clipped], ["missing", "upper"], "symmetric")
+    s["se_source"] = source
     return s
+
+
+def wald_se(median: object, lower: object, upper: object) -> tuple[np.ndarray, np.ndarray]:
+    """The standard error of a median implied by its symmetric 95% (Wald) CI.
+
+    Parameters
+    ----------
+    median, lower, upper : array-like of float
+        The median and the CI bounds (NaN where no CI was printed).
+
+    Returns
+    -------
+    se : numpy.ndarray
+        Half the CI width / 1.96; where the lower bound was clipped at zero (``lower <= 0`` and
+        the symmetric lower bound would be negative), the upper half-width / 1.96; NaN where
+        the CI is missing.
+    source : numpy.ndarray of str
+        ``"symmetric"``, ``"upper"`` or ``"missing"`` per row.
+    """
+    med, lo, hi = (np.asarray(x, dtype=float) for x in (median, lower, upper))
+    with np.errstate(invalid="ignore"):
+        clipped = (lo <= 0) & (med - (hi - med) < 0)
+    se = np.where(clipped, (hi - med) / Z95, (hi - lo) / (2 * Z95))
+    source = np.select([np.isnan(lo) | np.isnan(hi), clipped], ["missing", "upper"], "symmetric")
+    return se, source.astype(object)
 
 
 def re188_cycle_grade_counts() -> pd.DataFrame:

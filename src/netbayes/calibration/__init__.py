@@ -4,7 +4,10 @@ The models, the prediction inputs and the checks take the designs built here; on
 modules read ``data/`` (through :func:`netbayes.data.load_table`). Today's registry holds the
 two papers: :mod:`.rotterdam` (the Rotterdam salvage-PRRT series, aggregate tables) and
 :mod:`.re188` (the 188Re-HEDP pilot, individual data). Adding a study means a module here and
-one entry in :data:`STUDIES` (see ARCHITECTURE.md, "Add a study").
+one entry in :data:`STUDIES` (see ARCHITECTURE.md, "Add a study"). Studies a user types in
+from other papers come through :mod:`.published` (:func:`load_published`, the row layout of
+``docs/published_cohorts.md``); they are added to these, never replace them
+(:func:`check_new_studies`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from netbayes.calibration.base import (
     SelectionRule,
     SurvivalCalibration,
 )
+from netbayes.calibration.published import (
+    PublishedDataError,
+    PublishedStudies,
+    check_new_studies,
+    load_published,
+)
 from netbayes.calibration.ranges import CALIBRATION_KEYS, check_calibration
 
 __all__ = [
@@ -28,11 +37,15 @@ __all__ = [
     "STUDIES",
     "Correlation",
     "IndividualSurvival",
+    "PublishedDataError",
+    "PublishedStudies",
     "SelectionRule",
     "SurvivalCalibration",
     "calibrated_ranges",
     "check_calibration",
+    "check_new_studies",
     "default_activities",
+    "load_published",
     "survival_calibration",
     "toxicity_calibration",
     "type_weight_rows",

@@ -11,7 +11,7 @@ check needs no PyMC: it works on any posterior with ``draws(name)`` (a stored po
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,13 +66,34 @@ def toxicity_params(posterior: Any, max_draws: int | None, seed: int) -> dict[st
     if labels is not None:  # a posterior with a study level: each source at its own centre
         v = get("v_study")
         for study in STUDY_ORDER:
-            out[f"v_study[{study}]"] = study_draws(v, labels, study)
+            if study in labels:  # a leave-one-study-out fit lacks the study it left out
+                out[f"v_study[{study}]"] = study_draws(v, labels, study)
     n = len(out["theta"])
     if max_draws is not None and n > max_draws:
         idx = np.random.default_rng(seed).choice(n, max_draws, replace=False)
         out = {k: v[idx] for k, v in out.items()}
     out["cutpoints"] = ftox.cutpoints(out["c3"], out["log_gap"])
     return out
+
+
+def _new_centres(
+    th: dict[str, Any],
+    posterior: Any,
+    studies: Sequence[str],
+    max_draws: int | None,
+    seed: int,
+    tau: np.ndarray,
+    z: np.ndarray,
+) -> dict[str, Any]:
+    """New-centre effects (latent scale) of ``studies`` on the draws ``th`` was thinned to."""
+    n = len(tau)
+    idx = np.arange(n)
+    if max_draws is not None and n > max_draws:  # the thinning of toxicity_params
+        idx = np.random.default_rng(seed).choice(n, max_draws, replace=False)
+    sig = th["sigma_u"]
+    for i, study in enumerate(studies):
+        th[f"v_study[{study}]"] = np.asarray(tau)[idx] * np.sqrt(1.0 + sig**2) * z[idx, i]
+    return th
 
 
 def toxicity_ppc_table(
@@ -82,6 +103,7 @@ def toxicity_ppc_table(
     interval: Interval | float | None = None,
     max_draws: int = 2000,
     seed: int = 7,
+    new_centre: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Every Table 6 count and every 188Re per-cycle count against its predictive interval.
 
@@ -97,13 +119,18 @@ def toxicity_ppc_table(
     max_draws, seed
         At most ``max_draws`` random posterior draws; seed of the thinning and of the
         simulation (two generators, both seeded with ``seed``).
+    new_centre : sequence of str
+        Packaged studies (:data:`STUDY_ORDER`) to predict as a new centre: their effect is
+        drawn from the study level (``tau_tox``) instead of taken from the posterior (the
+        leave-one-study-out check, whose fit has not seen them).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``source``, ``phase``, ``cell_line``, ``grade``, ``observed``, ``pred_mean``,
         the predictive interval's bounds named by the convention (e.g. ``eti95_lower``,
-        ``eti95_upper``; counts, truncated to integers) and ``inside``.
+        ``eti95_upper``; counts, truncated to integers), ``inside`` and ``pit`` (the mid
+        PIT of the count: P(X < observed) + P(X = observed) / 2).
     """
     iv = as_interval(interval)
     d = data if data is not None else ToxicityData.packaged()
@@ -115,6 +142,13 @@ def toxicity_ppc_table(
     deltas = np.stack(
         [th["delta_control"], np.zeros(S), th["delta_retreated"], th["delta_retreated"]], 1
     )
+    if new_centre:
+        tau = _getter(posterior)("tau_tox")
+        z = np.random.default_rng([seed, 1]).standard_normal((len(tau), len(new_centre)))
+        for study in new_centre:
+            if study not in STUDY_ORDER:
+                raise ValueError(f"new_centre: {study!r}; allowed: {', '.join(STUDY_ORDER)}")
+        th = _new_centres(th, posterior, new_centre, max_draws, seed, tau, z)
     v_rot = th.get(f"v_study[{rotterdam.STUDY_ID}]")
     v_re = th.get(f"v_study[{re188.STUDY_ID}]")
     for p, ph in enumerate(TOXICITY_PHASES):
@@ -163,6 +197,7 @@ def toxicity_ppc_table(
     out = []
     for src, ph, line, gr, obs, sim in rows:
         lo, hi = (int(b) for b in iv.bounds(sim))
+        pit = float(np.mean(sim < obs) + 0.5 * np.mean(sim == obs))
         out.append(
             {
                 "source": src,
@@ -174,6 +209,7 @@ def toxicity_ppc_table(
                 iv.columns[0]: lo,
                 iv.columns[1]: hi,
                 "inside": bool(lo <= obs <= hi),
+                "pit": pit,
             }
         )
     return pd.DataFrame(out)

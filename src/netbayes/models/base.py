@@ -229,7 +229,7 @@ class SurvivalInfo(ModelBase):
             summaries[ep] = "packaged" if same else f"sha256:{frame_hash(df)}"
         cal = self.calibration  # type: ignore[attr-defined]
         design = "packaged" if object_hash(cal) == object_hash(default) else object_hash(cal)
-        return {
+        out: dict[str, Any] = {
             "endpoint": self.endpoint,  # type: ignore[attr-defined]
             "family": self.family.name,  # type: ignore[attr-defined]
             "calibration": {"studies": list(cal.studies), "design": design},
@@ -242,6 +242,10 @@ class SurvivalInfo(ModelBase):
             "spearman": list(self.spearman),  # type: ignore[attr-defined]
             "user_data_sha256": self.user_data_hash(),
         }
+        added = self.added  # type: ignore[attr-defined]
+        if added is not None:  # published studies added to the packaged ones
+            out["added_studies"] = f"sha256:{frame_hash(added)}"
+        return out
 
 
 class ToxicityInfo(ModelBase):

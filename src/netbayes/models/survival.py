@@ -69,7 +69,8 @@ reported against its prior.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -348,7 +349,9 @@ def _summary_block(summaries: pd.DataFrame, first_line: bool, study: str = "") -
         s = s[(s["line"] != spec.FIRST_LINE) & (s["group"] == "retreatment")]
     return _Rows(
         row_id=s["row_id"].astype(str).to_numpy(),
-        type_idx=np.array([vocab.TUMOUR_TYPES.index(t) for t in s["tumour_type"].astype(str)]),
+        type_idx=np.array(
+            [vocab.TUMOUR_TYPES.index(t) for t in s["tumour_type"].astype(str)], dtype=np.int64
+        ),
         n=s["n"].to_numpy(float),
         median=s["median_months"].to_numpy(float),
         se=s["se_months"].to_numpy(float),
@@ -412,6 +415,129 @@ def _check_design(old: _Rows, new: _Rows, what: str) -> None:
             )
 
 
+STUDY_ROW_LINES = ("I-PRRT", "R-PRRT")
+"""Lines whose rows an added study may report (RR-PRRT and 188Re-HEDP rows of other studies
+need their nested selection and line effect written per study: not yet)."""
+
+
+def _study_rows(studies: Any, packaged: Sequence[str]) -> pd.DataFrame | None:
+    """The added studies' survival rows (``docs/published_cohorts.md``), normalised.
+
+    ``studies`` is a DataFrame, a sequence of them, or anything with a ``survival`` attribute
+    holding one (:func:`netbayes.calibration.load_published`). Selection NaN becomes 0 (no
+    rule), a missing activity the reference 44.7 GBq, and an ``all`` row without mix columns
+    takes the Rotterdam retreatment mix.
+    """
+    if studies is None:
+        return None
+    if hasattr(studies, "survival"):
+        studies = studies.survival
+    frames = [studies] if isinstance(studies, pd.DataFrame) else list(studies)
+    frames = [getattr(f, "survival", f) for f in frames]
+    if not frames or not all(isinstance(f, pd.DataFrame) for f in frames):
+        raise TypeError(
+            "studies must be a DataFrame of published survival rows (docs/published_cohorts.md), "
+            "a list of them, or netbayes.load_published(...)"
+        )
+    df = pd.concat(frames, ignore_index=True)
+    required = ["study", "row_id", "endpoint", "line", "tumour_type", "n", "median_months"]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"studies is missing column(s) {missing}; required: {required}")
+    out = pd.DataFrame(
+        {
+            "study": df["study"].astype(str),
+            "row_id": df["row_id"].astype(str),
+            "endpoint": df["endpoint"].astype(str),
+            "group": df["group"].astype(str) if "group" in df else "retreatment",
+            "line": df["line"].astype(str),
+            "tumour_type": df["tumour_type"].astype(str),
+            "n": pd.to_numeric(df["n"]).astype(float),
+            "median_months": pd.to_numeric(df["median_months"]).astype(float),
+            "se_months": pd.to_numeric(df["se_months"]).astype(float) if "se_months" in df
+            else np.nan,
+            "threshold": pd.to_numeric(df["selection_min_prior_pfs_months"]).fillna(0.0)
+            if "selection_min_prior_pfs_months" in df else 0.0,
+            "cumulative_gbq": pd.to_numeric(df["cumulative_gbq"]).fillna(GBQ_REF)
+            if "cumulative_gbq" in df else GBQ_REF,
+        }
+    )  # fmt: skip
+    clash = sorted(set(out["study"]) & set(packaged))
+    if clash:
+        raise ValueError(
+            f"studies: study id(s) {clash} are packaged studies; added studies never replace "
+            "them (use another id)"
+        )
+    unsupported = ~out["line"].isin(STUDY_ROW_LINES)
+    if unsupported.any():
+        which = ", ".join(f"{a}:{b} ({c})" for a, b, c in out.loc[unsupported, ["study", "row_id",
+                          "line"]].itertuples(index=False))  # fmt: skip
+        warnings.warn(
+            f"studies: rows on lines the model cannot take from an added study yet are left "
+            f"out: {which}; supported lines: {', '.join(STUDY_ROW_LINES)}",
+            UserWarning,
+            stacklevel=3,
+        )
+        out = out[~unsupported].reset_index(drop=True)
+        df = df[~unsupported.to_numpy()].reset_index(drop=True)
+    dup = out.duplicated(["study", "row_id"])
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise ValueError(f"studies: row {out['study'][i]}:{out['row_id'][i]} appears twice")
+    for col, allowed in (
+        ("endpoint", spec.SURVIVAL_ENDPOINTS),
+        ("tumour_type", (*vocab.TUMOUR_TYPES, vocab.ALL_TUMOURS)),
+        ("group", ("retreatment", "control")),
+    ):
+        bad = ~out[col].isin(allowed)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"studies: row {out['study'][i]}:{out['row_id'][i]} {col}={out[col][i]!r}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+    for col, lo in (("n", 1.0), ("threshold", 0.0), ("cumulative_gbq", 0.0)):
+        v = out[col].to_numpy(float)
+        if not (np.isfinite(v).all() and (v >= lo).all()):
+            i = int(np.flatnonzero(~(np.isfinite(v) & (v >= lo)))[0])
+            raise ValueError(
+                f"studies: row {out['study'][i]}:{out['row_id'][i]} {col}={v[i]!r}; expected a "
+                f"finite number >= {lo:g}"
+            )
+    low = (out["line"] == spec.FIRST_LINE) & (out["median_months"] < out["threshold"])
+    if low.any():
+        i = int(np.flatnonzero(low)[0])
+        raise ValueError(
+            f"studies: row {out['study'][i]}:{out['row_id'][i]} first-line median "
+            f"{out['median_months'][i]:g} is below the study's selection threshold "
+            f"{out['threshold'][i]:g}: retreated patients' first-line PFS cannot be that short"
+        )
+    default = rotterdam_cohort_mix()
+    w = np.zeros((len(out), len(vocab.TUMOUR_TYPES)))
+    cols = [f"mix_{t}" for t in vocab.TUMOUR_TYPES]
+    for i, ty in enumerate(out["tumour_type"]):
+        if ty != vocab.ALL_TUMOURS:
+            w[i, vocab.TUMOUR_TYPES.index(ty)] = 1.0
+        elif all(c in df.columns for c in cols) and np.nansum(df.loc[i, cols].to_numpy(float)) > 0:
+            w[i] = np.nan_to_num(df.loc[i, cols].to_numpy(float))
+        else:
+            w[i] = default
+        w[i] /= w[i].sum()
+    for j, c in enumerate(cols):
+        out[c] = w[:, j]
+    return out
+
+
+def rotterdam_cohort_mix() -> np.ndarray:
+    """Shares of the fine tumour types among the Rotterdam retreated patients (the default mix
+    of an ``all`` row without one)."""
+    from netbayes.calibration import calibrated_ranges
+
+    mix = calibrated_ranges()["cohort_mix"]["I-PRRT/R-PRRT"]
+    v = np.array([float(mix.get(t, 0.0)) for t in vocab.TUMOUR_TYPES])
+    return v / v.sum()
+
+
 class SurvivalModel(SurvivalInfo):
     """Build and fit the hierarchical Weibull model of PFS or OS.
 
@@ -446,6 +572,16 @@ class SurvivalModel(SurvivalInfo):
         The published design to calibrate on (default: the registered studies,
         :func:`netbayes.calibration.survival_calibration`). ``summaries`` and ``spearman``
         replace its rows and its correlation.
+    studies : DataFrame, list of DataFrame or PublishedStudies, optional
+        Published studies to add to the packaged ones, as survival rows in the layout of
+        ``docs/published_cohorts.md`` (:func:`netbayes.calibration.load_published` reads and
+        checks a CSV): per row the study, line (I-PRRT or R-PRRT), tumour type or ``all`` with
+        its mix, n, median and SE, the study's selection threshold on prior PFS and the
+        cumulative activity. Each row's population is the model's, for that study's centre
+        effect, selection rule, activity and tumour mix. A packaged study id is refused.
+    exclude_studies : sequence of str
+        Studies whose data are left out (for leave-one-study-out checks); the model is then
+        fitted as if they had never been published.
     study_level : bool
         Give each study (centre) an effect on log time, ``u_s = tau * z_s`` with
         ``z_s ~ N(0, 1)``, shared by all lines and tumour types of the study (default True).
@@ -465,12 +601,16 @@ class SurvivalModel(SurvivalInfo):
         family: str = DEFAULT_FAMILY,
         calibration: SurvivalCalibration | None = None,
         study_level: bool = True,
+        studies: Any = None,
+        exclude_studies: Sequence[str] = (),
     ) -> None:
         spec.check_endpoint(endpoint)
         if n_grid < 4:
             raise ValueError(f"n_grid={n_grid} is not allowed; expected an integer >= 4")
-        if not include_published and patients is None:
-            raise ValueError("include_published=False needs patients: there is nothing to fit")
+        if not include_published and patients is None and studies is None:
+            raise ValueError(
+                "include_published=False needs patients or studies: there is nothing to fit"
+            )
         self.endpoint = endpoint
         self.family = get_family(family)
         self.priors = priors if isinstance(priors, SurvivalPriors) else SurvivalPriors(priors)
@@ -495,7 +635,55 @@ class SurvivalModel(SurvivalInfo):
             raise ValueError(f"summaries keys {bad} are not allowed; expected 'pfs' and/or 'os'")
         self.summaries = {ep: given.get(ep, cal.summaries[ep]) for ep in needed}
         self.study_level = bool(study_level)
+        self.added = _study_rows(studies, list(cal.studies))
+        if self.added is not None:
+            self.added = self.added[self.added["endpoint"] == endpoint].reset_index(drop=True)
+            if not len(self.added):
+                raise ValueError(f"studies: no rows of endpoint {endpoint!r}")
+        self.exclude_studies: tuple[str, ...] = ()
         self._model: Any = None
+        if exclude_studies:
+            self._exclude(tuple(str(x) for x in exclude_studies))
+
+    def _exclude(self, names: tuple[str, ...]) -> None:
+        """Leave every row, correlation, patient and individual time of ``names`` out (the
+        leave-one-study-out refits of :func:`netbayes.validation.leave_one_study_out`)."""
+        known = self.studies
+        bad = [x for x in names if x not in known]
+        if bad:
+            raise ValueError(
+                f"exclude_studies: {bad} are not studies of this model; allowed: {', '.join(known)}"
+            )
+        default = self.calibration.studies[0] if self.calibration.studies else ""
+        for ep, df in self.summaries.items():
+            st = df["study"].astype(str) if "study" in df.columns else pd.Series(default, df.index)
+            self.summaries[ep] = df[~st.isin(names).to_numpy()]
+        if self.added is not None:
+            self.added = self.added[~self.added["study"].isin(names)].reset_index(drop=True)
+            self.added = self.added if len(self.added) else None
+        if self.patients is not None:
+            keep = ~self.patients["study"].isin(names)
+            self.patients = self.patients[keep] if keep.any() else None
+        self.exclude_studies = names
+        if not self.studies:
+            raise ValueError(f"exclude_studies={list(names)} leaves nothing to fit")
+
+    def _has_spearman(self) -> bool:
+        """The published correlation is used (PFS, its study not left out)."""
+        default = self.calibration.studies[0] if self.calibration.studies else ""
+        return (
+            self.endpoint == "pfs"
+            and self.include_published
+            and (self.calibration.spearman.study or default) not in self.exclude_studies
+        )
+
+    def _individual_blocks(self) -> list[Any]:
+        default = self.calibration.studies[0] if self.calibration.studies else ""
+        return [
+            b
+            for b in self.calibration.individual_for(self.endpoint)
+            if (b.study or default) not in self.exclude_studies
+        ]
 
     @property
     def studies(self) -> list[str]:
@@ -507,9 +695,11 @@ class SurvivalModel(SurvivalInfo):
             for ep in self.summaries:
                 out += list(_summary_block(self.summaries[ep], True, default).study)
             out += list(_summary_block(self.summaries[self.endpoint], False, default).study)
-            if self.endpoint == "pfs":
+            if self._has_spearman():
                 out.append(self.calibration.spearman.study or default)
-            out += [b.study or default for b in self.calibration.individual_for(self.endpoint)]
+            out += [b.study or default for b in self._individual_blocks()]
+        if self.added is not None:
+            out += list(self.added["study"])
         if self.patients is not None:
             out += list(self.patients["study"])
         return list(dict.fromkeys(out))
@@ -649,7 +839,7 @@ class SurvivalModel(SurvivalInfo):
                         ).reshape((int(mask.sum()), -1))
                     self._add_mixture_rows(pm, pt, fam, rows, mask, log_lam, k2, kappa_se)
                 # ---- Spearman correlation (PFS only) --------------------------------------
-                if self.endpoint == "pfs":
+                if self._has_spearman():
                     rs_obs = pm.Data("spearman_obs", self.spearman[0])
                     n_rs = self.spearman[1]
                     w_rs = self._spearman_type_weights()
@@ -674,7 +864,7 @@ class SurvivalModel(SurvivalInfo):
                     )
                 # ---- individual times of published studies (188Re-HEDP OS) ---------------
                 effects = {"gamma_rr": gamma_rr, "gamma_re188": gamma_re188}
-                for block in self.calibration.individual_for(self.endpoint):
+                for block in self._individual_blocks():
                     effect = spec.line_spec(block.line).survival_effect
                     lp = type2[None, :] + (0.0 if effect is None else effects[effect])
                     us = study_shift([block.study or default_study])
@@ -691,6 +881,21 @@ class SurvivalModel(SurvivalInfo):
                         lp + gbq_term(GBQ_REF),
                         k2,
                     )
+            if self.added is not None:
+                self._add_study_rows(
+                    pm,
+                    pt,
+                    fam,
+                    log_lam1,
+                    k1,
+                    type2,
+                    k2,
+                    beta_x,
+                    gbq_term,
+                    kappa_se,
+                    study_shift,
+                    delta_control,
+                )
             if self.patients is not None:
                 self._add_patients(
                     pm,
@@ -754,6 +959,86 @@ class SurvivalModel(SurvivalInfo):
         pm.Potential(
             f"salvage_se_{name}", pt.sum(pt.switch(w_se, _se_logp(se, log_d, kappa_se, n), 0))
         )
+
+    def _add_study_rows(
+        self,
+        pm,
+        pt,
+        fam,
+        log_lam1,
+        k1,
+        type2,
+        k2,
+        beta_x,
+        gbq_term,
+        kappa_se,
+        study_shift,
+        delta_control,
+    ):
+        """Order-statistic and SE terms of the added studies' rows.
+
+        A row's population is a mixture over its tumour mix (weights ``w``, a single type for
+        a type row) and, on R-PRRT, over the prior PFS: the study's first-line PFS of each type
+        (with the study's effect) truncated at the row's selection threshold, at G quantile
+        nodes. First-line (I-PRRT) rows are the first-line law truncated at the threshold (the
+        retreated patients were selected on it; 0: no rule). The mixture is taken on the
+        probability scale in log space (logsumexp with log weights).
+        """
+        d = self.added
+        n_t = len(vocab.TUMOUR_TYPES)
+        w = d[[f"mix_{t}" for t in vocab.TUMOUR_TYPES]].to_numpy(float)  # (R, 6)
+        with np.errstate(divide="ignore"):
+            logw = np.log(w)
+        thr = d["threshold"].to_numpy(float)
+        us = study_shift(d["study"])  # (R,) or None
+        ll1 = (
+            log_lam1[None, :] + delta_control * (d["group"] == "control").to_numpy(float)[:, None]
+        )  # (R, 6)
+        t2 = pt.broadcast_to(type2[None, :], (len(d), n_t))
+        if us is not None:
+            ll1, t2 = ll1 + us[:, None], t2 + us[:, None]
+        med_v, w_med_v, se_v, w_se_v = _row_values(
+            _Rows(
+                row_id=d["row_id"].to_numpy(), type_idx=np.zeros(len(d), int),
+                n=d["n"].to_numpy(float), median=d["median_months"].to_numpy(float),
+                se=d["se_months"].to_numpy(float), control=np.zeros(len(d), bool),
+                line=d["line"].to_numpy(), study=d["study"].to_numpy(),
+            ),
+            placeholder=1.0,
+        ).values()  # fmt: skip
+        med = pm.Data("median_studies", med_v)
+        first = (d["line"] == spec.FIRST_LINE).to_numpy()
+        G = self.n_grid
+        u1 = _midpoints(G)
+        m = med[:, None, None]  # (R, 1, 1)
+        # first-line rows: the law truncated at the threshold, per type (R, 6, 1)
+        lam1 = pt.exp(ll1)[..., None]
+        log_sl = fam.logsf(thr[:, None, None], k1, lam1)
+        fl_s = fam.logsf(m, k1, lam1) - log_sl
+        fl_d = fam.logpdf(m, k1, lam1) - log_sl
+        # salvage rows: prior-PFS nodes of each type, truncated at the threshold (R, 6, G)
+        x = fam.truncated_quantile_pt(u1, k1, lam1, thr[:, None, None])
+        gq = d["cumulative_gbq"].to_numpy(float)
+        lam2 = pt.exp(t2[..., None] + beta_x * pt.log(x / X_REF) + gbq_term(gq)[:, None, None])
+        sv_s = fam.logsf(m, k2, lam2)
+        sv_d = fam.logpdf(m, k2, lam2)
+        lse = pt.logsumexp
+        node_w = logw[..., None] - math.log(G)  # (R, 6, 1): type weight and node weight
+        log_s_sal = lse(sv_s + node_w, axis=(1, 2))
+        log_d_sal = lse(sv_d + node_w, axis=(1, 2))
+        log_s_fl = lse(fl_s + logw[..., None], axis=(1, 2))
+        log_d_fl = lse(fl_d + logw[..., None], axis=(1, 2))
+        log_s = pt.switch(first, log_s_fl, log_s_sal)
+        log_d = pt.switch(first, log_d_fl, log_d_sal)
+        log_f = pt.log1mexp(pt.minimum(log_s, -1e-12))
+        n = d["n"].to_numpy(float)
+        r = np.ceil(n / 2)
+        comb = pt.gammaln(n + 1) - pt.gammaln(r) - pt.gammaln(n - r + 1)
+        pm.Potential(
+            "study_medians",
+            pt.sum(pt.switch(w_med_v, comb + (r - 1) * log_f + (n - r) * log_s + log_d, 0)),
+        )
+        pm.Potential("study_se", pt.sum(pt.switch(w_se_v, _se_logp(se_v, log_d, kappa_se, n), 0)))
 
     @staticmethod
     def _add_individual(pm, pt, fam, name, t, event, w, lp, k):
@@ -979,7 +1264,7 @@ class SurvivalModel(SurvivalInfo):
             names += ["tau", "z_study", "u_study", "alpha1_anchor", "alpha2_anchor"]
             if self.endpoint == "os" and self.include_published:
                 names.append("alpha1_os_anchor")
-        if self.endpoint == "pfs" and self.include_published:
+        if self._has_spearman():
             names.append("spearman_attenuation")
         if self.endpoint == "os" and self.include_published:
             names += [p for p in spec.SURVIVAL_PARAMS_OS if p not in spec.SURVIVAL_PARAMS]

@@ -466,6 +466,8 @@ class ToxicityModel(ToxicityInfo):
         Weight of the "any line" worst-grade term in the composite likelihood.
     n_nodes : int
         Quadrature nodes for the patient propensity.
+    exclude_studies : sequence of str
+        Studies whose data are left out (for leave-one-study-out checks).
     study_level : bool
         Give each study (centre) an effect on the patient propensity, ``v_s`` (reported on the
         latent scale; ``tau_tox`` is its SD on the marginal probit scale, with an external
@@ -482,6 +484,7 @@ class ToxicityModel(ToxicityInfo):
         any_weight: float = 1.0,
         n_nodes: int = 64,
         study_level: bool = True,
+        exclude_studies: Sequence[str] = (),
     ) -> None:
         if not (0.0 <= any_weight <= 1.0):
             raise ValueError(f"any_weight={any_weight!r}; expected a number in [0, 1]")
@@ -491,7 +494,21 @@ class ToxicityModel(ToxicityInfo):
         self.n_nodes = int(n_nodes)
         self.user = None if user_data is None else validate_user_data(user_data)
         self.study_level = bool(study_level)
+        self.exclude_studies: tuple[str, ...] = ()
         self.model: Any = None
+        names = tuple(str(x) for x in exclude_studies)
+        bad = [x for x in names if x not in self.studies]
+        if bad:
+            raise ValueError(
+                f"exclude_studies: {bad} are not studies of this model; allowed: "
+                f"{', '.join(self.studies)}"
+            )
+        if self.user is not None and names:
+            keep = ~self.user["study"].isin(names)
+            self.user = self.user[keep] if keep.any() else None
+        self.exclude_studies = names
+        if not self.studies:
+            raise ValueError(f"exclude_studies={list(names)} leaves nothing to fit")
 
     @property
     def studies(self) -> list[str]:
@@ -500,7 +517,7 @@ class ToxicityModel(ToxicityInfo):
         out = [rotterdam.STUDY_ID, re188.STUDY_ID]
         if self.user is not None:
             out += list(self.user["study"])
-        return list(dict.fromkeys(out))
+        return [x for x in dict.fromkeys(out) if x not in self.exclude_studies]
 
     # -- building --------------------------------------------------------------------------------
     def build(
@@ -568,7 +585,8 @@ class ToxicityModel(ToxicityInfo):
                 z_st = pm.Normal("z_study_tox", 0.0, 1.0, dims="study")
                 v_m = tau_m * z_st
                 v = pm.Deterministic("v_study", scale * v_m, dims="study")
-            i_rot, i_re = studies.index(rotterdam.STUDY_ID), studies.index(re188.STUDY_ID)
+            use_rot = rotterdam.STUDY_ID in studies
+            use_re = re188.STUDY_ID in studies
             gaps_m = pt.exp(log_gap_m)
             cut_m = lik.ordered_cutpoints_from_increments(
                 c3_m - gaps_m[:, 1] - gaps_m[:, 0], log_gap_m
@@ -582,8 +600,8 @@ class ToxicityModel(ToxicityInfo):
                 + m["beta_prior"] * d.phase_prior / DOSE_SCALE_GBQ
                 + delta_m
             )
-            if v_m is not None:
-                eta_m = eta_m + v_m[i_rot]
+            if v_m is not None and use_rot:
+                eta_m = eta_m + v_m[studies.index(rotterdam.STUDY_ID)]
             eta_pl_m = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (phase, line)
             # counts as pm.Data: a compiled model can be re-used on simulated data (benchmark)
             line_counts = pm.Data("line_counts", d.line_counts)
@@ -594,12 +612,14 @@ class ToxicityModel(ToxicityInfo):
             ll_lines = lik.coarsened_counts_loglik(
                 d.n[:, None], line_counts[..., 0], line_counts[..., 1], eta_pl_m, cut_m, LINK
             )
-            pm.Potential("ll_table6_lines", ll_lines.sum())
+            if use_rot:
+                pm.Potential("ll_table6_lines", ll_lines.sum())
             logp_any = lik.any_line_probs(scale * eta_pl_m, cut, sig, LINK, n_nodes=nodes, log=True)
             ll_a = lik.multinomial_loglik(worst_counts[0], logp_any)
             ll_b = lik.multinomial_loglik(worst_counts[1], logp_any)
             ll_any = pt.logsumexp(pt.stack([ll_a, ll_b]), axis=0) - math.log(2.0)
-            pm.Potential("ll_table6_any", self.any_weight * ll_any.sum())
+            if use_rot:
+                pm.Potential("ll_table6_any", self.any_weight * ll_any.sum())
             # 188Re-HEDP cycles: marginal per-cycle probabilities, averaged over the 11 cycles
             re_eq = theta * d.re_activity
             eta_re_m = (
@@ -607,12 +627,13 @@ class ToxicityModel(ToxicityInfo):
                 + m["beta_prior"] * (d.re_prior_lu + re_eq * d.re_cycle) / DOSE_SCALE_GBQ
                 + m["delta_re188"]
             )
-            if v_m is not None:
-                eta_re_m = eta_re_m + v_m[i_re]
+            if v_m is not None and use_re:
+                eta_re_m = eta_re_m + v_m[studies.index(re188.STUDY_ID)]
             eta_re_l = pt.shape_padright(eta_re_m) * pt.ones((1, 3))
             lp_cyc = lik.ordinal_logprobs(eta_re_l, cut_m, LINK)  # (cycle, line, 5)
             lp_mean = pt.logsumexp(lp_cyc, axis=0) - math.log(len(d.re_activity))
-            pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
+            if use_re:
+                pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
             if user is not None:
                 if v_m is None:
                     d_user = P["delta_user"].rv(pm, "delta_user")

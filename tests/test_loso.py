@@ -1,0 +1,69 @@
+"""Leave-one-study-out: the machinery on injected fits (the refits themselves are PyMC fits of
+the default models with ``exclude_studies``, tested in tests/test_study_level.py)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from netbayes.loso import LOSO_COLUMNS, leave_one_study_out, loso_summary
+from netbayes.store import load_posterior
+
+
+@pytest.fixture(scope="module")
+def table():
+    stored = {mt: load_posterior(mt) for mt in ("survival-pfs", "survival-os", "toxicity")}
+    calls = []
+
+    def fit(mt, held):
+        calls.append((mt, held))
+        return stored[mt]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = leave_one_study_out(fit=fit, seed=3)
+    return t, calls
+
+
+def test_every_study_of_every_multi_study_model_is_left_out_once(table):
+    t, calls = table
+    assert calls == [("survival-os", "rotterdam2019"), ("survival-os", "re188pilot"),
+                     ("toxicity", "rotterdam2019"), ("toxicity", "re188pilot")]  # fmt: skip
+    assert list(t.columns) == LOSO_COLUMNS
+    assert t.attrs["skipped"] == ["survival-pfs: one study (rotterdam2019), nothing to leave out"]
+    n = t.groupby(["model_type", "held_out"], sort=False).size().to_dict()
+    # Table 5 OS rows in the likelihood (24 minus the 4 "all tumours" rows); the pilot's deaths
+    # (a censored time has no PIT); Table 6 (32 counts) and the 188Re per-cycle table (15)
+    assert n[("survival-os", "rotterdam2019")] == 20
+    assert 1 <= n[("survival-os", "re188pilot")] <= 6
+    assert n[("toxicity", "rotterdam2019")] == 32 and n[("toxicity", "re188pilot")] == 15
+    assert t["pit"].between(0, 1).all() and t["pit"].notna().all()
+
+
+def test_summary_counts_the_central_intervals(table):
+    t, _ = table
+    s = loso_summary(t)
+    assert list(s["figures"]) == list(t.groupby(["model_type", "held_out"], sort=False).size())
+    g = t[(t["model_type"] == "toxicity") & (t["held_out"] == "rotterdam2019")]["pit"]
+    row = s[(s["model_type"] == "toxicity") & (s["held_out"] == "rotterdam2019")].iloc[0]
+    assert row["inside_90"] == pytest.approx(np.mean(np.abs(g - 0.5) <= 0.45))
+    assert row["inside_50"] <= row["inside_90"] <= row["inside_95"]
+
+
+def test_a_new_centre_predictive_is_wider_than_the_own_study(table):
+    """The held-out figures are predicted for a new centre: the OS medians' intervals are wider
+    than the in-sample check's, which uses the study's own fitted effect."""
+    from netbayes.checks.survival_ppc import survival_ppc_table
+
+    d = dict(load_posterior("survival-os").all_draws())
+    own = survival_ppc_table(d, "os", n_sims=400, study_effect=d["u_study"][:, 0])
+    rng = np.random.default_rng(0)
+    new = survival_ppc_table(
+        d, "os", n_sims=400, study_effect=d["tau"] * rng.standard_normal(d["tau"].shape)
+    )
+    w = lambda x: x["pi95_eti_upper_months"] - x["pi95_eti_lower_months"]  # noqa: E731
+    big = own["n"] >= 50  # small rows' intervals are mostly sampling noise of a few patients
+    assert (w(new)[big] > w(own)[big]).all()
+    assert w(new).sum() > 1.2 * w(own).sum()
