@@ -342,3 +342,34 @@ def test_driver_summary_and_markdown():
     args = argparse.Namespace(draws=10, tune=10, chains=1, seed=15)
     md = sc.markdown(records, args)
     assert "## Coverage" in md and "## Posterior SD by K" in md and "new_median" in md
+
+
+def test_rows_load_as_published_studies_and_build_the_model():
+    """The simulated rows are valid published-cohort rows: ``load_published`` takes them
+    (SEs as given; a clipped CI is labelled ``upper`` as ``cohorts.wald_se`` would) and the
+    model builds on them with one study effect per design."""
+    from netbayes.calibration import load_published
+    from netbayes.cohorts import wald_se
+    from netbayes.models.survival import SurvivalModel
+
+    rng = np.random.default_rng(0)
+    tr = _truth(k=4, u=[0.1, -0.2, 0.0, 0.3], beta_x=0.3)
+    rows = simulate_studies(tr, random_designs(4, rng), rng)
+    ps = load_published(rows, name="simulated")
+    assert list(ps.studies) == [f"sim{i:02d}" for i in range(4)]
+    np.testing.assert_allclose(ps.survival["se_months"], rows["se_months"])
+    _, src = wald_se(rows["median_months"], rows["ci95_lower_months"], rows["ci95_upper_months"])
+    assert list(src) == list(rows["se_source"])
+    sm = SurvivalModel("pfs", studies=[rows], include_published=False)
+    assert sm.studies == list(ps.studies)
+    sm.build()
+
+
+@pytest.mark.slow
+def test_study_coverage_driver_fits_one_replicate(tmp_path):
+    """The driver end to end with short chains: K = 3, one replicate, every target scored."""
+    sc = _driver()
+    recs = sc.run((3,), 1, tmp_path / "r.jsonl", draws=100, tune=150, chains=2)
+    assert len(recs) == 1 and set(recs[0]["fit"]) == set(sc.TARGETS)
+    assert np.isfinite([v["post_sd"] for v in recs[0]["fit"].values()]).all()
+    assert not sc.summarise(recs).empty

@@ -599,8 +599,9 @@ def study_rows(patients: pd.DataFrame, design: StudyDesign) -> pd.DataFrame:
     """Summarise one study's patients as its paper would (the rows of ``design.report``).
 
     KM median and its SE (:func:`km_summary`), symmetric Wald 95% CI (lower bound clipped at
-    0); a median not reached is NaN. ``followup_months`` is the median of the patients'
-    potential follow-up (NaN without censoring).
+    0; ``se_source`` then ``"upper"``, the rule of :func:`netbayes.cohorts.wald_se`, so the SE
+    implied by the CI is the SE); a median not reached is NaN. ``followup_months`` is the
+    median of the patients' potential follow-up (NaN without censoring).
     """
     counts = design.counts
     follow = math.nan
@@ -633,7 +634,9 @@ def study_rows(patients: pd.DataFrame, design: StudyDesign) -> pd.DataFrame:
                 "se_months": se,
                 "ci95_lower_months": max(m - Z95 * se, 0.0) if np.isfinite(se) else math.nan,
                 "ci95_upper_months": m + Z95 * se if np.isfinite(se) else math.nan,
-                "se_source": "symmetric" if np.isfinite(se) else "missing",
+                "se_source": (
+                    "missing" if not np.isfinite(se) else "upper" if m < Z95 * se else "symmetric"
+                ),
                 "selection_min_prior_pfs_months": float(design.threshold),
                 "cumulative_gbq": float(design.cumulative_gbq),
                 "followup_months": follow,
