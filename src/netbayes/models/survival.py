@@ -85,7 +85,7 @@ from netbayes.calibration import (
     type_weight_rows,
 )
 from netbayes.families import DEFAULT_FAMILY, get_family
-from netbayes.models.base import SurvivalInfo
+from netbayes.models.base import SurvivalInfo, study_column
 from netbayes.priors import Prior, PriorSet
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
@@ -276,15 +276,7 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
         i = ok[~ok].index[0]
         raise _bad("event", ev[i], "0 (censored) or 1 (event)", i)
     out["event"] = ev.astype(int)
-    if "study" in df.columns:
-        st = df["study"]
-        ok = st.map(lambda v: isinstance(v, str) and v.strip() != "")
-        if not ok.all():
-            i = ok[~ok].index[0]
-            raise _bad("study", st[i], "a non-empty study label (text)", i)
-        out["study"] = st.str.strip().astype(str).to_numpy()
-    else:
-        out["study"] = USER_STUDY
+    out["study"] = study_column(df, USER_STUDY, _bad)
     for col, levels in (("line", vocab.LINES), ("tumour_type", vocab.PATIENT_TUMOUR_TYPES)):
         vals = df[col].astype("string").str.strip()
         bad = ~vals.isin(levels) | vals.isna()
@@ -428,18 +420,11 @@ def _study_rows(studies: Any, packaged: Sequence[str]) -> pd.DataFrame | None:
     rule), a missing activity the reference 44.7 GBq, and an ``all`` row without mix columns
     takes the Rotterdam retreatment mix.
     """
-    if studies is None:
+    from netbayes.calibration.published import frames_of
+
+    df = frames_of(studies, "survival")
+    if df is None:
         return None
-    if hasattr(studies, "survival"):
-        studies = studies.survival
-    frames = [studies] if isinstance(studies, pd.DataFrame) else list(studies)
-    frames = [getattr(f, "survival", f) for f in frames]
-    if not frames or not all(isinstance(f, pd.DataFrame) for f in frames):
-        raise TypeError(
-            "studies must be a DataFrame of published survival rows (docs/published_cohorts.md), "
-            "a list of them, or netbayes.load_published(...)"
-        )
-    df = pd.concat(frames, ignore_index=True)
     required = ["study", "row_id", "endpoint", "line", "tumour_type", "n", "median_months"]
     missing = [c for c in required if c not in df.columns]
     if missing:
@@ -886,16 +871,12 @@ class SurvivalModel(SurvivalInfo):
                     pm,
                     pt,
                     fam,
-                    log_lam1,
-                    k1,
-                    type2,
-                    k2,
-                    beta_x,
-                    gbq_term,
-                    kappa_se,
-                    study_shift,
-                    delta_control,
-                )
+                    {
+                        "log_lam1": log_lam1, "k1": k1, "type2": type2, "k2": k2,
+                        "beta_x": beta_x, "gbq_term": gbq_term, "kappa_se": kappa_se,
+                        "study_shift": study_shift, "delta_control": delta_control,
+                    },
+                )  # fmt: skip
             if self.patients is not None:
                 self._add_patients(
                     pm,
@@ -960,21 +941,7 @@ class SurvivalModel(SurvivalInfo):
             f"salvage_se_{name}", pt.sum(pt.switch(w_se, _se_logp(se, log_d, kappa_se, n), 0))
         )
 
-    def _add_study_rows(
-        self,
-        pm,
-        pt,
-        fam,
-        log_lam1,
-        k1,
-        type2,
-        k2,
-        beta_x,
-        gbq_term,
-        kappa_se,
-        study_shift,
-        delta_control,
-    ):
+    def _add_study_rows(self, pm: Any, pt: Any, fam: Any, v: dict[str, Any]) -> None:
         """Order-statistic and SE terms of the added studies' rows.
 
         A row's population is a mixture over its tumour mix (the types with weight > 0; one
@@ -990,40 +957,15 @@ class SurvivalModel(SurvivalInfo):
         first = (d["line"] == spec.FIRST_LINE).to_numpy()
         for mask, name in ((first, "first_line"), (~first, "salvage")):
             if mask.any():
-                self._study_block(
-                    pm,
-                    pt,
-                    fam,
-                    d[mask].reset_index(drop=True),
-                    name,
-                    log_lam1,
-                    k1,
-                    type2,
-                    k2,
-                    beta_x,
-                    gbq_term,
-                    kappa_se,
-                    study_shift,
-                    delta_control,
-                )
+                self._study_block(pm, pt, fam, d[mask].reset_index(drop=True), name, v)
 
     def _study_block(
-        self,
-        pm,
-        pt,
-        fam,
-        d,
-        name,
-        log_lam1,
-        k1,
-        type2,
-        k2,
-        beta_x,
-        gbq_term,
-        kappa_se,
-        study_shift,
-        delta_control,
-    ):
+        self, pm: Any, pt: Any, fam: Any, d: pd.DataFrame, name: str, v: dict[str, Any]
+    ) -> None:
+        """The terms of one block (first-line or salvage) of added rows (see above)."""
+        log_lam1, k1, type2, k2 = v["log_lam1"], v["k1"], v["type2"], v["k2"]
+        beta_x, gbq_term, kappa_se = v["beta_x"], v["gbq_term"], v["kappa_se"]
+        study_shift, delta_control = v["study_shift"], v["delta_control"]
         w = d[[f"mix_{t}" for t in vocab.TUMOUR_TYPES]].to_numpy(float)  # (R, 6)
         comps = [np.flatnonzero(row > 0) for row in w]
         J = max(len(c) for c in comps)

@@ -208,7 +208,7 @@ from netbayes.formulas.toxicity import A_REF_GBQ, DOSE_SCALE_GBQ
 from netbayes.formulas.toxicity_ppc import toxicity_params, toxicity_ppc_table
 from netbayes.intervals import Interval, as_interval
 from netbayes.likelihoods import ordinal as lik
-from netbayes.models.base import ToxicityInfo
+from netbayes.models.base import ToxicityInfo, study_column
 from netbayes.priors import Prior, PriorSet
 
 __all__ = [
@@ -307,18 +307,11 @@ _LOCATION_PARAMS = ("beta_activity", "beta_prior", "delta_control", "delta_retre
 
 def _toxicity_rows(studies: Any, packaged: Sequence[str]) -> pd.DataFrame | None:
     """The added studies' grade-count rows (``docs/published_cohorts.md``), checked."""
-    if studies is None:
+    from netbayes.calibration.published import frames_of
+
+    df = frames_of(studies, "toxicity")
+    if df is None:
         return None
-    if hasattr(studies, "toxicity"):
-        studies = studies.toxicity
-    frames = [studies] if isinstance(studies, pd.DataFrame) else list(studies)
-    frames = [getattr(f, "toxicity", f) for f in frames]
-    if not frames or not all(isinstance(f, pd.DataFrame) for f in frames):
-        raise TypeError(
-            "studies must be a DataFrame of published grade counts (docs/published_cohorts.md), "
-            "a list of them, or netbayes.load_published(...)"
-        )
-    df = pd.concat(frames, ignore_index=True)
     need = ["study", "row_id", "line", "cell_line", "grade", "count", "n", "planned_gbq",
             "prior_gbq"]  # fmt: skip
     missing = [c for c in need if c not in df.columns]
@@ -465,15 +458,7 @@ def validate_user_data(df: pd.DataFrame) -> pd.DataFrame:
             i = bad[bad].index[0]
             raise _bad(col, df.loc[i, col], USER_COLUMNS[col], i)
         out[col] = vals.astype(float)
-    if "study" in df.columns:
-        st = df["study"]
-        ok = st.map(lambda v: isinstance(v, str) and v.strip() != "")
-        if not ok.all():
-            i = ok[~ok].index[0]
-            raise _bad("study", st[i], "a non-empty study label (text)", i)
-        out["study"] = st.str.strip().astype(str).to_numpy()
-    else:
-        out["study"] = USER_STUDY
+    out["study"] = study_column(df, USER_STUDY, _bad)
     if "tumour_type" in df.columns:
         tt = df["tumour_type"].astype("string").str.strip()
         bad = tt.notna() & ~tt.isin(vocab.PATIENT_TUMOUR_TYPES)
