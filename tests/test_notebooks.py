@@ -62,3 +62,11 @@ def test_paper_table_notebook():
     out = "\n".join(_run("03_paper_table.ipynb"))
     assert r"\begin{tabular}" in out and "| tumour_type |" in out
     assert "median PFS after R-PRRT" in out
+
+
+@pytest.mark.slow
+def test_add_published_cohort_notebook():
+    out = "\n".join(_run("04_add_published_cohort.ipynb"))
+    assert "('sim_a', 'sim_b')" in out and "column 'endpoint'" in out
+    assert "left out: sim_b:pfs_rr (RR-PRRT)" in out
+    assert "a new centre (the between-centre spread included)" in out and "sim_a" in out

@@ -347,8 +347,8 @@ def test_an_added_row_is_the_packaged_likelihood(first):
         key = "first_line" if first else "salvage"
         name = "first_line_medians" if first else "salvage_medians_r"
         se = "first_line_se" if first else "salvage_se_r"
-        assert got["study_medians"] == pytest.approx(ref[name], rel=1e-9), key
-        assert got["study_se"] == pytest.approx(ref[se], rel=1e-9), key
+        assert got[f"study_medians_{key}"] == pytest.approx(ref[name], rel=1e-9), key
+        assert got[f"study_se_{key}"] == pytest.approx(ref[se], rel=1e-9), key
 
 
 def test_an_all_row_mixes_its_tumour_types():
@@ -368,9 +368,10 @@ def test_an_all_row_mixes_its_tumour_types():
     np.testing.assert_allclose(w[0], [0.75, 0.25])
     mod = m.build()
     p = _point(mod, np.random.default_rng(1), z2=np.zeros(6), z1=np.zeros(6))
-    lp = _values(mod, [mod["study_medians"]], p)  # equal type effects: the two rows coincide
+    # equal type effects: the two rows coincide
+    lp = _values(mod, [mod["study_medians_salvage"]], p)
     one = SurvivalModel("pfs", studies=rows.iloc[[1]], include_published=False, study_level=False)
-    lp1 = _values(one.build(), [one.build()["study_medians"]], p)
+    lp1 = _values(one.build(), [one.build()["study_medians_salvage"]], p)
     assert float(lp[0]) == pytest.approx(2 * float(lp1[0]), rel=1e-9)
 
 
@@ -399,7 +400,7 @@ def test_added_studies_are_checked_and_get_their_own_effect():
     p = _point(mod, rng, tau_log__=math.log(0.3), z_study=np.array([0.0, 0.0]))
     a = _potentials(mod, p)
     b = _potentials(mod, p | {"z_study": np.array([0.0, 1.0])})
-    assert b["study_medians"] != pytest.approx(a["study_medians"], rel=1e-6)
+    assert b["study_medians_salvage"] != pytest.approx(a["study_medians_salvage"], rel=1e-6)
     assert b["salvage_medians_r"] == a["salvage_medians_r"]
 
 
@@ -414,4 +415,40 @@ def test_the_loader_feeds_the_model():
     with pytest.warns(UserWarning, match="RR-PRRT"):
         m = SurvivalModel("pfs", studies=pub)
     assert m.studies == ["rotterdam2019", "sim_a", "sim_b"]
-    assert np.isfinite(m.build().point_logps()["study_medians"])
+    logps = m.build().point_logps()
+    assert np.isfinite(logps["study_medians_salvage"] + logps["study_medians_first_line"])
+
+
+def test_added_grade_counts_are_binomial_in_the_model_risk():
+    """An added study's grade >= III counts (per cell line and any line) have the binomial
+    log-likelihood of the prediction formula's risk for a patient on that line at that
+    study's centre (formulas.toxicity.grade3_risk with the study's effect)."""
+    from netbayes.formulas import toxicity as ftox
+
+    rows = pd.DataFrame({
+        "study": "sim_t", "row_id": ["p", "a", "l"], "line": ["R-PRRT", "R-PRRT", "I-PRRT"],
+        "cell_line": ["platelets", "any", "leucocytes"], "grade": "3+", "count": [3, 5, 1],
+        "n": [40, 40, 30], "planned_gbq": [14.8, 14.8, 29.6], "prior_gbq": [29.6, 29.6, 0.0],
+    })  # fmt: skip
+    tm = ToxicityModel(studies=rows)
+    assert tm.studies == ["rotterdam2019", "re188pilot", "sim_t"]
+    m = tm.build()
+    p = _point(m, np.random.default_rng(6), tau_tox_log__=math.log(0.4),
+               z_study_tox=np.array([0.2, -0.5, 1.1]))  # fmt: skip
+    names = ["c3", "log_gap", "beta_activity", "beta_prior", "delta_control", "delta_retreated",
+             "delta_re188", "theta", "sigma_u", "v_study"]  # fmt: skip
+    vals = dict(zip(names, _values(m, [m[n] for n in names], p), strict=True))
+    th = {k: np.asarray(v)[None] for k, v in vals.items() if k != "v_study"}
+    th["c3"] = th["c3"] - float(vals["v_study"][2])  # the centre's effect, as prediction applies it
+    ref = 0.0
+    for r in rows.itertuples(index=False):
+        per_line, any_line = ftox.grade3_risk(th, r.planned_gbq, r.prior_gbq, r.line)
+        risk = float(any_line[0, 0]) if r.cell_line == "any" else float(
+            per_line[0, 0, ftox.CELL_LINES.index(r.cell_line)])  # fmt: skip
+        ref += r.count * math.log(risk) + (r.n - r.count) * math.log1p(-risk)
+    got = _potentials(m, p)["ll_study_counts"]
+    assert got == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(ValueError, match=r"sim_t:p count=50 of n=40"):
+        ToxicityModel(studies=rows.assign(count=[50, 5, 1]))
+    with pytest.raises(ValueError, match=r"packaged studies"):
+        ToxicityModel(studies=rows.assign(study="re188pilot"))

@@ -35,6 +35,7 @@ __all__ = [
     "PublishedStudies",
     "check_new_studies",
     "default_mix",
+    "frames_of",
     "load_published",
     "rotterdam_as_published",
 ]
@@ -859,3 +860,25 @@ def rotterdam_as_published() -> PublishedStudies:
                 df.loc[k, f"mix_{t}"] = mix.get(t, 0.0)
         frames.append(df)
     return load_published(pd.concat(frames, ignore_index=True), name="rotterdam2019 Table 5")
+
+
+def frames_of(studies: Any, kind: str) -> pd.DataFrame | None:
+    """The ``kind`` rows (``"survival"`` or ``"toxicity"``) of what a model's ``studies=``
+    argument holds: a DataFrame, a sequence of them, or :class:`PublishedStudies` (one or
+    several), concatenated; None for None.
+
+    Raises
+    ------
+    TypeError
+        Anything else.
+    """
+    if studies is None:
+        return None
+    items = [studies] if isinstance(studies, (pd.DataFrame, PublishedStudies)) else list(studies)
+    frames = [getattr(f, kind) if isinstance(f, PublishedStudies) else f for f in items]
+    if not frames or not all(isinstance(f, pd.DataFrame) for f in frames):
+        raise TypeError(
+            f"studies must be a DataFrame of published {kind} rows (docs/published_cohorts.md), "
+            "a list of them, or netbayes.load_published(...)"
+        )
+    return pd.concat(frames, ignore_index=True)

@@ -81,6 +81,19 @@ def object_hash(x: Any) -> str:
     return h.hexdigest()
 
 
+def study_column(df: pd.DataFrame, default: str, bad: Any) -> np.ndarray:
+    """The ``study`` labels of a user table (``default`` without the column), checked:
+    ``bad(field, value, allowed, row)`` builds the error of a missing or non-text label."""
+    if "study" not in df.columns:
+        return np.full(len(df), default, dtype=object)
+    st = df["study"]
+    ok = st.map(lambda v: isinstance(v, str) and v.strip() != "")
+    if not ok.all():
+        i = ok[~ok].index[0]
+        raise bad("study", st[i], "a non-empty study label (text)", i)
+    return st.str.strip().astype(str).to_numpy()
+
+
 class ModelBase:
     """Mixin of the netbayes models: what the posterior store records about a fit."""
 

@@ -85,7 +85,7 @@ from netbayes.calibration import (
     type_weight_rows,
 )
 from netbayes.families import DEFAULT_FAMILY, get_family
-from netbayes.models.base import SurvivalInfo
+from netbayes.models.base import SurvivalInfo, study_column
 from netbayes.priors import Prior, PriorSet
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
@@ -276,15 +276,7 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
         i = ok[~ok].index[0]
         raise _bad("event", ev[i], "0 (censored) or 1 (event)", i)
     out["event"] = ev.astype(int)
-    if "study" in df.columns:
-        st = df["study"]
-        ok = st.map(lambda v: isinstance(v, str) and v.strip() != "")
-        if not ok.all():
-            i = ok[~ok].index[0]
-            raise _bad("study", st[i], "a non-empty study label (text)", i)
-        out["study"] = st.str.strip().astype(str).to_numpy()
-    else:
-        out["study"] = USER_STUDY
+    out["study"] = study_column(df, USER_STUDY, _bad)
     for col, levels in (("line", vocab.LINES), ("tumour_type", vocab.PATIENT_TUMOUR_TYPES)):
         vals = df[col].astype("string").str.strip()
         bad = ~vals.isin(levels) | vals.isna()
@@ -428,18 +420,11 @@ def _study_rows(studies: Any, packaged: Sequence[str]) -> pd.DataFrame | None:
     rule), a missing activity the reference 44.7 GBq, and an ``all`` row without mix columns
     takes the Rotterdam retreatment mix.
     """
-    if studies is None:
+    from netbayes.calibration.published import frames_of
+
+    df = frames_of(studies, "survival")
+    if df is None:
         return None
-    if hasattr(studies, "survival"):
-        studies = studies.survival
-    frames = [studies] if isinstance(studies, pd.DataFrame) else list(studies)
-    frames = [getattr(f, "survival", f) for f in frames]
-    if not frames or not all(isinstance(f, pd.DataFrame) for f in frames):
-        raise TypeError(
-            "studies must be a DataFrame of published survival rows (docs/published_cohorts.md), "
-            "a list of them, or netbayes.load_published(...)"
-        )
-    df = pd.concat(frames, ignore_index=True)
     required = ["study", "row_id", "endpoint", "line", "tumour_type", "n", "median_months"]
     missing = [c for c in required if c not in df.columns]
     if missing:
@@ -886,16 +871,12 @@ class SurvivalModel(SurvivalInfo):
                     pm,
                     pt,
                     fam,
-                    log_lam1,
-                    k1,
-                    type2,
-                    k2,
-                    beta_x,
-                    gbq_term,
-                    kappa_se,
-                    study_shift,
-                    delta_control,
-                )
+                    {
+                        "log_lam1": log_lam1, "k1": k1, "type2": type2, "k2": k2,
+                        "beta_x": beta_x, "gbq_term": gbq_term, "kappa_se": kappa_se,
+                        "study_shift": study_shift, "delta_control": delta_control,
+                    },
+                )  # fmt: skip
             if self.patients is not None:
                 self._add_patients(
                     pm,
@@ -960,85 +941,88 @@ class SurvivalModel(SurvivalInfo):
             f"salvage_se_{name}", pt.sum(pt.switch(w_se, _se_logp(se, log_d, kappa_se, n), 0))
         )
 
-    def _add_study_rows(
-        self,
-        pm,
-        pt,
-        fam,
-        log_lam1,
-        k1,
-        type2,
-        k2,
-        beta_x,
-        gbq_term,
-        kappa_se,
-        study_shift,
-        delta_control,
-    ):
+    def _add_study_rows(self, pm: Any, pt: Any, fam: Any, v: dict[str, Any]) -> None:
         """Order-statistic and SE terms of the added studies' rows.
 
-        A row's population is a mixture over its tumour mix (weights ``w``, a single type for
-        a type row) and, on R-PRRT, over the prior PFS: the study's first-line PFS of each type
-        (with the study's effect) truncated at the row's selection threshold, at G quantile
-        nodes. First-line (I-PRRT) rows are the first-line law truncated at the threshold (the
-        retreated patients were selected on it; 0: no rule). The mixture is taken on the
-        probability scale in log space (logsumexp with log weights).
+        A row's population is a mixture over its tumour mix (the types with weight > 0; one
+        type for a type row) and, on R-PRRT, over the prior PFS: the study's first-line PFS of
+        each type (with the study's effect) truncated at the row's selection threshold, at G
+        quantile nodes. First-line (I-PRRT) rows are the first-line law truncated at the
+        threshold (the retreated patients were selected on it; 0: no rule). Only the
+        components a row has are computed (a padded slot repeats one with weight 0), and the
+        first-line and salvage rows are separate terms, so no unused branch can put a NaN
+        into the gradient.
         """
         d = self.added
-        n_t = len(vocab.TUMOUR_TYPES)
+        first = (d["line"] == spec.FIRST_LINE).to_numpy()
+        for mask, name in ((first, "first_line"), (~first, "salvage")):
+            if mask.any():
+                self._study_block(pm, pt, fam, d[mask].reset_index(drop=True), name, v)
+
+    def _study_block(
+        self, pm: Any, pt: Any, fam: Any, d: pd.DataFrame, name: str, v: dict[str, Any]
+    ) -> None:
+        """The terms of one block (first-line or salvage) of added rows (see above)."""
+        log_lam1, k1, type2, k2 = v["log_lam1"], v["k1"], v["type2"], v["k2"]
+        beta_x, gbq_term, kappa_se = v["beta_x"], v["gbq_term"], v["kappa_se"]
+        study_shift, delta_control = v["study_shift"], v["delta_control"]
         w = d[[f"mix_{t}" for t in vocab.TUMOUR_TYPES]].to_numpy(float)  # (R, 6)
-        with np.errstate(divide="ignore"):
-            logw = np.log(w)
+        comps = [np.flatnonzero(row > 0) for row in w]
+        J = max(len(c) for c in comps)
+        tix = np.array([np.r_[c, np.full(J - len(c), c[0])] for c in comps])  # (R, J)
+        logw = np.array(
+            [np.r_[np.log(w[i, c]), np.full(J - len(c), -np.inf)] for i, c in enumerate(comps)]
+        )  # (R, J)
         thr = d["threshold"].to_numpy(float)
+        ctrl = (d["group"] == "control").to_numpy(float)
+        ll1 = log_lam1[tix] + delta_control * ctrl[:, None]  # (R, J)
+        t2 = type2[tix]
         us = study_shift(d["study"])  # (R,) or None
-        ll1 = (
-            log_lam1[None, :] + delta_control * (d["group"] == "control").to_numpy(float)[:, None]
-        )  # (R, 6)
-        t2 = pt.broadcast_to(type2[None, :], (len(d), n_t))
         if us is not None:
             ll1, t2 = ll1 + us[:, None], t2 + us[:, None]
-        med_v, w_med_v, se_v, w_se_v = _row_values(
+        vals = _row_values(
             _Rows(
-                row_id=d["row_id"].to_numpy(), type_idx=np.zeros(len(d), int),
-                n=d["n"].to_numpy(float), median=d["median_months"].to_numpy(float),
-                se=d["se_months"].to_numpy(float), control=np.zeros(len(d), bool),
-                line=d["line"].to_numpy(), study=d["study"].to_numpy(),
+                row_id=d["row_id"].to_numpy(), type_idx=tix[:, 0], n=d["n"].to_numpy(float),
+                median=d["median_months"].to_numpy(float), se=d["se_months"].to_numpy(float),
+                control=ctrl.astype(bool), line=d["line"].to_numpy(),
+                study=d["study"].to_numpy(),
             ),
             placeholder=1.0,
-        ).values()  # fmt: skip
-        med = pm.Data("median_studies", med_v)
-        first = (d["line"] == spec.FIRST_LINE).to_numpy()
-        G = self.n_grid
-        u1 = _midpoints(G)
+        )  # fmt: skip
+        med_v = np.where(vals["w_median"] > 0, vals["median"], thr + 1.0)
+        med = pm.Data(f"median_studies_{name}", med_v)
         m = med[:, None, None]  # (R, 1, 1)
-        # first-line rows: the law truncated at the threshold, per type (R, 6, 1)
-        lam1 = pt.exp(ll1)[..., None]
-        log_sl = fam.logsf(thr[:, None, None], k1, lam1)
-        fl_s = fam.logsf(m, k1, lam1) - log_sl
-        fl_d = fam.logpdf(m, k1, lam1) - log_sl
-        # salvage rows: prior-PFS nodes of each type, truncated at the threshold (R, 6, G)
-        x = fam.truncated_quantile_pt(u1, k1, lam1, thr[:, None, None])
-        gq = d["cumulative_gbq"].to_numpy(float)
-        lam2 = pt.exp(t2[..., None] + beta_x * pt.log(x / X_REF) + gbq_term(gq)[:, None, None])
-        sv_s = fam.logsf(m, k2, lam2)
-        sv_d = fam.logpdf(m, k2, lam2)
+        lam1 = pt.exp(ll1)[..., None]  # (R, J, 1)
         lse = pt.logsumexp
-        node_w = logw[..., None] - math.log(G)  # (R, 6, 1): type weight and node weight
-        log_s_sal = lse(sv_s + node_w, axis=(1, 2))
-        log_d_sal = lse(sv_d + node_w, axis=(1, 2))
-        log_s_fl = lse(fl_s + logw[..., None], axis=(1, 2))
-        log_d_fl = lse(fl_d + logw[..., None], axis=(1, 2))
-        log_s = pt.switch(first, log_s_fl, log_s_sal)
-        log_d = pt.switch(first, log_d_fl, log_d_sal)
+        if name == "first_line":
+            log_sl = fam.logsf(thr[:, None, None], k1, lam1)
+            comp_s = fam.logsf(m, k1, lam1) - log_sl
+            comp_d = fam.logpdf(m, k1, lam1) - log_sl
+            node_w = logw[..., None]
+        else:
+            G = self.n_grid
+            x = fam.truncated_quantile_pt(_midpoints(G), k1, lam1, thr[:, None, None])  # (R,J,G)
+            gq = d["cumulative_gbq"].to_numpy(float)
+            lam2 = pt.exp(t2[..., None] + beta_x * pt.log(x / X_REF) + gbq_term(gq)[:, None, None])
+            comp_s = fam.logsf(m, k2, lam2)
+            comp_d = fam.logpdf(m, k2, lam2)
+            node_w = logw[..., None] - math.log(G)
+        log_s = lse(comp_s + node_w, axis=(1, 2))
+        log_d = lse(comp_d + node_w, axis=(1, 2))
         log_f = pt.log1mexp(pt.minimum(log_s, -1e-12))
         n = d["n"].to_numpy(float)
         r = np.ceil(n / 2)
         comb = pt.gammaln(n + 1) - pt.gammaln(r) - pt.gammaln(n - r + 1)
         pm.Potential(
-            "study_medians",
-            pt.sum(pt.switch(w_med_v, comb + (r - 1) * log_f + (n - r) * log_s + log_d, 0)),
+            f"study_medians_{name}",
+            pt.sum(
+                pt.switch(vals["w_median"], comb + (r - 1) * log_f + (n - r) * log_s + log_d, 0)
+            ),
         )
-        pm.Potential("study_se", pt.sum(pt.switch(w_se_v, _se_logp(se_v, log_d, kappa_se, n), 0)))
+        pm.Potential(
+            f"study_se_{name}",
+            pt.sum(pt.switch(vals["w_se"], _se_logp(vals["se"], log_d, kappa_se, n), 0)),
+        )
 
     @staticmethod
     def _add_individual(pm, pt, fam, name, t, event, w, lp, k):

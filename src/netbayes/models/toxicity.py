@@ -199,7 +199,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from netbayes import vocab
+from netbayes import spec, vocab
 from netbayes.calibration import re188, rotterdam
 from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
 from netbayes.fitting import FitResult, sample
@@ -208,7 +208,7 @@ from netbayes.formulas.toxicity import A_REF_GBQ, DOSE_SCALE_GBQ
 from netbayes.formulas.toxicity_ppc import toxicity_params, toxicity_ppc_table
 from netbayes.intervals import Interval, as_interval
 from netbayes.likelihoods import ordinal as lik
-from netbayes.models.base import ToxicityInfo
+from netbayes.models.base import ToxicityInfo, study_column
 from netbayes.priors import Prior, PriorSet
 
 __all__ = [
@@ -303,6 +303,48 @@ _SCALAR_PARAMS = (
 _LOCATION_PARAMS = ("beta_activity", "beta_prior", "delta_control", "delta_retreated",
                     "delta_re188")  # fmt: skip
 """Scalar parameters sampled on the marginal scale (``<name>_marg``), see the docstring."""
+
+
+def _toxicity_rows(studies: Any, packaged: Sequence[str]) -> pd.DataFrame | None:
+    """The added studies' grade-count rows (``docs/published_cohorts.md``), checked."""
+    from netbayes.calibration.published import frames_of
+
+    df = frames_of(studies, "toxicity")
+    if df is None:
+        return None
+    need = ["study", "row_id", "line", "cell_line", "grade", "count", "n", "planned_gbq",
+            "prior_gbq"]  # fmt: skip
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise ValueError(f"studies is missing column(s) {missing}; required: {need}")
+    out = df[need].copy()
+    for c in ("study", "row_id", "line", "cell_line", "grade"):
+        out[c] = out[c].astype(str)
+    for c in ("count", "n", "planned_gbq", "prior_gbq"):
+        out[c] = pd.to_numeric(out[c]).astype(float)
+    clash = sorted(set(out["study"]) & set(packaged))
+    if clash:
+        raise ValueError(
+            f"studies: study id(s) {clash} are packaged studies; added studies never replace "
+            "them (use another id)"
+        )
+    for _, r in out.iterrows():
+        where = f"studies: row {r['study']}:{r['row_id']}"
+        if r["line"] not in vocab.LINES:
+            raise ValueError(f"{where} line={r['line']!r}; allowed: {', '.join(vocab.LINES)}")
+        if r["cell_line"] not in (*CELL_LINES, "any"):
+            raise ValueError(f"{where} cell_line={r['cell_line']!r}; allowed: "
+                             f"{', '.join((*CELL_LINES, 'any'))}")  # fmt: skip
+        if r["grade"] not in ("3", "4", "3+"):
+            raise ValueError(f"{where} grade={r['grade']!r}; allowed: 3, 4, 3+")
+        if not (r["n"] >= 1 and 0 <= r["count"] <= r["n"]):
+            raise ValueError(f"{where} count={r['count']:g} of n={r['n']:g}; expected "
+                             "0 <= count <= n, n >= 1")  # fmt: skip
+        if not (r["planned_gbq"] >= 0 and r["prior_gbq"] >= 0):
+            raise ValueError(f"{where} activities must be >= 0 GBq")
+    if out.duplicated(["study", "row_id"]).any():
+        raise ValueError("studies: a (study, row_id) pair appears twice")
+    return out.reset_index(drop=True)
 
 
 def _as_priors(priors: ToxicityPriors | Mapping[str, Any] | None) -> ToxicityPriors:
@@ -416,15 +458,7 @@ def validate_user_data(df: pd.DataFrame) -> pd.DataFrame:
             i = bad[bad].index[0]
             raise _bad(col, df.loc[i, col], USER_COLUMNS[col], i)
         out[col] = vals.astype(float)
-    if "study" in df.columns:
-        st = df["study"]
-        ok = st.map(lambda v: isinstance(v, str) and v.strip() != "")
-        if not ok.all():
-            i = ok[~ok].index[0]
-            raise _bad("study", st[i], "a non-empty study label (text)", i)
-        out["study"] = st.str.strip().astype(str).to_numpy()
-    else:
-        out["study"] = USER_STUDY
+    out["study"] = study_column(df, USER_STUDY, _bad)
     if "tumour_type" in df.columns:
         tt = df["tumour_type"].astype("string").str.strip()
         bad = tt.notna() & ~tt.isin(vocab.PATIENT_TUMOUR_TYPES)
@@ -468,6 +502,12 @@ class ToxicityModel(ToxicityInfo):
         Quadrature nodes for the patient propensity.
     exclude_studies : sequence of str
         Studies whose data are left out (for leave-one-study-out checks).
+    studies : DataFrame, list of DataFrame or PublishedStudies, optional
+        Published studies' grade counts to add (``docs/published_cohorts.md``, toxicity rows;
+        :func:`netbayes.calibration.load_published`): per row the study, line, cell line (or
+        ``any``), grade (``3``, ``4`` or ``3+``), count of n patients, and the activities. Each
+        count is binomial with the model's probability for a patient on that line at that
+        study's centre (the line's own effect, as in prediction). A packaged id is refused.
     study_level : bool
         Give each study (centre) an effect on the patient propensity, ``v_s`` (reported on the
         latent scale; ``tau_tox`` is its SD on the marginal probit scale, with an external
@@ -485,6 +525,7 @@ class ToxicityModel(ToxicityInfo):
         n_nodes: int = 64,
         study_level: bool = True,
         exclude_studies: Sequence[str] = (),
+        studies: Any = None,
     ) -> None:
         if not (0.0 <= any_weight <= 1.0):
             raise ValueError(f"any_weight={any_weight!r}; expected a number in [0, 1]")
@@ -496,6 +537,7 @@ class ToxicityModel(ToxicityInfo):
         self.study_level = bool(study_level)
         self.exclude_studies: tuple[str, ...] = ()
         self.model: Any = None
+        self.added = _toxicity_rows(studies, [rotterdam.STUDY_ID, re188.STUDY_ID])
         names = tuple(str(x) for x in exclude_studies)
         bad = [x for x in names if x not in self.studies]
         if bad:
@@ -506,6 +548,9 @@ class ToxicityModel(ToxicityInfo):
         if self.user is not None and names:
             keep = ~self.user["study"].isin(names)
             self.user = self.user[keep] if keep.any() else None
+        if self.added is not None and names:
+            keep = ~self.added["study"].isin(names)
+            self.added = self.added[keep].reset_index(drop=True) if keep.any() else None
         self.exclude_studies = names
         if not self.studies:
             raise ValueError(f"exclude_studies={list(names)} leaves nothing to fit")
@@ -515,6 +560,8 @@ class ToxicityModel(ToxicityInfo):
         """The studies (centres) of the model's data: the two papers, then the user's
         (``study`` column of the user data; default ``"user"``)."""
         out = [rotterdam.STUDY_ID, re188.STUDY_ID]
+        if getattr(self, "added", None) is not None:
+            out += list(self.added["study"])
         if self.user is not None:
             out += list(self.user["study"])
         return [x for x in dict.fromkeys(out) if x not in self.exclude_studies]
@@ -634,6 +681,8 @@ class ToxicityModel(ToxicityInfo):
             lp_mean = pt.logsumexp(lp_cyc, axis=0) - math.log(len(d.re_activity))
             if use_re:
                 pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
+            if self.added is not None:
+                self._add_study_counts(pm, pt, m, cut_m, sig, scale, v_m, studies, theta)
             if user is not None:
                 if v_m is None:
                     d_user = P["delta_user"].rv(pm, "delta_user")
@@ -656,6 +705,46 @@ class ToxicityModel(ToxicityInfo):
                 )
         self.model = model
         return model
+
+    def _add_study_counts(self, pm, pt, m, cut_m, sig, scale, v_m, studies, theta):
+        """Binomial terms of the added studies' grade counts (marginal scale per cell line; the
+        any-line worst grade by quadrature over the patient propensity)."""
+        a = self.added
+        eta = []
+        for r in a.itertuples(index=False):
+            key = ftox.LINE_EFFECT[r.line]
+            act = r.planned_gbq if spec.line_spec(r.line).adds_lu177 else theta * r.planned_gbq
+            e = (
+                m["beta_activity"] * (act - A_REF_GBQ) / DOSE_SCALE_GBQ
+                + m["beta_prior"] * r.prior_gbq / DOSE_SCALE_GBQ
+            )
+            if key is not None:
+                e = e + m[key]
+            if v_m is not None:
+                e = e + v_m[studies.index(r.study)]
+            eta.append(e)
+        eta_m = pt.stack(eta)  # (R,) marginal scale
+        eta_l = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (R, 3)
+        lp_line = lik.ordinal_logprobs(eta_l, cut_m, LINK)  # (R, 3, 5): grades 0-IV
+        lp_any3 = lik.any_line_probs(
+            scale * eta_l, scale * cut_m, sig, LINK, n_nodes=self.n_nodes, log=True
+        )  # (R, 3): <= II, III, IV
+        rows = np.arange(len(a))
+        li = np.array([CELL_LINES.index(c) if c != "any" else 0 for c in a["cell_line"]])
+        on_line = lp_line[rows, li]  # (R, 5)
+        line_g = pt.stack(
+            [on_line[:, 3], on_line[:, 4], pt.logsumexp(on_line[:, 3:], axis=1)], axis=1
+        )  # III, IV, >= III
+        any_g = pt.stack(
+            [lp_any3[:, 1], lp_any3[:, 2], pt.logsumexp(lp_any3[:, 1:], axis=1)], axis=1
+        )
+        gi = np.array([{"3": 0, "4": 1, "3+": 2}[str(g)] for g in a["grade"]])
+        is_any = (a["cell_line"] == "any").to_numpy()
+        logp = pt.switch(is_any, any_g[rows, gi], line_g[rows, gi])
+        k = a["count"].to_numpy(float)
+        n = a["n"].to_numpy(float)
+        ll = k * logp + (n - k) * pt.log1mexp(pt.minimum(logp, -1e-12))
+        pm.Potential("ll_study_counts", ll.sum())
 
     def parameter_names(self) -> list[str]:
         """Parameters diagnosed after a fit.
