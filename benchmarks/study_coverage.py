@@ -22,11 +22,10 @@ Truths come from the priors, so an exact Bayesian computation covers at the nomi
 average over replicates; departures measure the model's approximations (censoring before the
 median ignored, the SE measurement model, the mixture rows' plug-in SE).
 
-Known (2026-12-06, model at c7cdba2): a study with selection threshold exactly 0 makes the
-sampler diverge (K = 8, replicate 0: 354 divergent of 600 draws; the same replicate with
-thresholds 1/12/18 instead of 0/12/18, every other draw equal: 0). The model's truncation at
-0 needs a guard (models/ is not this driver's to change); until then ``--thresholds 1 12 18``
-gives practically the same designs.
+Studies without a selection rule (threshold 0) used to make the sampler diverge (K = 8,
+replicate 0: 347 divergent of 600 draws) through a NaN gradient of the Weibull truncated
+quantile at 0; ``WeibullFamily.truncated_quantile_pt`` now guards it (0 divergent).
+``--thresholds`` changes the set the designs draw from (every other draw stays the same).
 
 Each replicate's random stream is seeded by (seed, K, replicate), so a replicate's truth and
 data do not depend on which others ran. Each finished replicate is appended to a JSONL file at

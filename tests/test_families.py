@@ -202,3 +202,28 @@ def test_generic_spearman_reduces_to_the_weibull_closed_form(pt):
     assert generic == pytest.approx(closed, abs=1e-10)
     ln = L.implied_spearman_selected_mixture(LOGNORMAL, *args).eval()
     assert -1.0 < ln < 1.0 and abs(ln - closed) > 1e-3  # a different law, a different value
+
+
+def test_weibull_truncated_quantile_at_zero_has_finite_gradients():
+    """A lower bound of 0 (a study without a selection rule) is the plain quantile, with
+    finite gradients for k < 1 too (``(0/lam)**k`` had a NaN gradient in lam: 347 divergent
+    transitions in a K = 8 simulated fit, 0 with this guard); positive bounds are unchanged."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    fam = get_family("weibull")
+    k, lam, lt = pt.dscalar("k"), pt.dscalar("lam"), pt.dscalar("lt")
+    u = np.array([0.1, 0.5, 0.9])
+    plain = 20.0 * (-np.log1p(-u)) ** (1 / 0.8)
+    for lower, extra in ((0.0, []), (np.zeros(3), []), (lt, [0.0])):
+        x = fam.truncated_quantile_pt(u, k, lam, lower)
+        f = pytensor.function(
+            [k, lam, *([lt] if extra else [])], [x, *pytensor.grad(x.sum(), [k, lam])]
+        )
+        val, *grads = f(0.8, 20.0, *extra)
+        np.testing.assert_allclose(val, plain, rtol=1e-12)
+        assert np.isfinite(grads).all()
+    mixed = fam.truncated_quantile_pt(u, k, lam, np.array([0.0, 12.0, 18.0]))
+    positive = fam.truncated_quantile_pt(u[1:], k, lam, np.array([12.0, 18.0]))  # old path
+    a, b = pytensor.function([k, lam], [mixed, positive])(1.3, 20.0)
+    np.testing.assert_array_equal(a[1:], b)

@@ -141,7 +141,20 @@ class WeibullFamily(SurvivalFamily):
         return lam * math.log(2) ** (1 / k)
 
     def truncated_quantile_pt(self, u: Any, k: Any, lam: Any, lower: Any) -> Any:
-        h_thr = (lower / lam) ** k
+        """``lower = 0`` (no truncation) gives the plain quantile with finite gradients: the
+        gradient of ``(0/lam)**k`` in ``lam`` is 0 * inf = NaN for k < 1, which made the
+        sampler diverge on studies without a selection rule. Positive bounds: unchanged."""
+        from pytensor.graph.basic import Variable
+
+        if isinstance(lower, Variable):
+            import pytensor.tensor as pt
+
+            pos = pt.gt(lower, 0)
+            h_thr = pt.switch(pos, (pt.switch(pos, lower, 1.0) / lam) ** k, 0.0)
+        else:
+            low = np.asarray(lower, float)
+            pos = low > 0
+            h_thr = (lower / lam) ** k if pos.all() else (np.where(pos, low, 1.0) / lam) ** k * pos
         return lam * (h_thr - np.log1p(-np.asarray(u, float))) ** (1 / k)
 
     def km_median_logp(self, median: Any, n: Any, k: Any, lam: Any, lower: Any = None) -> Any:
