@@ -6,6 +6,8 @@ invent data. Derived quantities (grade-0 counts, Wald standard errors) are compu
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -14,6 +16,7 @@ from netbayes.data import load_table
 
 __all__ = [
     "calibration_summary",
+    "largest_remainder",
     "re188_cycle_grade_counts",
     "survival_summaries",
     "wald_se",
@@ -214,3 +217,17 @@ def calibration_summary() -> dict[str, pd.DataFrame]:
         "toxicity_grade3plus": tox_table.reset_index(),
         "re188_patients": pts,
     }
+
+
+def largest_remainder(n: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split ``n`` patients over groups in proportion to positive-total ``weights``:
+    floor each share, then give the remaining patients to the largest remainders (ties in the
+    order of ``weights``). Groups with no patient are left out. The one rule of the cohort
+    prediction and the study simulator, so both build the same cohorts."""
+    tot = sum(weights.values())
+    exact = {t: n * v / tot for t, v in weights.items()}
+    counts = {t: math.floor(v) for t, v in exact.items()}
+    rest = n - sum(counts.values())
+    for t in sorted(exact, key=lambda u: exact[u] - counts[u], reverse=True)[:rest]:
+        counts[t] += 1
+    return {t: c for t, c in counts.items() if c > 0}

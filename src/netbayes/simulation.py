@@ -46,7 +46,7 @@ from scipy import stats
 
 from netbayes import vocab
 from netbayes.calibration import survival_calibration
-from netbayes.cohorts import Z95
+from netbayes.cohorts import Z95, largest_remainder
 from netbayes.families import DEFAULT_FAMILY, SurvivalFamily, get_family
 from netbayes.models.survival import calibration_constants
 from netbayes.spec import GBQ_REF as _GBQ_REF
@@ -436,12 +436,7 @@ def type_counts(n: int, mix: Any) -> dict[str, int]:
     tot = sum(w.values())
     if not tot > 0:
         raise ValueError(f"mix={dict(mix)!r} is not allowed; expected a positive total")
-    exact = {t: n * v / tot for t, v in w.items()}
-    counts = {t: math.floor(v) for t, v in exact.items()}
-    rest = n - sum(counts.values())
-    for t in sorted(exact, key=lambda u: exact[u] - counts[u], reverse=True)[:rest]:
-        counts[t] += 1
-    return {t: c for t, c in counts.items() if c > 0}
+    return largest_remainder(n, w)
 
 
 @dataclass(frozen=True)

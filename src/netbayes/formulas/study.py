@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CENTRES", "centre_effect", "study_draws", "study_labels"]
+__all__ = ["CENTRES", "study_draws", "study_labels"]
 
 CENTRES: tuple[str, ...] = ("new", "typical")
 """The centre choices besides a study label."""
@@ -78,38 +78,3 @@ def study_draws(draws: np.ndarray, labels: Sequence[str], study: str) -> np.ndar
         raise ValueError(f"centre={study!r} is not a study of this posterior; allowed: "
                          f"{', '.join([*CENTRES, *labels])}")  # fmt: skip
     return np.asarray(draws)[:, list(labels).index(study)]
-
-
-def centre_effect(
-    centre: str,
-    effects: np.ndarray | None,
-    sd: np.ndarray | None,
-    labels: Sequence[str] | None,
-    rng: np.random.Generator,
-) -> np.ndarray | float:
-    """Draws of the centre effect of a prediction (0.0 for ``"typical"`` or no study level).
-
-    Parameters
-    ----------
-    centre : str
-        ``"new"``, ``"typical"`` or a study label.
-    effects : numpy.ndarray or None
-        The study effects, shape (draws, studies) (None: the posterior has no study level).
-    sd : numpy.ndarray or None
-        The SD of the study effects per draw (``tau``, on the effects' scale).
-    labels : sequence of str or None
-        The studies of ``effects``.
-    rng : numpy.random.Generator
-        Draws the new centre's standard normals (one per posterior draw).
-    """
-    if centre == "typical":
-        return 0.0
-    if effects is None or sd is None or labels is None:
-        if centre == "new":
-            return 0.0
-        raise ValueError(
-            f"centre={centre!r}: this posterior has no study level; allowed: new, typical"
-        )
-    if centre == "new":
-        return np.asarray(sd) * rng.standard_normal(np.shape(sd))
-    return study_draws(effects, labels, centre)

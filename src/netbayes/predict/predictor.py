@@ -16,6 +16,7 @@ from scipy.special import ndtr
 
 from netbayes import calibration, spec, vocab
 from netbayes.calibration import calibrated_ranges
+from netbayes.cohorts import largest_remainder
 from netbayes.families import family_of, get_family
 from netbayes.families.weibull import WeibullFamily
 from netbayes.formulas import survival as F
@@ -1121,12 +1122,7 @@ class Predictor:
         tot = sum(fine.values())
         if tot <= 0:
             raise _bad("tumour_mix", dict(mix), "at least one positive count or proportion")
-        exact = {t: n * v / tot for t, v in fine.items()}
-        counts = {t: math.floor(v) for t, v in exact.items()}
-        rest = n - sum(counts.values())
-        for t in sorted(exact, key=lambda u: exact[u] - counts[u], reverse=True)[:rest]:
-            counts[t] += 1
-        return {t: c for t, c in counts.items() if c > 0}
+        return largest_remainder(n, fine)
 
 
 def _gbq_r() -> float:
