@@ -31,7 +31,10 @@ selection threshold on first-line PFS, cumulative activity, administrative censo
 reported) gives one study's R-PRRT patients from the model's own law with its u_s on the
 first-line and salvage log scales (:func:`simulate_study_patients`), summarised as its paper
 would in the rows of ``docs/published_cohorts.md`` (:func:`simulate_studies`);
-:func:`random_designs` draws heterogeneous designs (``benchmarks/study_coverage.py``).
+:func:`random_designs` draws heterogeneous designs (``benchmarks/study_coverage.py``). The
+toxicity study level likewise: :func:`draw_toxicity_study_truth` (tau_tox and the latent study
+effects), :class:`ToxicityStudyDesign`, :func:`simulate_toxicity_studies` (one grade >= III
+"any" row per study) and :func:`random_toxicity_designs`.
 """
 
 from __future__ import annotations
@@ -55,17 +58,23 @@ from netbayes.spec import X_REF as _X_REF
 
 __all__ = [
     "SURVIVAL_ROW_COLUMNS",
+    "TOXICITY_ROW_COLUMNS",
     "SimulatedStudy",
     "StudyDesign",
+    "ToxicityStudyDesign",
     "draw_study_truth",
     "draw_survival_truth",
+    "draw_toxicity_study_truth",
     "km_summary",
     "random_designs",
+    "random_toxicity_designs",
     "rotterdam_mix",
     "simulate_studies",
     "simulate_study_patients",
     "simulate_survival_patients",
     "simulate_survival_study",
+    "simulate_toxicity_grades",
+    "simulate_toxicity_studies",
     "study_rows",
     "survival_targets",
     "type_counts",
@@ -733,6 +742,157 @@ def random_designs(
                 cumulative_gbq=g,
                 followup=(0.5 * mf, 1.5 * mf),
                 report=report,
+            )
+        )
+    return out
+
+
+# -- the toxicity study level ------------------------------------------------------------------
+TOXICITY_ROW_COLUMNS = (
+    "study", "row_id", "line", "cell_line", "grade", "count", "n", "planned_gbq", "prior_gbq",
+    "source",
+)  # fmt: skip
+"""Columns of the toxicity rows :func:`simulate_toxicity_studies` writes (the grade-count layout
+of ``docs/published_cohorts.md``)."""
+
+
+@dataclass(frozen=True)
+class ToxicityStudyDesign:
+    """One simulated study of grade >= III haematotoxicity, reported as its paper would: the
+    number of its ``n`` patients with a grade III or IV cytopenia on any cell line after the
+    line (one ``any``/``3+`` row, the form most salvage-PRRT series print).
+
+    Attributes
+    ----------
+    study : str
+        Study id.
+    n : int
+        Patients (>= 1).
+    planned_gbq : float
+        Activity given in the line (GBq; 188Re-HEDP GBq on the ``188Re-HEDP`` line).
+    prior_gbq : float
+        Cumulative 177Lu activity before the line (GBq).
+    line : str
+        Treatment line (:data:`netbayes.vocab.LINES`; default R-PRRT).
+    """
+
+    study: str
+    n: int
+    planned_gbq: float
+    prior_gbq: float
+    line: str = "R-PRRT"
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n={self.n!r}; expected an integer >= 1")
+        if self.line not in vocab.LINES:
+            raise ValueError(f"line={self.line!r}; allowed: {', '.join(vocab.LINES)}")
+        if not (self.planned_gbq >= 0 and self.prior_gbq >= 0):
+            raise ValueError("planned_gbq and prior_gbq must be >= 0 GBq")
+
+
+def draw_toxicity_study_truth(priors: Any, rng: np.random.Generator, k: int) -> dict[str, Any]:
+    """A toxicity truth from the priors with ``k`` study effects.
+
+    Every parameter of :data:`netbayes.formulas.toxicity.PARAMS` from ``priors`` (a
+    :class:`~netbayes.models.toxicity.ToxicityPriors`, conditional (latent) scale, as
+    :func:`netbayes.models.toxicity.draw_prior_params` draws them), ``tau_tox`` (marginal probit
+    scale) and the study effects on the latent scale,
+    ``v_study = sqrt(1 + sigma_u^2) * tau_tox * z``, z ~ N(0, 1) (the model's
+    parameterisation).
+    """
+    from netbayes.formulas import toxicity as ftox
+
+    out: dict[str, Any] = {
+        "c3": priors["c3"].sample(rng, 3),
+        "log_gap": priors["log_gap"].sample(rng, 9).reshape(3, 3),
+    }
+    for name in ftox.PARAMS:
+        if name not in out:
+            out[name] = float(priors[name].sample(rng, 1)[0])
+    out["tau_tox"] = float(priors["tau_tox"].sample(rng, 1)[0])
+    out["z_study_tox"] = rng.standard_normal(int(k))
+    out["v_study"] = math.sqrt(1.0 + out["sigma_u"] ** 2) * out["tau_tox"] * out["z_study_tox"]
+    return out
+
+
+def simulate_toxicity_grades(
+    truth: dict[str, Any], design: ToxicityStudyDesign, v: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Worst grade per patient and cell line, shape (n, 3), of one study with latent effect ``v``.
+
+    The model's law: ``y = eta + v + u_i + N(0, 1)`` per cell line, with the patient's
+    propensity ``u_i ~ N(0, sigma_u^2)`` shared by the three lines and ``eta`` the line's
+    linear predictor (:func:`netbayes.formulas.toxicity.linear_predictor`; 188Re-HEDP activity
+    times ``theta``; the line's effect of :data:`netbayes.formulas.toxicity.LINE_EFFECT`).
+    """
+    from netbayes import spec
+    from netbayes.formulas import toxicity as ftox
+
+    ls = spec.line_spec(design.line)
+    act = design.planned_gbq if ls.adds_lu177 else truth["theta"] * design.planned_gbq
+    key = ftox.LINE_EFFECT[design.line]
+    eta = ftox.linear_predictor(
+        act, design.prior_gbq, truth["beta_activity"], truth["beta_prior"],
+        0.0 if key is None else truth[key],
+    )  # fmt: skip
+    cut = ftox.cutpoints(np.asarray(truth["c3"]), np.asarray(truth["log_gap"]))
+    u = rng.normal(0.0, truth["sigma_u"], design.n)
+    return ftox.simulate_grades(np.full((design.n, 3), float(eta) + v), cut, u[:, None], rng)
+
+
+def simulate_toxicity_studies(
+    truth: dict[str, Any], designs: Any, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Simulate several toxicity studies from one truth; one grade >= III ``any`` row each.
+
+    Study i has the latent effect ``truth["v_study"][i]`` (:func:`draw_toxicity_study_truth`).
+    Returns rows in the layout of ``docs/published_cohorts.md`` (columns
+    :data:`TOXICITY_ROW_COLUMNS`), ready for ``ToxicityModel(studies=rows)``.
+    """
+    designs = list(designs)
+    v = np.atleast_1d(np.asarray(truth["v_study"], float))
+    if len(v) != len(designs):
+        raise ValueError(
+            f"truth has {len(v)} study effects but {len(designs)} designs were given; draw the "
+            "truth with draw_toxicity_study_truth(priors, rng, k=len(designs))"
+        )
+    ids = [d.study for d in designs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"study ids must be unique, got {ids}")
+    rows = []
+    for d, vs in zip(designs, v, strict=True):
+        g = simulate_toxicity_grades(truth, d, float(vs), rng)
+        rows.append({
+            "study": d.study, "row_id": f"{d.study}_any3", "line": d.line, "cell_line": "any",
+            "grade": "3+", "count": int((g.max(axis=1) >= 3).sum()), "n": d.n,
+            "planned_gbq": float(d.planned_gbq), "prior_gbq": float(d.prior_gbq),
+            "source": "simulated",
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=list(TOXICITY_ROW_COLUMNS))
+
+
+def random_toxicity_designs(
+    k: int,
+    rng: np.random.Generator,
+    *,
+    sizes: tuple[int, int] = (20, 150),
+    planned_gbq: tuple[float, float] = (7.4, 22.2),
+    prior_gbq: tuple[float, float] = (22.2, 37.0),
+    prefix: str = "tox",
+) -> list[ToxicityStudyDesign]:
+    """``k`` heterogeneous R-PRRT toxicity designs: size uniform on the integers of ``sizes``,
+    activity in the line uniform on ``planned_gbq`` (one to three 7.4-GBq cycles), prior
+    activity uniform on ``prior_gbq`` (three to five cycles). Study ids ``<prefix>00``, ..."""
+    out = []
+    for i in range(int(k)):
+        n = int(rng.integers(sizes[0], sizes[1] + 1))
+        out.append(
+            ToxicityStudyDesign(
+                study=f"{prefix}{i:02d}",
+                n=n,
+                planned_gbq=float(rng.uniform(*planned_gbq)),
+                prior_gbq=float(rng.uniform(*prior_gbq)),
             )
         )
     return out

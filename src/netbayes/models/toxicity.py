@@ -708,22 +708,28 @@ class ToxicityModel(ToxicityInfo):
 
     def _add_study_counts(self, pm, pt, m, cut_m, sig, scale, v_m, studies, theta):
         """Binomial terms of the added studies' grade counts (marginal scale per cell line; the
-        any-line worst grade by quadrature over the patient propensity)."""
+        any-line worst grade by quadrature over the patient propensity).
+
+        The rows' counts, sizes and activities are data containers (``study_count``,
+        ``study_n``, ``study_planned_gbq``, ``study_prior_gbq``), so a compiled model can be
+        re-used on other values for the same rows (the simulation benchmarks); the rows' lines,
+        cell lines, grades and studies are the model's structure."""
         a = self.added
-        eta = []
-        for r in a.itertuples(index=False):
-            key = ftox.LINE_EFFECT[r.line]
-            act = r.planned_gbq if spec.line_spec(r.line).adds_lu177 else theta * r.planned_gbq
-            e = (
-                m["beta_activity"] * (act - A_REF_GBQ) / DOSE_SCALE_GBQ
-                + m["beta_prior"] * r.prior_gbq / DOSE_SCALE_GBQ
-            )
-            if key is not None:
-                e = e + m[key]
-            if v_m is not None:
-                e = e + v_m[studies.index(r.study)]
-            eta.append(e)
-        eta_m = pt.stack(eta)  # (R,) marginal scale
+        k = pm.Data("study_count", a["count"].to_numpy(float))
+        n = pm.Data("study_n", a["n"].to_numpy(float))
+        planned = pm.Data("study_planned_gbq", a["planned_gbq"].to_numpy(float))
+        prior = pm.Data("study_prior_gbq", a["prior_gbq"].to_numpy(float))
+        adds = np.array([spec.line_spec(x).adds_lu177 for x in a["line"]])
+        act = pt.switch(adds, planned, theta * planned)  # 177Lu-equivalent GBq
+        keys = [ftox.LINE_EFFECT[x] for x in a["line"]]
+        effect = pt.stack([pt.zeros(()) if key is None else m[key] for key in keys])
+        eta_m = (
+            m["beta_activity"] * (act - A_REF_GBQ) / DOSE_SCALE_GBQ
+            + m["beta_prior"] * prior / DOSE_SCALE_GBQ
+            + effect
+        )  # (R,) marginal scale
+        if v_m is not None:
+            eta_m = eta_m + v_m[np.array([studies.index(x) for x in a["study"]])]
         eta_l = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (R, 3)
         lp_line = lik.ordinal_logprobs(eta_l, cut_m, LINK)  # (R, 3, 5): grades 0-IV
         lp_any3 = lik.any_line_probs(
@@ -741,8 +747,6 @@ class ToxicityModel(ToxicityInfo):
         gi = np.array([{"3": 0, "4": 1, "3+": 2}[str(g)] for g in a["grade"]])
         is_any = (a["cell_line"] == "any").to_numpy()
         logp = pt.switch(is_any, any_g[rows, gi], line_g[rows, gi])
-        k = a["count"].to_numpy(float)
-        n = a["n"].to_numpy(float)
         ll = k * logp + (n - k) * pt.log1mexp(pt.minimum(logp, -1e-12))
         pm.Potential("ll_study_counts", ll.sum())
 
