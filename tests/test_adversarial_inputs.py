@@ -521,3 +521,12 @@ def test_predict_patient_cache_is_kept_while_nothing_changes(tmp_path):
     card = folder / "survival-pfs.json"
     card.write_bytes(card.read_bytes())  # rewritten: a new modification time
     assert predictor_mod._default_predictor("pfs", str(folder)) is not first
+
+
+def test_prediction_tables_suggest_a_misspelled_column(pred):
+    df = pd.DataFrame([STD_R]).rename(columns={"prior_pfs_months": "prior_pfs"})
+    with pytest.raises(ValueError) as err:
+        pred.summaries(df)
+    assert "unknown column(s) ['prior_pfs']; 'prior_pfs': did you mean 'prior_pfs_months'?" in str(
+        err.value
+    )

@@ -286,9 +286,12 @@ def _check_frame(df: Any) -> None:
             f"df is missing column(s) {missing}; required {required}, optional prior_gbq, "
             "prior_pfs_months (see netbayes.predict.FIELDS)"
         )
-    unknown = sorted(set(df.columns) - set(FIELDS))
+    unknown = sorted(set(df.columns) - set(FIELDS), key=str)
     if unknown:
-        raise ValueError(f"df has unknown column(s) {unknown}; allowed: {list(FIELDS)}")
+        hints = "".join(
+            f"; {c!r}:{hint[1:]}" for c in unknown if (hint := fields.suggest(c, list(FIELDS)))
+        )
+        raise ValueError(f"df has unknown column(s) {unknown}{hints}; allowed: {list(FIELDS)}")
     if len(df) == 0:
         raise ValueError("df has no rows; expected at least one patient")
     if not df.index.is_unique:
