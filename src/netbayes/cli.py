@@ -155,9 +155,10 @@ def _predict(args: argparse.Namespace) -> int:
     import json
     import warnings
 
-    from netbayes.predict import ExtrapolationWarning, Predictor, _check_times
+    from netbayes.predict import DEFAULT_T_PROBS, ExtrapolationWarning, Predictor, _check_times
 
-    _check_times("--times", args.times)  # name the flag, not the keyword it becomes
+    times = list(DEFAULT_T_PROBS) if args.times is None else args.times  # every --times kept
+    _check_times("--times", times)  # name the flag, not the keyword it becomes
     predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
@@ -167,7 +168,7 @@ def _predict(args: argparse.Namespace) -> int:
             planned_gbq=args.planned_gbq,
             prior_gbq=args.prior_gbq,
             prior_pfs_months=args.prior_pfs,
-            t_probs=args.times,
+            t_probs=times,
             interval=args.interval,
             new_type=args.new_type,
             centre=args.centre,
@@ -260,9 +261,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--times",
         type=float,
         nargs="+",
-        default=[12.0, 24.0],
+        action="extend",
+        default=None,
         metavar="T",
-        help="times t (months) of P(PFS > t) (default 12 24)",
+        help="times t (months) of P(PFS > t) (default 12 24); several after one flag or the "
+        "flag repeated, all kept: --times 12 --times 24 is --times 12 24",
     )
     p.add_argument("--endpoint", choices=["pfs", "os"], default="pfs", help="default pfs")
     p.add_argument(

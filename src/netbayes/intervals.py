@@ -61,9 +61,20 @@ class Interval:
 
     @property
     def percent(self) -> str:
-        """The level as printed: ``"95"``, ``"89"``, ``"97.5"``."""
-        p = round(100 * float(self.prob), 6)
-        return f"{p:g}"
+        """The level as printed: ``"95"``, ``"89"``, ``"97.5"``; near 0 or 1 with the digits
+        that tell it from 0% or 100% (``0.9999999`` is ``"99.99999"``, never ``"100"``).
+
+        Six significant digits, more where they do not give the level back (to a relative
+        1e-9, and its complement, the tails, to a relative 1e-6), so a label never rounds a
+        level to another one.
+        """
+        p = float(self.prob)
+        for digits in range(6, 18):
+            text = f"{100 * p:.{digits}g}"
+            q = float(text) / 100
+            if math.isclose(q, p, rel_tol=1e-9) and math.isclose(1 - q, 1 - p, rel_tol=1e-6):
+                break
+        return text
 
     @property
     def label(self) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from netbayes import vocab
+from netbayes import fields, vocab
 from netbayes.calibration import rotterdam
 from netbayes.cohorts import wald_se
 from netbayes.spec import FIRST_LINE, GBQ_REF
@@ -40,10 +40,12 @@ __all__ = [
     "rotterdam_as_published",
 ]
 
-MAX_MONTHS = 600.0
-"""Largest time accepted in a ``_months`` column (50 years)."""
-MAX_GBQ = 200.0
-"""Largest activity accepted in a ``_gbq`` column; more looks like MBq."""
+MAX_MONTHS = fields.LIMITS["time_months"].hi
+"""Largest time accepted in a ``_months`` column (600: 50 years; :data:`netbayes.fields.LIMITS`,
+shared with users' patient tables and prediction input)."""
+MAX_GBQ = fields.LIMITS["cumulative_gbq"].hi
+"""Largest activity accepted in a ``_gbq`` column (200; :data:`netbayes.fields.LIMITS`); more
+looks like MBq."""
 
 ENDPOINTS = ("pfs", "os")
 TOXICITY_CELL_LINES = (*vocab.CELL_LINES, "any")

@@ -77,6 +77,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from netbayes import fields as fld
 from netbayes import spec, vocab
 from netbayes.calibration import (
     SurvivalCalibration,
@@ -201,29 +202,61 @@ class SurvivalPriors(PriorSet):
 USER_STUDY = "user"
 """Study label of a user's patients without a ``study`` column."""
 PATIENT_COLUMNS: dict[str, str] = {
-    "time_months": "follow-up time from the first cycle of `line` to event or censoring, > 0",
+    "time_months": "follow-up time from the first cycle of `line` to event or censoring, > 0 "
+    "and <= 600 months",
     "event": "1 = progression (or death for OS) observed, 0 = censored",
     "line": f"treatment line, one of {', '.join(vocab.LINES)}",
     "tumour_type": f"one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)}",
-    "prior_pfs_months": "PFS after the previous line (months, > 0); required for salvage lines, "
-    "ignored for I-PRRT; may be missing for 188Re-HEDP",
-    "cumulative_gbq": "cumulative 177Lu activity after this line (GBq, >= 0); required for "
-    "R-PRRT and RR-PRRT",
+    "prior_pfs_months": "PFS after the previous line (months, >= 1 day and <= 600); required for "
+    "salvage lines, ignored for I-PRRT; may be missing for 188Re-HEDP",
+    "cumulative_gbq": "cumulative 177Lu activity after this line (GBq, >= 0 and <= 200); "
+    "required for R-PRRT and RR-PRRT",
     "study": f"optional: the centre or study the patient was treated in (a label; default "
     f"{USER_STUDY!r}); each study gets its own effect in the study level",
 }
 """Columns of a user's patient table (see :func:`validate_patients`)."""
 
+_REQUIRED_COLUMNS = ("time_months", "event", "line", "tumour_type")
+
 
 def _bad(field: str, value: Any, allowed: str, row: Any = None) -> ValueError:
-    if isinstance(value, np.generic):
-        value = value.item()
-    where = f" (row {row!r})" if row is not None else ""
-    return ValueError(f"{field}={value!r}{where} is not allowed; expected {allowed}")
+    return fld.bad(field, value, allowed, row)
+
+
+def _levels(df: pd.DataFrame, col: str, levels: Sequence[str]) -> pd.Categorical:
+    """A vocabulary column as a categorical; an unknown value is refused with a suggestion."""
+    raw = df[col]
+    vals = raw.map(lambda v: v.strip() if isinstance(v, str) else None)
+    bad = ~vals.isin(levels)
+    if bad.any():
+        i = bad[bad].index[0]
+        v = raw[i]
+        raise _bad(col, v, f"one of {', '.join(levels)}{fld.suggest(v, levels)}", i)
+    return pd.Categorical(vals, categories=list(levels))
 
 
 def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
     """Validate a user's individual patient table and return a typed copy.
+
+    Every value is checked as prediction input is (:mod:`netbayes.fields`): numbers are real
+    numbers (not booleans, strings, dates or durations), finite and inside the plausibility
+    limits of their column, with the likely unit mistake named (a cumulative activity of
+    44,700 "looks like MBq"); an unknown or misspelled column is refused with the closest
+    known name. The limits (wider than the published data, which a user's patients may
+    extend):
+
+    ==================  =========================  ==========================================
+    column              allowed                    when
+    ==================  =========================  ==========================================
+    time_months         > 0 and <= 600 months      every row
+    event               0, 1 (or False, True)      every row
+    line                :data:`vocab.LINES`        every row
+    tumour_type         patient tumour types       every row
+    prior_pfs_months    >= 1 day and <= 600 months required for R-PRRT and RR-PRRT; may be
+                                                   missing for 188Re-HEDP; ignored for I-PRRT
+    cumulative_gbq      >= 0 and <= 200 GBq        required for R-PRRT and RR-PRRT
+    study               a non-empty label          optional (default ``"user"``)
+    ==================  =========================  ==========================================
 
     Parameters
     ----------
@@ -239,68 +272,61 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
 
     Raises
     ------
+    TypeError
+        ``df`` is not a DataFrame.
     ValueError
         Naming the column, the offending value and row, and what is allowed.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"patients must be a pandas DataFrame, got {type(df).__name__}")
-    required = ["time_months", "event", "line", "tumour_type"]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"patients is missing column(s) {missing}; required: {required}, optional: "
-            "prior_pfs_months, cumulative_gbq, study (see "
-            "netbayes.models.survival.PATIENT_COLUMNS)"
-        )
+    fld.check_columns(
+        df,
+        "patients",
+        _REQUIRED_COLUMNS,
+        [c for c in PATIENT_COLUMNS if c not in _REQUIRED_COLUMNS],
+        "netbayes.models.survival.PATIENT_COLUMNS",
+    )
     out = pd.DataFrame(index=df.index)
     for col in ("time_months", "prior_pfs_months", "cumulative_gbq"):
-        if col not in df.columns:
-            out[col] = np.nan
-            continue
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = df[col].notna() & vals.isna()
-        if bad.any():
-            i = bad[bad].index[0]
-            raise _bad(col, df.loc[i, col], "a number", i)
-        out[col] = vals.astype(float)
+        out[col] = fld.number_column(df, col)
     t = out["time_months"]
     if t.isna().any():
         i = t[t.isna()].index[0]
         raise _bad("time_months", df.loc[i, "time_months"], "a time > 0 months (not missing)", i)
-    if (t <= 0).any() or np.isinf(t).any():
-        i = t[(t <= 0) | np.isinf(t)].index[0]
-        raise _bad("time_months", t[i], "a finite time > 0 months", i)
     ev = df["event"]
-    ok = ev.isin([0, 1, True, False]) & ev.notna()
+    ok = ev.map(
+        lambda v: (
+            (isinstance(v, (bool, np.bool_)) or isinstance(v, (int, float, np.number)))
+            and not (isinstance(v, float) and math.isnan(v))
+            and v in (0, 1)
+        )
+    )
     if not ok.all():
         i = ok[~ok].index[0]
         raise _bad("event", ev[i], "0 (censored) or 1 (event)", i)
     out["event"] = ev.astype(int)
     out["study"] = study_column(df, USER_STUDY, _bad)
     for col, levels in (("line", vocab.LINES), ("tumour_type", vocab.PATIENT_TUMOUR_TYPES)):
-        vals = df[col].astype("string").str.strip()
-        bad = ~vals.isin(levels) | vals.isna()
-        if bad.any():
-            i = bad[bad].index[0]
-            raise _bad(col, df.loc[i, col], f"one of {', '.join(levels)}", i)
-        out[col] = pd.Categorical(vals, categories=list(levels))
+        out[col] = _levels(df, col, levels)
     x, d = out["prior_pfs_months"], out["cumulative_gbq"]
     selected = [n for n, ls in spec.LINE_SPECS.items() if ls.selected_after is not None]
     needs = out["line"].isin(selected)  # retreatments: selected on the previous line's PFS
     for col, s, allowed in (
-        ("prior_pfs_months", x, "a prior PFS > 0 months (required for R-PRRT and RR-PRRT)"),
-        ("cumulative_gbq", d, "a cumulative activity >= 0 GBq (required for R-PRRT/RR-PRRT)"),
+        (
+            "prior_pfs_months",
+            x,
+            "a prior PFS > 0 months (required for R-PRRT and RR-PRRT): "
+            + fld.allowed_range("prior_pfs_months"),
+        ),
+        (
+            "cumulative_gbq",
+            d,
+            "a cumulative activity >= 0 GBq (required for R-PRRT/RR-PRRT): "
+            + fld.allowed_range("cumulative_gbq"),
+        ),
     ):
         miss = needs & s.isna()
         if miss.any():
             i = miss[miss].index[0]
             raise _bad(col, s[i], allowed, i)
-    if (x <= 0).any():
-        i = x[x <= 0].index[0]
-        raise _bad("prior_pfs_months", x[i], "a prior PFS > 0 months", i)
-    if (d < 0).any():
-        i = d[d < 0].index[0]
-        raise _bad("cumulative_gbq", d[i], "a cumulative activity >= 0 GBq", i)
     return out
 
 

@@ -199,7 +199,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from netbayes import spec, vocab
+from netbayes import fields, spec, vocab
 from netbayes.calibration import re188, rotterdam
 from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
 from netbayes.fitting import FitResult, sample
@@ -379,24 +379,47 @@ def _shifted_prior_rv(pm: Any, name: str, spec: Prior, shift: Any, **kw: Any) ->
 USER_STUDY = "user"
 """Study label of a user's records without a ``study`` column."""
 USER_COLUMNS: dict[str, str] = {
-    "patient": "patient identifier (any non-missing label)",
-    "cycle": "treatment block number within the patient (integer >= 1)",
+    "patient": "patient identifier (text or integer, not missing; one type per table)",
+    "cycle": "treatment block number within the patient (integer 1-100)",
     "cell_line": f"one of {', '.join(CELL_LINES)}",
     "grade": "worst CTCAE grade after the block, integer 0-4",
-    "activity_gbq": "177Lu-octreotate activity given in the block, GBq >= 0",
-    "prior_gbq": "cumulative 177Lu activity given before the block, GBq >= 0",
+    "activity_gbq": "177Lu-octreotate activity given in the block, GBq >= 0 and <= 60",
+    "prior_gbq": "cumulative 177Lu activity given before the block, GBq >= 0 and <= 200",
 }
 """Required columns of a user's individual observations (``tumour_type`` and
-``prior_pfs_months`` may be present; they are validated against the survival vocabulary but not
-used, see the module docstring)."""
+``prior_pfs_months`` may be present; they are validated against the survival vocabulary and
+limits but not used, see the module docstring; ``study`` labels the centre)."""
+
+OPTIONAL_USER_COLUMNS: tuple[str, ...] = ("study", "tumour_type", "prior_pfs_months")
+"""Optional columns of a user's observations (any other column is refused)."""
 
 
 def _bad(field: str, value: Any, allowed: str, row: Any) -> ValueError:
-    return ValueError(f"{field}={value!r} (row {row!r}) is not allowed; expected {allowed}")
+    return fields.bad(field, value, allowed, row)
 
 
 def validate_user_data(df: pd.DataFrame) -> pd.DataFrame:
     """Validate a user's individually graded observations and return a typed copy.
+
+    Every value is checked as prediction input is (:mod:`netbayes.fields`): numbers are real
+    numbers (not booleans, strings, dates or durations), finite and inside the plausibility
+    limits of their column, with the likely unit mistake named (an activity of 7,400 "looks
+    like MBq"); an unknown or misspelled column is refused with the closest known name:
+
+    ================  ==================================  ===================================
+    column            allowed                             note
+    ================  ==================================  ===================================
+    patient           text or integer, not missing        ``1`` and ``"1"`` in one table are
+                                                          refused (never merged)
+    cycle             integer 1-100                       ``2.0`` is 2; ``2.5``, ``True`` refused
+    cell_line         leucocytes, platelets, haemoglobin  case-insensitive
+    grade             integer 0-4                         ``True`` is refused (not grade 1)
+    activity_gbq      >= 0 and <= 60 GBq                  published 3.7-30.7 per phase
+    prior_gbq         >= 0 and <= 200 GBq                 published 0-96.7
+    study             a non-empty label                   optional (default ``"user"``)
+    tumour_type       a patient tumour type               optional, not used
+    prior_pfs_months  >= 1 day and <= 600 months          optional (may be missing), not used
+    ================  ==================================  ===================================
 
     Parameters
     ----------
@@ -412,61 +435,51 @@ def validate_user_data(df: pd.DataFrame) -> pd.DataFrame:
 
     Raises
     ------
+    TypeError
+        ``df`` is not a DataFrame.
     ValueError
-        Naming the field, the offending value and row, and what is allowed (missing column,
-        missing value, grade outside 0-IV, negative or non-finite activity, unknown cell line,
-        duplicated patient/cycle/cell line).
+        Naming the field, the offending value and row, and what is allowed (missing or
+        unknown column, missing value, grade outside 0-IV, an activity outside its limits or
+        not finite, unknown cell line, ambiguous patient ids, duplicated patient/cycle/cell
+        line).
     """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"user_data must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in USER_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"user_data is missing column(s) {missing}; required: {list(USER_COLUMNS)}"
-        )
-    if len(df) == 0:
-        raise ValueError("user_data has no rows; expected at least one graded observation")
+    fields.check_columns(
+        df, "user_data", list(USER_COLUMNS), OPTIONAL_USER_COLUMNS,
+        "netbayes.models.toxicity.USER_COLUMNS",
+    )  # fmt: skip
     for col, allowed in USER_COLUMNS.items():
         na = df[col].isna()
         if na.any():
             i = na[na].index[0]
             raise _bad(col, df.loc[i, col], f"{allowed} (not missing)", i)
     out = pd.DataFrame(index=df.index)
-    out["patient"] = df["patient"].astype(str)
-    for col, lo, allowed in (
-        ("cycle", 1, USER_COLUMNS["cycle"]),
-        ("grade", 0, USER_COLUMNS["grade"]),
-    ):
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = vals.isna() | (vals != np.round(vals)) | (vals < lo)
-        if col == "grade":
-            bad |= vals > lik.N_GRADES - 1
-        if bad.any():
-            i = bad[bad].index[0]
-            raise _bad(col, df.loc[i, col], allowed, i)
-        out[col] = vals.astype(int)
-    line = df["cell_line"].astype("string").str.strip().str.lower()
+    out["patient"] = fields.label_column(df, "patient")
+    for col in ("cycle", "grade"):
+        out[col] = fields.integer_column(df, col)
+    raw = df["cell_line"]
+    line = raw.map(lambda v: v.strip().lower() if isinstance(v, str) else None)
     bad = ~line.isin(CELL_LINES)
     if bad.any():
         i = bad[bad].index[0]
-        raise _bad("cell_line", df.loc[i, "cell_line"], USER_COLUMNS["cell_line"], i)
+        v = raw[i]
+        allowed = USER_COLUMNS["cell_line"] + fields.suggest(v, CELL_LINES)
+        raise _bad("cell_line", v, allowed, i)
     out["cell_line"] = pd.Categorical(line, categories=list(CELL_LINES))
     for col in ("activity_gbq", "prior_gbq"):
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = vals.isna() | ~np.isfinite(vals) | (vals < 0)
-        if bad.any():
-            i = bad[bad].index[0]
-            raise _bad(col, df.loc[i, col], USER_COLUMNS[col], i)
-        out[col] = vals.astype(float)
+        out[col] = fields.number_column(df, col)
+    if "prior_pfs_months" in df.columns:
+        fields.number_column(df, "prior_pfs_months")  # checked; not used (may be missing)
     out["study"] = study_column(df, USER_STUDY, _bad)
     if "tumour_type" in df.columns:
-        tt = df["tumour_type"].astype("string").str.strip()
+        tt = df["tumour_type"].map(lambda v: v.strip() if isinstance(v, str) else v)
         bad = tt.notna() & ~tt.isin(vocab.PATIENT_TUMOUR_TYPES)
         if bad.any():
             i = bad[bad].index[0]
+            v = df.loc[i, "tumour_type"]
             raise _bad(
-                "tumour_type", df.loc[i, "tumour_type"],
-                f"one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)} (not used by this model)", i,
+                "tumour_type", v,
+                f"one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)} (not used by this model)"
+                + fields.suggest(v, vocab.PATIENT_TUMOUR_TYPES), i,
             )  # fmt: skip
     dup = out.duplicated(["patient", "cycle", "cell_line"])
     if dup.any():

@@ -24,9 +24,11 @@ A patient record
 
 Inputs are validated field by field: a wrong type, unit, range or vocabulary raises a
 ``ValueError`` naming the field, the value and what is allowed. Inputs the published data do not
-cover (prior PFS below the selection threshold of the line, activities outside the calibrated
-ranges, PFS after 188Re-HEDP) give an :class:`ExtrapolationWarning`: the prediction
-extrapolates the model beyond its data. Outputs are checked to be finite.
+cover (prior PFS below the selection threshold of the line or beyond
+:data:`~netbayes.predict.inputs.PRIOR_PFS_DATA_MAX` months, a prior PFS given for 188Re-HEDP,
+activities outside the calibrated ranges, PFS after 188Re-HEDP) give an
+:class:`ExtrapolationWarning`: the prediction extrapolates the model beyond its data. Outputs
+are checked to be finite.
 
 Layout
 ------

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from netbayes import calibration, spec, vocab
+from netbayes import calibration, fields, spec, vocab
 from netbayes.calibration import calibrated_ranges, check_calibration
-from netbayes.intervals import _show
+from netbayes.fields import MIN_PRIOR_PFS_MONTHS
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -27,6 +27,7 @@ __all__ = [
     "FIELDS",
     "LIMITS",
     "MIN_PRIOR_PFS_MONTHS",
+    "PRIOR_PFS_DATA_MAX",
     "ExtrapolationWarning",
     "default_activities",
     "validate_patient",
@@ -37,16 +38,13 @@ class ExtrapolationWarning(UserWarning):
     """The inputs lie outside what the calibration data cover: the prediction extrapolates."""
 
 
-MIN_PRIOR_PFS_MONTHS = 1.0 / 30.4
-"""The smallest plausible prior PFS: one day (30.4 days a month). Anything shorter is an input
-error (most likely a wrong unit), and the formulas cannot represent a PFS near zero."""
-
 FIELDS: dict[str, str] = {
     "tumour_type": f"tumour type, one of {', '.join(vocab.PATIENT_TUMOUR_TYPES)} "
     "(others only with new_type='population')",
     "prior_pfs_months": "PFS after the previous line, months (at least one day, "
-    f"{MIN_PRIOR_PFS_MONTHS:.3g}); required for R-PRRT and RR-PRRT, optional for 188Re-HEDP "
-    "(default: the 36-month reference), ignored for I-PRRT",
+    f"{MIN_PRIOR_PFS_MONTHS:.3g}, to 600); required for R-PRRT and RR-PRRT, optional for "
+    "188Re-HEDP (default: the 36-month reference; a value given extrapolates), ignored for "
+    "I-PRRT; beyond 120 months an extrapolation",
     "prior_gbq": "cumulative 177Lu-octreotate activity before the planned line, GBq (>= 0; 0 for "
     "I-PRRT, > 0 for R-PRRT and RR-PRRT)",
     "planned_gbq": "activity planned in the line, GBq (> 0; 188Re activity for 188Re-HEDP)",
@@ -55,22 +53,18 @@ FIELDS: dict[str, str] = {
 """The fields of a patient record and what each accepts."""
 
 LIMITS: dict[str, tuple[float, float]] = {
-    "prior_pfs_months": (MIN_PRIOR_PFS_MONTHS, 600.0),
-    "prior_gbq": (0.0, 200.0),
-    "planned_gbq": (0.0, 60.0),
+    k: (fields.LIMITS[k].lo, fields.LIMITS[k].hi)
+    for k in ("prior_pfs_months", "prior_gbq", "planned_gbq")
 }
 """Plausibility limits, inclusive except the lower limit of the planned activity (> 0): outside
 is an input error, most likely a wrong unit (days or years instead of months, MBq or mCi instead
-of GBq)."""
+of GBq). The one source is :data:`netbayes.fields.LIMITS`, which fitting data share."""
 
-_STRICT_LOWER = frozenset({"planned_gbq"})
-"""Fields whose lower limit is excluded (see :data:`LIMITS`)."""
-
-_UNIT_HINT = {
-    "prior_pfs_months": "months (not days or years)",
-    "prior_gbq": "GBq (1 GBq = 1000 MBq = 27 mCi)",
-    "planned_gbq": "GBq (1 GBq = 1000 MBq = 27 mCi)",
-}
+PRIOR_PFS_DATA_MAX = 120.0
+"""The longest prior PFS (months) the calibration data can speak for. The papers print no
+maximum; the Rotterdam cohort's I-PRRT PFS medians are 25-52 months by tumour type (35.4 overall)
+and its median follow-up 88.6 months, so a prior PFS beyond ten years lies past anything the
+cohort can have observed: the prior-PFS effect is extrapolated (an ExtrapolationWarning)."""
 
 DEFAULT_TIMES = np.arange(0.0, 61.0, 1.0)
 """Default time grid of the survival curve: 0 to 60 months, monthly."""
@@ -96,9 +90,7 @@ class _Patient:
 
 
 def _bad(name: str, value: Any, allowed: str) -> ValueError:
-    if isinstance(value, np.generic):
-        value = value.item()
-    return ValueError(f"{name}={_show(value)} is not allowed; expected {allowed}")
+    return fields.bad(name, value, allowed)
 
 
 def _number(name: str, value: Any, *, optional: bool = False) -> float | None:
@@ -108,18 +100,11 @@ def _number(name: str, value: Any, *, optional: bool = False) -> float | None:
         raise _bad(name, value, f"a number: {FIELDS[name]}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise _bad(name, value, f"a number, not {type(value).__name__}: {FIELDS[name]}")
-    lo, hi = LIMITS[name]
-    strict_lo = name in _STRICT_LOWER
     try:
         x = float(value)
     except OverflowError:  # an integer beyond the float range
         x = math.inf
-    if not math.isfinite(x) or x > hi or (x <= lo if strict_lo else x < lo):
-        low = f"{'>' if strict_lo else '>='} {lo:.3g}"
-        if name == "prior_pfs_months":
-            low += " (one day)"
-        raise _bad(name, value, f"a finite number {low} and <= {hi:g}, in {_UNIT_HINT[name]}")
-    return x
+    return fields.check_range(name, x, value)
 
 
 def _check_seed(seed: Any) -> int | None:
@@ -212,6 +197,20 @@ def validate_patient(
             f"prior_pfs_months={x:g} is below the {thr:g}-month selection threshold for {ln}: "
             "the calibration cohort had no such patients"
         )
+    if x is not None and not ls.is_first and x > PRIOR_PFS_DATA_MAX:
+        kinds.append(f"prior_pfs_above_data:{ln}")
+        notes.append(
+            f"prior_pfs_months={x:g} is beyond the {PRIOR_PFS_DATA_MAX:g} months the calibration "
+            "data can cover (Rotterdam I-PRRT PFS medians 25-52 months, median follow-up 88.6): "
+            "the prior-PFS effect is extrapolated"
+        )
+    if x is not None and not ls.is_first and not ls.adds_lu177:  # 188Re-HEDP
+        kinds.append(f"re188_prior_pfs:{ln}")
+        notes.append(
+            f"prior_pfs_months={x:g} given for {ln}: the 188Re-HEDP pilot recorded no prior PFS "
+            f"(its patients enter at the {spec.X_REF:g}-month reference), so the prior-PFS effect "
+            "learnt on 177Lu retreatment is applied to 188Re-HEDP"
+        )
     lo, hi = rng["planned_gbq"][ln]
     if not (lo <= pl <= hi):
         kinds.append(f"planned_gbq_outside_range:{ln}")
@@ -287,9 +286,12 @@ def _check_frame(df: Any) -> None:
             f"df is missing column(s) {missing}; required {required}, optional prior_gbq, "
             "prior_pfs_months (see netbayes.predict.FIELDS)"
         )
-    unknown = sorted(set(df.columns) - set(FIELDS))
+    unknown = sorted(set(df.columns) - set(FIELDS), key=str)
     if unknown:
-        raise ValueError(f"df has unknown column(s) {unknown}; allowed: {list(FIELDS)}")
+        hints = "".join(
+            f"; {c!r}:{hint[1:]}" for c in unknown if (hint := fields.suggest(c, list(FIELDS)))
+        )
+        raise ValueError(f"df has unknown column(s) {unknown}{hints}; allowed: {list(FIELDS)}")
     if len(df) == 0:
         raise ValueError("df has no rows; expected at least one patient")
     if not df.index.is_unique:

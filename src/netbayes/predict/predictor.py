@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -74,6 +74,44 @@ from netbayes.predict.results import (
 )
 
 __all__ = ["Predictor", "predict"]
+
+PATIENTS_MAX_GB = 1.0
+"""Default bound (GB of draws held) of :meth:`Predictor.patients` and :meth:`Predictor.patient`:
+about 450 patients with the shipped posteriors and the default grid. Above it the call is
+refused with the estimate; :meth:`Predictor.summaries` gives the summaries of any number of
+patients in bounded memory."""
+COHORT_MAX_GB = 4.0
+"""Default bound (GB at the peak) of :meth:`Predictor.cohort`."""
+_COHORT_BYTES_PER_CELL = 88
+"""Peak bytes of :meth:`Predictor.cohort` per simulated cohort and patient (measured with
+``tracemalloc`` on the shipped PFS posterior: 88 B for n = 1000 and 4000, 2000 simulations)."""
+
+
+def _size(nbytes: float) -> str:
+    """A byte count in decimal units, as ``max_gb`` counts them, e.g. ``"17.6 TB"``."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def _check_max_gb(max_gb: Any) -> float:
+    if (
+        isinstance(max_gb, (bool, np.bool_))
+        or not isinstance(max_gb, (int, float, np.number))
+        or not (0 < float(max_gb) < math.inf)
+    ):
+        raise _bad("max_gb", max_gb, "a finite number of gigabytes > 0")
+    return float(max_gb)
+
+
+def _patients_bytes(n_patients: int, n_draws: int, n_times: int, n_t_probs: int, tox: bool) -> int:
+    """Bytes of draws a :class:`Prediction` of ``n_patients`` holds: per patient and draw the
+    survival curve (``n_times``), the median, P(event-free) (``n_t_probs``) and the four
+    toxicity risks, 8 B each (2.18 MB a patient with 4000 draws and the default grid,
+    measured with ``tracemalloc``; the peak while computing is about twice that)."""
+    return 8 * n_patients * n_draws * (n_times + 1 + n_t_probs + (4 if tox else 0))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,6 +513,7 @@ class Predictor:
         new_type: Literal["error", "population"] = "error",
         seed: int | None = 0,
         centre: str = "new",
+        max_gb: float = PATIENTS_MAX_GB,
     ) -> Prediction:
         """Predict many patients, one per row of ``df`` (the index labels the patients).
 
@@ -489,19 +528,38 @@ class Predictor:
         times, t_probs, interval, new_type, seed, centre
             As in :meth:`patient`. Patients with the same new tumour-type label share its
             drawn effect.
+        max_gb : float
+            Refuse a table whose draws would take more than this many gigabytes (default
+            :data:`PATIENTS_MAX_GB`, 1 GB: about 450 patients with the shipped posteriors).
 
         Returns
         -------
         Prediction
 
+        Raises
+        ------
+        ValueError
+            A bad cell (naming the patient, the field, the value and what is allowed), or a
+            table above ``max_gb`` (with the estimate; use :meth:`summaries`).
+
         See Also
         --------
-        summaries : the same summaries for large tables, vectorised and memory-bounded (this
-            method keeps every draw of every patient, ~0.25 MB each).
+        summaries : the same summaries for large tables, vectorised and memory-bounded. This
+            method keeps every draw of every patient: 8 bytes x draws x (time-grid points + 1 +
+            ``len(t_probs)`` + 4 toxicity risks), 2.2 MB a patient with the shipped posteriors
+            (4000 draws) and the default 61-point grid, and about twice that at the peak.
         """
         _check_frame(df)
         return self._predict(
-            _table_records(df), list(df.index), times, t_probs, interval, new_type, seed, centre
+            _table_records(df),
+            list(df.index),
+            times,
+            t_probs,
+            interval,
+            new_type,
+            seed,
+            centre,
+            max_gb,
         )
 
     def summaries(
@@ -755,6 +813,7 @@ class Predictor:
         new_type: Literal["error", "population"],
         seed: int | None,
         centre: str,
+        max_gb: float = PATIENTS_MAX_GB,
     ) -> Prediction:
         """:meth:`patient` and :meth:`patients`: the evaluation path, every draw kept."""
         centre = self._check_centre(centre)
@@ -762,6 +821,18 @@ class Predictor:
         tgrid = DEFAULT_TIMES if times is None else _check_times("times", times)
         tp = _check_times("t_probs", t_probs)
         seed = _check_seed(seed)
+        max_gb = _check_max_gb(max_gb)
+        n_pat = len(labels)
+        need = _patients_bytes(n_pat, self.n_draws, len(tgrid), len(tp), self.toxicity is not None)
+        if need > max_gb * 1e9:
+            what = "patient" if n_pat == 1 else "patients"
+            raise ValueError(
+                f"{n_pat} {what} x {self.n_draws} draws x {len(tgrid)} times would hold about "
+                f"{_size(need)} of draws ({_size(need / n_pat)} a patient, about twice that at "
+                f"the peak), above max_gb={max_gb:g}; use Predictor.summaries(df) for the "
+                "summaries of a large table (the same numbers without the draws and curves, "
+                "in bounded memory), a shorter times grid, smaller tables, or a larger max_gb"
+            )
         b = _validate(recs, labels, new_type, self.endpoint, self.ranges)
         _warn(b, by_kind=False, stacklevel=3)
         e = self.endpoint
@@ -904,6 +975,7 @@ class Predictor:
         interval: Interval | float | None = None,
         new_type: Literal["error", "population"] = "error",
         centre: str = "new",
+        max_gb: float = COHORT_MAX_GB,
     ) -> CohortPrediction:
         """Predict the Kaplan-Meier median of a cohort of ``n`` patients, with its predictive
         interval.
@@ -948,10 +1020,20 @@ class Predictor:
         centre : str
             As in :meth:`patient`: the whole cohort shares its centre's effect, so a new
             centre's cohort median carries the between-centre spread.
+        max_gb : float
+            Refuse a simulation whose work arrays would peak above this many gigabytes
+            (default :data:`COHORT_MAX_GB`, 4 GB: about 88 bytes per simulated cohort and
+            patient, so n up to ~24,000 at the default 2000 simulations).
 
         Returns
         -------
         CohortPrediction
+
+        Raises
+        ------
+        ValueError
+            A bad argument (naming it, its value and what is allowed), or a simulation above
+            ``max_gb`` (with the estimate).
         """
         iv = as_interval(interval)
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -963,6 +1045,17 @@ class Predictor:
         seed = _check_seed(seed)
         centre = self._check_centre(centre)
         n = int(n)
+        max_gb = _check_max_gb(max_gb)
+        n_cohorts = min(int(n_sims), self.n_draws)
+        need = _COHORT_BYTES_PER_CELL * n_cohorts * n
+        if need > max_gb * 1e9:
+            raise ValueError(
+                f"cohort(n={n}, n_sims={int(n_sims)}) would need about {_size(need)} of memory "
+                f"({n_cohorts} simulated cohorts x {n} patients x ~{_COHORT_BYTES_PER_CELL} "
+                f"bytes), above max_gb={max_gb:g}; reduce n_sims (the Monte Carlo error of the "
+                "interval grows as 1/sqrt(n_sims)) or n (the KM median of a cohort of many "
+                "thousands is the population median to within a fraction of a month)"
+            )
         rng_c = self.ranges
         if not isinstance(line, str) or line.strip().lower() not in _LINES_CI:
             raise _bad("line", line, f"one of {', '.join(vocab.LINES)}")
@@ -989,6 +1082,8 @@ class Predictor:
         # validate representative records (ranges and extrapolation warnings, once each)
         notes: list[str] = []
         rep_x = F.X_REF if xs is None else float(np.min(xs))  # "selected": in range
+        ls_c = spec.line_spec(ln)
+        given_x = None if (ls_c.is_first or (xs is None and ls_c.selected_after is None)) else rep_x
         for a in {float(pg.min()), float(pg.max())}:
             for b in {float(pl.min()), float(pl.max())}:
                 p = validate_patient(
@@ -996,7 +1091,7 @@ class Predictor:
                     line=ln,
                     planned_gbq=b,
                     prior_gbq=a,
-                    prior_pfs_months=None if spec.line_spec(ln).is_first else rep_x,
+                    prior_pfs_months=given_x,  # 188Re-HEDP "selected": none given
                     endpoint=self.endpoint,
                     ranges=rng_c,
                 )
@@ -1130,9 +1225,52 @@ def _gbq_r() -> float:
     return calibration.survival_calibration("pfs").cumulative_gbq["R-PRRT"]
 
 
-@cache
+_PREDICTORS: dict[tuple[str, str], tuple[tuple[Any, ...], Predictor]] = {}
+"""The loaded predictors of :func:`predict`, by (endpoint, folder), with the fingerprint of the
+folder's files they were loaded from."""
+
+
+def _fingerprint(folder: Path) -> tuple[Any, ...]:
+    """What identifies the posteriors a models folder holds now: per card and posterior file
+    its name, size, modification time (ns) and inode, and each card's SHA-256 (cards are small;
+    a card rewritten within the clock's resolution still changes its hash)."""
+    out: list[Any] = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return ("unreadable", str(folder))
+    for f in entries:
+        if f.suffix not in (".json", ".nc"):
+            continue
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        item: tuple[Any, ...] = (f.name, st.st_size, st.st_mtime_ns, st.st_ino)
+        if f.suffix == ".json":
+            try:
+                item += (hashlib.sha256(f.read_bytes()).hexdigest(),)
+            except OSError:
+                continue
+        out.append(item)
+    return tuple(out)
+
+
 def _default_predictor(endpoint: str, folder: str | None) -> Predictor:
-    return Predictor.load(endpoint, folder)  # type: ignore[arg-type]
+    """:meth:`Predictor.load` of ``(endpoint, folder)``, cached while the folder's cards and
+    posterior files are unchanged: a refit, a replaced or an edited file loads (and checks)
+    the posteriors again, so :func:`predict` never answers from a posterior that is gone."""
+    from netbayes.store import models_dir
+
+    base = Path(models_dir() if folder is None else folder)
+    key = (endpoint, str(base.resolve()) if base.exists() else str(base))
+    fp = _fingerprint(base)
+    hit = _PREDICTORS.get(key)
+    if hit is not None and hit[0] == fp:
+        return hit[1]
+    pred = Predictor.load(endpoint, folder)  # type: ignore[arg-type]
+    _PREDICTORS[key] = (fp, pred)
+    return pred
 
 
 def predict(
@@ -1148,7 +1286,9 @@ def predict(
 ) -> Prediction:
     """Predict one patient from the stored posteriors (default: the shipped ones).
 
-    A convenience wrapper of :meth:`Predictor.load` (cached) and :meth:`Predictor.patient`;
+    A convenience wrapper of :meth:`Predictor.load` and :meth:`Predictor.patient`; the loaded
+    posteriors are cached per endpoint and folder while the folder's files are unchanged (a
+    refit or a replaced file is loaded and checked again);
     ``options`` are passed to the latter (``times``, ``t_probs``, ``interval``, ``new_type``,
     ``seed``, ``centre``).
 
