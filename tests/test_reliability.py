@@ -87,6 +87,7 @@ import io
 import itertools
 import json
 import math
+import re
 import shutil
 import signal
 import tempfile
@@ -878,7 +879,10 @@ def test_data_section_flip_with_matching_checksum_changes_one_value(saved, data)
         try:
             sp = load_posterior("survival-pfs", f)
         except StoreError as err:
-            assert "non-finite" in str(err) or "could not be read" in str(err)
+            # a flipped bit may also move a draw outside its support or plausible range
+            assert re.search(
+                r"non-finite|could not be read|outside its support|implausible draw", str(err)
+            )
             return
     changed = sum(int(np.sum(_bits_view(sp.draws(k)) != _bits_view(v))) for k, v in d.items())
     assert changed <= 1

@@ -55,6 +55,7 @@ in [0, 1], times in months). With ``--endpoint os``, ``pfs`` becomes ``os`` in t
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -108,7 +109,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%" if x >= 0.001 else f"{100 * x:.2f}%"
 
 
-def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
+def _print_prediction(
+    pred, predictor, args: argparse.Namespace, unconverged: Sequence[str] = ()
+) -> None:
     E = pred.endpoint.upper()
     row = pred.patients.iloc[0]
     card = predictor.cards.get("survival") or {}
@@ -116,6 +119,8 @@ def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
         f"netbayes {__version__}: patient prediction ({E}; {predictor.n_draws} posterior draws "
         f"fitted {str(card.get('created', 'n/a'))[:10]}; {pred.interval.text})"
     )
+    for m in unconverged:
+        print(f"WARNING: NOT CONVERGED: {m}; do not report these numbers as they are")
     x = row["prior_pfs_months"]
     xs = "n/a" if pd.isna(x) else f"{x:g} months"
     print(
@@ -158,7 +163,14 @@ def _predict(args: argparse.Namespace) -> int:
     from netbayes.predict import ExtrapolationWarning, Predictor, _check_times
 
     _check_times("--times", args.times)  # name the flag, not the keyword it becomes
-    predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
+    with warnings.catch_warnings(record=True) as loading:
+        warnings.simplefilter("always")
+        predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
+    # a posterior whose card says it did not converge: said in every output format
+    unconverged = [str(w.message) for w in loading if _is_convergence_warning(w.category)]
+    for w in loading:
+        if not _is_convergence_warning(w.category):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         pred = predictor.patient(
@@ -189,14 +201,41 @@ def _predict(args: argparse.Namespace) -> int:
             },
         }
         doc["interval"]["columns"] = list(pred.interval.columns)
-        json.dump(doc, sys.stdout, indent=2)
-        print()
+        if unconverged:  # only then: a converged posterior's document is unchanged
+            doc["warnings"] = [f"not converged: {m}" for m in unconverged]
+        text = json.dumps(_finite_json(doc), indent=2, allow_nan=False)
+        print(text)
     else:
-        _print_prediction(pred, predictor, args)
+        _print_prediction(pred, predictor, args, unconverged)
+    for m in unconverged:
+        print(f"netbayes: warning: {m}", file=sys.stderr)
     for w in caught:
         if issubclass(w.category, ExtrapolationWarning):
             print(f"netbayes: warning: {w.message}", file=sys.stderr)
     return 0
+
+
+def _is_convergence_warning(category: type) -> bool:
+    """A :class:`netbayes.fitting.ConvergenceWarning` (compared by name: importing
+    :mod:`netbayes.fitting` would load xarray on the prediction path)."""
+    return category.__name__ == "ConvergenceWarning"
+
+
+def _finite_json(obj: object, where: str = "") -> object:
+    """``obj`` with every number checked finite (JSON has no NaN): a ValueError naming the
+    entry otherwise, never a ``NaN`` printed."""
+    if isinstance(obj, dict):
+        return {k: _finite_json(v, f"{where}.{k}" if where else str(k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_json(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # a NumPy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(
+            f"the prediction's {where}={obj!r} is not a finite number, and JSON has no NaN or "
+            "infinity; the posterior or the inputs are not usable for this patient"
+        )
+    return obj
 
 
 def _card_summary(card: dict | None, n_draws: int) -> dict | None:
