@@ -1082,7 +1082,7 @@ def test_same_seed_same_cohort(predictors, s1, s2, line):
 @pytest.mark.filterwarnings("ignore::netbayes.fitting.ConvergenceWarning")
 def test_same_seed_same_stored_posterior(tmp_path):
     """Two ``netbayes fit`` runs of the toxicity model with one seed store the same posterior."""
-    kw = dict(draws=10, tune=10, chains=1, seed=2027, progress=False)
+    kw = dict(draws=10, tune=10, chains=1, seed=2027, progress=False, allow_unconverged=True)
     paths = [store.fit_default("toxicity", folder=tmp_path / str(i), **kw)[0] for i in range(2)]
     a, b = (load_posterior("toxicity", p.parent) for p in paths)
     assert paths[0].read_bytes() == paths[1].read_bytes()

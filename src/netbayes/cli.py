@@ -56,8 +56,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -334,36 +336,64 @@ def _fit(args: argparse.Namespace) -> int:
     import time
 
     from netbayes.models.registry import MODELS
-    from netbayes.store import ENV_VAR, fit_default, is_package_dir, models_dir
+    from netbayes.store import ENV_VAR, NotConvergedError, fit_default, is_package_dir, models_dir
 
+    # every argument and the destination are checked before minutes of compiling and sampling
+    for flag, least in (("draws", 1), ("tune", 0), ("chains", 1), ("seed", 0)):
+        v = getattr(args, flag)
+        if v < least:
+            raise ValueError(f"--{flag} {v} is not allowed; expected an integer >= {least}")
+    if args.seed > _SEED_MAX:
+        raise ValueError(f"--seed {args.seed} is not allowed; expected an integer from 0 to "
+                         f"{_SEED_MAX}")  # fmt: skip
     todo = list(MODELS) if "all" in args.model else list(dict.fromkeys(args.model))
-    out = args.out if args.out is not None else models_dir()
-    if is_package_dir(out):  # checked before minutes of sampling
+    if args.out is not None and not str(args.out).strip():
+        raise ValueError(f"--out {args.out!r} is not allowed; expected a folder path")
+    out = Path(args.out) if args.out is not None else models_dir()
+    if is_package_dir(out):
         raise ValueError(
             f"the models folder {out} is the installed package's own (netbayes/_models), "
             "which `netbayes fit` never writes to; pass --out DIR (then predict with "
             f"--models-dir DIR or {ENV_VAR}=DIR)"
         )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is not allowed: it is a file; expected a folder")
+    _writable_parent(out, "--out")
+    if args.out is not None and not args.force:  # a folder of your own is never overwritten
+        held = [mt for mt in todo if (out / f"{mt}.json").exists()]
+        if held:
+            raise FileExistsError(
+                f"--out {str(out)!r} already holds a {', '.join(held)} posterior "
+                f"({out / (held[0] + '.json')}); pass --force to replace it, or choose another "
+                "folder"
+            )
     print(
         f"netbayes {__version__}: fitting {', '.join(todo)} ({args.chains} chains x "
         f"{args.draws} draws after {args.tune} tuning, {args.sampler}, seed {args.seed}) "
         f"into {out}",
         flush=True,
     )
+    refused = []
     for i, mt in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {mt}: compiling and sampling ...", flush=True)
         t0 = time.perf_counter()
-        path, fit = fit_default(
-            mt,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            seed=args.seed,
-            sampler=args.sampler,
-            progress=not args.no_progress,
-            folder=out,
-            family=args.family if mt.startswith("survival-") else None,
-        )
+        try:
+            path, fit = fit_default(
+                mt,
+                draws=args.draws,
+                tune=args.tune,
+                chains=args.chains,
+                seed=args.seed,
+                sampler=args.sampler,
+                progress=not args.no_progress,
+                folder=out,
+                family=args.family if mt.startswith("survival-") else None,
+                allow_unconverged=args.allow_unconverged,
+            )
+        except NotConvergedError as err:
+            print(f"netbayes: error: {err}", file=sys.stderr, flush=True)
+            refused.append(mt)
+            continue
         d = fit.diagnostics
         print(
             f"[{i}/{len(todo)}] {mt}: {time.perf_counter() - t0:.0f} s; max R-hat "
@@ -373,7 +403,17 @@ def _fit(args: argparse.Namespace) -> int:
         )
         for prob in fit.problems:
             print(f"    warning: {prob}", flush=True)
+        if not fit.converged:
+            print("    warning: saved with converged: false (--allow-unconverged); every "
+                  "prediction from it warns", flush=True)  # fmt: skip
+    if refused:
+        print(f"netbayes: not saved (did not converge): {', '.join(refused)}", file=sys.stderr)
+        return 1
     return 0
+
+
+_SEED_MAX = 2**63 - 1
+"""Largest seed both samplers take (nutpie: an unsigned 64-bit integer; PyMC: any >= 0)."""
 
 
 def _add_fit(sub: argparse._SubParsersAction) -> None:
@@ -385,7 +425,12 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         help="refit the default models and store their posteriors (regenerates models/)",
         description="Fit the default models on the packaged calibration data with NUTS and "
         "store each posterior (NetCDF DataTree + fast-read draws + JSON model card) where "
-        "`netbayes predict` finds it, replacing the one there. The same seed gives the same "
+        "`netbayes predict` finds it, replacing the one there (a posterior already in a --out "
+        "folder is replaced only with --force). A fit that misses the convergence targets is "
+        "not saved (exit status 1) unless --allow-unconverged. Reproducibility: the same seed, "
+        "data and software versions on the same machine give the same draws, bit for bit; "
+        "another machine or other versions of nutpie/PyMC/NumPy give a statistically "
+        "equivalent posterior (the same summaries within Monte Carlo error), not the same "
         "draws. Runs MCMC: about a minute per model. Never writes into the installed package: "
         "there, pass --out DIR.",
     )
@@ -399,7 +444,12 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"random seed, 0 to 2**63-1 (default {DEFAULT_SEED}: the shipped posteriors)",
+    )
     p.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie")
     from netbayes.families import DEFAULT_FAMILY, FAMILIES
 
@@ -415,6 +465,17 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         help="destination folder (default: the models folder: $NETBAYES_MODELS_DIR or a source "
         "checkout's models/; required when netbayes is installed from a wheel)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a posterior of the same model type already in the --out folder",
+    )
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="save a fit that missed the convergence targets (divergences, R-hat > 1.01 or bulk "
+        "ESS < 400); its card says converged: false and every prediction from it warns",
+    )
     p.add_argument("--no-progress", action="store_true", help="no sampler progress bar")
     p.set_defaults(func=_fit)
 
@@ -426,14 +487,16 @@ def _loso(args: argparse.Namespace) -> int:
         v = getattr(args, flag)
         if v < 1:
             raise ValueError(f"--{flag} {v} is not allowed; expected an integer >= 1")
+    csv = None if args.csv is None else _output_path(args.csv, "--csv", force=args.force,
+                                                     folder=False)  # fmt: skip
     t = leave_one_study_out(
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
         progress=lambda m: print(f"netbayes: {m}", file=sys.stderr, flush=True),
     )
-    if args.csv:
-        _write_csv(t, args.csv)
+    if csv is not None:
+        _write_csv(t, csv)
     print(
         f"netbayes {__version__}: leave one study out (each study's published figures "
         "predicted for a new centre by a fit without it)"
@@ -461,12 +524,56 @@ def _loso(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_csv(t: pd.DataFrame, path: str) -> None:
-    from pathlib import Path
+def _writable_parent(p: Path, flag: str) -> None:
+    """The nearest existing folder above (or at) ``p`` is a folder this process may write in."""
+    anc = p.parent if p.is_file() else p  # an existing output file (--force): its folder
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise ValueError(
+            f"{flag} {str(p)!r} is not allowed: {anc} is a file, not a folder; expected a path "
+            "in a folder you can write to"
+        )
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{flag} {str(p)!r} is not allowed: the folder {anc} is not writable; expected a "
+            "path in a folder you can write to"
+        )
 
-    from netbayes.store import _write_atomic
 
-    _write_atomic(Path(path), t.to_csv(index=False).encode("utf-8"))
+def _output_path(value: str | None, flag: str, *, force: bool, folder: bool) -> Path:
+    """Check an output location before any work: not empty, writable, and not an existing
+    file (or non-empty folder) unless ``--force``; ValueError naming the flag otherwise."""
+    if value is None or not str(value).strip():
+        raise ValueError(
+            f"{flag} {value!r} is not allowed; expected a {'folder' if folder else 'file'} "
+            "path (an empty one would write into the current folder)"
+        )
+    p = Path(value)
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{flag} {value!r} is not allowed: it is a file; expected a folder")
+        if p.is_dir() and any(p.iterdir()) and not force:
+            raise FileExistsError(
+                f"{flag} {value!r} is an existing folder with files in it; pass --force to "
+                "replace the report files in it, or choose a new folder"
+            )
+    else:
+        if p.is_dir():
+            raise ValueError(f"{flag} {value!r} is not allowed: it is a folder; expected a file")
+        if p.exists() and not force:
+            raise FileExistsError(
+                f"{flag} {value!r} exists; pass --force to replace it, or choose another file"
+            )
+    _writable_parent(p, flag)
+    return p
+
+
+def _write_csv(t: pd.DataFrame, path: Path) -> None:
+    from netbayes.store import write_atomic
+
+    write_atomic(path, t.to_csv(index=False).encode("utf-8"))
+    print(f"netbayes: wrote {path}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -474,10 +581,12 @@ def _validate(args: argparse.Namespace) -> int:
 
     if args.leave_one_study_out:
         return _loso(args)
+    csv = None if args.csv is None else _output_path(args.csv, "--csv", force=args.force,
+                                                     folder=False)  # fmt: skip
     results = validation_results(args.models_dir)
     t = results_table(results)
-    if args.csv:
-        t.to_csv(args.csv, index=False)
+    if csv is not None:
+        _write_csv(t, csv)
     print(f"netbayes {__version__}: published figures against 95% posterior predictive intervals")
     for res in results:
         print(f"  {res.sentence()}")
@@ -496,20 +605,45 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import shutil
+    import tempfile
 
+    from netbayes.store import _umask, load_posterior
+
+    out = _output_path(args.out, "--out", force=args.force, folder=True)
+    posts = {m: load_posterior(m, args.models_dir) for m in ("survival-pfs", "survival-os",
+                                                             "toxicity")}  # fmt: skip
+    # everything is written into a staging folder next to --out, then moved in: an interrupted
+    # report leaves no partial report (and an existing one, with --force, as it was)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        os.chmod(stage, 0o777 & ~_umask())
+        names = [p.name for p in _write_report(stage, posts)]
+        if not out.exists():
+            os.replace(stage, out)  # one rename: the whole report appears at once
+        else:  # --force (or an empty folder): replace file by file, each atomically
+            for n in names:
+                os.replace(stage / n, out / n)
+            stage.rmdir()
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    print(f"netbayes {__version__}: wrote {len(names)} files to {out}")
+    for n in names:
+        print(f"  {out / n}")
+    return 0
+
+
+def _write_report(out: Path, posts: dict) -> list[Path]:
+    """Write the report's tables and plots into ``out``; return the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
     from netbayes import vocab
     from netbayes.report import parameter_table, write_table
-    from netbayes.store import load_posterior
     from netbayes.validation import validation_table
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    posts = {m: load_posterior(m, args.models_dir) for m in ("survival-pfs", "survival-os",
-                                                             "toxicity")}  # fmt: skip
     written = []
     val = validation_table(posts["survival-pfs"], posts["survival-os"], posts["toxicity"])
     for ext in (".md", ".tex", ".csv"):
@@ -554,10 +688,7 @@ def _report(args: argparse.Namespace) -> int:
 
     ToxicityModel().plot_risk(posts["toxicity"], str(out / "toxicity_risk.png"))
     written.append(out / "toxicity_risk.png")
-    print(f"netbayes {__version__}: wrote {len(written)} files to {out}")
-    for w in written:
-        print(f"  {w}")
-    return 0
+    return written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -584,7 +715,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status 1 if any figure lies outside its 95%% predictive interval.",
     )
     p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
-    p.add_argument("--csv", default=None, help="also write the full table to this CSV file")
+    p.add_argument(
+        "--csv",
+        default=None,
+        help="also write the full table to this CSV file (an existing file needs --force)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --csv file")
     p.add_argument("--all", action="store_true", help="list every figure, not only failures")
     p.add_argument(
         "--leave-one-study-out",
@@ -600,8 +736,15 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="write calibration tables (Markdown, LaTeX, CSV) and plots to a folder",
     )
-    p.add_argument("--out", required=True, help="destination folder")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="destination folder (created; an existing folder with files in it needs --force)",
+    )
     p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
+    p.add_argument(
+        "--force", action="store_true", help="replace the report files in an existing --out"
+    )
     p.set_defaults(func=_report)
     return parser
 

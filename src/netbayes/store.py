@@ -128,6 +128,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "MODEL_TYPES",
     "SCHEMA_VERSION",
+    "NotConvergedError",
     "StoreError",
     "StoredPosterior",
     "card_hash",
@@ -138,6 +139,7 @@ __all__ = [
     "models_dir",
     "save_fit",
     "save_posterior",
+    "write_atomic",
 ]
 
 SCHEMA_VERSION = 2
@@ -157,6 +159,11 @@ _OPTIONAL_GROUPS = ("sample_stats", "log_likelihood", "observed_data", "constant
 
 class StoreError(ValueError):
     """A stored posterior is missing, corrupt, or does not match this netbayes and its data."""
+
+
+class NotConvergedError(ValueError):
+    """A fit missed the convergence targets, so it was not installed as a default posterior
+    (:func:`fit_default` without ``allow_unconverged``)."""
 
 
 def _fix(model_type: str, folder: Path | None = None) -> str:
@@ -730,6 +737,28 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, fsync,
+    :func:`os.replace`): a reader, or a later run after an interruption, sees the old file or the
+    new one, never a partial one, and no temporary file is left behind.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to write; its folder must exist.
+    data : bytes
+        The whole content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    p = Path(path)
+    _write_atomic(p, data)
+    return p
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -1396,12 +1425,17 @@ def fit_default(
     progress: bool = True,
     folder: str | Path | None = None,
     family: str | None = None,
+    allow_unconverged: bool = False,
 ) -> tuple[Path, FitResult]:
     """Fit one default model on the packaged data and store its posterior.
 
-    This is what ``netbayes fit`` runs (it imports PyMC). The same ``seed`` and data give the
-    same draws (compare the cards' ``draws_sha256``). A posterior of the same model type in
-    ``folder`` is replaced.
+    This is what ``netbayes fit`` runs (it imports PyMC). The same ``seed``, data and software
+    on the same machine give the same draws, bit for bit (compare the cards' ``draws_sha256``);
+    another machine or other versions of the sampler stack give a statistically equivalent
+    posterior, not the same draws (see the README, "Reproducibility"). A posterior of the same
+    model type in ``folder`` is replaced. A fit that misses the convergence targets is not
+    stored unless ``allow_unconverged`` (then its card says ``converged: false`` and every
+    prediction from it warns).
 
     Parameters
     ----------
@@ -1416,12 +1450,20 @@ def fit_default(
     family : str, optional
         Survival family of a survival model (:data:`netbayes.families.FAMILIES`; default the
         model's, Weibull).
+    allow_unconverged : bool
+        Store a fit that missed the convergence targets (default False: refuse it).
 
     Returns
     -------
     path : pathlib.Path
         The DataTree file written.
     fit : netbayes.fitting.FitResult
+
+    Raises
+    ------
+    NotConvergedError
+        The fit missed the convergence targets and ``allow_unconverged`` is False; nothing
+        was written.
     """
     _check_type(model_type)
     out = Path(folder) if folder is not None else models_dir()
@@ -1437,6 +1479,14 @@ def fit_default(
             f"family={family!r} is not allowed for {model_type}; it is a survival option"
         )
     fit = default_model(model_type, **over).fit(**run)
+    if not fit.converged and not allow_unconverged:
+        raise NotConvergedError(
+            f"the {model_type} fit did not converge ({'; '.join(fit.problems)}), so it was not "
+            f"saved to {out}: a default posterior must meet the convergence targets. Rerun "
+            "with more --tune/--draws, or pass --allow-unconverged (allow_unconverged=True) to "
+            "save it anyway (its card then says converged: false and every prediction from it "
+            "warns)"
+        )
     return save_fit(fit, out, overwrite=True), fit
 
 
