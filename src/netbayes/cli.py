@@ -10,15 +10,22 @@ Commands
     Predict one patient from the stored posteriors (default: the shipped ones): median PFS
     with its interval, P(PFS > t), P(grade >= III) per cell line and any line. A table by
     default; ``--json`` prints the JSON document described below.
-``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR]``
+``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR [--force]] [--allow-unconverged]``
     Refit the default models on the packaged data and store their posteriors (regenerates
     ``models/``; runs MCMC, about a minute per model). Never writes into an installed package
-    (``netbayes/_models``): there ``--out DIR`` is required.
-``netbayes validate [--models-dir DIR] [--csv FILE] [--all]``
+    (``netbayes/_models``): there ``--out DIR`` is required. Arguments and destination are
+    checked before compiling; a posterior already in ``--out`` is replaced only with
+    ``--force``; a fit that misses the convergence targets is not saved (exit status 1) unless
+    ``--allow-unconverged``.
+``netbayes validate [--models-dir DIR] [--csv FILE [--force]] [--all]``
     Every published calibration figure against its 95% posterior predictive interval, pass or
     fail per figure; exit status 1 if any figure falls outside.
-``netbayes report --out DIR [--models-dir DIR]``
-    Write the calibration tables (Markdown, LaTeX, CSV) and plots to a folder.
+``netbayes report --out DIR [--force] [--models-dir DIR]``
+    Write the calibration tables (Markdown, LaTeX, CSV) and plots to a folder (a folder with
+    files in it needs ``--force``; the report appears whole or not at all).
+
+Every file is written atomically (a temporary file in the same folder, then a rename), and
+every command says what it wrote.
 
 JSON output of ``netbayes predict --json``
 -------------------------------------------
@@ -41,8 +48,11 @@ One object (schema ``"netbayes.predict/1"``)::
         "p_pfs_gt": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
         "p_grade3plus": {"leucocytes": EST, "platelets": EST, "haemoglobin": EST,
                          "any": EST}           # null without a toxicity posterior
-      }]
-    }
+      }],
+      "warnings": ["not converged: ..."]       # only when a posterior's card says
+    }                                          # converged: false
+
+Every number is finite (JSON has no NaN: a non-finite one is an error, never printed).
 
 ``EST`` is ``{"median": m, "mean": m, "eti95_lower": lo, "eti95_upper": hi}`` (posterior
 median and mean and the interval bounds, keyed by the interval's column names; probabilities
