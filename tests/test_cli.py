@@ -213,7 +213,10 @@ def test_fit_wiring(monkeypatch, tmp_path, capsys):
     assert kw["progress"] is False and Path(kw["folder"]) == tmp_path
     assert "[1/2] survival-os" in out and "[2/2] toxicity" in out
     assert (tmp_path / "toxicity.json").is_file()
-    assert main(["fit", "--model", "all", "--out", str(tmp_path), "--no-progress"]) == 0
+    again = ["fit", "--model", "all", "--out", str(tmp_path), "--no-progress"]
+    assert main(again) == 2  # a posterior already there: replaced only with --force
+    assert "pass --force to replace it" in capsys.readouterr().err and len(calls) == 2
+    assert main([*again, "--force"]) == 0
     assert [c[0] for c in calls[2:]] == list(store.MODEL_TYPES)
 
 

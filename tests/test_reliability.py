@@ -87,6 +87,7 @@ import io
 import itertools
 import json
 import math
+import re
 import shutil
 import signal
 import tempfile
@@ -878,7 +879,10 @@ def test_data_section_flip_with_matching_checksum_changes_one_value(saved, data)
         try:
             sp = load_posterior("survival-pfs", f)
         except StoreError as err:
-            assert "non-finite" in str(err) or "could not be read" in str(err)
+            # a flipped bit may also move a draw outside its support or plausible range
+            assert re.search(
+                r"non-finite|could not be read|outside its support|implausible draw", str(err)
+            )
             return
     changed = sum(int(np.sum(_bits_view(sp.draws(k)) != _bits_view(v))) for k, v in d.items())
     assert changed <= 1
@@ -1078,7 +1082,7 @@ def test_same_seed_same_cohort(predictors, s1, s2, line):
 @pytest.mark.filterwarnings("ignore::netbayes.fitting.ConvergenceWarning")
 def test_same_seed_same_stored_posterior(tmp_path):
     """Two ``netbayes fit`` runs of the toxicity model with one seed store the same posterior."""
-    kw = dict(draws=10, tune=10, chains=1, seed=2027, progress=False)
+    kw = dict(draws=10, tune=10, chains=1, seed=2027, progress=False, allow_unconverged=True)
     paths = [store.fit_default("toxicity", folder=tmp_path / str(i), **kw)[0] for i in range(2)]
     a, b = (load_posterior("toxicity", p.parent) for p in paths)
     assert paths[0].read_bytes() == paths[1].read_bytes()

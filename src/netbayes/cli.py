@@ -10,15 +10,22 @@ Commands
     Predict one patient from the stored posteriors (default: the shipped ones): median PFS
     with its interval, P(PFS > t), P(grade >= III) per cell line and any line. A table by
     default; ``--json`` prints the JSON document described below.
-``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR]``
+``netbayes fit [--model M ...] [--draws N] [--seed S] [--out DIR [--force]] [--allow-unconverged]``
     Refit the default models on the packaged data and store their posteriors (regenerates
     ``models/``; runs MCMC, about a minute per model). Never writes into an installed package
-    (``netbayes/_models``): there ``--out DIR`` is required.
-``netbayes validate [--models-dir DIR] [--csv FILE] [--all]``
+    (``netbayes/_models``): there ``--out DIR`` is required. Arguments and destination are
+    checked before compiling; a posterior already in ``--out`` is replaced only with
+    ``--force``; a fit that misses the convergence targets is not saved (exit status 1) unless
+    ``--allow-unconverged``.
+``netbayes validate [--models-dir DIR] [--csv FILE [--force]] [--all]``
     Every published calibration figure against its 95% posterior predictive interval, pass or
     fail per figure; exit status 1 if any figure falls outside.
-``netbayes report --out DIR [--models-dir DIR]``
-    Write the calibration tables (Markdown, LaTeX, CSV) and plots to a folder.
+``netbayes report --out DIR [--force] [--models-dir DIR]``
+    Write the calibration tables (Markdown, LaTeX, CSV) and plots to a folder (a folder with
+    files in it needs ``--force``; the report appears whole or not at all).
+
+Every file is written atomically (a temporary file in the same folder, then a rename), and
+every command says what it wrote.
 
 JSON output of ``netbayes predict --json``
 -------------------------------------------
@@ -41,8 +48,11 @@ One object (schema ``"netbayes.predict/1"``)::
         "p_pfs_gt": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
         "p_grade3plus": {"leucocytes": EST, "platelets": EST, "haemoglobin": EST,
                          "any": EST}           # null without a toxicity posterior
-      }]
-    }
+      }],
+      "warnings": ["not converged: ..."]       # only when a posterior's card says
+    }                                          # converged: false
+
+Every number is finite (JSON has no NaN: a non-finite one is an error, never printed).
 
 ``EST`` is ``{"median": m, "mean": m, "eti95_lower": lo, "eti95_upper": hi}`` (posterior
 median and mean and the interval bounds, keyed by the interval's column names; probabilities
@@ -55,8 +65,11 @@ in [0, 1], times in months). With ``--endpoint os``, ``pfs`` becomes ``os`` in t
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -108,7 +121,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%" if x >= 0.001 else f"{100 * x:.2f}%"
 
 
-def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
+def _print_prediction(
+    pred, predictor, args: argparse.Namespace, unconverged: Sequence[str] = ()
+) -> None:
     E = pred.endpoint.upper()
     row = pred.patients.iloc[0]
     card = predictor.cards.get("survival") or {}
@@ -116,6 +131,8 @@ def _print_prediction(pred, predictor, args: argparse.Namespace) -> None:
         f"netbayes {__version__}: patient prediction ({E}; {predictor.n_draws} posterior draws "
         f"fitted {str(card.get('created', 'n/a'))[:10]}; {pred.interval.text})"
     )
+    for m in unconverged:
+        print(f"WARNING: NOT CONVERGED: {m}; do not report these numbers as they are")
     x = row["prior_pfs_months"]
     xs = "n/a" if pd.isna(x) else f"{x:g} months"
     print(
@@ -159,7 +176,14 @@ def _predict(args: argparse.Namespace) -> int:
 
     times = list(DEFAULT_T_PROBS) if args.times is None else args.times  # every --times kept
     _check_times("--times", times)  # name the flag, not the keyword it becomes
-    predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
+    with warnings.catch_warnings(record=True) as loading:
+        warnings.simplefilter("always")
+        predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
+    # a posterior whose card says it did not converge: said in every output format
+    unconverged = [str(w.message) for w in loading if _is_convergence_warning(w.category)]
+    for w in loading:
+        if not _is_convergence_warning(w.category):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         pred = predictor.patient(
@@ -190,14 +214,41 @@ def _predict(args: argparse.Namespace) -> int:
             },
         }
         doc["interval"]["columns"] = list(pred.interval.columns)
-        json.dump(doc, sys.stdout, indent=2)
-        print()
+        if unconverged:  # only then: a converged posterior's document is unchanged
+            doc["warnings"] = [f"not converged: {m}" for m in unconverged]
+        text = json.dumps(_finite_json(doc), indent=2, allow_nan=False)
+        print(text)
     else:
-        _print_prediction(pred, predictor, args)
+        _print_prediction(pred, predictor, args, unconverged)
+    for m in unconverged:
+        print(f"netbayes: warning: {m}", file=sys.stderr)
     for w in caught:
         if issubclass(w.category, ExtrapolationWarning):
             print(f"netbayes: warning: {w.message}", file=sys.stderr)
     return 0
+
+
+def _is_convergence_warning(category: type) -> bool:
+    """A :class:`netbayes.fitting.ConvergenceWarning` (compared by name: importing
+    :mod:`netbayes.fitting` would load xarray on the prediction path)."""
+    return category.__name__ == "ConvergenceWarning"
+
+
+def _finite_json(obj: object, where: str = "") -> object:
+    """``obj`` with every number checked finite (JSON has no NaN): a ValueError naming the
+    entry otherwise, never a ``NaN`` printed."""
+    if isinstance(obj, dict):
+        return {k: _finite_json(v, f"{where}.{k}" if where else str(k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_json(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # a NumPy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(
+            f"the prediction's {where}={obj!r} is not a finite number, and JSON has no NaN or "
+            "infinity; the posterior or the inputs are not usable for this patient"
+        )
+    return obj
 
 
 def _card_summary(card: dict | None, n_draws: int) -> dict | None:
@@ -298,36 +349,64 @@ def _fit(args: argparse.Namespace) -> int:
     import time
 
     from netbayes.models.registry import MODELS
-    from netbayes.store import ENV_VAR, fit_default, is_package_dir, models_dir
+    from netbayes.store import ENV_VAR, NotConvergedError, fit_default, is_package_dir, models_dir
 
+    # every argument and the destination are checked before minutes of compiling and sampling
+    for flag, least in (("draws", 1), ("tune", 0), ("chains", 1), ("seed", 0)):
+        v = getattr(args, flag)
+        if v < least:
+            raise ValueError(f"--{flag} {v} is not allowed; expected an integer >= {least}")
+    if args.seed > _SEED_MAX:
+        raise ValueError(f"--seed {args.seed} is not allowed; expected an integer from 0 to "
+                         f"{_SEED_MAX}")  # fmt: skip
     todo = list(MODELS) if "all" in args.model else list(dict.fromkeys(args.model))
-    out = args.out if args.out is not None else models_dir()
-    if is_package_dir(out):  # checked before minutes of sampling
+    if args.out is not None and not str(args.out).strip():
+        raise ValueError(f"--out {args.out!r} is not allowed; expected a folder path")
+    out = Path(args.out) if args.out is not None else models_dir()
+    if is_package_dir(out):
         raise ValueError(
             f"the models folder {out} is the installed package's own (netbayes/_models), "
             "which `netbayes fit` never writes to; pass --out DIR (then predict with "
             f"--models-dir DIR or {ENV_VAR}=DIR)"
         )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is not allowed: it is a file; expected a folder")
+    _writable_parent(out, "--out")
+    if args.out is not None and not args.force:  # a folder of your own is never overwritten
+        held = [mt for mt in todo if (out / f"{mt}.json").exists()]
+        if held:
+            raise FileExistsError(
+                f"--out {str(out)!r} already holds a {', '.join(held)} posterior "
+                f"({out / (held[0] + '.json')}); pass --force to replace it, or choose another "
+                "folder"
+            )
     print(
         f"netbayes {__version__}: fitting {', '.join(todo)} ({args.chains} chains x "
         f"{args.draws} draws after {args.tune} tuning, {args.sampler}, seed {args.seed}) "
         f"into {out}",
         flush=True,
     )
+    refused = []
     for i, mt in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {mt}: compiling and sampling ...", flush=True)
         t0 = time.perf_counter()
-        path, fit = fit_default(
-            mt,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            seed=args.seed,
-            sampler=args.sampler,
-            progress=not args.no_progress,
-            folder=out,
-            family=args.family if mt.startswith("survival-") else None,
-        )
+        try:
+            path, fit = fit_default(
+                mt,
+                draws=args.draws,
+                tune=args.tune,
+                chains=args.chains,
+                seed=args.seed,
+                sampler=args.sampler,
+                progress=not args.no_progress,
+                folder=out,
+                family=args.family if mt.startswith("survival-") else None,
+                allow_unconverged=args.allow_unconverged,
+            )
+        except NotConvergedError as err:
+            print(f"netbayes: error: {err}", file=sys.stderr, flush=True)
+            refused.append(mt)
+            continue
         d = fit.diagnostics
         print(
             f"[{i}/{len(todo)}] {mt}: {time.perf_counter() - t0:.0f} s; max R-hat "
@@ -337,7 +416,17 @@ def _fit(args: argparse.Namespace) -> int:
         )
         for prob in fit.problems:
             print(f"    warning: {prob}", flush=True)
+        if not fit.converged:
+            print("    warning: saved with converged: false (--allow-unconverged); every "
+                  "prediction from it warns", flush=True)  # fmt: skip
+    if refused:
+        print(f"netbayes: not saved (did not converge): {', '.join(refused)}", file=sys.stderr)
+        return 1
     return 0
+
+
+_SEED_MAX = 2**63 - 1
+"""Largest seed both samplers take (nutpie: an unsigned 64-bit integer; PyMC: any >= 0)."""
 
 
 def _add_fit(sub: argparse._SubParsersAction) -> None:
@@ -349,7 +438,12 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         help="refit the default models and store their posteriors (regenerates models/)",
         description="Fit the default models on the packaged calibration data with NUTS and "
         "store each posterior (NetCDF DataTree + fast-read draws + JSON model card) where "
-        "`netbayes predict` finds it, replacing the one there. The same seed gives the same "
+        "`netbayes predict` finds it, replacing the one there (a posterior already in a --out "
+        "folder is replaced only with --force). A fit that misses the convergence targets is "
+        "not saved (exit status 1) unless --allow-unconverged. Reproducibility: the same seed, "
+        "data and software versions on the same machine give the same draws, bit for bit; "
+        "another machine or other versions of nutpie/PyMC/NumPy give a statistically "
+        "equivalent posterior (the same summaries within Monte Carlo error), not the same "
         "draws. Runs MCMC: about a minute per model. Never writes into the installed package: "
         "there, pass --out DIR.",
     )
@@ -363,7 +457,12 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"random seed, 0 to 2**63-1 (default {DEFAULT_SEED}: the shipped posteriors)",
+    )
     p.add_argument("--sampler", choices=["nutpie", "pymc"], default="nutpie")
     from netbayes.families import DEFAULT_FAMILY, FAMILIES
 
@@ -379,6 +478,17 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         help="destination folder (default: the models folder: $NETBAYES_MODELS_DIR or a source "
         "checkout's models/; required when netbayes is installed from a wheel)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a posterior of the same model type already in the --out folder",
+    )
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="save a fit that missed the convergence targets (divergences, R-hat > 1.01 or bulk "
+        "ESS < 400); its card says converged: false and every prediction from it warns",
+    )
     p.add_argument("--no-progress", action="store_true", help="no sampler progress bar")
     p.set_defaults(func=_fit)
 
@@ -390,14 +500,16 @@ def _loso(args: argparse.Namespace) -> int:
         v = getattr(args, flag)
         if v < 1:
             raise ValueError(f"--{flag} {v} is not allowed; expected an integer >= 1")
+    csv = None if args.csv is None else _output_path(args.csv, "--csv", force=args.force,
+                                                     folder=False)  # fmt: skip
     t = leave_one_study_out(
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
         progress=lambda m: print(f"netbayes: {m}", file=sys.stderr, flush=True),
     )
-    if args.csv:
-        _write_csv(t, args.csv)
+    if csv is not None:
+        _write_csv(t, csv)
     print(
         f"netbayes {__version__}: leave one study out (each study's published figures "
         "predicted for a new centre by a fit without it)"
@@ -425,12 +537,56 @@ def _loso(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_csv(t: pd.DataFrame, path: str) -> None:
-    from pathlib import Path
+def _writable_parent(p: Path, flag: str) -> None:
+    """The nearest existing folder above (or at) ``p`` is a folder this process may write in."""
+    anc = p.parent if p.is_file() else p  # an existing output file (--force): its folder
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise ValueError(
+            f"{flag} {str(p)!r} is not allowed: {anc} is a file, not a folder; expected a path "
+            "in a folder you can write to"
+        )
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{flag} {str(p)!r} is not allowed: the folder {anc} is not writable; expected a "
+            "path in a folder you can write to"
+        )
 
-    from netbayes.store import _write_atomic
 
-    _write_atomic(Path(path), t.to_csv(index=False).encode("utf-8"))
+def _output_path(value: str | None, flag: str, *, force: bool, folder: bool) -> Path:
+    """Check an output location before any work: not empty, writable, and not an existing
+    file (or non-empty folder) unless ``--force``; ValueError naming the flag otherwise."""
+    if value is None or not str(value).strip():
+        raise ValueError(
+            f"{flag} {value!r} is not allowed; expected a {'folder' if folder else 'file'} "
+            "path (an empty one would write into the current folder)"
+        )
+    p = Path(value)
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{flag} {value!r} is not allowed: it is a file; expected a folder")
+        if p.is_dir() and any(p.iterdir()) and not force:
+            raise FileExistsError(
+                f"{flag} {value!r} is an existing folder with files in it; pass --force to "
+                "replace the report files in it, or choose a new folder"
+            )
+    else:
+        if p.is_dir():
+            raise ValueError(f"{flag} {value!r} is not allowed: it is a folder; expected a file")
+        if p.exists() and not force:
+            raise FileExistsError(
+                f"{flag} {value!r} exists; pass --force to replace it, or choose another file"
+            )
+    _writable_parent(p, flag)
+    return p
+
+
+def _write_csv(t: pd.DataFrame, path: Path) -> None:
+    from netbayes.store import write_atomic
+
+    write_atomic(path, t.to_csv(index=False).encode("utf-8"))
+    print(f"netbayes: wrote {path}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -438,10 +594,12 @@ def _validate(args: argparse.Namespace) -> int:
 
     if args.leave_one_study_out:
         return _loso(args)
+    csv = None if args.csv is None else _output_path(args.csv, "--csv", force=args.force,
+                                                     folder=False)  # fmt: skip
     results = validation_results(args.models_dir)
     t = results_table(results)
-    if args.csv:
-        t.to_csv(args.csv, index=False)
+    if csv is not None:
+        _write_csv(t, csv)
     print(f"netbayes {__version__}: published figures against 95% posterior predictive intervals")
     for res in results:
         print(f"  {res.sentence()}")
@@ -460,20 +618,45 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import shutil
+    import tempfile
 
+    from netbayes.store import _umask, load_posterior
+
+    out = _output_path(args.out, "--out", force=args.force, folder=True)
+    posts = {m: load_posterior(m, args.models_dir) for m in ("survival-pfs", "survival-os",
+                                                             "toxicity")}  # fmt: skip
+    # everything is written into a staging folder next to --out, then moved in: an interrupted
+    # report leaves no partial report (and an existing one, with --force, as it was)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        os.chmod(stage, 0o777 & ~_umask())
+        names = [p.name for p in _write_report(stage, posts)]
+        if not out.exists():
+            os.replace(stage, out)  # one rename: the whole report appears at once
+        else:  # --force (or an empty folder): replace file by file, each atomically
+            for n in names:
+                os.replace(stage / n, out / n)
+            stage.rmdir()
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    print(f"netbayes {__version__}: wrote {len(names)} files to {out}")
+    for n in names:
+        print(f"  {out / n}")
+    return 0
+
+
+def _write_report(out: Path, posts: dict) -> list[Path]:
+    """Write the report's tables and plots into ``out``; return the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
     from netbayes import vocab
     from netbayes.report import parameter_table, write_table
-    from netbayes.store import load_posterior
     from netbayes.validation import validation_table
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    posts = {m: load_posterior(m, args.models_dir) for m in ("survival-pfs", "survival-os",
-                                                             "toxicity")}  # fmt: skip
     written = []
     val = validation_table(posts["survival-pfs"], posts["survival-os"], posts["toxicity"])
     for ext in (".md", ".tex", ".csv"):
@@ -518,10 +701,7 @@ def _report(args: argparse.Namespace) -> int:
 
     ToxicityModel().plot_risk(posts["toxicity"], str(out / "toxicity_risk.png"))
     written.append(out / "toxicity_risk.png")
-    print(f"netbayes {__version__}: wrote {len(written)} files to {out}")
-    for w in written:
-        print(f"  {w}")
-    return 0
+    return written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -548,7 +728,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status 1 if any figure lies outside its 95%% predictive interval.",
     )
     p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
-    p.add_argument("--csv", default=None, help="also write the full table to this CSV file")
+    p.add_argument(
+        "--csv",
+        default=None,
+        help="also write the full table to this CSV file (an existing file needs --force)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --csv file")
     p.add_argument("--all", action="store_true", help="list every figure, not only failures")
     p.add_argument(
         "--leave-one-study-out",
@@ -564,8 +749,15 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="write calibration tables (Markdown, LaTeX, CSV) and plots to a folder",
     )
-    p.add_argument("--out", required=True, help="destination folder")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="destination folder (created; an existing folder with files in it needs --force)",
+    )
     p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
+    p.add_argument(
+        "--force", action="store_true", help="replace the report files in an existing --out"
+    )
     p.set_defaults(func=_report)
     return parser
 

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from netbayes.spec import ESS_MIN, RHAT_MAX  # convergence targets (the store checks cards)
+
 __all__ = [
     "ESS_MIN",
     "RHAT_MAX",
@@ -26,12 +28,6 @@ __all__ = [
     "diagnose",
     "sample",
 ]
-
-RHAT_MAX = 1.01
-"""Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021)."""
-
-ESS_MIN = 400
-"""Smallest acceptable bulk effective sample size."""
 
 
 class ConvergenceWarning(UserWarning):
@@ -234,7 +230,9 @@ def sample(
     cores : int, optional
         Chains run in parallel on this many cores (default: all available, at most ``chains``).
     seed : int
-        Random seed; the same seed and data give the same draws.
+        Random seed, 0 to 2**63-1. The same seed, data and software versions on the same
+        machine give the same draws, bit for bit; another machine or other versions give a
+        statistically equivalent posterior, not the same draws.
     sampler : {"nutpie", "pymc"}
         nutpie (compiled, fast; default) or PyMC's own NUTS.
     progress : bool
@@ -262,6 +260,10 @@ def sample(
         )
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler={sampler!r} is not allowed; expected 'nutpie' or 'pymc'")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(  # before the compile, not after it
+            f"seed={seed!r} is not allowed; expected an integer from 0 to 2**63-1"
+        )
     cores = cores or min(chains, os.cpu_count() or 1)
     t0 = time.perf_counter()
     if sampler == "nutpie":

@@ -209,6 +209,10 @@ def write_table(
 ) -> Path:
     """Write a table in the format its suffix names (``.md``, ``.tex`` or ``.csv``).
 
+    The write is atomic (a temporary file in the same folder, then :func:`os.replace`): an
+    interrupted write leaves the previous file, never a partial one. An existing file is
+    replaced; the command line refuses that without ``--force``.
+
     Returns
     -------
     pathlib.Path
@@ -220,6 +224,7 @@ def write_table(
         raise ValueError(
             f"path suffix {p.suffix!r} is not allowed; expected one of {sorted(_SUFFIX)}"
         )
+    from netbayes.store import write_atomic
+
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(format_table(df, fmt, digits, caption))
-    return p
+    return write_atomic(p, format_table(df, fmt, digits, caption).encode("utf-8"))

@@ -26,11 +26,14 @@ from typing import Final, Literal
 __all__ = [
     "A_REF_GBQ",
     "DOSE_SCALE_GBQ",
+    "ESS_MIN",
     "FIRST_LINE",
     "GBQ_REF",
     "GBQ_UNIT",
     "LINE_SPECS",
     "MODEL_TYPES",
+    "PARAMETER_RANGES",
+    "RHAT_MAX",
     "SALVAGE_LINES",
     "SURVIVAL_ENDPOINTS",
     "SURVIVAL_PARAMS",
@@ -38,9 +41,11 @@ __all__ = [
     "TOXICITY_PARAMS",
     "X_REF",
     "LineSpec",
+    "ParameterRange",
     "check_endpoint",
     "check_line",
     "line_spec",
+    "parameter_range",
     "survival_params",
 ]
 
@@ -57,6 +62,14 @@ A_REF_GBQ: Final[float] = 29.9
 """Reference activity in a toxicity block (GBq): the I-PRRT median of the retreatment group."""
 DOSE_SCALE_GBQ: Final[float] = 10.0
 """Toxicity dose coefficients are per this many GBq (177Lu-octreotate equivalent)."""
+
+# ---------------------------------------------------------------------------------------------
+# convergence targets
+# ---------------------------------------------------------------------------------------------
+RHAT_MAX: Final[float] = 1.01
+"""Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021)."""
+ESS_MIN: Final[int] = 400
+"""Smallest acceptable bulk effective sample size."""
 
 # ---------------------------------------------------------------------------------------------
 # endpoints and model types
@@ -211,3 +224,126 @@ def check_line(line: object, name: str = "line") -> str:
 def line_spec(line: str) -> LineSpec:
     """Return the :class:`LineSpec` of ``line`` (ValueError for an unknown line)."""
     return LINE_SPECS[check_line(line)]
+
+
+# ---------------------------------------------------------------------------------------------
+# what a stored draw may be: support and plausible range per posterior variable
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParameterRange:
+    """The values a posterior variable's draws may take.
+
+    Attributes
+    ----------
+    meaning : str
+        What the variable is, in words (for error messages).
+    lower, upper : float
+        The support: every draw lies strictly between them when ``open_lower`` /
+        ``open_upper``, else inclusive (infinite bounds: unbounded).
+    plausible : tuple of float
+        A much wider range than any fit on NET data produces (many prior SDs beyond the priors
+        of :mod:`netbayes.models`); a draw outside it means a corrupt or hand-written store or
+        a fit gone wrong (e.g. a Weibull log scale of 700: a median of ~1e303 months).
+    open_lower, open_upper : bool
+        Whether the support excludes ``lower`` / ``upper``.
+    """
+
+    meaning: str
+    lower: float
+    upper: float
+    plausible: tuple[float, float]
+    open_lower: bool = False
+    open_upper: bool = False
+
+    def allowed(self, name: str = "x") -> str:
+        """The support and plausible range in words.
+
+        Parameters
+        ----------
+        name : str
+            The variable's name, e.g. ``"k2"``: ``"0 < k2 (support), plausibly 0.01 to 100"``.
+
+        Returns
+        -------
+        str
+        """
+        lo = f"{self.lower:g} {'<' if self.open_lower else '<='} " if self.lower > -_INF else ""
+        hi = f" {'<' if self.open_upper else '<='} {self.upper:g}" if self.upper < _INF else ""
+        support = f"{lo}{name}{hi}" if lo or hi else f"{name} finite"
+        return f"{support} (support), plausibly {self.plausible[0]:g} to {self.plausible[1]:g}"
+
+
+_INF = float("inf")
+
+
+def _real(meaning: str, bound: float) -> ParameterRange:
+    return ParameterRange(meaning, -_INF, _INF, (-bound, bound))
+
+
+def _positive(meaning: str, plausible: tuple[float, float]) -> ParameterRange:
+    return ParameterRange(meaning, 0.0, _INF, plausible, open_lower=True)
+
+
+_LOG_SCALE = ParameterRange(
+    "a survival log scale (log months)", -_INF, _INF, (-7.0, 12.0)
+)  # exp(-7) = 0.001 month to exp(12) = 160,000 months
+_SHAPE = _positive("a survival shape (Weibull shape; log-normal precision)", (0.01, 100.0))
+_SD = _positive("a standard deviation", (0.0, 20.0))
+_OFFSET = _real("a standard-normal offset", 12.0)
+_EFFECT = _real("a regression coefficient or effect (log-time or probit scale)", 20.0)
+
+PARAMETER_RANGES: Final[dict[str, ParameterRange]] = {
+    **dict.fromkeys(
+        ("alpha1", "alpha2", "alpha1_os", "alpha1_anchor", "alpha2_anchor", "alpha1_os_anchor"),
+        _LOG_SCALE,
+    ),
+    **dict.fromkeys(("k1", "k2", "k1_os"), _SHAPE),
+    **dict.fromkeys(("sigma1", "sigma2", "sigma1_os", "tau", "tau_tox", "sigma_u"), _SD),
+    **dict.fromkeys(("z1", "z2", "z1_os", "z_study", "z_study_tox"), _OFFSET),
+    **dict.fromkeys(
+        (
+            "beta_x",
+            "beta_gbq",
+            "gamma_rr",
+            "gamma_re188",
+            "delta_control",
+            "delta_retreated",
+            "delta_re188",
+            "delta_user",
+            "u_study",
+            "v_study",
+            "beta_activity",
+            "beta_prior",
+        ),
+        _EFFECT,
+    ),
+    "kappa_se": _positive("the SE noise scale", (1e-3, 1e3)),
+    "spearman_attenuation": ParameterRange(
+        "the Spearman attenuation factor", 0.0, 1.0, (0.0, 1.0), open_lower=True
+    ),
+    "theta": _positive("GBq 177Lu-equivalent per GBq 188Re-HEDP", (1e-3, 1e4)),
+    "c3": _real("a probit cutpoint", 50.0),
+    "log_gap": _real("a log gap between probit cutpoints", 20.0),
+}
+"""Support and plausible range of each stored posterior variable (a toxicity ``<name>_marg``
+variable has the range of ``<name>``). The store checks every draw against them when it saves
+and when it loads a posterior (:mod:`netbayes.store`); a variable not listed must be finite."""
+
+
+def parameter_range(name: str) -> ParameterRange | None:
+    """The :class:`ParameterRange` of a stored variable, or None for one not listed.
+
+    Parameters
+    ----------
+    name : str
+        A posterior variable name (``<name>_marg`` takes ``<name>``'s range).
+
+    Returns
+    -------
+    ParameterRange or None
+    """
+    if name in PARAMETER_RANGES:
+        return PARAMETER_RANGES[name]
+    if name.endswith("_marg"):
+        return PARAMETER_RANGES.get(name[: -len("_marg")])
+    return None

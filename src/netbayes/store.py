@@ -69,6 +69,21 @@ card checksum, model type, data hash, calibration ranges and the files' checksum
 or corrupt entry raises :class:`StoreError` saying what to do (regenerate with ``netbayes fit``,
 or refit and save a fit of your own again).
 
+A checksum proves only that nothing changed after the card was signed: anyone can recompute it.
+So the content is checked too, when saving and when loading (a store written by hand with
+consistent checksums is held to the same rules):
+
+* every draw is finite and inside its variable's support and plausible range
+  (:data:`netbayes.spec.PARAMETER_RANGES`, :func:`draws_problem`: positive shapes, scales and
+  SDs; e.g. a survival log scale of 700, a median of ~1e303 months, is refused), naming the
+  variable, the value, where it is and what is allowed;
+* the diagnostics are finite numbers (``null`` only when listed in ``not_finite``), the sampler
+  settings integers, and ``converged: true`` agrees with them (no divergences, R-hat <=
+  :data:`~netbayes.spec.RHAT_MAX`, bulk ESS >= :data:`~netbayes.spec.ESS_MIN`);
+* the calibration ranges of a posterior fitted on the packaged data (its data hash matches) are
+  never wider than the ranges those data cover, and its tumour-type weights and cohort mix are
+  theirs: widening them would silence the extrapolation warnings.
+
 :func:`save_fit` (``FitResult.save(folder)``) stores any fit of
 :class:`~netbayes.models.survival.SurvivalModel` / :class:`~netbayes.models.toxicity.ToxicityModel`
 in a folder of your choice (the argument is always a folder; one folder holds at most one fit per
@@ -113,15 +128,18 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "MODEL_TYPES",
     "SCHEMA_VERSION",
+    "NotConvergedError",
     "StoreError",
     "StoredPosterior",
     "card_hash",
     "convert_v1",
     "data_hash",
+    "draws_problem",
     "load_posterior",
     "models_dir",
     "save_fit",
     "save_posterior",
+    "write_atomic",
 ]
 
 SCHEMA_VERSION = 2
@@ -141,6 +159,11 @@ _OPTIONAL_GROUPS = ("sample_stats", "log_likelihood", "observed_data", "constant
 
 class StoreError(ValueError):
     """A stored posterior is missing, corrupt, or does not match this netbayes and its data."""
+
+
+class NotConvergedError(ValueError):
+    """A fit missed the convergence targets, so it was not installed as a default posterior
+    (:func:`fit_default` without ``allow_unconverged``)."""
 
 
 def _fix(model_type: str, folder: Path | None = None) -> str:
@@ -417,6 +440,172 @@ class StoredPosterior:
 
 
 # ----------------------------------------------------------------------------------------------
+# what a stored posterior may hold: draws in their support, card numbers finite and consistent
+# ----------------------------------------------------------------------------------------------
+def draws_problem(name: str, a: np.ndarray) -> str | None:
+    """Why the draws of one variable cannot be a posterior, or None when they can.
+
+    Every draw must be finite and, for the variables of :data:`netbayes.spec.PARAMETER_RANGES`,
+    inside the variable's support (positive shapes, scales and SDs, ...) and its plausible range
+    (e.g. a survival log scale of 700, a median of ~1e303 months, is refused).
+
+    Parameters
+    ----------
+    name : str
+        The variable's name.
+    a : numpy.ndarray
+        Its draws, shape ``(chain, draw, ...)``.
+
+    Returns
+    -------
+    str or None
+        A sentence naming the variable, the first offending value, where it is and what is
+        allowed.
+    """
+    a = np.asarray(a, dtype=float)
+    spec_ = spec.parameter_range(name)
+
+    def where(mask: np.ndarray) -> str:
+        idx = np.unravel_index(int(np.argmax(mask)), a.shape)
+        v = float(a[idx])
+        at = ", ".join(
+            f"{d} {i}" for d, i in zip(("chain", "draw", "index", "index"), idx, strict=False)
+        )
+        return f"{v!r} at {at} ({int(mask.sum())} of {a.size} draws)"
+
+    bad = ~np.isfinite(a)
+    if bad.any():
+        allowed = spec_.allowed(name) if spec_ is not None else "finite numbers"
+        return f"variable {name!r} has non-finite draws: {where(bad)}; allowed: {allowed}"
+    if spec_ is None:
+        return None
+    lo_bad = a <= spec_.lower if spec_.open_lower else a < spec_.lower
+    hi_bad = a >= spec_.upper if spec_.open_upper else a > spec_.upper
+    bad = lo_bad | hi_bad
+    if bad.any():
+        return (
+            f"variable {name!r} ({spec_.meaning}) has a draw outside its support, "
+            f"{where(bad)}; allowed: {spec_.allowed(name)}"
+        )
+    bad = (a < spec_.plausible[0]) | (a > spec_.plausible[1])
+    if bad.any():
+        return (
+            f"variable {name!r} ({spec_.meaning}) has an implausible draw, {where(bad)}; "
+            f"allowed: {spec_.allowed(name)} (a value beyond that comes from a corrupt or "
+            "hand-written store or a fit gone wrong)"
+        )
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_card_numbers(card: Mapping[str, Any]) -> None:
+    """The card's diagnostics and sampler settings: finite numbers of the right kind, and a
+    ``converged: true`` that agrees with them (ValueError naming the field otherwise)."""
+    from netbayes.spec import ESS_MIN, RHAT_MAX
+
+    diag = card.get("diagnostics")
+    if not isinstance(diag, Mapping):
+        raise ValueError(
+            f"diagnostics={_short(diag)} is not allowed; expected a mapping (max_r_hat, "
+            "min_ess_bulk, min_ess_tail, divergences, seconds, converged, problems)"
+        )
+    not_finite = diag.get("not_finite", [])
+    if not isinstance(not_finite, list):
+        raise ValueError(f"diagnostics.not_finite={_short(not_finite)} is not allowed; "
+                         "expected a list of the diagnostics stored as null")  # fmt: skip
+    for k in _DIAG_NUMBERS:
+        v = diag.get(k)
+        if v is None and (k not in diag or k in not_finite):
+            continue
+        if not _is_number(v) or v < 0:
+            raise ValueError(
+                f"diagnostics.{k}={_short(v)} is not allowed; expected a finite number >= 0 "
+                "(null only when listed in diagnostics.not_finite)"
+            )
+    div = diag.get("divergences", 0)
+    if type(div) is not int or div < 0:
+        raise ValueError(f"diagnostics.divergences={_short(div)} is not allowed; expected an "
+                         "integer >= 0")  # fmt: skip
+    secs = diag.get("seconds", {})
+    if not isinstance(secs, Mapping) or not all(
+        v is None or (_is_number(v) and v >= 0) for v in secs.values()
+    ):
+        raise ValueError(f"diagnostics.seconds={_short(secs)} is not allowed; expected a "
+                         "mapping of finite numbers >= 0")  # fmt: skip
+    conv = diag.get("converged")
+    if not isinstance(conv, bool):
+        raise ValueError(f"diagnostics.converged={_short(conv)} is not allowed; expected true "
+                         "or false")  # fmt: skip
+    if conv:
+        r, ess = diag.get("max_r_hat"), diag.get("min_ess_bulk")
+        why = [
+            f"divergences={div} > 0" if div > 0 else "",
+            f"max_r_hat={r!r} > {RHAT_MAX}" if _is_number(r) and r > RHAT_MAX else "",
+            f"min_ess_bulk={ess!r} < {ESS_MIN}" if _is_number(ess) and ess < ESS_MIN else "",
+        ]
+        why = [w for w in why if w]
+        if why:
+            raise ValueError(
+                f"diagnostics.converged=true is not allowed with {', '.join(why)}: a fit is "
+                f"converged only with no divergences, R-hat <= {RHAT_MAX} and bulk ESS >= "
+                f"{ESS_MIN}"
+            )
+    sampler = card.get("sampler")
+    if isinstance(sampler, Mapping):
+        for k, least in (("draws", 1), ("tune", 0), ("chains", 1), ("seed", 0)):
+            v = sampler.get(k)
+            if k in sampler and (type(v) is not int or v < least):
+                raise ValueError(f"sampler.{k}={_short(v)} is not allowed; expected an integer "
+                                 f">= {least}")  # fmt: skip
+        ta = sampler.get("target_accept")
+        if "target_accept" in sampler and not (_is_number(ta) and 0 < ta < 1):
+            raise ValueError(f"sampler.target_accept={_short(ta)} is not allowed; expected a "
+                             "number strictly between 0 and 1")  # fmt: skip
+
+
+_RANGE_KEYS = ("cumulative_gbq", "re188_prior_gbq")
+
+
+def _check_ranges_against_data(cal: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """A card's calibrated ranges may be narrower than the packaged data's, never wider, and its
+    tumour-type weights and cohort mix are the data's (ValueError naming the entry otherwise):
+    a re-signed card with widened ranges would silence the extrapolation warnings."""
+
+    def wider(where: str, got: Any, have: Sequence[float]) -> ValueError:
+        return ValueError(
+            f"calibration{where}={_short(got)} is not allowed: wider than the calibration data "
+            f"the posterior was fitted on cover ({list(have)}); expected a range inside it"
+        )
+
+    for line, thr in data["prior_pfs_min"].items():
+        got = cal["prior_pfs_min"].get(line)
+        if got is not None and got < thr:
+            raise ValueError(
+                f"calibration['prior_pfs_min'][{line!r}]={_short(got)} is not allowed: below the "
+                f"calibration data's selection threshold {thr:g} months; expected >= {thr:g}"
+            )
+    pairs = [(f"['planned_gbq'][{k!r}]", cal["planned_gbq"][k], v)
+             for k, v in data["planned_gbq"].items() if k in cal["planned_gbq"]]  # fmt: skip
+    pairs += [(f"[{k!r}]", cal[k], data[k]) for k in _RANGE_KEYS]
+    for where, got, have in pairs:
+        if got[0] < have[0] - 1e-9 or got[1] > have[1] + 1e-9:
+            raise wider(where, got, have)
+    for key in ("type_weights", "cohort_mix"):
+        for group, want in data[key].items():
+            got = cal[key].get(group, {})
+            if set(got) != set(want) or any(
+                not math.isclose(got[k], want[k], rel_tol=1e-9, abs_tol=1e-12) for k in want
+            ):
+                raise ValueError(
+                    f"calibration[{key!r}][{group!r}]={_short(got)} is not allowed: the "
+                    f"calibration data give {_short(dict(want))}"
+                )
+
+
+# ----------------------------------------------------------------------------------------------
 # saving
 # ----------------------------------------------------------------------------------------------
 _DIAG_NUMBERS = ("max_r_hat", "min_ess_bulk", "min_ess_tail")
@@ -470,10 +659,11 @@ def _posterior_dataset(post: xr.Dataset, variables: Sequence[str], model_type: s
         )
     ds = post[list(variables)].astype("float64")
     for v in ds.data_vars:
-        if not np.all(np.isfinite(ds[v].to_numpy())):
+        why = draws_problem(str(v), ds[v].transpose("chain", "draw", ...).to_numpy())
+        if why is not None:
             raise ValueError(
-                f"variable {v!r} has non-finite draws (NaN or infinite); a posterior with them "
-                "cannot be stored, and prediction would refuse it: check the fit"
+                f"{why}; a posterior with such draws cannot be stored, and prediction would "
+                "refuse it: check the fit"
             )
     ds = ds.drop_vars([c for c in ds.coords if c not in ds.dims])
     ds = ds.assign_coords(
@@ -547,6 +737,28 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, fsync,
+    :func:`os.replace`): a reader, or a later run after an interruption, sees the old file or the
+    new one, never a partial one, and no temporary file is left behind.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to write; its folder must exist.
+    data : bytes
+        The whole content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    p = Path(path)
+    _write_atomic(p, data)
+    return p
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -1054,11 +1266,16 @@ def load_posterior(
                 f"{now[:12]}...); {fix}"
             )
     calibration = card.get("calibration")
-    if calibration is not None:
-        try:
+    try:
+        _check_card_numbers(card)
+        if calibration is not None:
             _check_calibration(calibration)
-        except ValueError as err:
-            raise StoreError(f"model card {js}: {err}; {fix}") from None
+            if check_data:  # fitted on the packaged data: its ranges are known
+                from netbayes.calibration import calibrated_ranges
+
+                _check_ranges_against_data(calibration, calibrated_ranges())
+    except ValueError as err:
+        raise StoreError(f"model card {js}: {err}; {fix}") from None
     tree_path, _ = _read_data_file(
         base, card, js, "datatree_file", "datatree_sha256", model_type, fix, verify_datatree
     )
@@ -1086,8 +1303,9 @@ def load_posterior(
                 f"{expected[name]}; {fix}"
             )
     for name, a in arrays.items():
-        if not np.all(np.isfinite(a)):
-            raise StoreError(f"{nc}: variable {name!r} has non-finite draws; {fix}")
+        why = draws_problem(name, a)
+        if why is not None:
+            raise StoreError(f"{nc}: {why}; {fix}")
     return StoredPosterior(model_type, card, arrays, dims, coords, nc, tree_path)
 
 
@@ -1207,12 +1425,17 @@ def fit_default(
     progress: bool = True,
     folder: str | Path | None = None,
     family: str | None = None,
+    allow_unconverged: bool = False,
 ) -> tuple[Path, FitResult]:
     """Fit one default model on the packaged data and store its posterior.
 
-    This is what ``netbayes fit`` runs (it imports PyMC). The same ``seed`` and data give the
-    same draws (compare the cards' ``draws_sha256``). A posterior of the same model type in
-    ``folder`` is replaced.
+    This is what ``netbayes fit`` runs (it imports PyMC). The same ``seed``, data and software
+    on the same machine give the same draws, bit for bit (compare the cards' ``draws_sha256``);
+    another machine or other versions of the sampler stack give a statistically equivalent
+    posterior, not the same draws (see the README, "Reproducibility"). A posterior of the same
+    model type in ``folder`` is replaced. A fit that misses the convergence targets is not
+    stored unless ``allow_unconverged`` (then its card says ``converged: false`` and every
+    prediction from it warns).
 
     Parameters
     ----------
@@ -1227,12 +1450,20 @@ def fit_default(
     family : str, optional
         Survival family of a survival model (:data:`netbayes.families.FAMILIES`; default the
         model's, Weibull).
+    allow_unconverged : bool
+        Store a fit that missed the convergence targets (default False: refuse it).
 
     Returns
     -------
     path : pathlib.Path
         The DataTree file written.
     fit : netbayes.fitting.FitResult
+
+    Raises
+    ------
+    NotConvergedError
+        The fit missed the convergence targets and ``allow_unconverged`` is False; nothing
+        was written.
     """
     _check_type(model_type)
     out = Path(folder) if folder is not None else models_dir()
@@ -1248,6 +1479,14 @@ def fit_default(
             f"family={family!r} is not allowed for {model_type}; it is a survival option"
         )
     fit = default_model(model_type, **over).fit(**run)
+    if not fit.converged and not allow_unconverged:
+        raise NotConvergedError(
+            f"the {model_type} fit did not converge ({'; '.join(fit.problems)}), so it was not "
+            f"saved to {out}: a default posterior must meet the convergence targets. Rerun "
+            "with more --tune/--draws, or pass --allow-unconverged (allow_unconverged=True) to "
+            "save it anyway (its card then says converged: false and every prediction from it "
+            "warns)"
+        )
     return save_fit(fit, out, overwrite=True), fit
 
 
