@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -69,12 +70,15 @@ class Interval:
         level to another one.
         """
         p = float(self.prob)
-        for digits in range(6, 18):
-            text = f"{100 * p:.{digits}g}"
-            q = float(text) / 100
-            if math.isclose(q, p, rel_tol=1e-9) and math.isclose(1 - q, 1 - p, rel_tol=1e-6):
+        exact = Decimal(p)  # the level's exact binary value: no rounding in the checks
+        for digits in range(6, 40):
+            text = f"{100 * p:.{digits}g}" if digits < 18 else f"{100 * exact:.{digits}g}"
+            q = Decimal(text) / 100
+            if abs(q - exact) <= Decimal("1e-9") * exact and abs(q - exact) <= Decimal("1e-6") * (
+                1 - exact
+            ):
                 break
-        return text
+        return text.replace("E", "e")
 
     @property
     def label(self) -> str:
