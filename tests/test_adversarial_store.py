@@ -360,3 +360,23 @@ def test_predict_json_never_prints_nan(good, capsys, monkeypatch):
     out, err = capsys.readouterr()
     assert "NaN" not in out and out == ""
     assert "patients[0].median_pfs_months.mean=nan is not a finite number" in err
+
+
+def test_draws_given_directly_to_the_predictor_are_checked_like_a_store():
+    """Draws that never went through a store (a mapping, a fit's draws) get the same support
+    and range checks: a negative Weibull shape or a log scale of 700 is refused, naming the
+    variable and the value; the shipped draws pass."""
+    from netbayes.predict import Predictor
+
+    pred = Predictor.load("pfs", toxicity=False)
+    good = {k: np.array(v) for k, v in pred.survival.items()}
+    if pred._study_s is not None:
+        u, tau, _labels = pred._study_s
+        good["u_study"], good["tau"] = u, tau
+    Predictor(good)  # accepted
+    bad = dict(good, k2=-good["k2"])
+    with pytest.raises(ValueError, match=r"'k2'.*-"):
+        Predictor(bad)
+    bad = dict(good, alpha2=good["alpha2"] + 700.0)
+    with pytest.raises(ValueError, match=r"'alpha2'"):
+        Predictor(bad)

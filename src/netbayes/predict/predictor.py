@@ -182,6 +182,12 @@ def _as_draws(
     for v, a in out.items():
         if not np.all(np.isfinite(a)):
             raise ValueError(f"the {what} posterior variable {v!r} has non-finite draws")
+    from netbayes.store import draws_problem  # the saved posteriors' support and range checks
+
+    for v, a in out.items():  # also for draws that never went through a store
+        problem = draws_problem(v, a[None])
+        if problem is not None:
+            raise ValueError(f"the {what} posterior cannot be used: {problem}")
     return out
 
 
