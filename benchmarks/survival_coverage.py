@@ -345,9 +345,13 @@ def main() -> None:
         f"# {a.endpoint.upper()} model (censoring={a.censoring}, accrual={a.accrual}): "
         f"simulation coverage ({by_rep.shape[0]} replicates)",
         "",
-        "Truth drawn from the prior; published Table 5 PFS design; lifelines KM summaries; "
-        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "
-        f"follow-up U({a.follow_up[0]:g}, {a.follow_up[1]:g}) x row median.",
+        f"Truth drawn from the prior; published Table 5 {a.endpoint.upper()} design; lifelines KM "
+        "summaries; "
+        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "(
+            f"OS design at the paper's follow-up/median ratios ({a.sim_accrual} follow-up law)."
+            if a.endpoint == "os"
+            else f"follow-up U({a.follow_up[0]:g}, {a.follow_up[1]:g}) x row median."
+        ),
         f"Replicates with divergences: {(by_rep['divergences'] > 0).sum()} of {len(by_rep)}; "
         f"max R-hat over replicates: {by_rep['max_rhat'].max():.3f}; median seconds per fit: "
         f"{by_rep['seconds'].median():.1f}; medians not reached (dropped): "
