@@ -48,7 +48,9 @@ from netbayes.fitting import diagnose
 from netbayes.models.survival import SurvivalModel, SurvivalPriors
 from netbayes.report import format_table
 from netbayes.simulation import (
+    draw_os_truth,
     draw_survival_truth,
+    simulate_os_study,
     simulate_survival_patients,
     simulate_survival_study,
     survival_targets,
@@ -62,6 +64,27 @@ GROUPS = {
     "prior-PFS effect": ["beta_x"],
 }
 PARAMS = ["alpha1", "alpha2", "k1", "k2", "sigma1", "sigma2", "z1", "z2", "beta_x"]
+PARAMS_OS = [*PARAMS, "alpha1_os", "k1_os", "sigma1_os", "z1_os"]
+GROUPS_OS = {
+    **GROUPS,
+    "salvage type medians": [f"median2[{t}]" for t in vocab.TUMOUR_TYPES],  # OS after R-PRRT
+    "first-line OS shape": ["k1_os"],
+    "first-line OS type medians": [f"median1_os[{t}]" for t in vocab.TUMOUR_TYPES],
+}
+
+
+def os_targets(params: dict) -> dict[str, np.ndarray]:
+    """:func:`survival_targets` plus the first-line OS shape and type medians (OS model)."""
+    from netbayes.families import get_family
+
+    out = survival_targets(params)
+    k = np.asarray(params["k1_os"])
+    lam = np.exp(params["alpha1_os"][..., None] + params["sigma1_os"][..., None] * params["z1_os"])
+    m = get_family("weibull").median(k[..., None], lam)
+    out["k1_os"] = k
+    for j, t in enumerate(vocab.TUMOUR_TYPES):
+        out[f"median1_os[{t}]"] = m[..., j]
+    return out
 
 
 def _draws(tree, names: list[str]) -> dict[str, np.ndarray]:
@@ -70,10 +93,10 @@ def _draws(tree, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def coverage_rows(
-    rep: int, truth: dict, draws: dict, extra: dict | None = None
+    rep: int, truth: dict, draws: dict, extra: dict | None = None, targets=survival_targets
 ) -> list[dict[str, object]]:
     """Per-target rows: truth, posterior mean/sd, and whether the 50%/90% ETIs cover it."""
-    est, tru = survival_targets(draws), survival_targets(truth)
+    est, tru = targets(draws), targets(truth)
     out = []
     for name, x in est.items():
         q = np.quantile(x, [0.05, 0.25, 0.75, 0.95])
@@ -104,12 +127,22 @@ def run_coverage(
     out_csv: Path | None = None,
     verbose: bool = True,
     follow_up: tuple[float, float] = (0.5, 4.0),
+    endpoint: str = "pfs",
+    censoring: str = "none",
+    accrual: str = "uniform",
+    sim_accrual: str = "uniform",
 ) -> pd.DataFrame:
     """Run (or resume) the coverage study; returns one row per replicate and target.
 
     ``follow_up`` is passed to :func:`~netbayes.simulation.simulate_survival_study` (an
     ablation: ``(1000, 1001)`` removes censoring; the random stream, so each replicate's truth
     and patients, stay the same, which makes replicate-by-replicate comparisons possible).
+
+    ``endpoint="os"``: the OS design at the paper's follow-up/median ratios
+    (:func:`~netbayes.simulation.simulate_os_study`, follow-up law ``sim_accrual``), fitted by
+    ``SurvivalModel("os", censoring=censoring, accrual=accrual)``. The truth and patients of
+    replicate r depend only on (seed, r), so runs with ``censoring="none"`` and
+    ``"followup"`` are paired replicate by replicate (``docs/censoring.md``).
     """
     import nutpie
 
@@ -117,7 +150,9 @@ def run_coverage(
     first = 0 if done is None else int(done["rep"].max()) + 1
     if first >= n_reps:
         return done
-    sm = SurvivalModel("pfs")
+    os_ = endpoint == "os"
+    sm = SurvivalModel(endpoint, censoring=censoring, accrual=accrual)
+    params = PARAMS_OS if os_ else PARAMS
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
     if verbose:
@@ -126,28 +161,37 @@ def run_coverage(
     for r in range(n_reps):
         # one generator per replicate: replicate r is the same whatever was run before it
         rng = np.random.default_rng([seed, r])
-        truth = draw_survival_truth(sm.priors, rng)
-        study = simulate_survival_study(truth, rng, follow_up=follow_up)
+        if os_:
+            truth = draw_os_truth(sm.priors, rng)
+            sums = simulate_os_study(truth, rng, accrual=sim_accrual)
+            rs_sim, dropped = float("nan"), int(sums["os"]["median_months"].isna().sum())
+        else:
+            truth = draw_survival_truth(sm.priors, rng)
+            study = simulate_survival_study(truth, rng, follow_up=follow_up)
+            sums, rs_sim = {"pfs": study.summaries}, study.spearman
+            dropped = int(study.summaries["median_months"].isna().sum())
         if r < first:
             continue
-        c = compiled.with_data(**sm.data_values({"pfs": study.summaries}, study.spearman))
+        c = compiled.with_data(**sm.data_values(sums, None if os_ else rs_sim))
         t1 = time.perf_counter()
         tree = nutpie.sample(
             c, draws=draws, tune=tune, chains=chains, cores=2, seed=seed * 1000 + r,
             progress_bar=False, target_accept=0.95,
         )  # fmt: skip
         secs = time.perf_counter() - t1
-        diag = diagnose(tree, PARAMS)
+        diag = diagnose(tree, params)
         n_div = int(tree["sample_stats"].dataset["diverging"].to_numpy().sum())
         extra = {
             "divergences": n_div,
             "max_rhat": float(diag["r_hat"].max()),
             "min_ess_bulk": float(diag["ess_bulk"].min()),
             "seconds": secs,
-            "spearman_sim": study.spearman,
-            "medians_dropped": int(study.summaries["median_months"].isna().sum()),
+            "spearman_sim": rs_sim,
+            "medians_dropped": dropped,
+            "censoring": censoring,
         }
-        new = coverage_rows(r, truth, _draws(tree, PARAMS), extra)
+        targets = os_targets if os_ else survival_targets
+        new = coverage_rows(r, truth, _draws(tree, params), extra, targets)
         rows += new
         if out_csv is not None:
             pd.DataFrame(new).to_csv(out_csv, mode="a", header=not out_csv.exists(), index=False)
@@ -161,13 +205,14 @@ def run_coverage(
     return res if done is None else pd.concat([done, res], ignore_index=True)
 
 
-def summarise(per_rep: pd.DataFrame) -> pd.DataFrame:
+def summarise(per_rep: pd.DataFrame, groups: dict | None = None) -> pd.DataFrame:
     """Coverage per target group (and per target) with Monte Carlo standard errors.
 
     Targets within a replicate are correlated, so a group's SE uses replicate-level means.
     """
+    groups = GROUPS if groups is None else groups
     out = []
-    for group, names in [*GROUPS.items(), *((n, [n]) for g in GROUPS.values() for n in g)]:
+    for group, names in [*groups.items(), *((n, [n]) for g in groups.values() for n in g)]:
         sub = per_rep[per_rep["target"].isin(names)]
         if sub.empty:
             continue
@@ -244,6 +289,30 @@ def main() -> None:
         help="follow-up as U(LO, HI) x each row's median (ablation; 1000 1001: no censoring)",
     )  # fmt: skip
     ap.add_argument("--tag", default="", help="write survival_coverage_<tag>_*.csv/md (ablations)")
+    ap.add_argument(
+        "--endpoint",
+        choices=["pfs", "os"],
+        default="pfs",
+        help="os: the OS design at the paper's follow-up/median ratios",
+    )
+    ap.add_argument(
+        "--censoring",
+        choices=["none", "followup"],
+        default="none",
+        help="the model's censoring treatment (docs/censoring.md)",
+    )
+    ap.add_argument(
+        "--accrual",
+        choices=["uniform", "exponential"],
+        default="uniform",
+        help="the model's follow-up law (with --censoring followup)",
+    )
+    ap.add_argument(
+        "--sim-accrual",
+        choices=["uniform", "exponential"],
+        default="uniform",
+        help="the simulated follow-up law (--endpoint os)",
+    )
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.ipd:
@@ -266,17 +335,23 @@ def main() -> None:
         out_csv.unlink()
     per_rep = run_coverage(
         a.reps, draws=a.draws, tune=a.tune, chains=a.chains, seed=a.seed, out_csv=out_csv,
-        follow_up=tuple(a.follow_up),
+        follow_up=tuple(a.follow_up), endpoint=a.endpoint, censoring=a.censoring,
+        accrual=a.accrual, sim_accrual=a.sim_accrual,
     )  # fmt: skip
-    summary = summarise(per_rep)
+    summary = summarise(per_rep, GROUPS_OS if a.endpoint == "os" else GROUPS)
     summary.to_csv(RESULTS / f"{stem}summary.csv", index=False)
     by_rep = per_rep.groupby("rep").first()
     md = [
-        f"# PFS model: simulation coverage ({by_rep.shape[0]} replicates)",
+        f"# {a.endpoint.upper()} model (censoring={a.censoring}, accrual={a.accrual}): "
+        f"simulation coverage ({by_rep.shape[0]} replicates)",
         "",
-        "Truth drawn from the prior; published Table 5 PFS design; lifelines KM summaries; "
-        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "
-        f"follow-up U({a.follow_up[0]:g}, {a.follow_up[1]:g}) x row median.",
+        f"Truth drawn from the prior; published Table 5 {a.endpoint.upper()} design; lifelines KM "
+        "summaries; "
+        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "(
+            f"OS design at the paper's follow-up/median ratios ({a.sim_accrual} follow-up law)."
+            if a.endpoint == "os"
+            else f"follow-up U({a.follow_up[0]:g}, {a.follow_up[1]:g}) x row median."
+        ),
         f"Replicates with divergences: {(by_rep['divergences'] > 0).sum()} of {len(by_rep)}; "
         f"max R-hat over replicates: {by_rep['max_rhat'].max():.3f}; median seconds per fit: "
         f"{by_rep['seconds'].median():.1f}; medians not reached (dropped): "

@@ -57,11 +57,13 @@ from netbayes.spec import GBQ_UNIT as _GBQ_UNIT
 from netbayes.spec import X_REF as _X_REF
 
 __all__ = [
+    "PAPER_FOLLOWUP_RATIO",
     "SURVIVAL_ROW_COLUMNS",
     "TOXICITY_ROW_COLUMNS",
     "SimulatedStudy",
     "StudyDesign",
     "ToxicityStudyDesign",
+    "draw_os_truth",
     "draw_study_truth",
     "draw_survival_truth",
     "draw_toxicity_study_truth",
@@ -69,6 +71,7 @@ __all__ = [
     "random_designs",
     "random_toxicity_designs",
     "rotterdam_mix",
+    "simulate_os_study",
     "simulate_studies",
     "simulate_study_patients",
     "simulate_survival_patients",
@@ -895,4 +898,160 @@ def random_toxicity_designs(
                 prior_gbq=float(rng.uniform(*prior_gbq)),
             )
         )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# OS at the published follow-up (issue 16: censoring before the median)
+# ---------------------------------------------------------------------------------------------
+PAPER_FOLLOWUP_RATIO: dict[tuple[str, str, str], float] = {
+    ("os", "retreatment", "I-PRRT"): 88.6 / 80.8,
+    ("os", "retreatment", "R-PRRT"): 30.4 / 26.2,
+    ("os", "retreatment", "RR-PRRT"): 34.5 / 39.5,
+    ("os", "control", "I-PRRT"): 120.2 / 51.4,
+    ("pfs", "control", "I-PRRT"): 120.2 / 35.5,
+}
+"""Median follow-up over the KM median of the Rotterdam "all tumours" rows (Table 5), by
+``(endpoint, group, line)``: the censoring design of :func:`simulate_os_study`. The first-line
+PFS of the retreated patients is complete (they progressed before retreatment)."""
+
+
+def draw_os_truth(priors: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One draw of the OS model's parameters from its priors: :func:`draw_survival_truth` plus
+    the first-line OS block (``alpha1_os, k1_os, sigma1_os, z1_os``); the salvage block
+    (``alpha2, k2, ...``) then describes OS after the salvage line."""
+    t = draw_survival_truth(priors, rng)
+    t["alpha1_os"] = np.asarray(priors["alpha1_os"].sample(rng), float)
+    t["k1_os"] = np.asarray(priors["k1_os"].sample(rng), float)
+    t["sigma1_os"] = np.asarray(priors["sigma1_os"].sample(rng), float)
+    t["z1_os"] = rng.normal(size=N_TYPES)
+    return t
+
+
+def _followup_censor(
+    rng: np.random.Generator, t: np.ndarray, ratio: float, accrual: str
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Censor at a potential follow-up with median F = ratio x the sample median of ``t``:
+    uniform on (F/2, 3F/2) or exponential (``docs/censoring.md``). Returns (obs, event, F)."""
+    f = ratio * float(np.median(t))
+    if accrual == "uniform":
+        c = rng.uniform(0.5 * f, 1.5 * f, size=t.shape)
+    elif accrual == "exponential":
+        c = rng.exponential(f / math.log(2.0), size=t.shape)
+    else:
+        raise ValueError(f"accrual={accrual!r} is not allowed; expected 'uniform' or 'exponential'")
+    return np.minimum(t, c), (t <= c).astype(int), f
+
+
+def simulate_os_study(
+    truth: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    accrual: str = "uniform",
+    ratios: dict[tuple[str, str, str], float] | None = None,
+    family: str = DEFAULT_FAMILY,
+) -> dict[str, pd.DataFrame]:
+    """Simulate the published OS design at the paper's follow-up and summarise it like Table 5.
+
+    The model's OS law (``SurvivalModel("os")``): first-line OS of type j from the first-line
+    OS block truncated at the 18-month selection (control rows with the control offset);
+    OS after R-PRRT from the salvage block given the first-line PFS (truncated at 18);
+    after RR-PRRT given a prior time from the salvage law truncated at 14 months, as the model
+    nests it. The first-line PFS rows (complete for the retreated, censored for the control
+    group) are simulated too: the OS model calibrates the prior-PFS law on them. Every censored
+    row's patients get a potential follow-up with median F = the paper's follow-up/median ratio
+    (:data:`PAPER_FOLLOWUP_RATIO`) times the row's sample median, uniform on (F/2, 3F/2) or
+    exponential (``accrual``); the row's ``followup_months`` is F (NaN: complete).
+
+    Parameters
+    ----------
+    truth : dict
+        Parameters as from :func:`draw_os_truth`.
+    rng : numpy.random.Generator
+    accrual : {"uniform", "exponential"}
+        The simulated follow-up law.
+    ratios : dict, optional
+        Follow-up/median ratios by ``(endpoint, group, line)`` (default the paper's).
+    family : str
+        The survival family of the truth.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``{"pfs": ..., "os": ...}`` in the layout of the packaged summaries plus
+        ``followup_months``; SEs dropped where the paper printed "N/A", a median not reached
+        is NaN.
+    """
+    fam = get_family(family)
+    ratios = PAPER_FOLLOWUP_RATIO if ratios is None else ratios
+    cal = survival_calibration("os")
+    c = calibration_constants()
+    thr_r, thr_rr = c["threshold_r"], c["threshold_rr"]
+    lam1 = np.exp(truth["alpha1"] + truth["sigma1"] * truth["z1"])
+    lam1_os = np.exp(truth["alpha1_os"] + truth["sigma1_os"] * truth["z1_os"])
+    k1, k1_os, k2 = float(truth["k1"]), float(truth["k1_os"]), float(truth["k2"])
+    out = {}
+    for ep in ("pfs", "os"):
+        design = cal.summaries[ep].copy()
+        rows: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, float]] = {}
+        for g, ln, ty, n in design[["group", "line", "tumour_type", "n"]].itertuples(index=False):
+            if ty == vocab.ALL_TUMOURS:
+                continue
+            j, n = vocab.TUMOUR_TYPES.index(ty), int(n)
+            ctrl = math.exp(float(truth["delta_control"])) if g == "control" else 1.0
+            if ln == "I-PRRT":
+                k, lam = (k1, lam1[j]) if ep == "pfs" else (k1_os, lam1_os[j])
+                t = _trunc(fam, rng, k, lam * ctrl, thr_r, n)
+            elif ep == "pfs":
+                continue  # salvage PFS rows are not in the OS model
+            else:
+                x1 = _trunc(fam, rng, k1, lam1[j], thr_r, n)
+                if ln == "RR-PRRT":
+                    lam_r = _salvage_scale(truth, j, x1, c["gbq_r"], False)
+                    x = fam.truncated_quantile(rng.uniform(size=n), k2, lam_r, thr_rr)
+                    lam = _salvage_scale(truth, j, x, c["gbq_rr"], True)
+                else:
+                    lam = _salvage_scale(truth, j, x1, c["gbq_r"], False)
+                t = lam * fam.unit_sample(rng, k2, n)
+            ratio = ratios.get((ep, str(g), str(ln)))
+            if ratio is None:
+                rows[(str(g), str(ln), str(ty))] = (t, np.ones(n, int), math.nan)
+            else:
+                rows[(str(g), str(ln), str(ty))] = _followup_censor(rng, t, ratio, accrual)
+        med, se, fu = [], [], []
+        for g, ln, ty, se_pub in design[["group", "line", "tumour_type", "se_months"]].itertuples(
+            index=False
+        ):
+            if ty == vocab.ALL_TUMOURS:
+                parts = [v for key, v in rows.items() if key[:2] == (g, ln)]
+                if not parts:
+                    for col in (med, se, fu):
+                        col.append(math.nan)
+                    continue
+                t = np.concatenate([p[0] for p in parts])
+                e = np.concatenate([p[1] for p in parts])
+                f = (
+                    float(np.nanmedian([p[2] for p in parts]))
+                    if any(np.isfinite(p[2]) for p in parts)
+                    else math.nan
+                )
+            elif (g, ln, ty) in rows:
+                t, e, f = rows[(g, ln, ty)]
+            else:  # salvage PFS rows: not in the OS model
+                for col in (med, se, fu):
+                    col.append(math.nan)
+                continue
+            m, s = km_summary(t, e)
+            med.append(m)
+            se.append(s if np.isfinite(se_pub) else math.nan)
+            fu.append(f)
+        design["median_months"] = med
+        design["se_months"] = se
+        design["ci95_lower_months"] = np.maximum(
+            design["median_months"] - Z95 * design["se_months"], 0.0
+        )
+        design["ci95_upper_months"] = design["median_months"] + Z95 * design["se_months"]
+        design["se_source"] = np.where(design["se_months"].isna(), "missing", "symmetric")
+        design["followup_months"] = fu
+        out[ep] = design
     return out

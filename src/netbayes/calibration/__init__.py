@@ -134,6 +134,7 @@ def _survival_calibration(endpoint: str) -> SurvivalCalibration:
         individual=(re188.os_times(),) if endpoint == "os" else (),
         ranges=calibrated_ranges(),
         studies=(rotterdam.STUDY_ID, *((re188.STUDY_ID,) if endpoint == "os" else ())),
+        followup=rotterdam.followup_months(),
     )
 
 

@@ -93,6 +93,11 @@ class SurvivalCalibration:
     studies : tuple of str
         The studies the design was assembled from. Summary rows without a ``study`` column
         belong to the first.
+    followup : dict of (str, str, str) to float
+        Median follow-up (months) of the summary rows by ``(endpoint, group, line)``, for the
+        censoring-aware terms (``SurvivalModel(censoring="followup")``, ``docs/censoring.md``);
+        rows of a key not listed (or NaN) were not censored before their median. A summary table
+        with a ``followup_months`` column overrides it.
     """
 
     summaries: dict[str, pd.DataFrame]
@@ -103,6 +108,7 @@ class SurvivalCalibration:
     individual: tuple[IndividualSurvival, ...] = ()
     ranges: dict[str, Any] = field(default_factory=dict)
     studies: tuple[str, ...] = ()
+    followup: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     def threshold(self, line: str) -> float:
         """The minimum prior PFS (months) for ``line``."""
@@ -111,3 +117,14 @@ class SurvivalCalibration:
     def individual_for(self, endpoint: str) -> tuple[IndividualSurvival, ...]:
         """The individual-time blocks of ``endpoint``."""
         return tuple(b for b in self.individual if b.endpoint == endpoint)
+
+    def followup_of(self, endpoint: str, rows: pd.DataFrame) -> np.ndarray:
+        """Median follow-up (months) of each summary row of ``endpoint`` (NaN: none).
+
+        The table's own ``followup_months`` column if it has one (simulated or added rows),
+        else :attr:`followup` by ``(endpoint, group, line)``.
+        """
+        if "followup_months" in rows.columns:
+            return pd.to_numeric(rows["followup_months"]).to_numpy(float)
+        keys = zip(rows["group"].astype(str), rows["line"].astype(str), strict=True)
+        return np.array([self.followup.get((endpoint, g, ln), np.nan) for g, ln in keys], float)

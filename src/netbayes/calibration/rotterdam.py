@@ -23,6 +23,7 @@ __all__ = [
     "activity_ranges",
     "cohort_mix",
     "dose_medians",
+    "followup_months",
     "selection_rules",
     "spearman",
     "summaries",
@@ -52,6 +53,30 @@ def selection_rules() -> tuple[SelectionRule, ...]:
         )
         for _, r in sel.iterrows()
     )
+
+
+@cache
+def followup_months() -> dict[tuple[str, str, str], float]:
+    """Median follow-up (months) behind each Table 5 survival row, by ``(endpoint, group, line)``.
+
+    Table 5 prints one median follow-up per group and line (all tumour types), measured from
+    the first cycle of that line; it applies to the line's PFS and OS rows of every tumour type.
+    The first-line **PFS** of the retreatment group is left out: every retreated patient had
+    progressed after I-PRRT before retreatment, so those times are complete (not censored).
+    """
+    fu = load_table("rotterdam_survival")
+    fu = fu[fu["endpoint"] == "follow_up"]
+    out: dict[tuple[str, str, str], float] = {}
+    for g, ln, ty, m in fu[["group", "line", "tumour_type", "median_months"]].itertuples(
+        index=False
+    ):
+        if str(ty) != vocab.ALL_TUMOURS:
+            continue
+        for ep in ("pfs", "os"):
+            if ep == "pfs" and str(g) == "retreatment" and str(ln) == "I-PRRT":
+                continue  # progressed before retreatment: complete
+            out[(ep, str(g), str(ln))] = float(m)
+    return out
 
 
 @cache

@@ -255,6 +255,12 @@ class SurvivalInfo(ModelBase):
             "spearman": list(self.spearman),  # type: ignore[attr-defined]
             "user_data_sha256": self.user_data_hash(),
         }
+        if self.censoring != "none":  # type: ignore[attr-defined]
+            # recorded only when not the default, so the default's cards stay as they were
+            out["censoring"] = {
+                "censoring": self.censoring,  # type: ignore[attr-defined]
+                "accrual": self.accrual,  # type: ignore[attr-defined]
+            }
         added = self.added  # type: ignore[attr-defined]
         if added is not None:  # published studies added to the packaged ones
             out["added_studies"] = f"sha256:{frame_hash(added)}"

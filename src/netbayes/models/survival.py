@@ -98,6 +98,9 @@ __all__ = [
     "validate_patients",
 ]
 
+_TINY = np.array(-1e-300)
+"""A float64 bound below 0 for log S before ``log1mexp`` (a bare Python float may become a
+float32 constant in a PyTensor graph, where -1e-300 is -0)."""
 SPEARMAN_NODES = 120
 """Quantile nodes of the implied-Spearman term, shared among tumour types in proportion to
 their R-PRRT n (at least 8 each; 127 in all for the published design). Against 300 nodes per
@@ -350,6 +353,7 @@ class _Rows:
     control: np.ndarray  # first-line block only
     line: np.ndarray  # salvage block only
     study: np.ndarray  # the row's study label
+    followup: np.ndarray  # median follow-up (months), NaN: none (censoring-aware terms)
 
 
 def _nested(lines: np.ndarray) -> np.ndarray:
@@ -380,10 +384,15 @@ def _summary_block(summaries: pd.DataFrame, first_line: bool, study: str = "") -
             if "study" in s.columns
             else np.full(len(s), study, dtype=object)
         ),
+        followup=(
+            pd.to_numeric(s["followup_months"]).to_numpy(float)
+            if "followup_months" in s.columns
+            else np.full(len(s), np.nan)
+        ),
     )
 
 
-def _se_logp(se: Any, log_f: Any, kappa_se: Any, n: np.ndarray) -> Any:
+def _se_logp(se: Any, log_f: Any, kappa_se: Any, n: np.ndarray, n_eff: Any = None) -> Any:
     r"""Log density of a published SE given the row's log density at its published median.
 
     Collett's asymptotic SE of a KM median is :math:`SE_{asym} = \sqrt{1/(4n)} / f(\hat m)`,
@@ -394,10 +403,20 @@ def _se_logp(se: Any, log_f: Any, kappa_se: Any, n: np.ndarray) -> Any:
     :math:`1/\sqrt n`, and the :math:`-\tau^2/2` offset makes :math:`\widehat{SE}` unbiased
     on its natural scale, as simulated Greenwood/slope SEs are (``tests/test_simulation.py``).
     Density of :math:`\log\widehat{SE}` (Jacobian-free, like :func:`km_se_logp`).
+
+    With censoring before the median (``n_eff``, :mod:`netbayes.likelihoods.censoring`) the
+    expected SE is :math:`\sqrt{1/(4 n_{eff})}/f(\hat m)`, i.e. inflated by
+    :math:`\sqrt{n/n_{eff}}` (Greenwood's variance over the binomial one); the noise
+    :math:`\tau = \kappa/\sqrt n` is kept (``docs/censoring.md``).
     """
     import pytensor.tensor as pt
 
-    resid = pt.log(se) - (math.log(0.5) - 0.5 * np.log(n) - log_f)
+    if n_eff is None:
+        resid = pt.log(se) - (math.log(0.5) - 0.5 * np.log(n) - log_f)
+    else:
+        from netbayes.families._pt import _as_float
+
+        resid = pt.log(se) - (math.log(0.5) - 0.5 * pt.log(_as_float(n_eff)) - log_f)
     tau = kappa_se / np.sqrt(n)
     z = (resid + 0.5 * tau**2) / tau
     return -0.5 * z**2 - pt.log(tau) - 0.5 * math.log(2 * math.pi)
@@ -421,6 +440,38 @@ def _row_values(rows: _Rows, placeholder: float) -> dict[str, np.ndarray]:
         "se": np.where(has_se, rows.se, 1.0),
         "w_se": (has_se & has_m).astype(float),
     }
+
+
+def _censoring_values(
+    rows: _Rows, median: np.ndarray, lower: Any, accrual: str
+) -> dict[str, np.ndarray]:
+    """Greenwood quadrature nodes ``cens_t`` and excess weights ``cens_c`` of a block's rows
+    (:func:`netbayes.likelihoods.censoring.greenwood_nodes`; data only)."""
+    from netbayes.likelihoods.censoring import greenwood_nodes
+
+    has_m = ~np.isnan(rows.median)
+    fu = np.where(has_m, rows.followup, np.nan)
+    t, c = greenwood_nodes(median, fu, rows.n, lower, accrual)
+    return {"cens_t": t, "cens_c": c}
+
+
+def _censored_terms(
+    pm: Any, name: str, law: Any, med: Any, n: np.ndarray, values: dict[str, np.ndarray]
+) -> tuple[Any, Any, Any]:
+    """Effective sample sizes and the median term of a block under censoring.
+
+    ``law(t)`` returns the rows' ``(log S, log F, log f)`` at times ``t`` of shape (rows, Q),
+    the row's own (truncated or mixture) law. Returns ``(n_eff, median log density, log f at
+    the median)`` per row (:mod:`netbayes.likelihoods.censoring`).
+    """
+    from netbayes.likelihoods.censoring import censoring_excess, km_median_neff_logp
+
+    t = pm.Data(f"cens_t_{name}", values["cens_t"])
+    c = pm.Data(f"cens_c_{name}", values["cens_c"])
+    log_s_m, log_cdf_m, log_f_m = (x[:, 0] for x in law(med[:, None]))
+    log_s_t, _, log_f_t = law(t)
+    n_eff = n / (1.0 + censoring_excess(log_f_t, log_s_t, log_s_m, log_cdf_m, c))
+    return n_eff, km_median_neff_logp(log_cdf_m, log_s_m, log_f_m, n, n_eff), log_f_m
 
 
 def _check_design(old: _Rows, new: _Rows, what: str) -> None:
@@ -471,6 +522,8 @@ def _study_rows(studies: Any, packaged: Sequence[str]) -> pd.DataFrame | None:
             if "selection_min_prior_pfs_months" in df else 0.0,
             "cumulative_gbq": pd.to_numeric(df["cumulative_gbq"]).fillna(GBQ_REF)
             if "cumulative_gbq" in df else GBQ_REF,
+            "followup_months": pd.to_numeric(df["followup_months"]).astype(float)
+            if "followup_months" in df else np.nan,
         }
     )  # fmt: skip
     clash = sorted(set(out["study"]) & set(packaged))
@@ -593,6 +646,17 @@ class SurvivalModel(SurvivalInfo):
     exclude_studies : sequence of str
         Studies whose data are left out (for leave-one-study-out checks); the model is then
         fitted as if they had never been published.
+    censoring : {"none", "followup"}
+        Censoring before a published median (``docs/censoring.md``). ``"none"`` (default): the
+        median is the order statistic of :math:`n` and the SE the uncensored asymptotic one.
+        ``"followup"``: rows with a reported median follow-up (the calibration's
+        ``followup``, a ``followup_months`` column of ``summaries`` or of added studies) use the
+        effective sample size :math:`n_{eff}` from Greenwood's variance
+        (:mod:`netbayes.likelihoods.censoring`) in both terms; rows without one are unchanged.
+    accrual : {"uniform", "exponential"}
+        How a median follow-up :math:`F` becomes the follow-up law with
+        ``censoring="followup"``: potential follow-up uniform on :math:`(F/2, 3F/2)` (default)
+        or exponential with median :math:`F` (a sensitivity check).
     study_level : bool
         Give each study (centre) an effect on log time, ``u_s = tau * z_s`` with
         ``z_s ~ N(0, 1)``, shared by all lines and tumour types of the study (default True).
@@ -614,8 +678,16 @@ class SurvivalModel(SurvivalInfo):
         study_level: bool = True,
         studies: Any = None,
         exclude_studies: Sequence[str] = (),
+        censoring: Literal["none", "followup"] = "none",
+        accrual: Literal["uniform", "exponential"] = "uniform",
     ) -> None:
+        from netbayes.likelihoods.censoring import CENSORING, check_accrual
+
         spec.check_endpoint(endpoint)
+        if censoring not in CENSORING:
+            raise ValueError(f"censoring={censoring!r} is not allowed; expected one of {CENSORING}")
+        self.censoring = censoring
+        self.accrual = check_accrual(accrual)
         if n_grid < 4:
             raise ValueError(f"n_grid={n_grid} is not allowed; expected an integer >= 4")
         if not include_published and patients is None and studies is None:
@@ -678,6 +750,15 @@ class SurvivalModel(SurvivalInfo):
         self.exclude_studies = names
         if not self.studies:
             raise ValueError(f"exclude_studies={list(names)} leaves nothing to fit")
+
+    def _summaries_for(self, endpoint: str) -> pd.DataFrame:
+        """The summary rows of ``endpoint`` the terms use: with ``censoring="followup"`` a copy
+        with each row's median follow-up (``followup_months``) from the calibration design,
+        unless the rows carry their own."""
+        df = self.summaries[endpoint]
+        if self.censoring == "none" or "followup_months" in df.columns:
+            return df
+        return df.assign(followup_months=self.calibration.followup_of(endpoint, df))
 
     def _has_spearman(self) -> bool:
         """The published correlation is used (PFS, its study not left out)."""
@@ -824,7 +905,7 @@ class SurvivalModel(SurvivalInfo):
                         study_shift=study_shift,
                     )
                 # ---- salvage rows: mixtures over prior PFS -------------------------------
-                rows = _summary_block(self.summaries[self.endpoint], False, default_study)
+                rows = _summary_block(self._summaries_for(self.endpoint), False, default_study)
                 u1 = _midpoints(self.n_grid)
                 is_rr = _nested(rows.line)
                 for mask, nested in ((~is_rr, False), (is_rr, True)):
@@ -927,12 +1008,30 @@ class SurvivalModel(SurvivalInfo):
 
         fam = self.family
         default = self.calibration.studies[0] if self.calibration.studies else ""
-        rows = _summary_block(self.summaries[endpoint], True, default)
+        rows = _summary_block(self._summaries_for(endpoint), True, default)
         log_lam = log_lam1[rows.type_idx] + delta_control * rows.control
         us = None if study_shift is None else study_shift(rows.study)
         lam = pt.exp(log_lam if us is None else log_lam + us)
         thr = self.threshold_r
         med, w_med, se, w_se = _row_data(pm, f"first_line{sfx}", rows, placeholder=thr + 1.0)
+        if self.censoring == "followup":
+            log_sl = fam.logsf(thr, k1, lam)[:, None]
+
+            def law(t: Any) -> tuple[Any, Any, Any]:
+                """The first-line law truncated at the selection threshold."""
+                log_s = pt.minimum(fam.logsf(t, k1, lam[:, None]) - log_sl, 0.0)
+                log_f = fam.logpdf(t, k1, lam[:, None]) - log_sl
+                return log_s, pt.log1mexp(pt.minimum(log_s, _TINY)), log_f
+
+            values = _censoring_values(rows, _row_values(rows, thr + 1.0)["median"], thr,
+                                       self.accrual)  # fmt: skip
+            n_eff, med_lp, log_f = _censored_terms(pm, f"first_line{sfx}", law, med, rows.n, values)
+            pm.Potential(f"first_line_medians{sfx}", pt.sum(pt.switch(w_med, med_lp, 0)))
+            pm.Potential(
+                f"first_line_se{sfx}",
+                pt.sum(pt.switch(w_se, _se_logp(se, log_f, kappa_se, rows.n, n_eff), 0)),
+            )
+            return
         pm.Potential(
             f"first_line_medians{sfx}",
             pt.sum(pt.switch(w_med, fam.km_median_logp(med, rows.n, k1, lam, lower=thr), 0)),
@@ -944,12 +1043,29 @@ class SurvivalModel(SurvivalInfo):
             pt.sum(pt.switch(w_se, _se_logp(se, log_f, kappa_se, rows.n), 0)),
         )
 
-    @staticmethod
-    def _add_mixture_rows(pm, pt, fam, rows, mask, log_lam, k2, kappa_se):
+    def _add_mixture_rows(self, pm, pt, fam, rows, mask, log_lam, k2, kappa_se):
         """Order-statistic and SE terms for rows whose population is a mixture over nodes."""
         name = "rr" if _nested(rows.line[mask])[0] else "r"
         sub = _Rows(*(getattr(rows, f.name)[mask] for f in fields(_Rows)))
         med, w_med, se, w_se = _row_data(pm, f"salvage_{name}", sub, placeholder=1.0)
+        if self.censoring == "followup":
+            lam = pt.exp(log_lam)[:, None, :]  # (rows, 1, G)
+
+            def law(t: Any) -> tuple[Any, ...]:
+                """The mixture over the prior-PFS nodes at times ``t`` (rows, Q)."""
+                return tuple(
+                    pt.logsumexp(f(t[:, :, None], k2, lam), axis=-1) - pt.log(log_lam.shape[-1])
+                    for f in (fam.logsf, fam.logcdf, fam.logpdf)
+                )
+
+            values = _censoring_values(sub, _row_values(sub, 1.0)["median"], 0.0, self.accrual)
+            n_eff, med_lp, log_d = _censored_terms(pm, f"salvage_{name}", law, med, sub.n, values)
+            pm.Potential(f"salvage_medians_{name}", pt.sum(pt.switch(w_med, med_lp, 0)))
+            pm.Potential(
+                f"salvage_se_{name}",
+                pt.sum(pt.switch(w_se, _se_logp(se, log_d, kappa_se, sub.n, n_eff), 0)),
+            )
+            return
         m = med[:, None]
         g = log_lam.shape[-1]
         lse = pt.logsumexp
@@ -1011,7 +1127,7 @@ class SurvivalModel(SurvivalInfo):
                 row_id=d["row_id"].to_numpy(), type_idx=tix[:, 0], n=d["n"].to_numpy(float),
                 median=d["median_months"].to_numpy(float), se=d["se_months"].to_numpy(float),
                 control=ctrl.astype(bool), line=d["line"].to_numpy(),
-                study=d["study"].to_numpy(),
+                study=d["study"].to_numpy(), followup=d["followup_months"].to_numpy(float),
             ),
             placeholder=1.0,
         )  # fmt: skip
@@ -1037,6 +1153,9 @@ class SurvivalModel(SurvivalInfo):
         log_d = lse(comp_d + node_w, axis=(1, 2))
         log_f = pt.log1mexp(pt.minimum(log_s, -1e-12))
         n = d["n"].to_numpy(float)
+        if self.censoring == "followup":
+            self._study_censored(pm, pt, fam, name, v, d, med, med_v, vals, thr, lam1, t2)
+            return
         r = np.ceil(n / 2)
         comb = pt.gammaln(n + 1) - pt.gammaln(r) - pt.gammaln(n - r + 1)
         pm.Potential(
@@ -1049,6 +1168,60 @@ class SurvivalModel(SurvivalInfo):
             f"study_se_{name}",
             pt.sum(pt.switch(vals["w_se"], _se_logp(vals["se"], log_d, kappa_se, n), 0)),
         )
+
+    def _study_censored(
+        self, pm: Any, pt: Any, fam: Any, name: str, v: dict[str, Any], d: pd.DataFrame,
+        med: Any, med_v: np.ndarray, vals: dict[str, np.ndarray], thr: np.ndarray, lam1: Any,
+        t2: Any,
+    ) -> None:  # fmt: skip
+        """The censoring-aware terms of one block of added rows (see :meth:`_study_block`):
+        the same laws evaluated at the Greenwood nodes (:func:`_censored_terms`)."""
+        k1, k2, beta_x, gbq_term = v["k1"], v["k2"], v["beta_x"], v["gbq_term"]
+        w = d[[f"mix_{t}" for t in vocab.TUMOUR_TYPES]].to_numpy(float)
+        J = max(int((row > 0).sum()) for row in w)
+        logw = np.array(
+            [np.r_[np.log(row[row > 0]), np.full(J - int((row > 0).sum()), -np.inf)] for row in w]
+        )  # (R, J), the same order as _study_block's components
+        lam1_q = lam1[:, None]  # (R, 1, J, 1)
+        if name == "first_line":
+            log_sl = fam.logsf(thr[:, None, None, None], k1, lam1_q)
+            node_w = logw[:, None, :, None]
+
+            def comp(f: Any, t: Any) -> Any:
+                return f(t[:, :, None, None], k1, lam1_q) - log_sl
+        else:
+            G = self.n_grid
+            x = fam.truncated_quantile_pt(_midpoints(G), k1, lam1, thr[:, None, None])
+            gq = d["cumulative_gbq"].to_numpy(float)
+            lam2 = pt.exp(t2[..., None] + beta_x * pt.log(x / X_REF) + gbq_term(gq)[:, None, None])
+            lam2_q = lam2[:, None]  # (R, 1, J, G)
+            node_w = logw[:, None, :, None] - math.log(G)
+
+            def comp(f: Any, t: Any) -> Any:
+                return f(t[:, :, None, None], k2, lam2_q)
+
+        def law(t: Any) -> tuple[Any, Any, Any]:
+            log_s = pt.logsumexp(comp(fam.logsf, t) + node_w, axis=(2, 3))
+            log_d = pt.logsumexp(comp(fam.logpdf, t) + node_w, axis=(2, 3))
+            log_s = pt.minimum(log_s, 0.0)
+            return log_s, pt.log1mexp(pt.minimum(log_s, _TINY)), log_d
+
+        rows = _Rows(
+            row_id=d["row_id"].to_numpy(), type_idx=np.zeros(len(d), np.int64),
+            n=d["n"].to_numpy(float), median=d["median_months"].to_numpy(float),
+            se=d["se_months"].to_numpy(float), control=np.zeros(len(d), bool),
+            line=d["line"].to_numpy(), study=d["study"].to_numpy(),
+            followup=d["followup_months"].to_numpy(float),
+        )  # fmt: skip
+        lower = thr if name == "first_line" else 0.0
+        values = _censoring_values(rows, med_v, lower, self.accrual)
+        n_eff, med_lp, log_d = _censored_terms(pm, f"studies_{name}", law, med, rows.n, values)
+        pm.Potential(f"study_medians_{name}", pt.sum(pt.switch(vals["w_median"], med_lp, 0)))
+        pm.Potential(
+            f"study_se_{name}",
+            pt.sum(pt.switch(vals["w_se"], _se_logp(vals["se"], log_d, v["kappa_se"], rows.n,
+                                                     n_eff), 0)),
+        )  # fmt: skip
 
     @staticmethod
     def _add_individual(pm, pt, fam, name, t, event, w, lp, k):
@@ -1184,7 +1357,8 @@ class SurvivalModel(SurvivalInfo):
         ----------
         summaries : dict of str to pandas.DataFrame
             Rows with the same groups, lines, tumour types and n as those the model was built
-            with (only medians and SEs may differ; NaN drops a term).
+            with (only medians, SEs and, with ``censoring="followup"``, a ``followup_months``
+            column may differ; NaN drops a term).
         spearman : float, optional
             A new observed rank correlation (its n stays the one built in).
 
@@ -1202,20 +1376,32 @@ class SurvivalModel(SurvivalInfo):
             raise ValueError("data_values needs include_published=True (nothing to replace)")
         out: dict[str, np.ndarray] = {}
         blocks = [(ep, "_os" if ep == "os" else "") for ep in self.summaries]
+        cens = self.censoring == "followup"
+
+        def with_followup(ep: str) -> pd.DataFrame:
+            df = summaries[ep]
+            if not cens or "followup_months" in df.columns:
+                return df
+            return df.assign(followup_months=self.calibration.followup_of(ep, df))
+
         for ep, sfx in blocks:
             old = _summary_block(self.summaries[ep], first_line=True)
-            new = _summary_block(summaries[ep], first_line=True)
+            new = _summary_block(with_followup(ep), first_line=True)
             _check_design(old, new, f"summaries[{ep!r}] first-line rows")
             vals = _row_values(new, placeholder=self.threshold_r + 1.0)
+            if cens:
+                vals.update(_censoring_values(new, vals["median"], self.threshold_r, self.accrual))
             out.update({f"{k}_first_line{sfx}": v for k, v in vals.items()})
         old = _summary_block(self.summaries[self.endpoint], first_line=False)
-        new = _summary_block(summaries[self.endpoint], first_line=False)
+        new = _summary_block(with_followup(self.endpoint), first_line=False)
         _check_design(old, new, f"summaries[{self.endpoint!r}] salvage rows")
         is_rr = _nested(new.line)
         for mask, name in ((~is_rr, "r"), (is_rr, "rr")):
             if mask.any():
                 sub = _Rows(*(getattr(new, f.name)[mask] for f in fields(_Rows)))
                 vals = _row_values(sub, placeholder=1.0)
+                if cens:
+                    vals.update(_censoring_values(sub, vals["median"], 0.0, self.accrual))
                 out.update({f"{k}_salvage_{name}": v for k, v in vals.items()})
         if self.endpoint == "pfs":
             rs = self.spearman[0] if spearman is None else float(spearman)
