@@ -248,8 +248,14 @@ def run(
     tune: int = 500,
     chains: int = 4,
     fit: bool = True,
+    start: int = 0,
 ) -> list[dict[str, Any]]:
     """Run (or resume) the study; returns every record in ``out_jsonl``.
+
+    ``start``: the first replicate this process runs (replicates ``start`` to
+    ``replicates - 1``), so that several processes can share the replicates of a run, each
+    appending to the same JSONL (one line per replicate; the result does not depend on the
+    split, since each replicate is seeded by its own (seed, K, replicate)).
 
     ``fit=False`` simulates only (records without coverage): the smoke path while the
     several-studies API is missing.
@@ -264,7 +270,7 @@ def run(
 
     done = {(r["K"], r["rep"]) for r in _load(out_jsonl) if same(r)}
     for k in k_values:
-        for rep in range(replicates):
+        for rep in range(start, replicates):
             if (k, rep) in done:
                 continue
             t0 = time.perf_counter()
@@ -376,6 +382,10 @@ def markdown(records: list[dict[str, Any]], args: argparse.Namespace, note: str 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--replicates", type=int, default=100)
+    ap.add_argument(
+        "--start", type=int, default=0,
+        help="first replicate to run (split a run over processes; default 0)",
+    )  # fmt: skip
     ap.add_argument("--k", type=int, nargs="+", default=list(K_VALUES))
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--tune", type=int, default=500)
@@ -403,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
         note = f"**Fits not run** (simulation only): {STUDIES_API_MISSING}."
         print(f"NOTE: {note}", flush=True)
     records = run(
-        tuple(a.k), a.replicates, jsonl, seed=a.seed, draws=a.draws, tune=a.tune,
+        tuple(a.k), a.replicates, jsonl, seed=a.seed, draws=a.draws, tune=a.tune, start=a.start,
         chains=a.chains, fit=fit, thresholds=tuple(a.thresholds),
     )  # fmt: skip
     md = markdown(records, a, note)
