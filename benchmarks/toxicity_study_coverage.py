@@ -44,9 +44,8 @@ Writes ``benchmarks/results/toxicity_study_coverage_replicates.jsonl`` and
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
+import sys
 import tempfile
 import time
 import warnings
@@ -57,6 +56,10 @@ import numpy as np
 import pandas as pd
 
 from netbayes.formulas import toxicity as ftox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the survival driver's helpers
+from study_coverage import LEVELS, _append, _interval_hits, _load
+
 from netbayes.models.toxicity import TARGET_ACCEPT, ToxicityModel, ToxicityPriors
 from netbayes.simulation import (
     ToxicityStudyDesign,
@@ -75,7 +78,6 @@ NEW_GBQ = (29.8, 14.9)
 PACKAGED = ("rotterdam2019", "re188pilot")
 SHARED = ("tau_tox", "beta_activity", "delta_retreated")
 TARGETS = ("new_count", "new_risk", "typical_risk", *SHARED)
-LEVELS = (50, 90)
 DATA = ("study_count", "study_n", "study_planned_gbq", "study_prior_gbq")
 
 
@@ -121,15 +123,6 @@ def template_model(k: int) -> ToxicityModel:
     return ToxicityModel(studies=rows, exclude_studies=PACKAGED)
 
 
-def _hits(x: np.ndarray, truth: float) -> dict[str, bool]:
-    out = {}
-    for lvl in LEVELS:
-        a = (1 - lvl / 100) / 2
-        lo, hi = np.quantile(x, [a, 1 - a])
-        out[f"in{lvl}"] = bool(lo <= truth <= hi)
-    return out
-
-
 def score(sim: dict[str, Any], draws: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """Coverage indicators of one fitted replicate (``draws``: posterior draws, draw axis
     first, of :data:`netbayes.formulas.toxicity.PARAMS` and ``tau_tox``)."""
@@ -165,7 +158,7 @@ def score(sim: dict[str, Any], draws: dict[str, np.ndarray], seed: int) -> dict[
             "post_mean": float(x.mean()),
             "post_sd": float(x.std()),
             "rank": float((x < tru[name]).mean()),
-            **_hits(x, float(tru[name])),
+            **_interval_hits(x, float(tru[name])),
         }
     return out
 
@@ -183,25 +176,6 @@ def _record(k: int, rep: int, seed: int, sim: dict[str, Any]) -> dict[str, Any]:
         "n_patients": int(rows["n"].sum()),
         "events": int(rows["count"].sum()),
     }
-
-
-def _load(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by an interruption: that replicate reruns
-            continue
-    return out
-
-
-def _append(path: Path, rec: dict[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(rec) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _posterior_draws(tree: Any) -> dict[str, np.ndarray]:
