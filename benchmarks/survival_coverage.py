@@ -347,7 +347,8 @@ def main() -> None:
         "",
         f"Truth drawn from the prior; published Table 5 {a.endpoint.upper()} design; lifelines KM "
         "summaries; "
-        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "(
+        f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "
+        + (
             f"OS design at the paper's follow-up/median ratios ({a.sim_accrual} follow-up law)."
             if a.endpoint == "os"
             else f"follow-up U({a.follow_up[0]:g}, {a.follow_up[1]:g}) x row median."
