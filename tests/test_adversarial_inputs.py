@@ -394,14 +394,17 @@ def test_a_very_long_prior_pfs_warns_beyond_the_data(pred_os):
     assert any("beyond the 120 months" in w for w in _warnings(pred_os.summaries, df=df))
 
 
-def test_a_prior_pfs_given_for_188re_hedp_warns(pred_os):
+def test_a_188re_hedp_prior_pfs_outside_the_pilots_interval_range_warns(pred_os):
     rec = dict(tumour_type="pancreatic", line="188Re-HEDP", prior_gbq=50.0, planned_gbq=3.0)
-    got = _warnings(pred_os.patient, **rec, prior_pfs_months=20.0)
+    outside = _warnings(pred_os.patient, **rec, prior_pfs_months=60.0)
     assert any(
-        "prior_pfs_months=20 given for 188Re-HEDP: the 188Re-HEDP pilot recorded no prior PFS" in w
-        for w in got
-    )
-    assert not any("recorded no prior PFS" in w for w in _warnings(pred_os.patient, **rec))
+        "prior_pfs_months=60 is outside the 13-47 months from the previous treatment to "
+        "188Re-HEDP" in w
+        for w in outside
+    ), outside
+    for x in (13.0, 20.0, 47.0, None):  # inside the pilot's range, or its law: no such warning
+        got = _warnings(pred_os.patient, **rec, prior_pfs_months=x)
+        assert not any("previous treatment to 188Re-HEDP" in w for w in got), (x, got)
 
 
 @pytest.mark.parametrize(

@@ -521,9 +521,14 @@ def test_cohort_default_activities_follow_the_line(draws):
         default_activities("r-prrt")
     pr = Predictor(draws)
     for line in ("I-PRRT", "RR-PRRT"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # the defaults are calibrated: no extrapolation
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             c = pr.cohort(20, line=line, n_sims=50)
+        # the defaults are calibrated: no extrapolation but the first line's truncation (its
+        # published rows are of patients selected for PFS >= 18 months)
+        msgs = [str(w.message) for w in caught]
+        assert all("selected for a first-line PFS >= 18 months" in m for m in msgs), msgs
+        assert len(msgs) == (line == "I-PRRT")
         assert np.all(np.isfinite(c.km_medians)) and np.all(c.km_medians > 0)
 
 

@@ -593,6 +593,13 @@ def _check_ranges_against_data(cal: Mapping[str, Any], data: Mapping[str, Any]) 
     for where, got, have in pairs:
         if got[0] < have[0] - 1e-9 or got[1] > have[1] + 1e-9:
             raise wider(where, got, have)
+    if "re188_prior_pfs" in cal and "re188_prior_pfs" in data:
+        got, want = [float(x) for x in cal["re188_prior_pfs"]], list(data["re188_prior_pfs"])
+        if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(got, want, strict=True)):
+            raise ValueError(
+                f"calibration['re188_prior_pfs']={_short(got)} is not allowed: the calibration "
+                f"data give {want}"
+            )
     for key in ("type_weights", "cohort_mix"):
         for group, want in data[key].items():
             got = cal[key].get(group, {})

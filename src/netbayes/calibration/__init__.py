@@ -68,8 +68,10 @@ def calibrated_ranges() -> dict[str, Any]:
         ``planned_gbq`` (line -> (min, max) activity given in the phase, GBq; 188Re-HEDP: the
         pilot's 188Re activities), ``cumulative_gbq`` ((min, max) cumulative 177Lu activity after
         a retreatment line), ``re188_prior_gbq`` ((min, max) prior 177Lu of the 188Re pilot),
-        ``type_weights`` (coarse type -> weights over its fine types, the Rotterdam mix) and
-        ``cohort_mix`` (line label -> tumour-type counts of the retreated cohorts).
+        ``type_weights`` (coarse type -> weights over its fine types, the Rotterdam mix),
+        ``cohort_mix`` (line label -> tumour-type counts of the retreated cohorts) and
+        ``re188_prior_pfs`` ((mean, min, max) months from the previous treatment to 188Re-HEDP
+        in the pilot, its prior-PFS information).
     """
     act = rotterdam.activity_ranges()
     re = re188.activity_ranges()
@@ -82,6 +84,7 @@ def calibrated_ranges() -> dict[str, Any]:
         "re188_prior_gbq": re["prior_gbq"],
         "type_weights": rotterdam.coarse_weights(),
         "cohort_mix": rotterdam.cohort_mix(),
+        "re188_prior_pfs": re188.prior_pfs_interval(),
     }
 
 

@@ -58,6 +58,13 @@ class IndividualSurvival:
         Source key.
     study : str
         The study (centre) the patients were treated in.
+    cumulative_gbq : numpy.ndarray, optional
+        Each patient's cumulative 177Lu activity (GBq), the ``d`` of the salvage block (for
+        188Re-HEDP the prior 177Lu activity). None: the reference 44.7 GBq.
+    prior_pfs : tuple of float, optional
+        What the study reports about its patients' prior PFS when it has no value per patient:
+        ``(mean, min, max)`` months (the model mixes over
+        :func:`netbayes.formulas.survival.re188_prior_pfs_nodes`). None: the 36-month reference.
     """
 
     endpoint: str
@@ -67,6 +74,8 @@ class IndividualSurvival:
     type_weights: np.ndarray
     source: str = ""
     study: str = ""
+    cumulative_gbq: np.ndarray | None = None
+    prior_pfs: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from netbayes import vocab
 
-__all__ = ["CALIBRATION_KEYS", "check_calibration"]
+__all__ = ["CALIBRATION_KEYS", "OPTIONAL_CALIBRATION_KEYS", "check_calibration"]
 
 
 def _short(value: Any) -> str:
@@ -31,6 +31,9 @@ CALIBRATION_KEYS = (
     "cohort_mix",
 )
 """The entries of a card's ``calibration`` (:func:`netbayes.calibration.calibrated_ranges`)."""
+OPTIONAL_CALIBRATION_KEYS = ("re188_prior_pfs",)
+"""Entries a card may lack (written by later versions; prediction then takes the packaged
+data's)."""
 
 
 def _is_amount(x: Any) -> bool:
@@ -100,6 +103,15 @@ def check_calibration(cal: Any) -> None:
         raise bad(("type_weights",), weights, f"a mapping with each of {', '.join(coarse)}")
     for c, members in coarse.items():
         amounts(("type_weights", c), weights[c], members, positive=True)
+    if "re188_prior_pfs" in cal:
+        v = cal["re188_prior_pfs"]
+        if not (
+            isinstance(v, (list, tuple))
+            and len(v) == 3
+            and all(_is_amount(x) for x in v)
+            and 0 < v[1] < v[0] < v[2]
+        ):
+            raise bad(("re188_prior_pfs",), v, "[mean, min, max] months, 0 < min < mean < max")
     mix = cal["cohort_mix"]
     groups = ("I-PRRT/R-PRRT", "RR-PRRT")
     if not isinstance(mix, Mapping) or not set(groups) <= set(mix):

@@ -8,7 +8,7 @@ from netbayes.calibration.base import IndividualSurvival
 from netbayes.calibration.rotterdam import type_weight_rows
 from netbayes.data import load_table
 
-__all__ = ["STUDY_ID", "activity_ranges", "os_times", "patients"]
+__all__ = ["STUDY_ID", "activity_ranges", "os_times", "patients", "prior_pfs_interval"]
 
 STUDY_ID = "re188pilot"
 """The study's key in ``data/sources.csv`` and in the calibration registry."""
@@ -31,6 +31,20 @@ def os_times() -> IndividualSurvival:
         type_weights=type_weight_rows(pts["tumour_type"]),
         source="re188_patients",
         study=STUDY_ID,
+        cumulative_gbq=pts["lu177_cumulative_gbq"].to_numpy(float),
+        prior_pfs=prior_pfs_interval(),
+    )
+
+
+def prior_pfs_interval() -> tuple[float, float, float]:
+    """(mean, min, max) months between the previous systemic treatment and 188Re-HEDP
+    (Material and methods: "The mean interval ... was 21 months (range 13-47)"), the pilot's
+    only information on its patients' prior PFS."""
+    tv = load_table("re188_text_values").set_index("row_id")["value"]
+    return (
+        float(tv["rtxt_met_interval"]),
+        float(tv["rtxt_met_interval_min"]),
+        float(tv["rtxt_met_interval_max"]),
     )
 
 

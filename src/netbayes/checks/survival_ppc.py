@@ -20,6 +20,7 @@ import pandas as pd
 from netbayes import vocab
 from netbayes.calibration import re188, rotterdam, survival_calibration, type_weight_rows
 from netbayes.families import DEFAULT_FAMILY, get_family
+from netbayes.formulas.survival import re188_prior_pfs_nodes
 from netbayes.intervals import Interval
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
@@ -187,15 +188,19 @@ def re188_os_ppc_table(
     """Each 188Re-HEDP patient's OS against its 95% posterior predictive interval.
 
     The OS model's 188Re-HEDP block: :math:`T \\sim \\mathrm{Weibull}(k_2, \\lambda)` with
-    :math:`\\log\\lambda = \\alpha_2 + \\sigma_2 z_{2j} + \\gamma_{188Re}` at the reference prior
-    PFS and activity; a coarse "GI" type is mixed over foregut/midgut/hindgut with the Rotterdam
-    weights, as in the likelihood. An observed death is inside if it lies in the interval; a
-    censored time is inside if surviving past it is plausible (it is below the upper bound).
+    :math:`\\log\\lambda = \\alpha_2 + \\sigma_2 z_{2j} + \\gamma_{188Re} + \\beta_x \\log(x/36)
+    + \\beta_{GBq}(d - 44.7)/10` at the patient's own prior 177Lu activity :math:`d`, with the
+    prior PFS :math:`x` drawn from the pilot's interval law
+    (:func:`netbayes.formulas.survival.re188_prior_pfs_nodes`); a coarse "GI" type is mixed over
+    foregut/midgut/hindgut with the Rotterdam weights, as in the likelihood. An observed death
+    is inside if it lies in the interval; a censored time is inside if surviving past it is
+    plausible (it is below the upper bound).
 
     Parameters
     ----------
     draws : dict of str to numpy.ndarray
-        Posterior draws of the OS model (``alpha2, sigma2, z2, k2, gamma_re188``).
+        Posterior draws of the OS model (``alpha2, sigma2, z2, k2, gamma_re188, beta_x,
+        beta_gbq``).
     n_sims : int
         Posterior draws used (evenly thinned), one predictive time each.
     seed : int
@@ -216,14 +221,21 @@ def re188_os_ppc_table(
     fam = get_family(family)
     n_total = draws["k2"].shape[0]
     sel = np.linspace(0, n_total - 1, min(n_sims, n_total)).astype(int)
-    d = {k: draws[k][sel] for k in ("alpha2", "sigma2", "z2", "k2", "gamma_re188")}
+    names = ("alpha2", "sigma2", "z2", "k2", "gamma_re188", "beta_x", "beta_gbq")
+    d = {k: draws[k][sel] for k in names}
     pts = re188.patients()
     w = type_weight_rows(pts["tumour_type"])
+    lx_nodes = np.log(np.asarray(re188_prior_pfs_nodes(*re188.prior_pfs_interval())) / X_REF)
     rows = []
     pits: list[float] = []
     for i, p in pts.reset_index(drop=True).iterrows():
         j = rng.choice(len(vocab.TUMOUR_TYPES), size=len(sel), p=w[i])
-        loglam = d["alpha2"] + d["sigma2"] * d["z2"][np.arange(len(sel)), j] + d["gamma_re188"]
+        lx = lx_nodes[rng.integers(0, len(lx_nodes), size=len(sel))]
+        gq = (float(p["lu177_cumulative_gbq"]) - GBQ_REF) / GBQ_UNIT
+        loglam = (
+            d["alpha2"] + d["sigma2"] * d["z2"][np.arange(len(sel)), j] + d["gamma_re188"]
+            + d["beta_x"] * lx + d["beta_gbq"] * gq
+        )  # fmt: skip
         lam = np.exp(loglam if study_effect is None else loglam + np.asarray(study_effect)[sel])
         t = fam.sample(rng, d["k2"], lam, (len(sel),))
         lo, hi = Interval(INTERVAL).bounds(t)

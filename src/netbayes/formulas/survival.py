@@ -14,8 +14,9 @@ draws (first axis = draw), so that predictions need no PyMC. For a patient of fi
           + \beta_{GBq} (d - 44.7)/10 + \gamma_{RR}[\ell = \mathrm{RR}]
           + \gamma_{188Re}[\ell = \mathrm{188Re}],
 
-with :math:`x` the prior PFS (months; 36 when unknown, as the model does for a 188Re-HEDP
-patient without one) and :math:`d` the cumulative 177Lu activity *after* the line
+with :math:`x` the prior PFS (months; a 188Re-HEDP patient without one is a mixture over the
+pilot's reported interval distribution, :func:`re188_prior_pfs_nodes`, as the model fits the
+pilot's patients) and :math:`d` the cumulative 177Lu activity *after* the line
 (:func:`cumulative_gbq`). :math:`S(t) = \exp(-(t/\lambda)^k)` and the median is
 :math:`\lambda (\log 2)^{1/k}`.
 
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import cache
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -48,6 +51,7 @@ __all__ = [
     "mixture_median",
     "mixture_sf",
     "params_for",
+    "re188_prior_pfs_nodes",
     "salvage_shift",
     "shape",
     "truncated_weibull",
@@ -152,6 +156,81 @@ def log_scale(
         return out
     lx, gq = covariates(prior_pfs_months, cumulative)
     return out + salvage_shift(params, line, lx, gq)[:, None]
+
+
+RE188_PRIOR_PFS_NODES = 8
+"""Quantile nodes of :func:`re188_prior_pfs_nodes` (the 188Re-HEDP prior-PFS mixture)."""
+
+
+@cache
+def _expected_normal_range(n: int) -> float:
+    r"""Expected range of ``n`` independent standard normals,
+    :math:`\int (1 - \Phi^n - (1 - \Phi)^n)\,dx` (2.534 for n = 6), by the trapezoid rule."""
+    x = np.linspace(-9.0, 9.0, 18001)
+    phi = 0.5 * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+    y = 1.0 - phi**n - (1.0 - phi) ** n
+    return float(np.sum((y[1:] + y[:-1]) * 0.5 * np.diff(x)))
+
+
+@cache
+def re188_prior_pfs_nodes(
+    mean: float, lo: float, hi: float, n_patients: int = 6, n_nodes: int = RE188_PRIOR_PFS_NODES
+) -> tuple[float, ...]:
+    r"""Prior-PFS nodes (months) of a 188Re-HEDP patient whose prior PFS is not known.
+
+    The 188Re-HEDP pilot reports no prior PFS per patient, only the interval between the previous
+    systemic treatment and 188Re-HEDP: mean 21 months, range 13-47 over its 6 patients
+    (``re188_text_values``, ``rtxt_met_interval*``). The interval is the pilot's only
+    information on how long the disease was controlled before 188Re-HEDP; it is used as the
+    prior PFS :math:`x` (it includes the time from progression to the next treatment, so it
+    overstates the PFS somewhat). :math:`\log x` is normal with SD
+    :math:`\sigma = \log(hi/lo)/d_n` (:math:`d_n` the expected range of ``n_patients``
+    standard normals) truncated to the reported range, its location chosen so that the
+    truncated mean is the reported mean; the nodes are the ``n_nodes`` midpoint quantiles of
+    that law, equally weighted. The model fits the pilot's patients as a mixture over these
+    nodes, and a 188Re-HEDP prediction without a prior PFS mixes over the same nodes.
+
+    Parameters
+    ----------
+    mean, lo, hi : float
+        The reported mean, minimum and maximum interval (months), ``0 < lo < mean < hi``.
+    n_patients : int
+        Patients behind the range.
+    n_nodes : int
+        Quantile nodes.
+
+    Returns
+    -------
+    tuple of float
+        The nodes (months), increasing.
+    """
+    if not (0.0 < lo < mean < hi) or n_patients < 2 or n_nodes < 1:
+        raise ValueError(
+            f"re188_prior_pfs_nodes: mean={mean!r}, lo={lo!r}, hi={hi!r}, "
+            f"n_patients={n_patients!r}, n_nodes={n_nodes!r}; expected 0 < lo < mean < hi, "
+            "n_patients >= 2 and n_nodes >= 1"
+        )
+    nd = NormalDist()
+    sigma = math.log(hi / lo) / _expected_normal_range(int(n_patients))
+    la, lb = math.log(lo), math.log(hi)
+
+    def truncated_mean(mu: float) -> float:
+        """E[x | lo < x < hi] of the log-normal (mu, sigma) (closed form)."""
+        al, be = (la - mu) / sigma, (lb - mu) / sigma
+        den = nd.cdf(be) - nd.cdf(al)
+        return math.exp(mu + sigma**2 / 2) * (nd.cdf(be - sigma) - nd.cdf(al - sigma)) / den
+
+    a, b = la, lb  # the truncated mean rises with mu: bisection
+    for _ in range(80):
+        mid = 0.5 * (a + b)
+        if truncated_mean(mid) < mean:
+            a = mid
+        else:
+            b = mid
+    mu = 0.5 * (a + b)
+    pa, pb = nd.cdf((la - mu) / sigma), nd.cdf((lb - mu) / sigma)
+    q = (np.arange(n_nodes) + 0.5) / n_nodes
+    return tuple(math.exp(mu + sigma * nd.inv_cdf(pa + (pb - pa) * v)) for v in q)
 
 
 def covariates(prior_pfs_months: Any, cumulative: Any) -> tuple[Any, Any]:

@@ -58,12 +58,17 @@ Likelihood
   varies from study to study (prior SD 0.08), so over its prior the term's variance
   grows with the coefficient.
 * Individual right-censored times: the 188Re-HEDP patients (OS only) and users' own patients.
+  Each 188Re-HEDP patient enters at its own prior 177Lu activity and, as the pilot reports no
+  prior PFS per patient, as a mixture over the prior-PFS law of its printed interval from the
+  previous treatment (:func:`netbayes.formulas.survival.re188_prior_pfs_nodes`), exactly as a
+  188Re-HEDP prediction without a prior PFS.
   A coarse tumour type (``gi_non_pancreatic``) is a mixture over foregut/midgut/hindgut with the
   Rotterdam mix as weights.
 
 Cumulative activity is confounded with treatment line in the published data (one median per
 line): :math:`\beta_{GBq}` has a sceptical prior centred at no effect, and its posterior is
-reported against its prior.
+reported against its prior. The OS rows cannot tell the sign of :math:`\beta_x`; the OS
+model's default prior links it to the PFS model's identified effect (:func:`os_beta_x_prior`).
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ from netbayes.calibration import (
     type_weight_rows,
 )
 from netbayes.families import DEFAULT_FAMILY, get_family
+from netbayes.formulas.survival import re188_prior_pfs_nodes
 from netbayes.models.base import SurvivalInfo, study_column
 from netbayes.priors import Prior, PriorSet
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
@@ -95,6 +101,7 @@ __all__ = [
     "SurvivalModel",
     "SurvivalPriors",
     "calibration_constants",
+    "os_beta_x_prior",
     "validate_patients",
 ]
 
@@ -200,6 +207,62 @@ class SurvivalPriors(PriorSet):
             "tight, as ~13 heavy-tailed SE residuals cannot teach it"),
     }  # fmt: skip
     ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+
+BETA_X_PFS_POSTERIOR = (0.58, 0.17)
+"""Posterior mean and SD of ``beta_x`` in the shipped survival-PFS fit (``models/``; a test
+checks them against the shipped posterior to 0.02), the input of :func:`os_beta_x_prior`."""
+
+
+def os_beta_x_prior(
+    pfs: tuple[float, float] = BETA_X_PFS_POSTERIOR, calibration: SurvivalCalibration | None = None
+) -> Prior:
+    r"""The OS model's prior of ``beta_x``, linked to the PFS model's identified effect.
+
+    The published OS rows cannot tell the sign of the prior-PFS effect on OS (the OS model
+    with the neutral Normal(0, 0.5) prior had a posterior SD of 0.64, with mass on both signs),
+    while the PFS model identifies it through the published Spearman correlation. OS after a
+    retreatment is PFS plus post-progression survival. If post-progression survival does not
+    depend on the prior PFS, the OS elasticity is the PFS one times the PFS share of OS,
+    :math:`s` = R-PRRT median PFS / median OS (Rotterdam Table 5, all tumours: 14.6 / 26.2 =
+    0.56); if it scales like PFS (indolent tumours progress slowly and then live long), the
+    elasticity is the PFS one. The link takes :math:`eta_x^{OS} = w\,eta_x^{PFS}` with
+    :math:`w \sim U(s, 1)` and :math:`eta_x^{PFS}` at its PFS posterior (mean :math:`m`, SD
+    :math:`\sigma`); the prior is the normal with that product's mean
+    :math:`E[w]\,m` and SD :math:`\sqrt{E[w]^2\sigma^2 + m^2 Var(w) + Var(w)\sigma^2}`
+    (Normal(0.45, 0.15) for the shipped PFS fit).
+
+    Parameters
+    ----------
+    pfs : (float, float)
+        Posterior mean and SD of the PFS model's ``beta_x``.
+    calibration : SurvivalCalibration, optional
+        Where the all-tumour R-PRRT medians come from (default: the packaged OS calibration).
+
+    Returns
+    -------
+    Prior
+    """
+    cal = calibration if calibration is not None else survival_calibration("os")
+
+    def all_rprrt(ep: str) -> float:
+        t = cal.summaries[ep]
+        row = t[(t["tumour_type"] == "all") & (t["line"] == "R-PRRT")
+                & (t["group"] == "retreatment")]  # fmt: skip
+        return float(row["median_months"].iloc[0])
+
+    share = all_rprrt("pfs") / all_rprrt("os")
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"PFS share of OS after R-PRRT {share:.3g} is not in (0, 1)")
+    m, sd = float(pfs[0]), float(pfs[1])
+    ew, vw = (1.0 + share) / 2.0, (1.0 - share) ** 2 / 12.0
+    return Prior.normal(
+        round(ew * m, 3),
+        round(math.sqrt(ew**2 * sd**2 + m**2 * vw + vw * sd**2), 3),
+        "elasticity of salvage OS in prior PFS",
+        f"linked to the PFS model's identified effect (posterior {m:g} +- {sd:g}) times the "
+        f"PFS share of OS, U({share:.2f}, 1) (os_beta_x_prior)",
+    )
 
 
 USER_STUDY = "user"
@@ -696,7 +759,16 @@ class SurvivalModel(SurvivalInfo):
             )
         self.endpoint = endpoint
         self.family = get_family(family)
-        self.priors = priors if isinstance(priors, SurvivalPriors) else SurvivalPriors(priors)
+        if isinstance(priors, SurvivalPriors):
+            self.priors = priors
+        else:
+            # the OS model's beta_x default is linked to the PFS effect (os_beta_x_prior)
+            base = (
+                SurvivalPriors(beta_x=os_beta_x_prior(calibration=calibration))
+                if endpoint == "os"
+                else SurvivalPriors()
+            )
+            self.priors = base.replace(**dict(priors or {}))
         self.include_published = include_published
         self.n_grid = n_grid
         self.patients = validate_patients(patients) if patients is not None else None
@@ -962,6 +1034,16 @@ class SurvivalModel(SurvivalInfo):
                     us = study_shift([block.study or default_study])
                     if us is not None:
                         lp = lp + us
+                    # each patient at its own cumulative 177Lu activity, and over the prior-PFS
+                    # law the study reports (the same as a prediction without a prior PFS)
+                    gb = GBQ_REF if block.cumulative_gbq is None else block.cumulative_gbq
+                    lp = lp + pt.reshape(gbq_term(np.asarray(gb, float)), (-1, 1))
+                    w = block.type_weights
+                    lp = pt.broadcast_to(lp, w.shape)
+                    if block.prior_pfs is not None:
+                        nodes = np.log(np.asarray(re188_prior_pfs_nodes(*block.prior_pfs)) / X_REF)
+                        lp = (lp[:, :, None] + beta_x * nodes[None, None, :]).reshape((len(w), -1))
+                        w = np.repeat(w, len(nodes), axis=1) / len(nodes)
                     self._add_individual(
                         pm,
                         pt,
@@ -969,8 +1051,8 @@ class SurvivalModel(SurvivalInfo):
                         "re188_os" if block.line == "188Re-HEDP" else f"individual_{block.line}",
                         block.time_months,
                         block.event,
-                        block.type_weights,
-                        lp + gbq_term(GBQ_REF),
+                        w,
+                        lp,
                         k2,
                     )
             if self.added is not None:

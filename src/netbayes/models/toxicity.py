@@ -229,9 +229,11 @@ __all__ = [
 CELL_LINES: tuple[str, ...] = ftox.CELL_LINES
 LINK = "probit"
 """Link of the cumulative model (see "Link" in the module docstring)."""
-TARGET_ACCEPT = 0.9
+TARGET_ACCEPT = 0.98
 """Default NUTS target acceptance of :meth:`ToxicityModel.fit` (and the coverage benchmark);
-see "Parameterisation" in the module docstring for why not nutpie's 0.8."""
+see "Parameterisation" in the module docstring for why not nutpie's 0.8. With the study level
+(``tau_tox``) the default fit at 0.9 had 4 divergent transitions in 4000 draws (shipped seed),
+at 0.95 one, at 0.98 none."""
 PHASES: tuple[str, ...] = TOXICITY_PHASES
 """Rows of Rotterdam Table 6 used as likelihood, in model order."""
 

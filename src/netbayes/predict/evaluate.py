@@ -46,7 +46,9 @@ class _Batch:
     line: np.ndarray  # index into vocab.LINES
     type: np.ndarray  # fine index, 6 + coarse index, or _NEW_TYPE_BASE + new-label index
     prior_pfs: np.ndarray  # months; NaN where not given (and on the first line, which ignores it)
-    lx: np.ndarray  # log(prior PFS / X_REF), 0 for the first line
+    lx: np.ndarray  # log(prior PFS / X_REF), 0 for the first line and where x_mix
+    x_mix: np.ndarray  # bool: a 188Re-HEDP patient without prior PFS (mixture over x_nodes)
+    x_nodes: np.ndarray  # log(x / X_REF) nodes of the 188Re-HEDP prior-PFS mixture
     gq: np.ndarray  # (cumulative GBq - GBQ_REF) / GBQ_UNIT, 0 for the first line
     planned: np.ndarray
     prior: np.ndarray
@@ -83,6 +85,7 @@ def _validate(
     type_no = np.empty(n, dtype=np.int64)
     prior_pfs = np.full(n, np.nan)
     lx = np.zeros(n)
+    x_mix = np.zeros(n, dtype=bool)
     gq = np.zeros(n)
     planned = np.empty(n)
     prior = np.empty(n)
@@ -111,6 +114,8 @@ def _validate(
         if not spec.line_spec(p.line).is_first:  # the first line ignores x and activity
             cum = F.cumulative_gbq(p.prior_gbq, p.planned_gbq, p.line)
             lx[i], gq[i] = F.covariates(p.prior_pfs_months, cum)
+            # 188Re-HEDP without a prior PFS: the pilot's interval law, as the model fits it
+            x_mix[i] = p.prior_pfs_months is None and not spec.line_spec(p.line).adds_lu177
         if p.extrapolation:
             notes[i] = p.extrapolation
             for kind, note in zip(p.extrapolation_kinds, p.extrapolation, strict=True):
@@ -124,6 +129,8 @@ def _validate(
         type=type_no,
         prior_pfs=prior_pfs,
         lx=lx,
+        x_mix=x_mix,
+        x_nodes=np.log(np.asarray(F.re188_prior_pfs_nodes(*ranges["re188_prior_pfs"])) / F.X_REF),
         gq=gq,
         planned=planned,
         prior=prior,
@@ -214,6 +221,7 @@ def _survival_components(
     gq: Any,
     z_new: Sequence[np.ndarray],
     coarse_weights: Sequence[Mapping[str, float]],
+    x_nodes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Survival parameter draws of patients of one line and tumour type.
 
@@ -234,6 +242,10 @@ def _survival_components(
         The new types' standard-normal effects (:func:`_new_type_effects`).
     coarse_weights : sequence of mapping
         Weights of each coarse type (:attr:`_Batch.coarse_weights`).
+    x_nodes : numpy.ndarray, optional
+        A mixture over these prior-PFS covariates :math:`\\log(x/36)`, equally weighted, in
+        place of ``lx`` (a 188Re-HEDP patient without a prior PFS, :attr:`_Batch.x_mix`):
+        every tumour-type component splits into one component per node.
 
     Returns
     -------
@@ -254,8 +266,16 @@ def _survival_components(
     else:
         wts = coarse_weights[ty - n_fine]
         cols = [(z[:, j], wts[m]) for j, m in enumerate(vocab.TUMOUR_TYPES) if wts.get(m, 0) > 0]
-    loglam = _log_scale(th, line, endpoint, [c for c, _ in cols], lx, gq)
-    return F.shape(th, line, endpoint), loglam, np.array([v for _, v in cols])
+    if x_nodes is None:
+        loglam = _log_scale(th, line, endpoint, [c for c, _ in cols], lx, gq)
+        return F.shape(th, line, endpoint), loglam, np.array([v for _, v in cols])
+    loglam, w = [], []
+    for c, v in cols:
+        for xn in x_nodes:
+            loglam += _log_scale(th, line, endpoint, [c], np.full_like(np.asarray(gq, float), xn),
+                                 gq)  # fmt: skip
+            w.append(v / len(x_nodes))
+    return F.shape(th, line, endpoint), loglam, np.array(w)
 
 
 def _toxicity_eta(

@@ -43,8 +43,9 @@ FIELDS: dict[str, str] = {
     "(others only with new_type='population')",
     "prior_pfs_months": "PFS after the previous line, months (at least one day, "
     f"{MIN_PRIOR_PFS_MONTHS:.3g}, to 600); required for R-PRRT and RR-PRRT, optional for "
-    "188Re-HEDP (default: the 36-month reference; a value given extrapolates), ignored for "
-    "I-PRRT; beyond 120 months an extrapolation",
+    "188Re-HEDP (default: a mixture over the pilot's 13-47-month interval law, as fitted; a "
+    "value outside that range extrapolates), ignored for I-PRRT; beyond 120 months an "
+    "extrapolation",
     "prior_gbq": "cumulative 177Lu-octreotate activity before the planned line, GBq (>= 0; 0 for "
     "I-PRRT, > 0 for R-PRRT and RR-PRRT)",
     "planned_gbq": "activity planned in the line, GBq (> 0; 188Re activity for 188Re-HEDP)",
@@ -204,12 +205,24 @@ def validate_patient(
             "data can cover (Rotterdam I-PRRT PFS medians 25-52 months, median follow-up 88.6): "
             "the prior-PFS effect is extrapolated"
         )
-    if x is not None and not ls.is_first and not ls.adds_lu177:  # 188Re-HEDP
-        kinds.append(f"re188_prior_pfs:{ln}")
+    re_x = rng.get("re188_prior_pfs")
+    if x is not None and not ls.is_first and not ls.adds_lu177 and re_x is not None:
+        if not (re_x[1] <= x <= re_x[2]):  # 188Re-HEDP: the pilot's interval range
+            kinds.append(f"re188_prior_pfs_outside_range:{ln}")
+            notes.append(
+                f"prior_pfs_months={x:g} is outside the {re_x[1]:g}-{re_x[2]:g} months from the "
+                "previous treatment to 188Re-HEDP in the pilot (its only prior-PFS information; "
+                "no per-patient values): the prior-PFS effect is extrapolated"
+            )
+    if ls.is_first:
+        after = [k for k, v in spec.LINE_SPECS.items() if v.selected_after == ln]
+        thr_1 = rng["prior_pfs_min"][after[0]]  # the retreatment selected on this line's PFS
+        kinds.append(f"first_line_truncated:{ln}")
         notes.append(
-            f"prior_pfs_months={x:g} given for {ln}: the 188Re-HEDP pilot recorded no prior PFS "
-            f"(its patients enter at the {spec.X_REF:g}-month reference), so the prior-PFS effect "
-            "learnt on 177Lu retreatment is applied to 188Re-HEDP"
+            f"the first-line calibration rows describe patients selected for a first-line PFS "
+            f">= {thr_1:g} months (Rotterdam Table 5: every group with a published I-PRRT row "
+            f"was selected on it), so the {ln} curve below {thr_1:g} months is extrapolated by "
+            "the survival family's shape"
         )
     lo, hi = rng["planned_gbq"][ln]
     if not (lo <= pl <= hi):
@@ -271,6 +284,12 @@ def _ranges_from_json(cal: Mapping[str, Any]) -> dict[str, Any]:
     out["planned_gbq"] = {k: tuple(v) for k, v in cal["planned_gbq"].items()}
     for k in ("cumulative_gbq", "re188_prior_gbq"):
         out[k] = tuple(cal[k])
+    if "re188_prior_pfs" in cal:
+        out["re188_prior_pfs"] = tuple(float(x) for x in cal["re188_prior_pfs"])
+    else:  # a card written before the entry existed: the packaged pilot's
+        from netbayes.calibration import re188
+
+        out["re188_prior_pfs"] = re188.prior_pfs_interval()
     return out
 
 

@@ -715,8 +715,8 @@ class Predictor:
         e = self.endpoint
         S = self.n_draws
         z_new = _new_type_effects(b, seed, S)
-        keys = np.column_stack([b.line, b.type, b.lx, b.gq]).astype(float)
-        units, inverse = _units(keys, 2)
+        keys = np.column_stack([b.line, b.type, b.x_mix, b.lx, b.gq]).astype(float)
+        units, inverse = _units(keys, 3)
         U, Q = len(units), 1 + len(tp)
         out = np.empty((U, Q, 4))
         fam = self.family
@@ -732,11 +732,11 @@ class Predictor:
         def run(c0: int) -> None:
             part = units[c0 : c0 + chunk]
             buf = work[: len(part)]
-            for a, z in _runs(part[:, :2]):  # one line and tumour type
-                li, ty = int(part[a, 0]), int(part[a, 1])
-                line, lx, gq = vocab.LINES[li], part[a:z, 2:3], part[a:z, 3:4]
+            for a, z in _runs(part[:, :3]):  # one line, tumour type and prior-PFS mixture
+                li, ty, mix = int(part[a, 0]), int(part[a, 1]), bool(part[a, 2])
+                line, lx, gq = vocab.LINES[li], part[a:z, 3:4], part[a:z, 4:5]
                 k, loglam, w = _survival_components(
-                    th, line, e, ty, lx, gq, z_new, b.coarse_weights
+                    th, line, e, ty, lx, gq, z_new, b.coarse_weights, b.x_nodes if mix else None
                 )
                 loglam = [np.broadcast_to(x, (z - a, S)) for x in loglam]
                 lam = [np.exp(x) for x in loglam]
@@ -853,8 +853,9 @@ class Predictor:
         lines = [vocab.LINES[li] for li in b.line]
         for i, lab in enumerate(b.labels):
             k, loglam, w = _survival_components(
-                th, lines[i], e, int(b.type[i]), b.lx[i], b.gq[i], z_new, b.coarse_weights
-            )
+                th, lines[i], e, int(b.type[i]), b.lx[i], b.gq[i], z_new, b.coarse_weights,
+                b.x_nodes if b.x_mix[i] else None,
+            )  # fmt: skip
             lam = np.exp(np.stack(loglam, axis=1))  # (draws, components)
             if lam.shape[1] == 1:
                 surv = fam.sf(tgrid[None, :], k[:, None], lam)
@@ -1005,8 +1006,10 @@ class Predictor:
         prior_pfs_months : "selected", float or sequence of float
             ``"selected"`` (default): drawn from the model's selected population (first-line
             PFS of the patient's type truncated at the 18-month threshold; for RR-PRRT the
-            R-PRRT PFS truncated at 14 months), as in the calibration cohort. A number: every
-            patient; a sequence: resampled with replacement. Ignored for I-PRRT.
+            R-PRRT PFS truncated at 14 months; for 188Re-HEDP the pilot's interval law,
+            :func:`netbayes.formulas.survival.re188_prior_pfs_nodes`), as in the calibration
+            cohort. A number: every patient; a sequence: resampled with replacement. Ignored
+            for I-PRRT.
         prior_gbq, planned_gbq : float or sequence of float
             Activities (GBq), a number for everyone or a sequence resampled with replacement.
             Default: the calibration cohort of the line (:func:`default_activities`): I-PRRT
@@ -1163,7 +1166,10 @@ class Predictor:
             (loglam,) = _log_scale(thc, ln, e, [z1_end], 0.0, 0.0)
         else:
             d = draw(pg) + (draw(pl) if ls.adds_lu177 else 0.0)
-            if selected:
+            if selected and not ls.adds_lu177:  # 188Re-HEDP: the pilot's interval law
+                nodes = np.asarray(F.re188_prior_pfs_nodes(*rng_c["re188_prior_pfs"]))
+                x = nodes[rng.integers(0, len(nodes), size=(m, n))]
+            elif selected:
                 (loglam1,) = _log_scale(thc, "I-PRRT", "pfs", [z1], 0.0, 0.0)
                 k1 = F.shape(thc, "I-PRRT", "pfs")
                 x = fam.truncated_sample(rng, k1, np.exp(loglam1), thr["R-PRRT"], (m, n))
