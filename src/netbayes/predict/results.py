@@ -97,6 +97,8 @@ class Prediction:
     coords: dict[str, Any] = field(repr=False)
     centre: str = "new"
     centre_note: str = ""
+    prior_share: pd.DataFrame | None = None
+    prior_parameters: pd.DataFrame | None = None
 
     @cached_property
     def draws(self) -> xr.Dataset:
