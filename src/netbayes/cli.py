@@ -47,8 +47,18 @@ One object (schema ``"netbayes.predict/1"``)::
         "median_pfs_months": EST,
         "p_pfs_gt": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
         "p_grade3plus": {"leucocytes": EST, "platelets": EST, "haemoglobin": EST,
-                         "any": EST}           # null without a toxicity posterior
+                         "any": EST},          # null without a toxicity posterior
+        "prior_share": {                       # see docs/prior_share.md
+          "median_pfs_months": SHARE,
+          "p_pfs_gt": [{"t_months": 12.0, ...SHARE}, {"t_months": 24.0, ...SHARE}],
+          "p_grade3plus": {"leucocytes": SHARE, ..., "any": SHARE}   # absent without toxicity
+        }
       }],
+      "prior_share": {"sd_ratio_threshold": 0.7, "warn_above": 0.5,
+                      "prior_source": {"survival": "...", "toxicity": "..."},
+                      "prior_dominated": [{"model": "survival", "parameter": "beta_gbq",
+                                           "prior": "Normal(mean=0, sd=0.15)",
+                                           "kind": "sceptical", "sd_ratio": 0.93}, ...]},
       "warnings": ["not converged: ..."]       # only when a posterior's card says
     }                                          # converged: false
 
@@ -57,6 +67,10 @@ Every number is finite (JSON has no NaN: a non-finite one is an error, never pri
 ``EST`` is ``{"median": m, "mean": m, "eti95_lower": lo, "eti95_upper": hi}`` (posterior
 median and mean and the interval bounds, keyed by the interval's column names; probabilities
 in [0, 1], times in months). With ``--endpoint os``, ``pfs`` becomes ``os`` in the keys.
+``SHARE`` is ``{"share": s, "scale": "log" or "logit", "parameters": {name: s, ...}}``: the
+fraction of the answer's posterior variance (on that scale) that comes from the
+prior-dominated parameters together, and from each alone (``netbayes.predict.share``); an
+answer above ``warn_above`` also prints a warning on standard error.
 ``CARD`` is ``{"model_type", "created", "package_version", "data_sha256", "draws",
 "diagnostics"}`` of the stored posterior used (``draws``: the number of posterior draws;
 ``diagnostics``: max R-hat, min bulk/tail ESS, divergences, seconds, converged).
@@ -166,13 +180,54 @@ def _print_prediction(
     print(pred.sentence() + ".")
     if not len(tox):
         print("(grade >= III risks: no toxicity posterior loaded)")
+    _print_prior_share(pred)
+
+
+def _print_prior_share(pred) -> None:
+    """The prior share of each answer (netbayes.predict.share), with its parameters."""
+    from netbayes.predict.share import MOSTLY_PRIOR, PRIOR_DOMINATED_RATIO
+
+    s = pred.prior_share
+    if s is None or s.empty:
+        return
+    E = pred.endpoint.upper()
+    print()
+    print(
+        "Prior share: the part of each answer's posterior variance (log months, logit "
+        f"probabilities) that comes from parameters whose posterior SD is >= "
+        f"{PRIOR_DOMINATED_RATIO:g} x their prior SD (docs/prior_share.md):"
+    )
+    rows = []
+    for r in s.itertuples():
+        if r.quantity.startswith("median_"):
+            what = f"Median {E}"
+        elif r.quantity.endswith("_gt"):
+            what = f"P({E} > {r.t_months:g} months)"
+        else:
+            what = f"P(grade >= III), {r.cell_line}"
+        parts = sorted(r.parameters.items(), key=lambda kv: -kv[1])
+        named = ", ".join(f"{k} {100 * v:.0f}%" for k, v in parts if v >= 0.005) or "-"
+        flag = "  MOSTLY PRIOR" if r.share > MOSTLY_PRIOR else ""
+        rows.append((what, f"{100 * r.share:.0f}%", named + flag))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for r in rows:
+        print(f"  {r[0]:<{w0}}  {r[1]:>{w1}}  ({r[2]})")
 
 
 def _predict(args: argparse.Namespace) -> int:
     import json
     import warnings
 
-    from netbayes.predict import DEFAULT_T_PROBS, ExtrapolationWarning, Predictor, _check_times
+    from netbayes.predict import (
+        DEFAULT_T_PROBS,
+        ExtrapolationWarning,
+        Predictor,
+        PriorDominatedWarning,
+        _check_times,
+    )
+
+    said = (ExtrapolationWarning, PriorDominatedWarning)  # printed as "netbayes: warning: ..."
 
     times = list(DEFAULT_T_PROBS) if args.times is None else args.times  # every --times kept
     _check_times("--times", times)  # name the flag, not the keyword it becomes
@@ -186,6 +241,7 @@ def _predict(args: argparse.Namespace) -> int:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
+        warnings.simplefilter("always", PriorDominatedWarning)
         pred = predictor.patient(
             tumour_type=args.tumour_type,
             line=args.line,
@@ -198,7 +254,7 @@ def _predict(args: argparse.Namespace) -> int:
             centre=args.centre,
         )
     for w in caught:
-        if not issubclass(w.category, ExtrapolationWarning):
+        if not issubclass(w.category, said):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if args.json:
         doc = {
@@ -223,7 +279,7 @@ def _predict(args: argparse.Namespace) -> int:
     for m in unconverged:
         print(f"netbayes: warning: {m}", file=sys.stderr)
     for w in caught:
-        if issubclass(w.category, ExtrapolationWarning):
+        if issubclass(w.category, said):
             print(f"netbayes: warning: {w.message}", file=sys.stderr)
     return 0
 
