@@ -370,6 +370,8 @@ def warning_text(
         for k, v in sorted(parts.items(), key=lambda kv: -kv[1])
         if v >= 0.01
     ][:4]
+    if not parts:  # the total only (batch summaries): every prior-dominated parameter
+        named = [e.describe() for e in elements.values() if e.prior_dominated]
     who = "; ".join(named) if named else "several parameters together"
     return (
         f"this answer is mostly prior: {100 * share:.0f}% of the variance of {what} comes from "
