@@ -241,3 +241,30 @@ def test_cli_text_names_the_parameters(capsys):
     _print_prior_share(p)
     out = capsys.readouterr().out
     assert "Prior share" in out and "beta_gbq" in out and "MOSTLY PRIOR" in out
+
+
+@pytest.mark.slow
+def test_prior_sensitivity_widens_the_answer_that_rests_on_the_scaled_prior():
+    """Scaling beta_gbq's prior SD by 3 widens the median of a patient far from the data's
+    cumulative activity (g = -1.5, resting on beta_gbq) much more than one at it (g = 0)."""
+    from netbayes.sensitivity import prior_sensitivity
+
+    kw = dict(scale=3.0, parameters=["beta_gbq"], models=["survival-pfs"], draws=300, tune=300,
+              chains=2, centre="rotterdam2019")  # fmt: skip
+    base = dict(tumour_type="midgut", line="R-PRRT", prior_pfs_months=30.0, planned_gbq=14.9)
+    far = prior_sensitivity(dict(base, prior_gbq=14.7), **kw)
+    near = prior_sensitivity(dict(base, prior_gbq=29.8), **kw)
+    w_far = far.loc[far["quantity"] == "median_pfs", "width_ratio"].iloc[0]
+    w_near = near.loc[near["quantity"] == "median_pfs", "width_ratio"].iloc[0]
+    assert w_far > 1.5 and w_far > w_near + 0.4, (w_far, w_near)
+
+
+def test_prior_sensitivity_refuses_bad_arguments():
+    from netbayes.sensitivity import prior_sensitivity
+
+    with pytest.raises(ValueError, match="scale=0"):
+        prior_sensitivity(scale=0)
+    with pytest.raises(ValueError, match="models="):
+        prior_sensitivity(models=["toxicity"])
+    with pytest.raises(ValueError, match=r"parameters=.*expected names among"):
+        prior_sensitivity(parameters=["beta_gbqq"], models=["survival-pfs"])
