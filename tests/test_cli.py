@@ -75,7 +75,9 @@ def test_predict_json_schema(models, capsys):
         "interval",
         "posteriors",
         "patients",
+        "prior_share",  # issue 16: the prior-dominated parameters (docs/prior_share.md)
     }
+    assert doc["prior_share"]["sd_ratio_threshold"] == 0.7
     assert doc["centre"]["choice"] == "new" and doc["centre"]["meaning"]
     assert doc["endpoint"] == "pfs"
     assert doc["interval"] == {

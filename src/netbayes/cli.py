@@ -20,6 +20,9 @@ Commands
 ``netbayes validate [--models-dir DIR] [--csv FILE [--force]] [--all]``
     Every published calibration figure against its 95% posterior predictive interval, pass or
     fail per figure; exit status 1 if any figure falls outside.
+``netbayes prior-sensitivity [--scale 2] [--parameters NAME ...] [PATIENT] [--out FILE [--force]]``
+    Refit with prior SDs scaled and tabulate how each answer of a patient (default: the README
+    patient) moves (:func:`netbayes.sensitivity.prior_sensitivity`; runs MCMC, minutes).
 ``netbayes report --out DIR [--force] [--models-dir DIR]``
     Write the calibration tables (Markdown, LaTeX, CSV) and plots to a folder (a folder with
     files in it needs ``--force``; the report appears whole or not at all).
@@ -47,8 +50,18 @@ One object (schema ``"netbayes.predict/1"``)::
         "median_pfs_months": EST,
         "p_pfs_gt": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
         "p_grade3plus": {"leucocytes": EST, "platelets": EST, "haemoglobin": EST,
-                         "any": EST}           # null without a toxicity posterior
+                         "any": EST},          # null without a toxicity posterior
+        "prior_share": {                       # see docs/prior_share.md
+          "median_pfs_months": SHARE,
+          "p_pfs_gt": [{"t_months": 12.0, ...SHARE}, {"t_months": 24.0, ...SHARE}],
+          "p_grade3plus": {"leucocytes": SHARE, ..., "any": SHARE}   # absent without toxicity
+        }
       }],
+      "prior_share": {"sd_ratio_threshold": 0.7, "warn_above": 0.5,
+                      "prior_source": {"survival": "...", "toxicity": "..."},
+                      "prior_dominated": [{"model": "survival", "parameter": "beta_gbq",
+                                           "prior": "Normal(mean=0, sd=0.15)",
+                                           "kind": "sceptical", "sd_ratio": 0.93}, ...]},
       "warnings": ["not converged: ..."]       # only when a posterior's card says
     }                                          # converged: false
 
@@ -57,6 +70,10 @@ Every number is finite (JSON has no NaN: a non-finite one is an error, never pri
 ``EST`` is ``{"median": m, "mean": m, "eti95_lower": lo, "eti95_upper": hi}`` (posterior
 median and mean and the interval bounds, keyed by the interval's column names; probabilities
 in [0, 1], times in months). With ``--endpoint os``, ``pfs`` becomes ``os`` in the keys.
+``SHARE`` is ``{"share": s, "scale": "log" or "logit", "parameters": {name: s, ...}}``: the
+fraction of the answer's posterior variance (on that scale) that comes from the
+prior-dominated parameters together, and from each alone (``netbayes.predict.share``); an
+answer above ``warn_above`` also prints a warning on standard error.
 ``CARD`` is ``{"model_type", "created", "package_version", "data_sha256", "draws",
 "diagnostics"}`` of the stored posterior used (``draws``: the number of posterior draws;
 ``diagnostics``: max R-hat, min bulk/tail ESS, divergences, seconds, converged).
@@ -166,13 +183,54 @@ def _print_prediction(
     print(pred.sentence() + ".")
     if not len(tox):
         print("(grade >= III risks: no toxicity posterior loaded)")
+    _print_prior_share(pred)
+
+
+def _print_prior_share(pred) -> None:
+    """The prior share of each answer (netbayes.predict.share), with its parameters."""
+    from netbayes.predict.share import MOSTLY_PRIOR, PRIOR_DOMINATED_RATIO
+
+    s = pred.prior_share
+    if s is None or s.empty:
+        return
+    E = pred.endpoint.upper()
+    print()
+    print(
+        "Prior share: the part of each answer's posterior variance (log months, logit "
+        f"probabilities) that comes from parameters whose posterior SD is >= "
+        f"{PRIOR_DOMINATED_RATIO:g} x their prior SD (docs/prior_share.md):"
+    )
+    rows = []
+    for r in s.itertuples():
+        if r.quantity.startswith("median_"):
+            what = f"Median {E}"
+        elif r.quantity.endswith("_gt"):
+            what = f"P({E} > {r.t_months:g} months)"
+        else:
+            what = f"P(grade >= III), {r.cell_line}"
+        parts = sorted(r.parameters.items(), key=lambda kv: -kv[1])
+        named = ", ".join(f"{k} {100 * v:.0f}%" for k, v in parts if v >= 0.005) or "-"
+        flag = "  MOSTLY PRIOR" if r.share > MOSTLY_PRIOR else ""
+        rows.append((what, f"{100 * r.share:.0f}%", named + flag))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for r in rows:
+        print(f"  {r[0]:<{w0}}  {r[1]:>{w1}}  ({r[2]})")
 
 
 def _predict(args: argparse.Namespace) -> int:
     import json
     import warnings
 
-    from netbayes.predict import DEFAULT_T_PROBS, ExtrapolationWarning, Predictor, _check_times
+    from netbayes.predict import (
+        DEFAULT_T_PROBS,
+        ExtrapolationWarning,
+        Predictor,
+        PriorDominatedWarning,
+        _check_times,
+    )
+
+    said = (ExtrapolationWarning, PriorDominatedWarning)  # printed as "netbayes: warning: ..."
 
     times = list(DEFAULT_T_PROBS) if args.times is None else args.times  # every --times kept
     _check_times("--times", times)  # name the flag, not the keyword it becomes
@@ -186,6 +244,7 @@ def _predict(args: argparse.Namespace) -> int:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
+        warnings.simplefilter("always", PriorDominatedWarning)
         pred = predictor.patient(
             tumour_type=args.tumour_type,
             line=args.line,
@@ -198,7 +257,7 @@ def _predict(args: argparse.Namespace) -> int:
             centre=args.centre,
         )
     for w in caught:
-        if not issubclass(w.category, ExtrapolationWarning):
+        if not issubclass(w.category, said):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if args.json:
         doc = {
@@ -223,7 +282,7 @@ def _predict(args: argparse.Namespace) -> int:
     for m in unconverged:
         print(f"netbayes: warning: {m}", file=sys.stderr)
     for w in caught:
-        if issubclass(w.category, ExtrapolationWarning):
+        if issubclass(w.category, said):
             print(f"netbayes: warning: {w.message}", file=sys.stderr)
     return 0
 
@@ -704,6 +763,80 @@ def _write_report(out: Path, posts: dict) -> list[Path]:
     return written
 
 
+def _prior_sensitivity(args: argparse.Namespace) -> int:
+    from netbayes.sensitivity import README_PATIENT, prior_sensitivity
+    from netbayes.store import write_atomic
+
+    for flag, least in (("draws", 1), ("tune", 0), ("chains", 1), ("seed", 0)):
+        v = getattr(args, flag)
+        if v < least:
+            raise ValueError(f"--{flag} {v} is not allowed; expected an integer >= {least}")
+    if not (0 < args.scale < math.inf):
+        raise ValueError(f"--scale {args.scale} is not allowed; expected a finite number > 0")
+    out = None if args.out is None else _output_path(args.out, "--out", force=args.force,
+                                                     folder=False)  # fmt: skip
+    given = {"tumour_type": args.tumour_type, "line": args.line, "planned_gbq": args.planned_gbq,
+             "prior_gbq": args.prior_gbq, "prior_pfs_months": args.prior_pfs}  # fmt: skip
+    if args.tumour_type is None:
+        patient = dict(README_PATIENT)
+    elif args.line is None or args.planned_gbq is None:
+        raise ValueError("--tumour-type needs --line and --planned-gbq (and, as the line needs "
+                         "them, --prior-gbq and --prior-pfs)")  # fmt: skip
+    else:
+        patient = {k: v for k, v in given.items() if v is not None}
+    models = [f"survival-{args.endpoint}", *([] if args.no_toxicity else ["toxicity"])]
+    t = prior_sensitivity(
+        patient, scale=args.scale, parameters=args.parameters, models=models, draws=args.draws,
+        tune=args.tune, chains=args.chains, seed=args.seed, centre=args.centre,
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    if out is not None:
+        write_atomic(out, t.to_csv(index=False).encode("utf-8"))
+        print(f"netbayes: wrote {out}", file=sys.stderr)
+    which = "every prior" if args.parameters is None else ", ".join(args.parameters)
+    print(f"netbayes {__version__}: prior SDs x {args.scale:g} ({which}); patient {patient}; "
+          f"centre {args.centre}")  # fmt: skip
+    print("shift_sd: move of the posterior median in baseline posterior SDs (log months, logit "
+          "probability); width_ratio: interval width scaled / baseline")  # fmt: skip
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(t.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep=""))
+    return 0
+
+
+def _add_prior_sensitivity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prior-sensitivity",
+        help="refit with prior SDs scaled and tabulate which answers move",
+        description="Refit the default models twice with the same sampler settings, with the "
+        "default priors and with every prior SD (or those of --parameters) times --scale, and "
+        "tabulate how each answer of a patient (default: the README patient) moves: the shift "
+        "of its posterior median in baseline posterior SDs and the ratio of interval widths, "
+        "next to its prior share (docs/prior_share.md). Runs MCMC: minutes.",
+    )
+    p.add_argument("--scale", type=float, default=2.0, help="factor on prior SDs (default 2)")
+    p.add_argument("--parameters", nargs="+", default=None, metavar="NAME",
+                   help="scale only these priors (default all)")  # fmt: skip
+    p.add_argument("--tumour-type", default=None, help="the patient (default: README patient)")
+    p.add_argument("--line", default=None)
+    p.add_argument("--planned-gbq", type=float, default=None)
+    p.add_argument("--prior-gbq", type=float, default=None)
+    p.add_argument("--prior-pfs", type=float, default=None)
+    p.add_argument("--endpoint", choices=["pfs", "os"], default="pfs")
+    p.add_argument("--centre", default="new", help="new (default), typical or a study")
+    p.add_argument("--no-toxicity", action="store_true", help="refit the survival model only")
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+    p.add_argument("--seed", type=int, default=20261206, help="seed of every fit")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="also write the table to this CSV file (an existing file needs --force)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=_prior_sensitivity)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``netbayes`` command."""
     parser = argparse.ArgumentParser(
@@ -759,6 +892,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace the report files in an existing --out"
     )
     p.set_defaults(func=_report)
+    _add_prior_sensitivity(sub)
     return parser
 
 

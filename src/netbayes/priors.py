@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-__all__ = ["DISTS", "Prior", "PriorSet"]
+__all__ = ["DISTS", "KINDS", "Prior", "PriorSet"]
 
 Dist = Literal["normal", "lognormal", "halfnormal", "beta"]
 Support = Literal["real", "positive", "unit"]
@@ -49,6 +49,21 @@ DISTS: dict[str, Support] = {
     "beta": "unit",
 }
 """Every prior distribution and its support."""
+
+KINDS: dict[str, str] = {
+    "external": "external evidence",
+    "judgement": "reasoned judgement, no quantitative source",
+    "sceptical": "sceptical default",
+    "weak": "weakly informative",
+    "hierarchical": "population distribution of a hierarchical effect",
+    "user": "set by the user",
+}
+"""What kind of prior a parameter has (:meth:`PriorSet.kind`; ``docs/prior_share.md``):
+``external`` rests on a cited source (a meta-analysis, a simulation of the published
+estimator); ``judgement`` on reasoning (physics, radiobiology) without a quantitative source;
+``sceptical`` is centred on no effect and narrow enough to shrink one the data cannot tell;
+``weak`` only sets the scale; ``hierarchical`` is a tumour-type or study effect's population
+distribution; ``user`` is any prior that differs from the model's default."""
 
 
 def _number(name: str, field: str, v: Any, positive: bool = False) -> float:
@@ -202,6 +217,8 @@ class PriorSet(Mapping[str, Prior]):
     """
 
     DEFAULTS: ClassVar[Mapping[str, Prior]] = {}
+    KIND: ClassVar[Mapping[str, str]] = {}
+    """The kind (a key of :data:`KINDS`) of each default prior."""
     ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     """Parameters restricted to some distributions (the model reparameterises them)."""
 
@@ -282,6 +299,15 @@ class PriorSet(Mapping[str, Prior]):
         return f"{type(self).__name__}({changed if changed else ''})"
 
     # -- API -------------------------------------------------------------------------------------
+    def kind(self, name: str) -> str:
+        """The kind of ``name``'s prior (a key of :data:`KINDS`): the default's kind
+        (:attr:`KIND`), or ``"user"`` when the prior differs from the default in its
+        distribution or numbers."""
+        p, d = self[name], self.DEFAULTS[name]
+        if (p.dist, p.mu, p.sigma) != (d.dist, d.mu, d.sigma):
+            return "user"
+        return self.KIND.get(name, "user")
+
     def replace(self, **changes: Any) -> PriorSet:
         """A copy with some priors changed (as the constructor's overrides, applied to the
         current priors)."""
@@ -296,12 +322,12 @@ class PriorSet(Mapping[str, Prior]):
 
     def to_frame(self) -> Any:
         """The priors as a table: ``parameter`` (index), ``dist``, ``args``, ``mu``, ``sigma``,
-        ``meaning``, ``why``."""
+        ``kind``, ``meaning``, ``why``."""
         import pandas as pd
 
         rows = [
             {"parameter": k, "dist": p.dist, "args": p.args(), "mu": p.mu, "sigma": p.sigma,
-             "meaning": p.meaning, "why": p.why}
+             "kind": self.kind(k), "meaning": p.meaning, "why": p.why}
             for k, p in self._p.items()
         ]  # fmt: skip
         return pd.DataFrame(rows).set_index("parameter")

@@ -173,13 +173,17 @@ class SurvivalPriors(PriorSet):
             "centred on no carry-over; 95% within +-1"),
         "beta_gbq": Prior.normal(
             0.0, 0.15, "log-time effect per 10 GBq cumulative activity",
-            "sceptical: aggregate data cannot separate activity from selection"),
+            "sceptical default, not from the literature: aggregate data cannot separate "
+            "activity from selection, and no published dose-response links cumulative "
+            "177Lu activity to PFS (tumour dosimetry relates lesion dose to local response "
+            "only: Alipour et al., EJNMMI 2023;50:2997-3010); docs/prior_share.md"),
         "gamma_rr": Prior.normal(
             0.0, 0.5, "RR-PRRT vs R-PRRT log-time effect (beyond activity)",
             "centred on no difference"),
         "gamma_re188": Prior.normal(
             0.0, 1.0, "188Re-HEDP vs R-PRRT log-time effect",
-            "another nuclide and population: wide"),
+            "weakly informative default, not from the literature (no comparative data on "
+            "188Re-HEDP after PRRT): another nuclide and population, so wide"),
         "delta_control": Prior.normal(
             0.0, 0.3, "control-group first-line log-time offset (selection)",
             "sceptical, centred on no selection"),
@@ -206,6 +210,14 @@ class SurvivalPriors(PriorSet):
             "the noise of Collett's KM-median SE on the published design, by simulation; "
             "tight, as ~13 heavy-tailed SE residuals cannot teach it"),
     }  # fmt: skip
+    KIND: ClassVar[Mapping[str, str]] = {
+        "alpha1": "weak", "alpha2": "weak", "k1": "weak", "k2": "weak", "sigma1": "weak",
+        "sigma2": "weak", "beta_x": "weak", "beta_gbq": "sceptical", "gamma_rr": "sceptical",
+        "gamma_re188": "weak", "delta_control": "sceptical", "alpha1_os": "weak",
+        "k1_os": "weak", "sigma1_os": "weak", "spearman_attenuation": "external",
+        "tau": "external", "kappa_se": "external",
+    }  # fmt: skip
+    """The kind of each default prior (:data:`netbayes.priors.KINDS`; docs/prior_share.md)."""
     ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
 

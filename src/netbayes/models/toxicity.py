@@ -194,7 +194,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -209,7 +209,8 @@ from netbayes.formulas.toxicity_ppc import toxicity_params, toxicity_ppc_table
 from netbayes.intervals import Interval, as_interval
 from netbayes.likelihoods import ordinal as lik
 from netbayes.models.base import ToxicityInfo, study_column
-from netbayes.priors import Prior, PriorSet
+from netbayes.models.toxicity_priors import DEFAULT_PRIORS, ToxicityPriors
+from netbayes.priors import Prior
 
 __all__ = [
     "A_REF_GBQ",
@@ -241,62 +242,6 @@ PHASES: tuple[str, ...] = TOXICITY_PHASES
 # ----------------------------------------------------------------------------------------------
 # priors
 # ----------------------------------------------------------------------------------------------
-class ToxicityPriors(PriorSet):
-    """Priors of the toxicity model (a :class:`netbayes.priors.PriorSet`), on the conditional
-    (patient-level probit) scale; see "Parameterisation" in the module docstring.
-
-    Override any of them with :meth:`replace` or the model's ``priors=`` argument, e.g.
-    ``ToxicityModel(priors={"theta": {"mu": 1.0, "sigma": 0.5}})``. ``log_gap`` keeps a normal
-    prior (it is shifted by log sqrt(1 + sigma_u^2) when sampling).
-    """
-
-    DEFAULTS: ClassVar[Mapping[str, Prior]] = {
-        "c3": Prior.normal(
-            1.8, 0.9,
-            "grade III cutpoint per line at 29.9 GBq I-PRRT (probit, conditional on u = 0)",
-            "P(grade >= III) after a standard course is a few % per line (Phi(-1.8) = 3.6%); "
-            "95% range 0.1%-50%"),
-        "log_gap": Prior.normal(
-            -0.5, 0.75, "log gaps c2-c1, c3-c2, c4-c3 per line",
-            "gaps of ~0.6 probit units (0.14-2.6 at 95%): grades roughly evenly spread"),
-        "beta_activity": Prior.normal(
-            0.2, 0.25, "probit effect of +10 GBq activity in the block",
-            "radiobiology: more marrow dose, more toxicity; 21% prior mass below 0"),
-        "beta_prior": Prior.normal(
-            0.1, 0.2, "probit effect of +10 GBq prior cumulative activity (marrow reserve)",
-            "reduced reserve expected but smaller than the acute effect (pilot paper's "
-            "discussion disputes a major impact); sceptical"),
-        "delta_control": Prior.normal(
-            0.0, 0.45, "Rotterdam safety-control cohort vs retreatment group at I-PRRT",
-            "selection (F12): sceptical, centred on no difference"),
-        "delta_retreated": Prior.normal(
-            0.0, 0.45, "selection effect of retreated patients (R-PRRT, RR-PRRT)",
-            "selected for tolerance; confounded with dose in aggregate data: sceptical"),
-        "delta_re188": Prior.normal(
-            0.0, 0.45, "188Re-HEDP pilot cohort effect (baseline cytopenia, other centre)",
-            "one small cohort; confounded with theta: sceptical"),
-        "delta_user": Prior.normal(
-            0.0, 0.45, "cohort effect of the user's own records",
-            "another centre and grading practice: sceptical"),
-        "theta": Prior.lognormal(
-            8.0, 0.7, "GBq 177Lu-octreotate marrow-equivalent to 1 GBq 188Re-HEDP",
-            "physics (module docstring): bone-seeking high-energy beta vs renally cleared "
-            "low-energy beta; median 8, 95% range ~2-32"),
-        "tau_tox": Prior.lognormal(
-            0.34, 0.51, "SD of the study (centre) effects on the marginal probit scale of "
-            "P(grade >= III) (latent scale: times sqrt(1 + sigma_u^2))",
-            "external: the between-study heterogeneity of grade 3/4 toxicity after salvage PRRT "
-            "in two meta-analyses (netbayes.calibration.heterogeneity.tau_prior_toxicity; "
-            "docs/tau_priors.md); two studies cannot learn it"),
-        "sigma_u": Prior.halfnormal(
-            1.0, "SD of the patient propensity shared by the three lines (probit scale)",
-            "lines co-fail (marrow is one organ); intra-class correlation up to ~0.8"),
-    }  # fmt: skip
-    ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {"log_gap": ("normal",)}
-
-
-DEFAULT_PRIORS = ToxicityPriors()
-"""The default priors (an instance of :class:`ToxicityPriors`)."""
 
 _SCALAR_PARAMS = (
     "beta_activity", "beta_prior", "delta_control", "delta_retreated", "delta_re188", "theta",

@@ -28,7 +28,9 @@ cover (prior PFS below the selection threshold of the line or beyond
 :data:`~netbayes.predict.inputs.PRIOR_PFS_DATA_MAX` months, a prior PFS given for 188Re-HEDP,
 activities outside the calibrated ranges, PFS after 188Re-HEDP) give an
 :class:`ExtrapolationWarning`: the prediction extrapolates the model beyond its data. Outputs
-are checked to be finite.
+are checked to be finite. Every answer carries its *prior share* (:mod:`.share`: the part of
+its posterior variance that comes from parameters whose posterior is essentially their prior);
+above 50% a :class:`PriorDominatedWarning` names those parameters and their kind of prior.
 
 Layout
 ------
@@ -71,6 +73,7 @@ from netbayes.predict.kernels import (  # noqa: F401  (tested directly)
 )
 from netbayes.predict.predictor import Predictor, predict
 from netbayes.predict.results import CohortPrediction, Estimate, Prediction
+from netbayes.predict.share import PriorDominatedWarning
 
 __all__ = [
     "DEFAULT_TIMES",
@@ -83,6 +86,7 @@ __all__ = [
     "ExtrapolationWarning",
     "Prediction",
     "Predictor",
+    "PriorDominatedWarning",
     "calibrated_ranges",
     "default_activities",
     "predict",

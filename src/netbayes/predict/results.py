@@ -86,6 +86,16 @@ class Prediction:
         The centre predicted for (``"new"``, ``"typical"`` or a study label).
     centre_note : str
         What that means, in words (e.g. "a new centre (the between-centre spread included)").
+    prior_share : pandas.DataFrame or None
+        The prior share of every answer (:mod:`netbayes.predict.share`): ``patient``,
+        ``quantity``, ``t_months``, ``cell_line`` (as in :attr:`summary`), ``scale`` (``log``
+        for a median, ``logit`` for a probability), ``share`` (the fraction of the answer's
+        posterior variance that comes from prior-dominated parameters) and ``parameters``
+        (a dict: each prior-dominated parameter alone and its share). See
+        :meth:`prior_share_of`.
+    prior_parameters : pandas.DataFrame or None
+        The parameters behind the answers with their prior and posterior SD, kind of prior
+        and whether they are prior-dominated (:meth:`Predictor.prior_parameters`).
     """
 
     patients: pd.DataFrame
@@ -97,6 +107,8 @@ class Prediction:
     coords: dict[str, Any] = field(repr=False)
     centre: str = "new"
     centre_note: str = ""
+    prior_share: pd.DataFrame | None = None
+    prior_parameters: pd.DataFrame | None = None
 
     @cached_property
     def draws(self) -> xr.Dataset:
@@ -241,6 +253,72 @@ class Prediction:
                     ),
                 }
             )
+            if self.prior_share is not None:
+                out["patients"][-1]["prior_share"] = self._share_dict(pid)
+        if self.prior_parameters is not None:
+            from netbayes.predict.share import MOSTLY_PRIOR, PRIOR_DOMINATED_RATIO
+
+            pp = self.prior_parameters
+            out["prior_share"] = {
+                "sd_ratio_threshold": PRIOR_DOMINATED_RATIO,
+                "warn_above": MOSTLY_PRIOR,
+                "prior_source": dict(pp.attrs.get("prior_source", {})),
+                "prior_dominated": [
+                    {
+                        "model": r.model,
+                        "parameter": r.parameter,
+                        "prior": r.prior,
+                        "kind": r.kind,
+                        "sd_ratio": float(r.sd_ratio),
+                    }
+                    for r in pp[pp["prior_dominated"]].itertuples()
+                ],
+            }
+        return out
+
+    def prior_share_of(self, quantity: str, patient: Any = None, **where: Any) -> float:
+        """The prior share of one answer (:mod:`netbayes.predict.share`): ``quantity`` as in
+        :attr:`summary` (``median_pfs``, ``p_pfs_gt`` with ``t_months=``, ``p_grade3plus``
+        with ``cell_line=``).
+
+        Raises
+        ------
+        KeyError
+            No such answer (the message lists the answers there are).
+        """
+        if self.prior_share is None:
+            raise KeyError("this prediction has no prior share")
+        s = self.prior_share
+        hit = s[(s["patient"] == self._patient_id(patient)) & (s["quantity"] == quantity)]
+        for k, v in where.items():
+            col = hit[k].to_numpy(float) if k == "t_months" else hit[k].astype(str).to_numpy()
+            hit = hit[np.isclose(col, float(v))] if k == "t_months" else hit[col == str(v)]
+        if len(hit) != 1:
+            have = sorted({str(q) for q in s["quantity"]})
+            raise KeyError(
+                f"no single answer quantity={quantity!r} {where}; quantities: {', '.join(have)} "
+                "(p_*_gt takes t_months=, p_grade3plus cell_line=)"
+            )
+        return float(hit["share"].iloc[0])
+
+    def _share_dict(self, pid: Any) -> dict[str, Any]:
+        """The ``prior_share`` entry of a patient in :meth:`to_dict`."""
+        assert self.prior_share is not None
+        s = self.prior_share[self.prior_share["patient"] == pid]
+        e = self.endpoint
+
+        def one(r: Any) -> dict[str, Any]:
+            return {"share": float(r.share), "scale": r.scale,
+                    "parameters": {k: float(v) for k, v in r.parameters.items()}}  # fmt: skip
+
+        out: dict[str, Any] = {}
+        for r in s.itertuples():
+            if r.quantity == f"p_{e}_gt":
+                out.setdefault(r.quantity, []).append({"t_months": float(r.t_months), **one(r)})
+            elif r.quantity == "p_grade3plus":
+                out.setdefault(r.quantity, {})[str(r.cell_line)] = one(r)
+            else:
+                out[f"{r.quantity}_months"] = one(r)
         return out
 
 
