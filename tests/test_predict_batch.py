@@ -217,7 +217,9 @@ def test_columns_and_layout(pred):
         *(f"p_grade3plus_{c}" for c in CELLS),
     ]
     stats = ("median", "mean", "eti95_lower", "eti95_upper")
-    assert list(out.columns) == [f"{q}_{s}" for q in quantities for s in stats] + ["extrapolation"]
+    assert list(out.columns) == [f"{q}_{s}" for q in quantities for s in stats] + [
+        f"{q}_prior_share" for q in quantities
+    ] + ["extrapolation"]
     assert list(out["extrapolation"]) == ["", ""]
     assert out.filter(like="p_").to_numpy().min() >= 0
     assert out.filter(like="p_").to_numpy().max() <= 1
@@ -317,7 +319,7 @@ def test_extrapolation_warnings_are_aggregated(pred):
     df.loc[::5, "prior_pfs_months"] = 12.0  # below the 18-month threshold
     with pytest.warns(ExtrapolationWarning) as rec:
         out = pred.summaries(df)
-    msgs = [str(w.message) for w in rec]
+    msgs = [str(w.message) for w in rec if issubclass(w.category, ExtrapolationWarning)]
     assert len(msgs) == 2  # planned activity, prior PFS (cumulative activity stays in range)
     planned = next(m for m in msgs if "activity range" in m)
     assert planned.startswith(f"{n // 2} of {n} patients extrapolate, e.g. patient 0: ")
@@ -328,7 +330,7 @@ def test_extrapolation_warnings_are_aggregated(pred):
     with pytest.warns(ExtrapolationWarning, match=r"^the prediction extrapolates: prior_pfs"):
         pred.summaries(pd.DataFrame([STD_R | {"prior_pfs_months": 12.0}]))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", ExtrapolationWarning)
         pred.summaries(pd.DataFrame([STD_R] * 3))
 
 
