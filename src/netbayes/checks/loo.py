@@ -67,9 +67,9 @@ LOO_SUMMARY_COLUMNS = [
     "chi2_p",
     *(f"inside_central_{round(q * 100)}" for q in CENTRAL_LEVELS),
     "max_khat",
-    "khat_above_0.7",
+    "khat_high",
 ]
-"""Columns of :func:`loo_summary`."""
+"""Columns of :func:`loo_summary` (``khat_high``: figures whose term has k-hat > 0.7)."""
 ENDPOINTS = ("PFS", "OS", "toxicity")
 
 
@@ -221,7 +221,7 @@ def loo_summary(table: pd.DataFrame) -> pd.DataFrame:
                 "chi2_p": s.chi2_p,
                 **{f"inside_central_{round(q * 100)}": s.central[q] for q in CENTRAL_LEVELS},
                 "max_khat": float(k.max()) if len(k) else float("nan"),
-                "khat_above_0.7": int((k > KHAT_OK).sum()),
+                "khat_high": int((k > KHAT_OK).sum()),
             }
         )
     out = pd.DataFrame(rows, columns=LOO_SUMMARY_COLUMNS)
