@@ -39,6 +39,7 @@ __all__ = [
     "pit_summary",
     "psis_log_weights",
     "randomised_pit",
+    "tail_length",
     "weighted_quantiles",
 ]
 
@@ -60,39 +61,55 @@ def gpd_fit(x: np.ndarray) -> tuple[float, float]:
     Parameters
     ----------
     x : numpy.ndarray, shape (M,)
-        Positive exceedances over the threshold, sorted ascending.
+        Non-negative exceedances over the threshold, sorted ascending.
 
     Returns
     -------
     k, sigma : float
-        Shape and scale.
+        Shape and scale; ``(nan, nan)`` when the first quartile does not exceed the minimum
+        (far from a generalised Pareto), ``(inf, nan)`` when the fit fails.
     """
     x = np.asarray(x, float)
     n = len(x)
     m = 30 + int(math.sqrt(n))
+    xstar = x[int(n / 4 + 0.5) - 1]
+    if xstar <= x[0]:
+        return float("nan"), float("nan")
     b = 1.0 - np.sqrt(m / (np.arange(1, m + 1, dtype=float) - 0.5))
-    b /= 3.0 * x[int(n / 4 + 0.5) - 1]
+    b /= 3.0 * xstar
     b += 1.0 / x[-1]
     k = np.log1p(-b[:, None] * x).mean(axis=1)
-    len_scale = n * (np.log(-(b / k)) - k - 1.0)
-    w = 1.0 / np.exp(len_scale - len_scale[:, None]).sum(axis=1)
+    len_scale = n * (np.log(-b / k) - k - 1.0)
+    w = np.exp(len_scale - logsumexp(len_scale))
     keep = w >= 10 * np.finfo(float).eps
     w, b = w[keep] / w[keep].sum(), b[keep]
     b_post = float(np.sum(b * w))
     k_post = float(np.log1p(-b_post * x).mean())
     sigma = -k_post / b_post
     k_post = (n * k_post + 10 * 0.5) / (n + 10)
+    if math.isnan(k_post):
+        return float("inf"), float("nan")
     return k_post, sigma
 
 
-def _gpd_quantile(p: np.ndarray, k: float, sigma: float) -> np.ndarray:
-    if abs(k) < np.finfo(float).eps:
-        return -sigma * np.log1p(-p)
-    return sigma * np.expm1(-k * np.log1p(-p)) / k
+def _gpd_quantile(p: np.ndarray, k: float, sigma: float, mu: float) -> np.ndarray:
+    if k == 0:
+        return mu - sigma * np.log1p(-p)
+    return mu + sigma * np.expm1(-k * np.log1p(-p)) / k
+
+
+def tail_length(S: int) -> int:
+    """Draws in the Pareto-fitted tail: :math:`3\\sqrt S` (``S > 225``), else :math:`S/5`."""
+    return math.floor(3.0 * math.sqrt(S)) if S > 225 else S // 5
 
 
 def psis_log_weights(log_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pareto-smoothed, normalised log importance weights, one column per observation.
+
+    The :math:`M` (:func:`tail_length`) largest ratios are replaced by the expected order
+    statistics of the generalised Pareto distribution fitted to their exceedances over the next
+    largest ratio, capped at the largest raw ratio (the algorithm of ``loo`` 2.x and ArviZ;
+    relative efficiency 1).
 
     Parameters
     ----------
@@ -105,38 +122,36 @@ def psis_log_weights(log_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     log_w : numpy.ndarray, same shape
         Log weights, ``logsumexp`` 0 per column.
     khat : numpy.ndarray, shape () or (N,)
-        The Pareto shape of each column's tail (``inf`` when the tail has 4 draws or fewer).
+        The Pareto shape of each column's tail (``nan`` when the tail is not Pareto-like, then
+        the raw weights are kept).
 
     Raises
     ------
     ValueError
-        If there are fewer than 10 draws or a ratio is not finite.
+        If there are fewer than 25 draws or a ratio is not finite.
     """
     lr = np.asarray(log_ratios, float)
     one = lr.ndim == 1
     lr = lr[:, None] if one else lr
     S = lr.shape[0]
-    if S < 10:
-        raise ValueError(f"psis_log_weights: {S} draws; expected at least 10")
+    if S < 25:
+        raise ValueError(f"psis_log_weights: {S} draws; expected at least 25")
     if not np.isfinite(lr).all():
         raise ValueError("psis_log_weights: log ratios must be finite")
-    m_tail = math.ceil(min(0.2 * S, 3.0 * math.sqrt(S)))
+    m_tail = tail_length(S)
     out = np.empty_like(lr)
     khat = np.empty(lr.shape[1])
     for j in range(lr.shape[1]):
         x = lr[:, j] - lr[:, j].max()
         order = np.argsort(x)
-        cutoff = max(x[order[-m_tail - 1]], math.log(np.finfo(float).tiny))
-        tail = np.flatnonzero(x > cutoff)
-        k = np.inf
-        if len(tail) > 4:
-            t_order = tail[np.argsort(x[tail])]
-            exceed = np.exp(x[t_order]) - math.exp(cutoff)
-            k, sigma = gpd_fit(exceed)
-            if np.isfinite(k) and sigma > 0:
-                p = np.arange(0.5, len(tail)) / len(tail)
-                x[t_order] = np.log(_gpd_quantile(p, k, sigma) + math.exp(cutoff))
-                x[x > 0] = 0.0  # truncated at the largest raw weight
+        tail = order[S - m_tail :]
+        cutoff = math.exp(x[order[S - m_tail - 1]])
+        k, sigma = gpd_fit(np.exp(x[tail]) - cutoff)
+        if np.isfinite(k) and sigma > 0:
+            p = np.arange(0.5, m_tail) / m_tail
+            with np.errstate(divide="ignore"):
+                smoothed = np.log(_gpd_quantile(p, k, sigma, cutoff))
+            x[tail] = np.minimum(smoothed, x[tail].max())
         out[:, j] = x - logsumexp(x)
         khat[j] = k
     return (out[:, 0], khat[0]) if one else (out, khat)
