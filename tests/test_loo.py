@@ -308,3 +308,24 @@ def test_toxicity_units_are_the_model_likelihood(shipped):
     d = p.all_draws()
     ref = [sum(fn(*[d[rv.name][s] for rv in model.free_RVs])) for s in range(len(mine))]
     np.testing.assert_allclose(mine, ref, rtol=1e-7, atol=1e-7)
+
+
+def test_pit_histogram_plot_draws_on_given_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from netbayes.plots import pit_histogram_data, plot_pit_histogram
+
+    rng = np.random.default_rng(0)
+    t = pd.DataFrame({"endpoint": ["PFS"] * 20 + ["toxicity"] * 30, "pit": rng.uniform(size=50)})
+    data = pit_histogram_data(t)
+    assert data.groupby("endpoint")["count"].sum().to_dict() == {"PFS": 20, "toxicity": 30}
+    fig, axes = plt.subplots(1, 2)
+    assert plot_pit_histogram(t, ax=axes) is fig
+    assert "KS p" in axes[0].get_title() and len(axes[1].patches) == 6  # 5 bars + band
+    with pytest.raises(ValueError, match="one per endpoint"):
+        plot_pit_histogram(t, ax=axes[:1])
+    plt.close("all")
