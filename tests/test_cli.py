@@ -241,9 +241,9 @@ def test_predict_help_documents_the_json_schema(capsys):
 # validate and report (the shipped posteriors)
 # ----------------------------------------------------------------------------------------------
 def test_validate_passes_on_the_shipped_posteriors(tmp_path, capsys):
-    rc = main(["validate", "--csv", str(tmp_path / "v.csv")])
+    rc = main(["validate", "--in-sample", "--csv", str(tmp_path / "v.csv")])
     out = capsys.readouterr().out
-    assert rc == 0 and "FAIL" not in out
+    assert rc == 0 and "FAIL" not in out and "IN-SAMPLE" in out
     for check in ("Table 5 PFS median", "Table 6 grade III/IV counts", "188Re per-cycle grades"):
         assert check in out
     import pandas as pd
@@ -266,7 +266,7 @@ def test_validate_fails_loudly_on_a_wrong_posterior(tmp_path, capsys, monkeypatc
         return real(d, survival_os, toxicity, **kw)
 
     monkeypatch.setattr(validation, "run_checks", shifted)
-    rc = main(["validate"])
+    rc = main(["validate", "--in-sample"])
     out = capsys.readouterr().out
     assert rc == 1 and "FAIL" in out and "OUTSIDE PFS retreatment R-PRRT" in out
 

@@ -17,9 +17,13 @@ Commands
     checked before compiling; a posterior already in ``--out`` is replaced only with
     ``--force``; a fit that misses the convergence targets is not saved (exit status 1) unless
     ``--allow-unconverged``.
-``netbayes validate [--models-dir DIR] [--csv FILE [--force]] [--all]``
-    Every published calibration figure against its 95% posterior predictive interval, pass or
-    fail per figure; exit status 1 if any figure falls outside.
+``netbayes validate [--models-dir DIR] [--csv FILE [--force]] [--all] [--in-sample]``
+    Cross-validated check (PSIS-LOO): every published calibration figure's PIT under the
+    predictive of the model without its likelihood term, the PIT histogram against uniform per
+    endpoint (PFS, OS, toxicity) with its uniformity tests and central-interval coverage; exit
+    status 1 if an endpoint's Kolmogorov-Smirnov or chi-square p-value is below 0.005.
+    ``--in-sample``: the weak in-sample table (each figure against the 95% predictive of the
+    fit that saw it; exit status 1 if any figure falls outside).
 ``netbayes prior-sensitivity [--scale 2] [--parameters NAME ...] [PATIENT] [--out FILE [--force]]``
     Refit with prior SDs scaled and tabulate how each answer of a patient (default: the README
     patient) moves (:func:`netbayes.sensitivity.prior_sensitivity`; runs MCMC, minutes).
@@ -649,19 +653,90 @@ def _write_csv(t: pd.DataFrame, path: Path) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from netbayes.validation import results_table, validation_results
-
     if args.leave_one_study_out:
         return _loso(args)
     csv = None if args.csv is None else _output_path(args.csv, "--csv", force=args.force,
                                                      folder=False)  # fmt: skip
+    if args.in_sample:
+        return _validate_in_sample(args, csv)
+    from netbayes.checks.psis import KHAT_OK
+    from netbayes.validation import loo_validation
+
+    t, summ = loo_validation(args.models_dir)
+    if csv is not None:
+        _write_csv(t, csv)
+    print(
+        f"netbayes {__version__}: cross-validated check (PSIS-LOO): each published figure's PIT "
+        "under the predictive of the model without its likelihood term"
+    )
+    print("  endpoint  figures  PIT bins (expected)       KS p   chi2 p   central 50/80/95%"
+          "       max k-hat")  # fmt: skip
+    failed = []
+    for r in summ.itertuples(index=False):
+        bins = " ".join(f"{c:>2}" for c in r.pit_bins)
+        cov = "/".join(f"{getattr(r, f'inside_central_{q}'):.0%}" for q in (50, 80, 95))
+        verdict = ""
+        if r.endpoint != "all":
+            verdict = "FAIL" if min(r.ks_p, r.chi2_p) < _LOO_ALPHA / 2 else "PASS"
+            if verdict == "FAIL":
+                failed.append(r.endpoint)
+        print(
+            f"  {r.endpoint:<9} {r.figures:>7}  {bins} ({r.expected_per_bin:4.1f})  "
+            f"{r.ks_p:6.3f}  {r.chi2_p:6.3f}   {cov:<16}  {r.max_khat:5.2f} "
+            f"({r.khat_high} > {KHAT_OK})  {verdict}"
+        )
+    print(
+        f"  FAIL: the Kolmogorov-Smirnov or the chi-square test rejects uniform PITs at "
+        f"p < {_LOO_ALPHA / 2} (a {_LOO_ALPHA} level split over the two tests). Nominal "
+        "shares inside the central intervals: 50%/80%/95%. k-hat > 0.7: that figure's "
+        "importance weights are unreliable (an exact refit without it is needed)."
+    )
+    print(
+        '  "all tumours" medians are held out of the likelihood, not independent (the same '
+        "patients as the tumour-type rows); their PIT is under the posterior predictive."
+    )
+    extreme = (t["pit"] - 0.5).abs() > 0.475
+    show = t if args.all else t[extreme]
+    if len(show):
+        print()
+        for r in show.itertuples(index=False):
+            flag = "extreme" if abs(r.pit - 0.5) > 0.475 else "       "
+            k = "held out" if math.isnan(r.khat) else f"k-hat {r.khat:.2f}"
+            print(
+                f"  {flag} {r.figure}: published {r.published:g}, LOO predictive "
+                f"{r.loo_median:.1f} ({r.loo_lower:.1f}-{r.loo_upper:.1f}), PIT {r.pit:.3f}, "
+                f"{k}  [{r.source}]"
+            )
+    verdict = "rejected for " + ", ".join(failed) if failed else "not rejected"
+    print(
+        f"\n{int((~extreme).sum())}/{len(t)} figures with a leave-one-out PIT inside the central "
+        f"95% (0.025-0.975); uniformity {verdict} (in-sample table: --in-sample)."
+    )
+    return 1 if failed else 0
+
+
+_LOO_ALPHA = 0.01
+"""Significance level of the per-endpoint uniformity test of ``netbayes validate``."""
+
+
+def _validate_in_sample(args: argparse.Namespace, csv: Path | None) -> int:
+    from netbayes.validation import results_table, validation_results
+
     results = validation_results(args.models_dir)
     t = results_table(results)
     if csv is not None:
         _write_csv(t, csv)
-    print(f"netbayes {__version__}: published figures against 95% posterior predictive intervals")
+    print(
+        f"netbayes {__version__}: IN-SAMPLE check: published figures against the 95% posterior "
+        "predictive intervals of the fit that saw them (weak: see netbayes validate without "
+        "--in-sample for the cross-validated check)"
+    )
     for res in results:
         print(f"  {res.sentence()}")
+    print(
+        '  "all tumours" medians: held out of the likelihood, not independent (the same '
+        "patients as the tumour-type rows)."
+    )
     show = t if args.all else t[~t["inside"]]
     if len(show):
         print()
@@ -672,7 +747,7 @@ def _validate(args: argparse.Namespace) -> int:
                 f"{r.predicted_median:.1f} ({r.pi95_lower:.1f}-{r.pi95_upper:.1f})  [{r.source}]"
             )
     n_out = int((~t["inside"]).sum())
-    print(f"\n{len(t) - n_out}/{len(t)} figures inside their 95% predictive interval.")
+    print(f"\n{len(t) - n_out}/{len(t)} figures inside their 95% in-sample predictive interval.")
     return 1 if n_out else 0
 
 
@@ -855,10 +930,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(sub)
     p = sub.add_parser(
         "validate",
-        help="every published figure against its 95%% posterior predictive interval",
+        help="cross-validated (PSIS-LOO) check of every published figure",
         description="Check the stored posteriors against every published calibration figure "
-        "(Table 5 PFS and OS medians, 188Re-HEDP OS, Table 6 counts, 188Re per-cycle grades). "
-        "Exit status 1 if any figure lies outside its 95%% predictive interval.",
+        "(Table 5 PFS and OS medians, 188Re-HEDP OS, Table 6 counts, 188Re per-cycle grades), "
+        "each under the leave-one-out predictive of the model without its likelihood term "
+        "(Pareto-smoothed importance sampling, no refit): PIT histogram against uniform per "
+        "endpoint. Exit status 1 if an endpoint's Kolmogorov-Smirnov or chi-square p-value is "
+        "below 0.005.",
     )
     p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
     p.add_argument(
@@ -868,6 +946,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace an existing --csv file")
     p.add_argument("--all", action="store_true", help="list every figure, not only failures")
+    p.add_argument(
+        "--in-sample",
+        action="store_true",
+        help="the in-sample table instead: each figure against the 95%% predictive interval of "
+        "the fit that saw it (weak; exit status 1 if any figure falls outside)",
+    )
     p.add_argument(
         "--leave-one-study-out",
         action="store_true",

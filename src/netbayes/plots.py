@@ -9,6 +9,8 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
+    "pit_histogram_data",
+    "plot_pit_histogram",
     "plot_prior_posterior",
     "plot_survival_curve",
     "plot_type_forest",
@@ -361,4 +363,93 @@ def plot_validation(table: pd.DataFrame, path: str | None = None) -> Any:
     fig.tight_layout(rect=(0, 0.01, 1, 1))
     if path:
         fig.savefig(path, dpi=110)
+    return fig
+
+
+def pit_histogram_data(table: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
+    """The data of :func:`plot_pit_histogram`: figures per PIT bin and endpoint.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`netbayes.checks.loo.loo_table` output (columns ``endpoint`` and ``pit``).
+    bins : int
+        Equal-width bins on [0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``endpoint``, ``bin_lower``, ``bin_upper``, ``count``, ``expected`` (figures per bin
+        under uniform PITs), ``ks_p``, ``chi2_p`` (the endpoint's uniformity tests).
+    """
+    from netbayes.checks.psis import pit_summary
+
+    rows = []
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for e in dict.fromkeys(table["endpoint"]):
+        s = pit_summary(table.loc[table["endpoint"] == e, "pit"].to_numpy(float), bins=bins)
+        for i, c in enumerate(s.counts):
+            rows.append((e, edges[i], edges[i + 1], c, s.expected, s.ks_p, s.chi2_p))
+    return pd.DataFrame(
+        rows, columns=["endpoint", "bin_lower", "bin_upper", "count", "expected", "ks_p", "chi2_p"]
+    )
+
+
+def plot_pit_histogram(
+    table: pd.DataFrame, ax: Any = None, bins: int = 5, path: str | None = None
+) -> Any:
+    """Leave-one-out PIT histograms per endpoint against the uniform expectation.
+
+    One panel per endpoint: the figures per PIT bin (bars), the count expected under uniform
+    PITs (line) with its central 95% binomial band (grey), and the endpoint's uniformity
+    p-values in the title.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`netbayes.checks.loo.loo_table` output.
+    ax : matplotlib.axes.Axes or sequence of Axes, optional
+        One axes per endpoint (in the table's order); default a new figure with a row of them.
+    bins : int
+        Equal-width bins on [0, 1].
+    path : str, optional
+        Save the figure there too.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    data = pit_histogram_data(table, bins)
+    endpoints = list(dict.fromkeys(data["endpoint"]))
+    if ax is None:
+        fig, axes = plt.subplots(1, len(endpoints), figsize=(3.2 * len(endpoints), 2.9),
+                                 squeeze=False)  # fmt: skip
+        axes = list(axes[0])
+    else:
+        axes = list(np.atleast_1d(ax))
+        if len(axes) != len(endpoints):
+            raise ValueError(f"ax: {len(axes)} axes; expected one per endpoint ({endpoints})")
+        fig = axes[0].figure
+    for a, e in zip(axes, endpoints, strict=True):
+        g = data[data["endpoint"] == e]
+        n = int(g["count"].sum())
+        lo, hi = stats.binom.ppf([0.025, 0.975], n, 1.0 / bins)
+        a.axhspan(lo, hi, color="0.88", zorder=0)
+        width = float(g["bin_upper"].iloc[0] - g["bin_lower"].iloc[0])
+        a.bar(g["bin_lower"], g["count"], width=width, align="edge", color="C0", ec="white")
+        a.axhline(float(g["expected"].iloc[0]), color="k", lw=1, ls="--")
+        a.set_xlim(0, 1)
+        a.set_xlabel("leave-one-out PIT", fontsize=8)
+        a.set_title(f"{e}: {n} figures\nKS p = {g['ks_p'].iloc[0]:.2f}, "
+                    f"chi-square p = {g['chi2_p'].iloc[0]:.2f}", fontsize=8)  # fmt: skip
+        a.tick_params(labelsize=7)
+    axes[0].set_ylabel("figures per bin", fontsize=8)
+    if ax is None:
+        fig.text(0.01, 0.01, "dashed: expected under uniform PITs; grey: its central 95% "
+                 "binomial band", fontsize=7)  # fmt: skip
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    if path:
+        fig.savefig(path, dpi=120)
     return fig

@@ -1,11 +1,16 @@
-"""Every published calibration figure against its 95% posterior predictive interval.
+"""Every published calibration figure against its predictive: cross-validated and in-sample.
 
-One table for ``netbayes validate`` and for papers' supplements: Rotterdam Table 5 PFS and OS
-medians (each row's KM median of a simulated cohort of its size), Table 6 grade III and IV
-counts (per line and any, per phase), the 188Re-HEDP per-cycle grade counts and each 188Re-HEDP
-patient's OS. Each row names the figure, its source (paper, table, row), the published value,
-the predicted median with its 95% predictive interval, whether the figure lies inside, and
-whether it was in the likelihood (the "all tumours" medians are held out).
+:func:`loo_validation` (what ``netbayes validate`` leads with) scores each figure under the
+leave-one-out predictive of the model without its likelihood term (PSIS-LOO,
+:mod:`netbayes.checks.loo`): PIT values, their histogram against uniform and uniformity tests
+per endpoint. The functions below it give the in-sample table (``netbayes validate
+--in-sample``, also for papers' supplements): Rotterdam Table 5 PFS and OS medians (each row's
+KM median of a simulated cohort of its size), Table 6 grade III and IV counts (per line and
+any, per phase), the 188Re-HEDP per-cycle grade counts and each 188Re-HEDP patient's OS. Each
+row names the figure, its source (paper, table, row), the published value, the predicted
+median with its 95% predictive interval, whether the figure lies inside, and whether it was in
+the likelihood. The "all tumours" medians are held out of the likelihood, but they are the same
+patients as the tumour-type rows: held out, not independent.
 
 The checks are the objects of :data:`netbayes.checks.registry.CHECKS`; this module runs them.
 Nothing here imports PyMC or PyTensor.
@@ -30,6 +35,7 @@ from netbayes.checks.registry import CHECKS
 
 __all__ = [
     "VALIDATION_COLUMNS",
+    "loo_validation",
     "results_table",
     "run_checks",
     "validate",
@@ -132,6 +138,11 @@ def validation_results(folder: str | Path | None = None) -> list[CheckResult]:
         A posterior is corrupt or does not match, or (shipped folder) one is missing, or the
         folder holds none.
     """
+    return run_checks(**_load(folder))
+
+
+def _load(folder: str | Path | None) -> dict[str, Any]:
+    """The stored posteriors of a folder, by :func:`run_checks` argument name."""
     from netbayes.store import StoreError, load_posterior
 
     posteriors = {}
@@ -144,9 +155,39 @@ def validation_results(folder: str | Path | None = None) -> list[CheckResult]:
             f"no stored posterior in {folder}: expected one or more of "
             f"{', '.join(f'{m}.json' for m in _MODELS.values())}"
         )
-    return run_checks(**posteriors)
+    return posteriors
 
 
 def validate(folder: str | Path | None = None) -> pd.DataFrame:
     """:func:`validation_table` of the stored posteriors (default: the shipped ones)."""
     return results_table(validation_results(folder))
+
+
+def loo_validation(
+    folder: str | Path | None = None, *, seed: int = 11
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cross-validated (PSIS-LOO) check of the stored posteriors (default: the shipped ones).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path, optional
+        A folder of stored posteriors (it may hold only some model types).
+    seed : int
+        Seed of the predictive draws and randomised PITs.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        :data:`netbayes.checks.loo.LOO_COLUMNS`, one row per published figure.
+    summary : pandas.DataFrame
+        :func:`netbayes.checks.loo.loo_summary` of the table.
+
+    Raises
+    ------
+    netbayes.store.StoreError
+        As :func:`validation_results`.
+    """
+    from netbayes.checks.loo import loo_summary, loo_table
+
+    table = loo_table(**_load(folder), seed=seed)
+    return table, loo_summary(table)

@@ -7,7 +7,9 @@ given a prior PFS drawn from the selected first-line distribution; RR-PRRT given
 of at least 14 months), takes its Kaplan-Meier median (no censoring: the
 :math:`\lceil n/2\rceil`-th order statistic, as in the likelihood) and reports the published
 median against the 95% predictive interval. "All tumours" rows are mixtures over the reported
-tumour-type counts; they are held out of the likelihood, so they are genuine out-of-sample checks.
+tumour-type counts; they are held out of the likelihood, but they are the same patients as the
+tumour-type rows: held out, not independent (:mod:`netbayes.checks.loo` gives the
+cross-validated check).
 """
 
 from __future__ import annotations
