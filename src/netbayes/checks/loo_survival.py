@@ -33,6 +33,7 @@ from netbayes.checks.base import Posteriors, source_labels
 from netbayes.checks.loo_units import LooFigure, LooUnit
 from netbayes.checks.survival_ppc import survival_ppc_table
 from netbayes.families import get_family
+from netbayes.formulas.survival import re188_prior_pfs_nodes
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
 
 __all__ = ["re188_units", "survival_config", "table5_units"]
@@ -331,9 +332,10 @@ def re188_units(post: Posteriors, seed: int = 12) -> list[LooUnit]:
     """Each 188Re-HEDP patient's OS as a leave-one-out unit (the OS posterior).
 
     The patient's term is the censored log-likelihood of the model's 188Re-HEDP block (the
-    salvage law with :math:`\\gamma_{188Re}` at the reference prior PFS and activity, a coarse
-    tumour type mixed over its fine types); a censored time's PIT is randomised over
-    :math:`[F(c), 1]`.
+    salvage law with :math:`\\gamma_{188Re}` at the patient's own prior 177Lu activity, mixed
+    over the prior-PFS nodes of the pilot's interval law,
+    :func:`netbayes.formulas.survival.re188_prior_pfs_nodes`, and a coarse tumour type over its
+    fine types); a censored time's PIT is randomised over :math:`[F(c), 1]`.
 
     Parameters
     ----------
@@ -360,16 +362,28 @@ def re188_units(post: Posteriors, seed: int = 12) -> list[LooUnit]:
             continue
         u = _study_shift(post, name, b.study or re188.STUDY_ID, S)
         loglam = d["alpha2"][:, None] + d["sigma2"][:, None] * d["z2"] + d["gamma_re188"][:, None]
-        lam = np.exp(loglam + u[:, None])  # (S, 6)
+        base = loglam + u[:, None]  # (S, 6)
         k = d["k2"][:, None]
+        lx = (
+            np.zeros(1)
+            if b.prior_pfs is None
+            else np.log(np.asarray(re188_prior_pfs_nodes(*b.prior_pfs)) / X_REF)
+        )
+        gb = np.full(len(b.time_months), GBQ_REF) if b.cumulative_gbq is None else b.cumulative_gbq
         for i in range(len(b.time_months)):
             t, ev, w = float(b.time_months[i]), float(b.event[i]), b.type_weights[i]
             cols = np.flatnonzero(w > 0)
-            ll_c = fam.censored_loglik_np(t, ev, k, lam[:, cols]) + np.log(w[cols])
+            shift = d["beta_gbq"] * (gb[i] - GBQ_REF) / GBQ_UNIT  # (S,)
+            # components: tumour types x prior-PFS nodes, weights w_j / J
+            lam = np.exp(
+                base[:, cols, None] + (shift[:, None] + d["beta_x"][:, None] * lx)[:, None, :]
+            ).reshape(S, -1)
+            wc = np.repeat(w[cols], len(lx)) / len(lx)
+            ll_c = fam.censored_loglik_np(t, ev, k, lam) + np.log(wc)
             m = ll_c.max(axis=1, keepdims=True)
             ll = np.log(np.exp(ll_c - m).sum(axis=1)) + m[:, 0]
-            cdf = (fam.cdf(t, k, lam[:, cols]) * w[cols]).sum(axis=1)
-            j = cols[rng.choice(len(cols), size=S, p=w[cols] / w[cols].sum())]
+            cdf = (fam.cdf(t, k, lam) * wc).sum(axis=1)
+            j = rng.choice(len(wc), size=S, p=wc / wc.sum())
             sample = fam.sample(rng, d["k2"], lam[np.arange(S), j], (S,))
             p = pts.iloc[i] if i < len(pts) else None
             pid = str(int(p["patient"])) if p is not None else str(i + 1)
