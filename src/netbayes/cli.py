@@ -686,10 +686,11 @@ def _validate(args: argparse.Namespace) -> int:
             f"({r.khat_high} > {KHAT_OK})  {verdict}"
         )
     print(
-        f"  FAIL: the Kolmogorov-Smirnov or the chi-square test rejects uniform PITs at "
-        f"p < {_LOO_ALPHA / 2} (a {_LOO_ALPHA} level split over the two tests). Nominal "
-        "shares inside the central intervals: 50%/80%/95%. k-hat > 0.7: that figure's "
-        "importance weights are unreliable (an exact refit without it is needed)."
+        "  An endpoint FAILs when the Kolmogorov-Smirnov or the chi-square test rejects "
+        f"uniform PITs at p < {_LOO_ALPHA / 2} (a {_LOO_ALPHA} level split over the two "
+        "tests). Nominal shares inside the central intervals: 50%/80%/95%. k-hat > 0.7: "
+        "that figure's importance weights are unreliable (an exact refit without it is "
+        "needed)."
     )
     print(
         '  "all tumours" medians are held out of the likelihood, not independent (the same '
