@@ -1133,10 +1133,14 @@ def test_bad_seed_is_refused_naming_the_field(predictors, seed):
 @pytest.mark.parametrize("line", LINES)
 def test_first_line_cohort_with_default_activities(predictors, line):
     """Every line's default activities are its calibration cohort's: legal, no extrapolation
-    (beyond the 188Re-HEDP PFS, which no data inform)."""
+    (beyond the 188Re-HEDP PFS, which no data inform, and the first line's truncation at the
+    18-month selection, which every I-PRRT prediction states)."""
     c, warned = _run(predictors["fake-pfs"].cohort, 20, line=line, n_sims=40)
     assert np.isfinite(c.km_medians).all() and (c.km_medians > 0).all()
-    assert [str(w.message) for w in warned if "no PFS data" not in str(w.message)] == []
+    known = ("no PFS data", "selected for a first-line PFS >= 18 months")
+    msgs = [str(w.message) for w in warned if issubclass(w.category, ExtrapolationWarning)]
+    assert [m for m in msgs if not any(k in m for k in known)] == []
+    assert any(known[1] in m for m in msgs) == (line == "I-PRRT")
 
 
 @pytest.mark.parametrize("value", [None, 5, 1.5, True, "alpha1", [["chain"]], {"alpha1": "x"}])

@@ -184,7 +184,12 @@ class SurvivalFamily:
         """
         t = np.asarray(t, float)
         s = self.sf(t[None, None, :], k[:, None, None], lam[:, :, None])
-        return np.einsum("sjt,j->st", s, np.asarray(w, float))
+        out = np.einsum("sjt,j->st", s, np.asarray(w, float))
+        # weights that sum to 1 only to rounding (e.g. 24 components of w / 8) must not give
+        # S(0) = 1 - 1 ulp or S > 1
+        np.minimum(out, 1.0, out=out)
+        out[:, t == 0] = 1.0
+        return out
 
     def mixture_median(
         self, k: np.ndarray, lam: np.ndarray, w: np.ndarray, iters: int = 60
