@@ -40,7 +40,7 @@ def _scaled(model_type: str, scale: float, parameters: Sequence[str] | None) -> 
 
 
 def prior_sensitivity(
-    patient: Mapping[str, Any] | None = None,
+    patient: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     *,
     scale: float = 2.0,
     parameters: Sequence[str] | None = None,
@@ -56,8 +56,9 @@ def prior_sensitivity(
 
     Parameters
     ----------
-    patient : mapping, optional
-        :meth:`netbayes.predict.Predictor.patient` keywords (default :data:`README_PATIENT`).
+    patient : mapping or sequence of mappings, optional
+        :meth:`netbayes.predict.Predictor.patient` keywords (default :data:`README_PATIENT`);
+        several patients share the two fits.
     scale : float
         Factor on every prior's ``sigma`` (> 0; 2 doubles the SDs of normal priors and the
         log-SDs of log-normal ones).
@@ -77,10 +78,11 @@ def prior_sensitivity(
     Returns
     -------
     pandas.DataFrame
-        One row per answer: ``quantity``, ``t_months``, ``cell_line``, ``scale`` (log or
-        logit), ``median`` and ``median_scaled`` (posterior medians), ``shift_sd`` (the move
-        of the median in baseline posterior SDs on that scale), ``width_ratio`` (scaled /
-        baseline interval width), ``prior_share`` (baseline). ``attrs``: the settings.
+        One row per answer (and patient): ``patient`` (its position), ``quantity``,
+        ``t_months``, ``cell_line``, ``scale`` (log or logit), ``median`` and
+        ``median_scaled`` (posterior medians), ``shift_sd`` (the move of the median in baseline
+        posterior SDs on that scale), ``width_ratio`` (scaled / baseline interval width),
+        ``prior_share`` (baseline). ``attrs``: the settings.
 
     Raises
     ------
@@ -123,14 +125,34 @@ def prior_sensitivity(
             progress(f"[{i}/{len(todo)}] {m} with {what}: compiling and sampling ...")
         over = {} if side == "base" else {"priors": _scaled(m, float(scale), parameters)}
         fits[side][m] = default_model(m, **over).fit(**run)
-    rec = dict(README_PATIENT if patient is None else patient)
-    preds = {}
+    recs = (
+        [dict(README_PATIENT if patient is None else patient)]
+        if (patient is None or isinstance(patient, Mapping))
+        else [dict(r) for r in patient]
+    )
+    pr = {}
     for side, f in fits.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pr = Predictor(f[surv[0]], f.get("toxicity"), endpoint=surv[0].split("-")[1])
-            preds[side] = pr.patient(**rec, centre=centre)
-    base, new = preds["base"], preds["scaled"]
+            pr[side] = Predictor(f[surv[0]], f.get("toxicity"), endpoint=surv[0].split("-")[1])
+    rows = []
+    for ip, rec in enumerate(recs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            base = pr["base"].patient(**rec, centre=centre)
+            new = pr["scaled"].patient(**rec, centre=centre)
+        rows += _rows(ip, base, new, transform)
+    out = pd.DataFrame(rows)
+    out.attrs.update(
+        {"scale": float(scale), "parameters": None if parameters is None else list(parameters),
+         "models": list(models), "patient": recs[0] if len(recs) == 1 else recs,
+         "centre": centre, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    )  # fmt: skip
+    return out
+
+
+def _rows(ip: int, base: Any, new: Any, transform: Callable[..., Any]) -> list[dict[str, Any]]:
+    """The table rows of one patient: its baseline and scaled predictions compared."""
     lo, hi = base.interval.columns
     rows = []
     for (_, b), (_, s), (_, sh) in zip(
@@ -143,6 +165,7 @@ def prior_sensitivity(
         shift = float(transform(np.array([s["median"]]), unit)[0] - np.median(tb))
         rows.append(
             {
+                "patient": ip,
                 "quantity": b["quantity"],
                 "t_months": b["t_months"],
                 "cell_line": b["cell_line"],
@@ -154,13 +177,7 @@ def prior_sensitivity(
                 "prior_share": float(sh["share"]),
             }
         )
-    out = pd.DataFrame(rows)
-    out.attrs.update(
-        {"scale": float(scale), "parameters": None if parameters is None else list(parameters),
-         "models": list(models), "patient": rec, "centre": centre,
-         "draws": draws, "tune": tune, "chains": chains, "seed": seed}
-    )  # fmt: skip
-    return out
+    return rows
 
 
 def _answer_draws(p: Any, row: pd.Series) -> np.ndarray:
