@@ -191,3 +191,17 @@ def test_every_first_line_prediction_says_its_data_are_truncated(endpoint):
         p.patient(tumour_type="midgut", line="R-PRRT", planned_gbq=14.9, prior_gbq=29.9,
                   prior_pfs_months=30)  # fmt: skip
     assert not any("first-line PFS >= 18" in str(w.message) for w in caught)
+
+
+def test_the_linked_os_prior_is_reported_as_linked(pred_os):
+    from netbayes.models.survival import SurvivalPriors, os_beta_x_prior
+    from netbayes.predict.share import resolve_priors
+
+    assert SurvivalPriors.for_endpoint("os").kind("beta_x") == "linked"
+    assert SurvivalPriors.for_endpoint("pfs").kind("beta_x") == "weak"
+    assert SurvivalPriors(beta_x={"sigma": 1.0}).kind("beta_x") == "user"
+    t = pred_os.prior_parameters()
+    assert t.loc[t["parameter"] == "beta_x", "kind"].item() == "linked"
+    # draws without a card: the OS defaults, not the PFS ones
+    priors, source = resolve_priors(dict(pred_os.survival), None, "survival", "os")
+    assert "defaults" in source and priors["beta_x"] == os_beta_x_prior()

@@ -56,6 +56,7 @@ KINDS: dict[str, str] = {
     "sceptical": "sceptical default",
     "weak": "weakly informative",
     "hierarchical": "population distribution of a hierarchical effect",
+    "linked": "linked to another model's identified posterior",
     "user": "set by the user",
 }
 """What kind of prior a parameter has (:meth:`PriorSet.kind`; ``docs/prior_share.md``):

@@ -73,6 +73,7 @@ model's default prior links it to the PFS model's identified effect (:func:`os_b
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -220,6 +221,23 @@ class SurvivalPriors(PriorSet):
     """The kind of each default prior (:data:`netbayes.priors.KINDS`; docs/prior_share.md)."""
     ONLY: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
+    @classmethod
+    def for_endpoint(cls, endpoint: str) -> SurvivalPriors:
+        """The default priors of the ``endpoint`` model: the OS model's ``beta_x`` is linked to
+        the PFS effect (:func:`os_beta_x_prior`)."""
+        spec.check_endpoint(endpoint)
+        return cls(beta_x=os_beta_x_prior()) if endpoint == "os" else cls()
+
+    def kind(self, name: str) -> str:
+        """As :meth:`PriorSet.kind`; the OS model's linked ``beta_x`` default is
+        ``"linked"``."""
+        p = self[name]
+        if name == "beta_x":
+            link = os_beta_x_prior()
+            if (p.dist, p.mu, p.sigma) == (link.dist, link.mu, link.sigma):
+                return "linked"
+        return super().kind(name)
+
 
 BETA_X_PFS_POSTERIOR = (0.58, 0.17)
 """Posterior mean and SD of ``beta_x`` in the shipped survival-PFS fit (``models/``; a test
@@ -238,8 +256,8 @@ def os_beta_x_prior(
     depend on the prior PFS, the OS elasticity is the PFS one times the PFS share of OS,
     :math:`s` = R-PRRT median PFS / median OS (Rotterdam Table 5, all tumours: 14.6 / 26.2 =
     0.56); if it scales like PFS (indolent tumours progress slowly and then live long), the
-    elasticity is the PFS one. The link takes :math:`eta_x^{OS} = w\,eta_x^{PFS}` with
-    :math:`w \sim U(s, 1)` and :math:`eta_x^{PFS}` at its PFS posterior (mean :math:`m`, SD
+    elasticity is the PFS one. The link takes :math:`\beta_x^{OS} = w\,\beta_x^{PFS}` with
+    :math:`w \sim U(s, 1)` and :math:`\beta_x^{PFS}` at its PFS posterior (mean :math:`m`, SD
     :math:`\sigma`); the prior is the normal with that product's mean
     :math:`E[w]\,m` and SD :math:`\sqrt{E[w]^2\sigma^2 + m^2 Var(w) + Var(w)\sigma^2}`
     (Normal(0.45, 0.15) for the shipped PFS fit).
@@ -255,7 +273,19 @@ def os_beta_x_prior(
     -------
     Prior
     """
-    cal = calibration if calibration is not None else survival_calibration("os")
+    if calibration is None:
+        return _os_beta_x_prior_default(tuple(pfs))
+    return _os_beta_x_prior(pfs, calibration)
+
+
+@functools.cache
+def _os_beta_x_prior_default(pfs: tuple[float, float]) -> Prior:
+    """:func:`os_beta_x_prior` on the packaged calibration (read once)."""
+    return _os_beta_x_prior(pfs, survival_calibration("os"))
+
+
+def _os_beta_x_prior(pfs: tuple[float, float], cal: SurvivalCalibration) -> Prior:
+    """:func:`os_beta_x_prior` on the calibration ``cal``."""
 
     def all_rprrt(ep: str) -> float:
         t = cal.summaries[ep]
@@ -777,8 +807,8 @@ class SurvivalModel(SurvivalInfo):
             # the OS model's beta_x default is linked to the PFS effect (os_beta_x_prior)
             base = (
                 SurvivalPriors(beta_x=os_beta_x_prior(calibration=calibration))
-                if endpoint == "os"
-                else SurvivalPriors()
+                if endpoint == "os" and calibration is not None
+                else SurvivalPriors.for_endpoint(endpoint)
             )
             self.priors = base.replace(**dict(priors or {}))
         self.include_published = include_published

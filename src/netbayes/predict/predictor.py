@@ -470,7 +470,9 @@ class Predictor:
             return self._share_cache[key]
         if model == "toxicity" and self.toxicity is None:
             return None
-        priors, source = sh.resolve_priors(self._sources[model], self.cards[model], model)
+        priors, source = sh.resolve_priors(
+            self._sources[model], self.cards[model], model, self.endpoint
+        )
         study = None
         studies: list[str] = []
         if model == "survival":

@@ -116,12 +116,15 @@ class ParameterElement:
 # ----------------------------------------------------------------------------------------------
 # priors of a posterior
 # ----------------------------------------------------------------------------------------------
-def resolve_priors(src: Any, card: Mapping[str, Any] | None, model: str) -> tuple[Any, str]:
+def resolve_priors(
+    src: Any, card: Mapping[str, Any] | None, model: str, endpoint: str = "pfs"
+) -> tuple[Any, str]:
     """The priors of a posterior as a :class:`netbayes.priors.PriorSet` of its model, and
     where they come from.
 
     The card's (or a fit's ``model_info``) recorded priors when they are there and valid;
-    else the model's default priors (``"model defaults (the posterior records no priors)"``).
+    else the model's default priors for ``endpoint`` (``"model defaults (the posterior records
+    no priors)"``; the OS model's ``beta_x`` default is linked to the PFS effect).
     """
     from netbayes.priors import Prior
 
@@ -140,16 +143,17 @@ def resolve_priors(src: Any, card: Mapping[str, Any] | None, model: str) -> tupl
                 for k, v in recorded.items()
                 if k in cls.DEFAULTS
             }
-            priors = cls()
+            priors = cls.for_endpoint(endpoint) if model == "survival" else cls()
             # the recorded numbers, the defaults' meaning and why
             for k, p in over.items():
-                d = cls.DEFAULTS[k]
+                d = priors[k]
                 if (p.dist, p.mu, p.sigma) != (d.dist, d.mu, d.sigma):
                     priors = priors.replace(**{k: {"dist": p.dist, "mu": p.mu, "sigma": p.sigma}})
             return priors, "the posterior's model card"
         except (KeyError, TypeError, ValueError):
             pass
-    return cls(), "model defaults (the posterior records no priors)"
+    default = cls.for_endpoint(endpoint) if model == "survival" else cls()
+    return default, "model defaults (the posterior records no priors)"
 
 
 def _marginal_sd(prior: Any) -> float:
