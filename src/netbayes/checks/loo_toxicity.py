@@ -30,21 +30,17 @@ from netbayes.calibration import re188, rotterdam
 from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
 from netbayes.checks.base import Posteriors, source_labels
 from netbayes.checks.loo_units import LooFigure, LooUnit
+from netbayes.checks.toxicity import (  # the in-sample check's labels, one copy
+    _GRADE,
+    _RE188_DERIVED,
+    _RE188_TABLE,
+    _T6_PHASE,
+    _T6_TABLE,
+)
 from netbayes.formulas import toxicity as ftox
 from netbayes.formulas.toxicity_ppc import toxicity_params
 
 __all__ = ["toxicity_config", "toxicity_units"]
-
-_GRADE = ("0", "I", "II", "III", "IV")
-_T6_PHASE = {
-    "control I-PRRT": "contr_iprrt",
-    "I-PRRT": "retre_iprrt",
-    "R-PRRT": "retre_rprrt",
-    "RR-PRRT": "retre_rrprrt",
-}
-_T6_TABLE = "rotterdam_toxicity"
-_RE188_TABLE = "re188_toxicity_per_cycle"
-_RE188_DERIVED = "re188pilot: Table 2, per-cycle column (grade 0 derived: cycles minus I-IV)"
 
 
 def toxicity_config(posterior: Any) -> dict[str, Any]:
