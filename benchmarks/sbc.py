@@ -78,20 +78,32 @@ def _setup(model: str):
     s = dict(SETTINGS[model])
     if model == "survival":
         from netbayes.models.survival import SurvivalModel
-        from netbayes.simulation import draw_survival_truth, simulate_survival_study
+        from netbayes.simulation import (
+            draw_survival_truth,
+            one_study_truth,
+            simulate_survival_study,
+        )
 
         sm = SurvivalModel("pfs")
         compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
+        # with the study level the model fits the simulated study at intercepts alpha + u:
+        # u = tau z is drawn from its prior with the rest (u = 0 would make alpha's ranks
+        # pile up in the middle) and ranked too
+        names = SURVIVAL_PARAMS + (["tau", "u_study"] if sm.study_level else [])
 
         def simulate(rng):
             truth = draw_survival_truth(sm.priors, rng)
-            study = simulate_survival_study(truth, rng)
+            sim = truth
+            if sm.study_level:
+                truth, sim = one_study_truth(truth, sm.priors, rng)
+            study = simulate_survival_study(sim, rng)
             data = sm.data_values({"pfs": study.summaries}, study.spearman)
-            return {k: truth[k] for k in SURVIVAL_PARAMS}, data
+            return {k: truth[k] for k in names}, data
 
         types = list(vocab.TUMOUR_TYPES)
         labels = {f"z{b}[{i}]": f"z{b}[{t}]" for b in (1, 2) for i, t in enumerate(types)}
-        return compiled, simulate, SURVIVAL_PARAMS, s, labels
+        labels |= {f"u_study[{i}]": f"u_study[{st}]" for i, st in enumerate(sm.studies)}
+        return compiled, simulate, names, s, labels
     from netbayes.models.toxicity import (
         _SCALAR_PARAMS,
         TARGET_ACCEPT,
@@ -159,6 +171,15 @@ def run_sbc(
     import nutpie
 
     done = pd.read_csv(out_csv) if out_csv is not None and out_csv.exists() else None
+    s_req = {**SETTINGS[model], **(settings or {})}
+    if done is not None:
+        old = {k: done[k].iloc[0] for k in ("chains", "draws", "tune") if k in done}
+        if old != {k: s_req[k] for k in ("chains", "draws", "tune")}:
+            raise ValueError(
+                f"{out_csv} holds replicates run with {old or 'unrecorded settings'}, not "
+                f"chains/draws/tune {s_req['chains']}/{s_req['draws']}/{s_req['tune']}; "
+                "rerun with --fresh or another --out"
+            )
     first = 0 if done is None else int(done["rep"].max()) + 1
     if first >= n_reps:
         return done
@@ -178,6 +199,7 @@ def run_sbc(
             target_accept=s["target_accept"], maxdepth=s["maxdepth"],
         )  # fmt: skip
         row: dict = {"rep": r, "seconds": time.perf_counter() - t1, **_stats(tree, names)}
+        row.update(chains=s["chains"], draws=s["draws"], tune=s["tune"])
         st = tree["sample_stats"].dataset
         if "maxdepth_reached" in st:
             row["maxdepth_share"] = float(st["maxdepth_reached"].to_numpy().mean())
@@ -200,7 +222,10 @@ def run_sbc(
     return res if done is None else pd.concat([done, res], ignore_index=True)
 
 
-RANK_META = ["rep", "seconds", "divergences", "max_rhat", "min_ess_bulk", "maxdepth_share"]
+RANK_META = [
+    "rep", "seconds", "divergences", "max_rhat", "min_ess_bulk", "maxdepth_share",
+    "chains", "draws", "tune",
+]  # fmt: skip
 
 
 def report(model: str, per_rep: pd.DataFrame, out: Path = RESULTS) -> pd.DataFrame:
@@ -230,7 +255,7 @@ def _markdown(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> str:
         "",
     ]
     for model, (per_rep, table) in results.items():
-        s = SETTINGS[model]
+        s = {k: per_rep[k].iloc[0] if k in per_rep else v for k, v in SETTINGS[model].items()}
         n_fail = int((table["p_value"] < 0.01).sum())
         lines += [
             f"## {model}",
@@ -257,14 +282,18 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=61)
     ap.add_argument("--fresh", action="store_true", help="discard saved replicates")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--chains", type=int, help="chains per fit (default: SETTINGS)")
+    ap.add_argument("--draws", type=int, help="draws per chain (default: SETTINGS)")
+    ap.add_argument("--tune", type=int, help="tuning steps per chain (default: SETTINGS)")
     a = ap.parse_args()
+    over = {k: getattr(a, k) for k in ("chains", "draws", "tune") if getattr(a, k) is not None}
     a.out.mkdir(parents=True, exist_ok=True)
     models = ["survival", "toxicity"] if a.model == "both" else [a.model]
     for m in models:
         csv = a.out / f"sbc_{m}_ranks.csv"
         if a.fresh and csv.exists():
             csv.unlink()
-        per_rep = run_sbc(m, a.reps, seed=a.seed, out_csv=csv)
+        per_rep = run_sbc(m, a.reps, seed=a.seed, out_csv=csv, settings=over)
         print(report(m, per_rep, a.out).to_string(index=False), flush=True)
     # the summary covers every model with saved ranks (runs of one model at a time included)
     results = {}

@@ -50,6 +50,7 @@ from netbayes.report import format_table
 from netbayes.simulation import (
     draw_os_truth,
     draw_survival_truth,
+    one_study_truth,
     simulate_os_study,
     simulate_survival_patients,
     simulate_survival_study,
@@ -71,6 +72,16 @@ GROUPS_OS = {
     "first-line OS shape": ["k1_os"],
     "first-line OS type medians": [f"median1_os[{t}]" for t in vocab.TUMOUR_TYPES],
 }
+#: with the study level, the same medians for the simulated study itself (intercepts + u):
+#: what its rows inform; the population medians above also carry the prior spread of u
+STUDY_GROUPS = {
+    "first-line type medians, the study": [f"median1[{t}]@study" for t in vocab.TUMOUR_TYPES],
+    "salvage type medians, the study": [f"median2[{t}]@study" for t in vocab.TUMOUR_TYPES],
+}
+STUDY_GROUPS_OS = {
+    **STUDY_GROUPS,
+    "first-line OS type medians, the study": [f"median1_os[{t}]@study" for t in vocab.TUMOUR_TYPES],
+}
 
 
 def os_targets(params: dict) -> dict[str, np.ndarray]:
@@ -85,6 +96,27 @@ def os_targets(params: dict) -> dict[str, np.ndarray]:
     for j, t in enumerate(vocab.TUMOUR_TYPES):
         out[f"median1_os[{t}]"] = m[..., j]
     return out
+
+
+def with_study_targets(targets):
+    """``targets`` plus, where ``u_study`` is given, every median at the study's own
+    intercepts (``<name>@study``: alpha1, alpha2, alpha1_os shifted by u)."""
+
+    def fn(params: dict) -> dict[str, np.ndarray]:
+        out = targets(params)
+        if "u_study" not in params:
+            return out
+        u = np.asarray(params["u_study"])[..., 0]
+        shifted = dict(params)
+        for name in ("alpha1", "alpha2", "alpha1_os"):
+            if name in params:
+                shifted[name] = np.asarray(params[name]) + u
+        for name, x in targets(shifted).items():
+            if name.startswith("median"):
+                out[f"{name}@study"] = x
+        return out
+
+    return fn
 
 
 def _draws(tree, names: list[str]) -> dict[str, np.ndarray]:
@@ -147,6 +179,11 @@ def run_coverage(
     import nutpie
 
     done = pd.read_csv(out_csv) if out_csv is not None and out_csv.exists() else None
+    if done is not None and "u_study" not in done.columns:
+        raise ValueError(
+            f"{out_csv} holds replicates simulated without the study effect u (before the "
+            "study level was drawn with the truth); rerun with --fresh or another --tag"
+        )
     first = 0 if done is None else int(done["rep"].max()) + 1
     if first >= n_reps:
         return done
@@ -158,7 +195,7 @@ def run_coverage(
         endpoint, censoring=censoring, accrual=accrual,
         exclude_studies=("re188pilot",) if endpoint == "os" else (),
     )  # fmt: skip
-    params = PARAMS_OS if os_ else PARAMS
+    params = (PARAMS_OS if os_ else PARAMS) + (["u_study"] if sm.study_level else [])
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
     if verbose:
@@ -167,13 +204,15 @@ def run_coverage(
     for r in range(n_reps):
         # one generator per replicate: replicate r is the same whatever was run before it
         rng = np.random.default_rng([seed, r])
+        truth = draw_os_truth(sm.priors, rng) if os_ else draw_survival_truth(sm.priors, rng)
+        # the model fits the one simulated study at intercepts alpha + u: draw u from its
+        # prior too, or u = 0 (its prior centre) makes the population medians over-cover
+        truth, sim = one_study_truth(truth, sm.priors, rng) if sm.study_level else (truth, truth)
         if os_:
-            truth = draw_os_truth(sm.priors, rng)
-            sums = simulate_os_study(truth, rng, accrual=sim_accrual)
+            sums = simulate_os_study(sim, rng, accrual=sim_accrual)
             rs_sim, dropped = float("nan"), int(sums["os"]["median_months"].isna().sum())
         else:
-            truth = draw_survival_truth(sm.priors, rng)
-            study = simulate_survival_study(truth, rng, follow_up=follow_up)
+            study = simulate_survival_study(sim, rng, follow_up=follow_up)
             sums, rs_sim = {"pfs": study.summaries}, study.spearman
             dropped = int(study.summaries["median_months"].isna().sum())
         if r < first:
@@ -195,8 +234,9 @@ def run_coverage(
             "spearman_sim": rs_sim,
             "medians_dropped": dropped,
             "censoring": censoring,
+            "u_study": float(truth["u_study"][0]) if sm.study_level else 0.0,
         }
-        targets = os_targets if os_ else survival_targets
+        targets = with_study_targets(os_targets if os_ else survival_targets)
         new = coverage_rows(r, truth, _draws(tree, params), extra, targets)
         rows += new
         if out_csv is not None:
@@ -230,6 +270,39 @@ def summarise(per_rep: pd.DataFrame, groups: dict | None = None) -> pd.DataFrame
             row[f"se{lvl}"] = by_rep.std(ddof=1) / np.sqrt(len(by_rep))
         out.append(row)
     return pd.DataFrame(out)
+
+
+def paired_table(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str], groups: dict) -> str:
+    """Markdown: coverage of two runs on the replicates both hold (same seeds: the same
+    truths and patients), per group with Monte Carlo SEs, and their fit diagnostics."""
+    reps = sorted(set(a["rep"]) & set(b["rep"]))
+    cols = ["coverage50", "se50", "coverage90", "se90"]
+    ta, tb = (
+        summarise(d[d["rep"].isin(reps)], groups).drop_duplicates("group").set_index("group")[cols]
+        for d in (a, b)
+    )
+    la, lb = labels
+    lines = [
+        f"Paired replicates: {len(reps)} (coverage ± Monte Carlo SE).",
+        "",
+        f"| group | {la} 50% | {lb} 50% | {la} 90% | {lb} 90% |",
+        "|---|---|---|---|---|",
+    ]
+    for g in ta.index.intersection(tb.index):
+        x, y = ta.loc[g], tb.loc[g]
+        lines.append(
+            f"| {g} | {x.coverage50:.2f} ± {x.se50:.2f} | {y.coverage50:.2f} ± {y.se50:.2f} "
+            f"| {x.coverage90:.2f} ± {x.se90:.2f} | {y.coverage90:.2f} ± {y.se90:.2f} |"
+        )
+    ra, rb = (d[d["rep"].isin(reps)].groupby("rep").first() for d in (a, b))
+    lines += [
+        "",
+        f"Replicates with divergences: {la} {(ra['divergences'] > 0).sum()}, {lb} "
+        f"{(rb['divergences'] > 0).sum()}; median seconds {la} {ra['seconds'].median():.0f}, "
+        f"{lb} {rb['seconds'].median():.0f}; max R-hat {la} {ra['max_rhat'].max():.3f}, "
+        f"{lb} {rb['max_rhat'].max():.3f}.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def realistic_truth() -> dict[str, np.ndarray]:
@@ -319,8 +392,23 @@ def main() -> None:
         default="uniform",
         help="the simulated follow-up law (--endpoint os)",
     )
+    ap.add_argument(
+        "--paired", nargs=2, metavar=("TAG_A", "TAG_B"),
+        help="compare two saved runs on their common replicates (writes "
+        "survival_coverage_paired_<A>_<B>.md) and exit",
+    )  # fmt: skip
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if a.paired:
+        runs = [pd.read_csv(RESULTS / f"survival_coverage_{t}_replicates.csv") for t in a.paired]
+        groups = (
+            {**GROUPS_OS, **STUDY_GROUPS_OS} if a.endpoint == "os" else {**GROUPS, **STUDY_GROUPS}
+        )
+        groups |= {n: [n] for n in ("k2", "beta_x", "k1_os")}
+        md = paired_table(*runs, tuple(a.paired), groups)
+        (RESULTS / f"survival_coverage_paired_{a.paired[0]}_{a.paired[1]}.md").write_text(md)
+        print(md)
+        return
     if a.ipd:
         res = run_ipd()
         res.to_csv(RESULTS / "survival_ipd.csv", index=False)
@@ -344,15 +432,17 @@ def main() -> None:
         follow_up=tuple(a.follow_up), endpoint=a.endpoint, censoring=a.censoring,
         accrual=a.accrual, sim_accrual=a.sim_accrual,
     )  # fmt: skip
-    summary = summarise(per_rep, GROUPS_OS if a.endpoint == "os" else GROUPS)
+    groups = {**GROUPS_OS, **STUDY_GROUPS_OS} if a.endpoint == "os" else {**GROUPS, **STUDY_GROUPS}
+    summary = summarise(per_rep, groups)
     summary.to_csv(RESULTS / f"{stem}summary.csv", index=False)
     by_rep = per_rep.groupby("rep").first()
     md = [
         f"# {a.endpoint.upper()} model (censoring={a.censoring}, accrual={a.accrual}): "
         f"simulation coverage ({by_rep.shape[0]} replicates)",
         "",
-        f"Truth drawn from the prior; published Table 5 {a.endpoint.upper()} design; lifelines KM "
-        "summaries; "
+        f"Truth drawn from the prior, the study effect u = tau z included (targets: population "
+        "medians; '@study': the simulated study's own, intercepts + u); published Table 5 "
+        f"{a.endpoint.upper()} design; lifelines KM summaries; "
         f"{a.draws} draws x {a.chains} chains per fit; central 50% and 90% intervals; "
         + (
             f"OS design at the paper's follow-up/median ratios ({a.sim_accrual} follow-up law)."

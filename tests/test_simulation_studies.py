@@ -373,3 +373,42 @@ def test_study_coverage_driver_fits_one_replicate(tmp_path):
     assert len(recs) == 1 and set(recs[0]["fit"]) == set(sc.TARGETS)
     assert np.isfinite([v["post_sd"] for v in recs[0]["fit"].values()]).all()
     assert not sc.summarise(recs).empty
+
+
+def test_one_study_truth_draws_u_and_shifts_every_intercept():
+    """A one-study simulation under the study level: u = tau z from the priors, the study's
+    intercepts shifted by u, the population parameters (the targets) left as drawn, and the
+    same random stream as :func:`draw_study_truth` with k = 1."""
+    from netbayes.models.survival import SurvivalModel
+    from netbayes.simulation import draw_os_truth, one_study_truth
+
+    os_priors = SurvivalModel("os", exclude_studies=("re188pilot",)).priors
+    base = draw_os_truth(os_priors, np.random.default_rng(3))
+    full, study = one_study_truth(base, os_priors, np.random.default_rng(4))
+    u = float(full["u_study"][0])
+    assert u == pytest.approx(float(full["tau"]) * float(full["z_study"][0]))
+    assert u != 0.0
+    for name in ("alpha1", "alpha2", "alpha1_os"):
+        assert float(full[name]) == float(base[name])
+        assert float(study[name]) == pytest.approx(float(base[name]) + u, abs=1e-12)
+    for name in ("k1", "k2", "sigma1", "z1", "beta_x", "k1_os", "z1_os"):
+        np.testing.assert_array_equal(study[name], base[name])
+    # the stream: truth then (tau, z), as draw_study_truth(k=1) draws it
+    rng = np.random.default_rng(8)
+    ref = draw_study_truth(PRIORS, np.random.default_rng(8), 1)
+    full2, _ = one_study_truth(draw_survival_truth(PRIORS, rng), PRIORS, rng)
+    for name in ("tau", "z_study", "u_study", "alpha1", "k2"):
+        np.testing.assert_array_equal(full2[name], ref[name])
+
+
+def test_one_study_truth_u_has_the_prior_spread():
+    """Var(u) = E[tau^2] over the prior (2000 draws: the SD of the sample variance of a
+    scale mixture is below 10% of it, so a 25% tolerance cannot be met by u = 0 or u = tau)."""
+    from netbayes.simulation import one_study_truth
+
+    rng = np.random.default_rng(11)
+    base = draw_survival_truth(PRIORS, rng)
+    us = np.array([float(one_study_truth(base, PRIORS, rng)[0]["u_study"][0]) for _ in range(2000)])
+    tau2 = np.mean(np.asarray(PRIORS["tau"].sample(np.random.default_rng(12), 20000)) ** 2)
+    assert abs(us.mean()) < 4 * math.sqrt(tau2 / 2000)
+    assert us.var() == pytest.approx(tau2, rel=0.25)

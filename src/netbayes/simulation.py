@@ -68,6 +68,7 @@ __all__ = [
     "draw_survival_truth",
     "draw_toxicity_study_truth",
     "km_summary",
+    "one_study_truth",
     "random_designs",
     "random_toxicity_designs",
     "rotterdam_mix",
@@ -533,6 +534,36 @@ def draw_study_truth(priors: Any, rng: np.random.Generator, k: int) -> dict[str,
     z = rng.normal(size=int(k))
     truth.update(tau=np.asarray(tau), z_study=z, u_study=tau * z)
     return truth
+
+
+INTERCEPTS = ("alpha1", "alpha2", "alpha1_os")
+
+
+def one_study_truth(
+    truth: dict[str, np.ndarray], priors: Any, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Add the study level to a one-study truth: ``tau`` and the study's effect ``u``.
+
+    The model with its study level (the default) fits a single published study as that
+    study's intercepts ``alpha + u``, u = tau z, with ``tau`` from ``priors["tau"]`` and
+    z ~ N(0, 1). A simulation that generates the study from ``alpha`` alone holds u at 0, the
+    centre of its prior, and the population parameters' credible intervals, which carry the
+    prior spread of u, then cover more than their level. This draws ``tau`` and z (in that
+    order, after the other parameters) and returns
+
+    * the truth with ``tau``, ``z_study`` and ``u_study`` (shape (1,)) added: the targets
+      (population parameters) stay those of ``truth``;
+    * the study's truth: every intercept on log time (:data:`INTERCEPTS` present in
+      ``truth``) shifted by u, to simulate the study's patients from.
+    """
+    tau = float(np.asarray(priors["tau"].sample(rng)))
+    z = rng.normal(size=1)
+    full = {**truth, "tau": np.asarray(tau), "z_study": z, "u_study": tau * z}
+    study = dict(full)
+    for name in INTERCEPTS:
+        if name in truth:
+            study[name] = np.asarray(truth[name], float) + tau * float(z[0])
+    return full, study
 
 
 def simulate_study_patients(
