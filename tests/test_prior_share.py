@@ -267,3 +267,77 @@ def test_prior_sensitivity_refuses_bad_arguments():
         prior_sensitivity(models=["toxicity"])
     with pytest.raises(ValueError, match=r"parameters=.*expected names among"):
         prior_sensitivity(parameters=["beta_gbqq"], models=["survival-pfs"])
+
+
+# ---------------------------------------------------------------------------------------------
+# the cohort KM median
+# ---------------------------------------------------------------------------------------------
+def _cohort(pred: Predictor, prior_gbq: float, n: int, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        warnings.simplefilter("ignore", PriorDominatedWarning)
+        return pred.cohort(
+            n, line="R-PRRT", tumour_mix={"midgut": 1}, prior_pfs_months=36.0,
+            prior_gbq=prior_gbq, planned_gbq=14.9, n_sims=S, seed=4, **kw,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("prior_gbq", [5.0, 29.9])
+def test_a_large_cohort_has_the_share_of_its_patients_median(prior_gbq):
+    """As n grows the cohort's KM median tends to the patient's median, so its share tends
+    to the patient's (the linear-Gaussian closed form b^2 g^2 / (a^2 + b^2 g^2)). At n = 4001
+    the sampling variance of the log KM median (about 1/(4 n (k ln2 / 2)^2) = 2e-4 for k = 1.6)
+    is under 0.6% of the answer's variance; the Monte Carlo error of a share from 4000 draws
+    is about 2%."""
+    a, b = 0.2, 0.2
+    pred = Predictor(toy(a, b))
+    g = _g(prior_gbq + 14.9)
+    want = b**2 * g**2 / (a**2 + b**2 * g**2)
+    c = _cohort(pred, prior_gbq, 4001)
+    assert c.prior_share == pytest.approx(want, abs=0.03)
+    assert c.prior_share == pytest.approx(
+        _patient(pred, prior_gbq).prior_share_of("median_pfs"), abs=0.02
+    )
+    assert set(c.prior_share_parameters) == {"beta_gbq"}
+    assert c.summary.loc[0, "prior_share"] == c.prior_share
+
+
+def test_a_small_cohort_has_a_smaller_share():
+    """The cohort's predictive variance includes the sampling of n patients, which no
+    parameter explains: a cohort of 5 has a clearly smaller share than one of 4001."""
+    pred = Predictor(toy(0.2, 0.2))
+    small, large = _cohort(pred, 5.0, 5), _cohort(pred, 5.0, 4001)
+    assert small.prior_share < large.prior_share - 0.1
+
+
+def test_the_cohort_warns_when_mostly_prior_and_names_the_parameter():
+    pred = Predictor(toy(0.05, 0.15))
+    for prior_gbq, fires in ((29.9, False), (5.0, True)):  # g = 0 and g = -2.5
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            pred.cohort(
+                200, line="R-PRRT", tumour_mix={"midgut": 1}, prior_pfs_months=36.0,
+                prior_gbq=prior_gbq, planned_gbq=14.9, n_sims=1000, seed=1,
+            )  # fmt: skip
+        hits = [w for w in rec if issubclass(w.category, PriorDominatedWarning)]
+        assert bool(hits) == fires
+        if fires:
+            assert "cohort KM median PFS" in str(hits[0].message)
+            assert "beta_gbq" in str(hits[0].message)
+
+
+def test_the_cohort_share_keeps_the_cohort_numbers():
+    """The share re-runs the simulation on other draws; the KM medians of the cohort itself
+    are the posterior draws' (the same as without a prior-dominated parameter) and a seed
+    of None still gives a usable share (one entropy draw shared by the re-runs)."""
+    d = toy(0.05, 0.15)
+    pred = Predictor(d)
+    c1, c2 = _cohort(pred, 5.0, 50), _cohort(pred, 5.0, 50)
+    np.testing.assert_array_equal(c1.km_medians, c2.km_medians)
+    c3 = _cohort(Predictor(toy(0.05, 0.03)), 5.0, 50)  # nothing prior-dominated
+    assert c3.prior_share == 0.0 and c3.prior_share_parameters == {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c4 = pred.cohort(50, line="R-PRRT", tumour_mix={"midgut": 1}, prior_pfs_months=36.0,
+                         prior_gbq=5.0, planned_gbq=14.9, n_sims=S, seed=None)  # fmt: skip
+    assert c4.prior_share == pytest.approx(c1.prior_share, abs=0.05)

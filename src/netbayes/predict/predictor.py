@@ -1349,73 +1349,121 @@ class Predictor:
             warnings.warn(
                 f"the cohort prediction extrapolates: {note}", ExtrapolationWarning, stacklevel=2
             )
-        rng = np.random.default_rng(seed)
         fam = self.family
         S = self.n_draws
         sel = np.linspace(0, S - 1, min(n_sims, S)).astype(int)
-        th = {k: v[sel] for k, v in self._centred_survival(centre).items()}
         m = len(sel)
         e = self.endpoint
-        # per-patient type columns: fine types index z; new types get population draws
-        z2 = np.empty((m, n))
-        z1 = np.empty((m, n))  # first-line PFS effects (prior PFS distribution)
-        z1_end = np.empty((m, n))  # first-line effects of the endpoint (I-PRRT cohorts)
-        col = 0
-        for t, c in counts.items():
-            if t in vocab.TUMOUR_TYPES:
-                j = vocab.TUMOUR_TYPES.index(t)
-                a2, a1, a1e = (
-                    th["z2"][:, j],
-                    th["z1"][:, j],
-                    th[f"z1{'_os' if e == 'os' else ''}"][:, j],
+        # one seed for every run of the simulation: the prior share re-runs it on other
+        # draws with the same random numbers (common random numbers)
+        seed_c = np.random.SeedSequence().entropy if seed is None else seed
+
+        def simulate(draws: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+            """The simulated cohorts' KM medians from (centred) posterior draws."""
+            rng = np.random.default_rng(seed_c)
+            th = {k: v[sel] for k, v in self._centred_survival(centre, draws).items()}
+            # per-patient type columns: fine types index z; new types get population draws
+            z2 = np.empty((m, n))
+            z1 = np.empty((m, n))  # first-line PFS effects (prior PFS distribution)
+            z1_end = np.empty((m, n))  # first-line effects of the endpoint (I-PRRT cohorts)
+            col = 0
+            for t, c in counts.items():
+                if t in vocab.TUMOUR_TYPES:
+                    j = vocab.TUMOUR_TYPES.index(t)
+                    a2, a1, a1e = (
+                        th["z2"][:, j],
+                        th["z1"][:, j],
+                        th[f"z1{'_os' if e == 'os' else ''}"][:, j],
+                    )
+                else:
+                    a2, a1, a1e = (rng.standard_normal(m) for _ in range(3))
+                    if e == "pfs":
+                        a1e = a1
+                z2[:, col : col + c] = a2[:, None]
+                z1[:, col : col + c] = a1[:, None]
+                z1_end[:, col : col + c] = a1e[:, None]
+                col += c
+            thr = rng_c["prior_pfs_min"]
+
+            def draw(v: np.ndarray) -> np.ndarray:
+                return (
+                    v[rng.integers(0, v.size, size=(m, n))] if v.size > 1 else np.full((m, n), v[0])
                 )
-            else:
-                a2, a1, a1e = (rng.standard_normal(m) for _ in range(3))
-                if e == "pfs":
-                    a1e = a1
-            z2[:, col : col + c] = a2[:, None]
-            z1[:, col : col + c] = a1[:, None]
-            z1_end[:, col : col + c] = a1e[:, None]
-            col += c
-        thr = rng_c["prior_pfs_min"]
 
-        def draw(v: np.ndarray) -> np.ndarray:
-            return v[rng.integers(0, v.size, size=(m, n))] if v.size > 1 else np.full((m, n), v[0])
-
-        # the draws as columns: one row per simulated cohort, one column per patient
-        thc = {v: a[:, None] if a.ndim == 1 else a for v, a in th.items()}
-        k = F.shape(thc, ln, e)
-        ls = spec.line_spec(ln)
-        if ls.is_first:
-            (loglam,) = _log_scale(thc, ln, e, [z1_end], 0.0, 0.0)
-        else:
-            d = draw(pg) + (draw(pl) if ls.adds_lu177 else 0.0)
-            if selected and not ls.adds_lu177:  # 188Re-HEDP: the pilot's interval law
-                nodes = np.asarray(F.re188_prior_pfs_nodes(*rng_c["re188_prior_pfs"]))
-                x = nodes[rng.integers(0, len(nodes), size=(m, n))]
-            elif selected:
-                (loglam1,) = _log_scale(thc, "I-PRRT", "pfs", [z1], 0.0, 0.0)
-                k1 = F.shape(thc, "I-PRRT", "pfs")
-                x = fam.truncated_sample(rng, k1, np.exp(loglam1), thr["R-PRRT"], (m, n))
-                if ls.nested:
-                    # the R-PRRT PFS given x, at the calibration's R-PRRT cumulative activity
-                    cov_r = F.covariates(x, _gbq_r())
-                    (loglam_r,) = _log_scale(thc, "R-PRRT", e, [z2], *cov_r)
-                    x = fam.truncated_sample(rng, k, np.exp(loglam_r), thr["RR-PRRT"], (m, n))
+            # the draws as columns: one row per simulated cohort, one column per patient
+            thc = {v: a[:, None] if a.ndim == 1 else a for v, a in th.items()}
+            k = F.shape(thc, ln, e)
+            ls = spec.line_spec(ln)
+            if ls.is_first:
+                (loglam,) = _log_scale(thc, ln, e, [z1_end], 0.0, 0.0)
             else:
-                assert xs is not None
-                x = draw(xs)
-            (loglam,) = _log_scale(thc, ln, e, [z2], *F.covariates(x, d))
-        lam = np.exp(loglam)
-        t = fam.sample(rng, k, lam, (m, n))
-        r = math.ceil(n / 2)
-        km = np.partition(t, r - 1, axis=1)[:, r - 1]
-        _finite("the cohort KM median", km)
+                d = draw(pg) + (draw(pl) if ls.adds_lu177 else 0.0)
+                if selected and not ls.adds_lu177:  # 188Re-HEDP: the pilot's interval law
+                    nodes = np.asarray(F.re188_prior_pfs_nodes(*rng_c["re188_prior_pfs"]))
+                    x = nodes[rng.integers(0, len(nodes), size=(m, n))]
+                elif selected:
+                    (loglam1,) = _log_scale(thc, "I-PRRT", "pfs", [z1], 0.0, 0.0)
+                    k1 = F.shape(thc, "I-PRRT", "pfs")
+                    x = fam.truncated_sample(rng, k1, np.exp(loglam1), thr["R-PRRT"], (m, n))
+                    if ls.nested:
+                        # the R-PRRT PFS given x, at the calibration's R-PRRT cumulative activity
+                        cov_r = F.covariates(x, _gbq_r())
+                        (loglam_r,) = _log_scale(thc, "R-PRRT", e, [z2], *cov_r)
+                        x = fam.truncated_sample(rng, k, np.exp(loglam_r), thr["RR-PRRT"], (m, n))
+                else:
+                    assert xs is not None
+                    x = draw(xs)
+                (loglam,) = _log_scale(thc, ln, e, [z2], *F.covariates(x, d))
+            lam = np.exp(loglam)
+            t = fam.sample(rng, k, lam, (m, n))
+            r = math.ceil(n / 2)
+            km = np.partition(t, r - 1, axis=1)[:, r - 1]
+            _finite("the cohort KM median", km)
+            return km
+
+        km = simulate()
+        share, parts = self._cohort_share(centre, simulate, km)
         desc = _describe(iv, km)
         summary = pd.DataFrame(
-            [{"line": ln, "n": n, "quantity": f"km_median_{e}", "unit": "months", **desc}]
-        )
-        return CohortPrediction(summary, km, counts, iv, centre, self.centre_note(centre))
+            [
+                {
+                    "line": ln, "n": n, "quantity": f"km_median_{e}", "unit": "months", **desc,
+                    "prior_share": share,
+                }
+            ]
+        )  # fmt: skip
+        return CohortPrediction(
+            summary, km, counts, iv, centre, self.centre_note(centre), prior_share=share,
+            prior_share_parameters=parts,
+        )  # fmt: skip
+
+    def _cohort_share(
+        self, centre: str, simulate: Any, km: np.ndarray
+    ) -> tuple[float, dict[str, float]]:
+        """The prior share of a cohort's KM median (log scale) and its per-parameter parts:
+        the simulation re-run on the share's conditional draws with the same random numbers
+        (``netbayes.predict.share``); a :class:`~netbayes.predict.share.PriorDominatedWarning`
+        above :data:`~netbayes.predict.share.MOSTLY_PRIOR`. The variance is the predictive
+        one (posterior and the sampling of a cohort of n), so the share is the part of the
+        predictive variance that is prior."""
+        state = self._share_state("survival", centre)
+        if state is None:  # pragma: no cover - a survival posterior is always there
+            return 0.0, {}
+
+        def evaluate(d: Mapping[str, np.ndarray]) -> np.ndarray:
+            return sh.transform(simulate(d), "months")[None, :]
+
+        total, by = sh.shares(state[2], evaluate, sh.transform(km, "months")[None, :])
+        share = float(total[0])
+        parts = {k: float(v[0]) for k, v in by.items()}
+        if share > sh.MOSTLY_PRIOR:
+            elements = {el.label: el for el in state[0].elements}
+            what = f"the cohort KM median {self.endpoint.upper()} (log scale)"
+            warnings.warn(
+                sh.warning_text(what, share, parts, elements), sh.PriorDominatedWarning,
+                stacklevel=3,
+            )  # fmt: skip
+        return share, parts
 
     @staticmethod
     def _type_counts(

@@ -343,6 +343,13 @@ class CohortPrediction:
     interval : netbayes.intervals.Interval
     centre, centre_note : str
         The centre predicted for, and what that means (as in :class:`Prediction`).
+    prior_share : float
+        The part of the predictive variance of the log KM median that comes from parameters
+        whose posterior is essentially their prior (``docs/prior_share.md``; also the
+        summary's ``prior_share`` column); a
+        :class:`~netbayes.predict.share.PriorDominatedWarning` above 0.5.
+    prior_share_parameters : dict of str to float
+        The share of each prior-dominated parameter element alone.
     """
 
     summary: pd.DataFrame
@@ -351,6 +358,8 @@ class CohortPrediction:
     interval: Interval
     centre: str = "new"
     centre_note: str = ""
+    prior_share: float = 0.0
+    prior_share_parameters: dict[str, float] = field(default_factory=dict)
 
     def sentence(self, digits: int = 1) -> str:
         """E.g. ``"predicted KM median PFS of 168 patients after R-PRRT 14.0 months (95% ETI
