@@ -141,36 +141,34 @@ Together: :math:`\theta` of order 5-30; the log-normal prior is centred at 8 wit
 
 Likelihood (and why these terms)
 --------------------------------
-* **Rotterdam Table 6, per line**: grade III and IV counts out of n, grades 0-II lumped, via
-  :func:`~netbayes.likelihoods.ordinal.coarsened_counts_loglik` on the *marginal*
-  (propensity-integrated) per-line probabilities. Rows: control I-PRRT (230), I-PRRT (181),
-  R-PRRT (181), RR-PRRT (13). Creatinine is not a cell line and is not used.
-* **Table 6, any line**: the worst-grade multinomial {all <= II, worst = III, worst = IV}
-  (AUDIT F11: the printed "any" columns overlap): control (199, 25, 6), R-PRRT (169, 11, 1),
-  RR-PRRT (12, 1, 0), and for I-PRRT the overlap of its single grade IV patient is unknown, so
-  the likelihood is the equal-weight mixture of (161, 19, 1) and (162, 18, 1).
-* **Per-line and any describe the same patients.** The exact likelihood of the three per-line
-  margins and the worst-grade margin of one 27-cell joint table is intractable from margins, so
-  the model uses a *composite likelihood*: the product of the three per-line terms and the "any"
-  term, the latter multiplied by ``any_weight`` (default 1). The per-line terms carry the
-  line-specific cutpoints; the "any" term is what identifies :math:`\sigma_u` (how much more
-  often lines fail together than independence implies). Because the terms overlap in
-  information about the overall level, the composite posterior could be over-confident. The
-  simulation study (``benchmarks/toxicity_coverage.py``) finds the dose effects and cutpoints
-  calibrated, but the per-line terms treat the three lines of the same patients as independent
-  margins while the shared propensity correlates them, so intervals for cohort effects common
-  to all lines (:math:`\delta_{control}`) are somewhat optimistic: about 80% for a nominal 90%.
-  The full weight is kept (halving it does not help those effects and loses information on
-  :math:`\sigma_u`). The figures are in ``docs/model_notes.md``.
+* **Rotterdam Table 6** (``margins="exact"``, the default; ``docs/toxicity_margins.md``).
+  Per phase of n patients (control I-PRRT 230, I-PRRT 181, R-PRRT 181, RR-PRRT 13) the paper
+  prints, per cell line, the grade III and IV counts, and grade III/IV counts for "any line"
+  that overlap the per-line ones (AUDIT F11). Each patient has a pattern of lines at grade
+  >= III whose probabilities follow from the shared propensity :math:`u` (quadrature); the
+  three per-line counts and the any-line count are linear margins of the multinomial pattern
+  table, and their exact joint probability is the sum over every consistent table
+  (enumerated once per data set; for I-PRRT, whose any-line count is 19 or 20, the sum over
+  both readings). Each line's grade IV count among its grade >= III patients is binomial with
+  P(IV)/P(>= III). Left out, conservatively: the dependence of those three binomials through
+  :math:`u` and the any-line grade IV count (0-6 patients). Creatinine is not a cell line and
+  is not used.
 * **188Re-HEDP per-cycle table** (11 cycles, 6 patients, full grades 0-IV per line,
-  :func:`netbayes.cohorts.re188_cycle_grade_counts`): per-cycle grades are mutually exclusive
-  (the per-patient column is not, F18, and is not used). Which cycle belongs to which patient is
-  not published, so the counts are modelled as a multinomial with the *average* of the 11
-  cycles' marginal probabilities (cycle :math:`k` of patient :math:`i`: activity
-  cumulative/n_cycles, prior activity = 177Lu cumulative + :math:`\theta` x earlier 188Re
-  cycles). This ignores the within-patient correlation of cycles (2 patients have >1 cycle of
-  the same propensity); the simulation benchmark includes it, and the posterior predictive
-  check simulates it.
+  :func:`netbayes.cohorts.re188_cycle_grade_counts`; cycle :math:`k` of patient :math:`i`:
+  activity cumulative/n_cycles, prior activity = 177Lu cumulative + :math:`\theta` x earlier
+  188Re cycles). Which cycle's grade is which is not published, but each patient's cycles are:
+  the patient's propensity :math:`u_i = \sigma_u z_i` (``z_re188``) is shared by their cycles
+  and lines, and given it each line's per-cycle count vector is Poisson-multinomial (exact
+  dynamic programme). The per-patient column (F18) overlaps it and is not used.
+* ``margins="composite"`` keeps the v0.1 likelihood: the per-line terms (on the marginal
+  per-line probabilities), the worst-grade multinomial of "any line" (weight ``any_weight``)
+  as if independent of them, and the 188Re cycles as a multinomial with the average of the
+  cycles' probabilities. Per-line and any-line margins of the same patients then count their
+  common information twice; in the simulation study (``benchmarks/toxicity_coverage.py``,
+  50 paired replicates) the cohort effects common to all lines (:math:`\delta_{control}`,
+  :math:`\delta_{retreated}`, :math:`\delta_{re188}`) covered 83% at nominal 90% with it,
+  and the exact likelihood brings them back to nominal (figures in
+  ``docs/toxicity_margins.md``).
 * **Baseline grades** (``re188_baseline_grades``: all six patients had anaemia grade >= I before
   188Re) are not a likelihood term (they are not a treatment outcome); they motivate the
   :math:`\delta_{re188}` cohort effect.
