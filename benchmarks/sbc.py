@@ -109,6 +109,7 @@ def _setup(model: str):
         TARGET_ACCEPT,
         ToxicityModel,
         draw_prior_params,
+        exact_data_arrays,
         simulate_data,
     )
 
@@ -120,11 +121,14 @@ def _setup(model: str):
     def simulate(rng):
         truth = draw_prior_params(rng, tm.priors)
         data, _ = simulate_data(truth, rng, template=tm.data)
-        values = {
-            "line_counts": data.line_counts,
-            "worst_counts": data.worst_counts,
-            "re_counts": data.re_counts,
-        }
+        if tm.margins == "exact":  # the pattern tables and 188Re lattice of these counts
+            values = exact_data_arrays(data)
+        else:
+            values = {
+                "line_counts": data.line_counts,
+                "worst_counts": data.worst_counts,
+                "re_counts": data.re_counts,
+            }
         return {k: truth[k] for k in names}, values
 
     from netbayes.formulas.toxicity import CELL_LINES

@@ -17,10 +17,15 @@ The model is compiled once (nutpie) and re-used on each replicate's counts with
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/toxicity_coverage.py [--reps 50] [--any-weight 1.0]
+    PYTHONPATH=src python benchmarks/toxicity_coverage.py [--reps 50] [--margins exact]
 
-Writes ``benchmarks/results/toxicity_coverage_replicates.csv`` (one row per replicate and
-parameter) and ``toxicity_coverage_summary.csv`` / ``.md``.
+``--margins exact`` (the model's default, ``docs/toxicity_margins.md``) writes
+``benchmarks/results/toxicity_coverage_replicates_exact.csv`` (one row per replicate and
+parameter, appended after each replicate: an interrupted run resumes where it stopped, on the
+same simulated data) and ``toxicity_coverage_summary_exact.csv`` / ``.md``;
+``--margins composite`` the v0.1 composite likelihood (``toxicity_coverage_*.csv`` without a
+tag at ``--any-weight 1``). Replicate ``r`` simulates the same truth and data under either
+likelihood (same seed), so the two are paired.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from netbayes.models.toxicity import (
     TARGET_ACCEPT,
     ToxicityModel,
     draw_prior_params,
+    exact_data_arrays,
     simulate_data,
 )
 
@@ -71,6 +77,8 @@ def run_coverage(
     seed: int = 2024,
     any_weight: float = 1.0,
     target_accept: float = TARGET_ACCEPT,
+    margins: str = "composite",
+    out: Path | None = None,
     verbose: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the coverage simulation.
@@ -85,6 +93,12 @@ def run_coverage(
         Weight of the "any line" term (:class:`~netbayes.models.toxicity.ToxicityModel`).
     target_accept : float
         NUTS target acceptance; default the model's own default fit setting.
+    margins : {"exact", "composite"}
+        The likelihood of the published margins (:class:`~netbayes.models.toxicity.
+        ToxicityModel`).
+    out : Path, optional
+        Per-replicate CSV, appended after each replicate; replicates already in it are not
+        refitted (their data are still simulated, so later replicates stay paired).
     verbose : bool
         Print one line per replicate.
 
@@ -99,19 +113,30 @@ def run_coverage(
     import nutpie
 
     rng = np.random.default_rng(seed)
-    tm = ToxicityModel(any_weight=any_weight)
+    tm = ToxicityModel(any_weight=any_weight, margins=margins)
     model = tm.build()
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model, freeze_model=False)
     if verbose:
         print(f"compiled in {time.perf_counter() - t0:.1f} s")
-    rows = []
+    rows: list[dict] = []
+    done: set[int] = set()
+    if out is not None and out.exists():
+        old = pd.read_csv(out)
+        rows = old.to_dict("records")
+        done = set(old["rep"].unique())
     for r in range(n_reps):
         truth = draw_prior_params(rng, tm.priors)
         data, _ = simulate_data(truth, rng, template=tm.data)
-        c = compiled.with_data(
-            line_counts=data.line_counts, worst_counts=data.worst_counts, re_counts=data.re_counts
-        )
+        if r in done:
+            continue
+        if margins == "exact":
+            c = compiled.with_data(**exact_data_arrays(data))
+        else:
+            c = compiled.with_data(
+                line_counts=data.line_counts, worst_counts=data.worst_counts,
+                re_counts=data.re_counts,
+            )  # fmt: skip
         t1 = time.perf_counter()
         tree = nutpie.sample(
             c, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed + r,
@@ -127,11 +152,12 @@ def run_coverage(
         }  # fmt: skip
         est = _targets(draws_)
         tru = _targets(truth)
+        new = []
         for name, x in est.items():
             lo50, hi50 = Interval(0.5).bounds(x)
             lo90, hi90 = Interval(0.9).bounds(x)
             t = float(tru[name])
-            rows.append(
+            new.append(
                 {
                     "rep": r,
                     "target": name,
@@ -144,6 +170,9 @@ def run_coverage(
                     "seconds": time.perf_counter() - t1,
                 }
             )
+        rows += new
+        if out is not None:
+            pd.DataFrame(new).to_csv(out, mode="a", header=not out.exists(), index=False)
         if verbose:
             print(
                 f"rep {r + 1}/{n_reps}: {time.perf_counter() - t1:.1f} s, {n_div} divergences, "
@@ -184,20 +213,24 @@ def main() -> None:
     ap.add_argument("--any-weight", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--target-accept", type=float, default=TARGET_ACCEPT)
+    ap.add_argument("--margins", choices=["exact", "composite"], default="exact")
     a = ap.parse_args()
+    tag = "" if a.any_weight == 1.0 else f"_w{a.any_weight:g}"
+    if a.margins == "exact":
+        tag = "_exact"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"toxicity_coverage_replicates{tag}.csv"
     t0 = time.perf_counter()
     per_rep, summary = run_coverage(
         a.reps, draws=a.draws, tune=a.tune, seed=a.seed, any_weight=a.any_weight,
-        target_accept=a.target_accept,
+        target_accept=a.target_accept, margins=a.margins, out=out,
     )  # fmt: skip
     wall = time.perf_counter() - t0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    tag = "" if a.any_weight == 1.0 else f"_w{a.any_weight:g}"
-    per_rep.to_csv(RESULTS / f"toxicity_coverage_replicates{tag}.csv", index=False)
     summary.to_csv(RESULTS / f"toxicity_coverage_summary{tag}.csv", index=False)
     n_div = per_rep.groupby("rep")["divergences"].first()
     md = [
-        f"# Toxicity model: simulation coverage ({a.reps} replicates, any_weight={a.any_weight})",
+        f"# Toxicity model: simulation coverage ({per_rep['rep'].nunique()} replicates, "
+        f"margins={a.margins}, any_weight={a.any_weight})",
         "",
         "Truth drawn from the prior; published design; nominal 50% and 90% central intervals.",
         f"nutpie, 2 chains x {a.draws} draws ({a.tune} tuning), target_accept "

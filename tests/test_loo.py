@@ -298,12 +298,12 @@ def test_survival_units_are_the_model_likelihood(shipped, endpoint, censoring):
 
 @pytest.mark.slow
 def test_toxicity_units_are_the_model_likelihood(shipped):
-    from netbayes.checks.loo_toxicity import toxicity_units
+    from netbayes.checks.loo_toxicity import toxicity_config, toxicity_units
     from netbayes.models.toxicity import ToxicityModel
 
     p = _thin(shipped["toxicity"], 400)
     mine = sum(u.loglik for u in toxicity_units(Posteriors(toxicity=p)))
-    model = ToxicityModel().build()
+    model = ToxicityModel(margins=toxicity_config(p)["margins"]).build()
     fn = _compiled_terms(model, [q.name for q in model.potentials])
     d = p.all_draws()
     ref = [sum(fn(*[d[rv.name][s] for rv in model.free_RVs])) for s in range(len(mine))]

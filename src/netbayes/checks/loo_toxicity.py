@@ -9,6 +9,12 @@ The units are the terms of :class:`netbayes.models.toxicity.ToxicityModel`'s lik
 * one per cell line of the 188Re-HEDP per-cycle table: the multinomial of its grade 0-IV cycle
   counts under the mean per-cycle probabilities.
 
+That is the composite likelihood (``margins="composite"``, posteriors fitted before issue 16
+d4). With the exact likelihood (``margins="exact"``, ``docs/toxicity_margins.md``) the units
+are one per Table 6 phase (the exact joint of its per-line and any-line grade >= III counts
+times the per-line grade IV binomials) and one per 188Re cell line (the Poisson-multinomial
+of its cycle counts given the patients' propensities, the posterior's ``z_re188``).
+
 Each figure's predictive, per draw, is the in-sample check's
 (:func:`netbayes.formulas.toxicity_ppc.toxicity_ppc_table`): a per-line count is binomial
 with the marginal grade probability; a printed "any" count is binomial with the probability
@@ -38,13 +44,15 @@ from netbayes.checks.toxicity import (  # the in-sample check's labels, one copy
     _T6_TABLE,
 )
 from netbayes.formulas import toxicity as ftox
+from netbayes.formulas import toxicity_margins as tmar
 from netbayes.formulas.toxicity_ppc import toxicity_params
 
 __all__ = ["toxicity_config", "toxicity_units"]
 
 
 def toxicity_config(posterior: Any) -> dict[str, Any]:
-    """``any_weight`` (1.0) and ``n_nodes`` (64) of a toxicity posterior's card or fit."""
+    """``any_weight`` (1.0), ``n_nodes`` (64) and ``margins`` ("composite" for a posterior
+    saved before the option existed) of a toxicity posterior's card or fit."""
     cfg: dict[str, Any] = {}
     card = getattr(posterior, "card", None)
     if isinstance(card, dict):
@@ -52,7 +60,11 @@ def toxicity_config(posterior: Any) -> dict[str, Any]:
     info = getattr(posterior, "model_info", None)
     if not cfg and isinstance(info, dict):
         cfg = info.get("config") or {}
-    return {"any_weight": float(cfg.get("any_weight", 1.0)), "n_nodes": int(cfg.get("n_nodes", 64))}
+    return {
+        "any_weight": float(cfg.get("any_weight", 1.0)),
+        "n_nodes": int(cfg.get("n_nodes", 64)),
+        "margins": str(cfg.get("margins", "composite")),
+    }
 
 
 def _multinomial(counts: np.ndarray, logp: np.ndarray) -> np.ndarray:
@@ -132,11 +144,20 @@ def toxicity_units(post: Posteriors, seed: int = 13, reps: int = 20) -> list[Loo
         probs = np.stack([cum[..., 2], cum[..., 3] - cum[..., 2], 1.0 - cum[..., 3]], -1)
         with np.errstate(divide="ignore"):
             logp = np.log(np.maximum(probs, 1e-300))
+        exact = cfg["margins"] == "exact"
+        phase_figs: list[LooFigure] = []
+        ll_phase = np.zeros(S)
         for li, line in enumerate(lines):
             k3, k4 = (int(v) for v in d.line_counts[p, li])
-            ll = _multinomial(np.array([n - k3 - k4, k3, k4]), logp[:, li])
             figs = [fig(ph, line, g, k, _binomial_figure(n, probs[:, li, g - 2], k, rng))
                     for g, k in ((3, k3), (4, k4))]  # fmt: skip
+            if exact:  # grade IV among the line's grade >= III patients
+                lp34 = np.logaddexp(logp[:, li, 1], logp[:, li, 2])
+                lp_c = np.stack([logp[:, li, 1] - lp34, logp[:, li, 2] - lp34], -1)
+                ll_phase = ll_phase + _multinomial(np.array([k3, k4]), lp_c)
+                phase_figs += figs
+                continue
+            ll = _multinomial(np.array([n - k3 - k4, k3, k4]), logp[:, li])
             units.append(LooUnit(f"toxicity:t6_{_T6_PHASE[ph]}_{line}", ll, figs))
         # "any" unit: worst-grade probabilities by the model's quadrature
         zc = cut[..., None] - eta[:, None, None, None] - sig[:, None, None, None] * x  # (S,3,4,K)
@@ -148,6 +169,14 @@ def toxicity_units(post: Posteriors, seed: int = 13, reps: int = 20) -> list[Loo
         ll_a = _multinomial(d.worst_counts[0, p], logw)
         ll_b = _multinomial(d.worst_counts[1, p], logw)
         ll_any = cfg["any_weight"] * (np.logaddexp(ll_a, ll_b) - math.log(2.0))
+        if exact:  # the exact joint of the grade >= III margins (both readings of "any")
+            k_ge3 = d.line_counts[p].sum(-1)
+            log_pi = tmar.pattern_logprobs(cut[:, :, 2] - eta[:, None], sig, cfg["n_nodes"])
+            ll_j = np.full(S, -np.inf)
+            for w in sorted({round(float(d.worst_counts[v, p, 1:].sum())) for v in range(2)}):
+                t, c0 = tmar.margin_tables(n, k_ge3, w)
+                ll_j = np.logaddexp(ll_j, tmar.log_margins_pmf(t, c0, log_pi))
+            ll_any = ll_j + ll_phase
         # printed "any" count: patients with that grade in at least one line
         zq = cut[..., None] - eta[:, None, None, None] - sig[:, None, None, None] * x_ppc
         c = ndtr(zq)  # (S, 3, 4, K)
@@ -157,7 +186,10 @@ def toxicity_units(post: Posteriors, seed: int = 13, reps: int = 20) -> list[Loo
         figs = [fig(ph, "any", g, int(d.any_printed[p, g - 3]),
                     _binomial_figure(n, q[g], int(d.any_printed[p, g - 3]), rng))
                 for g in (3, 4)]  # fmt: skip
-        units.append(LooUnit(f"toxicity:t6_{_T6_PHASE[ph]}_any", ll_any, figs))
+        if exact:
+            units.append(LooUnit(f"toxicity:t6_{_T6_PHASE[ph]}", ll_any, phase_figs + figs))
+        else:
+            units.append(LooUnit(f"toxicity:t6_{_T6_PHASE[ph]}_any", ll_any, figs))
     # 188Re-HEDP per-cycle grades
     re_eq = th["theta"][:, None] * d.re_activity
     eta_re = (
@@ -181,8 +213,18 @@ def toxicity_units(post: Posteriors, seed: int = 13, reps: int = 20) -> list[Loo
     g_sim = ftox.simulate_grades(
         (eta_re[:, None, :] + u_p[..., pidx])[..., None] * np.ones(3), cut[:, None, None], 0.0, rng
     )  # (S, reps, cycles, 3)
+    if cfg["margins"] == "exact":  # given the patients' propensities (posterior z_re188)
+        z_re = np.asarray(src.draws("z_re188")).reshape(S, -1)  # same draws, not thinned
+        eta_c = eta_re + sig[:, None] * z_re[:, pidx]  # (S, cycles)
+        cum_c = ndtr(cut[:, None] - eta_c[..., None, None])  # (S, cycles, 3, 4)
+        p5c = np.diff(np.concatenate([zeros, cum_c, zeros + 1.0], -1), axis=-1)
+        with np.errstate(divide="ignore"):
+            lp5c = np.log(np.maximum(p5c, 1e-300))
     for li, line in enumerate(lines):
-        ll = _multinomial(d.re_counts[li], lp_mean[:, li])
+        if cfg["margins"] == "exact":
+            ll = tmar.log_poisson_multinomial(d.re_counts[li], lp5c[:, :, li])
+        else:
+            ll = _multinomial(d.re_counts[li], lp_mean[:, li])
         figs = []
         for g in range(5):
             y = int(d.re_counts[li, g])

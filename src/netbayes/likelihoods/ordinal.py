@@ -82,12 +82,16 @@ __all__ = [
     "increments_from_cutpoints_np",
     "individual_grades_loglik",
     "log_cdf",
+    "margin_tables_loglik",
     "marginal_line_probs",
     "multinomial_loglik",
     "normal_quadrature",
     "ordered_cutpoints_from_increments",
     "ordered_cutpoints_from_increments_np",
     "ordinal_logprobs",
+    "pattern_logprobs",
+    "poisson_multinomial_lattice_loglik",
+    "poisson_multinomial_loglik",
 ]
 
 Link = Literal["logit", "probit"]
@@ -690,3 +694,170 @@ def ordered_cutpoints_from_increments(c1: TensorLike, log_increments: TensorLike
     steps = pt.cumsum(pt.exp(log_increments), axis=-1)
     zero = pt.zeros_like(log_increments[..., :1])
     return pt.shape_padright(c1) + pt.concatenate([zero, steps], axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# exact likelihoods of overlapping margins (issue 16 d4; docs/toxicity_margins.md)
+# ----------------------------------------------------------------------------------------------
+def pattern_logprobs(
+    z3_lines: TensorLike,
+    sigma_u: TensorLike,
+    link: Link = "probit",
+    n_nodes: int = DEFAULT_N_NODES,
+    *,
+    rule: QuadratureRule = DEFAULT_RULE,
+) -> TensorVariable:
+    r"""Log-probabilities of the 8 patterns of grade >= III indicators over three lines.
+
+    .. math::
+
+        \log \pi_S = \log E_u\Bigl[\prod_{l \in S} F(u - z_l)
+                     \prod_{l \notin S} F(z_l - u)\Bigr],
+
+    :math:`z_l = c_{l3} - \eta_l` (conditional scale), by quadrature in log space. The order
+    of the patterns is :data:`netbayes.formulas.toxicity_margins.PATTERNS`.
+
+    Parameters
+    ----------
+    z3_lines : tensor_like, shape (..., 3)
+        Grade III cutpoint minus linear predictor per line, without the patient effect.
+    sigma_u : tensor_like
+        Propensity SD (scalar or broadcast with the batch shape).
+    link, n_nodes, rule
+        As in :func:`any_line_probs`.
+
+    Returns
+    -------
+    TensorVariable, shape (..., 8)
+    """
+    from netbayes.formulas.toxicity_margins import PATTERNS
+
+    _check_link(link)
+    z = _as_float(z3_lines)
+    _check_last_axis(z, 3, "z3_lines")
+    u, logw = _scaled_nodes(sigma_u, n_nodes, rule)  # (*s, K)
+    zu = pt.shape_padright(z) - pt.expand_dims(u, -2)  # (..., 3, K)
+    lo = log_cdf(zu, link)
+    hi = log_cdf(-zu, link)
+    pat = np.asarray(PATTERNS, dtype=bool)[..., None]  # (8, 3, 1)
+    terms = pt.switch(pat, pt.expand_dims(hi, -3), pt.expand_dims(lo, -3))  # (..., 8, 3, K)
+    return pt.logsumexp(terms.sum(axis=-2) + logw, axis=-1)
+
+
+def margin_tables_loglik(
+    tables: TensorLike, log_coef: TensorLike, group: TensorLike, log_pi: TensorLike, n_groups: int
+) -> TensorVariable:
+    r"""Exact log-likelihood of margins of a multinomial: a log-sum over consistent tables.
+
+    .. math::
+
+        \ell_j = \log \sum_{t:\ \mathrm{group}_t = j}
+                 \exp\Bigl(\log c_t + \sum_S N_{tS} \log \pi_{jS}\Bigr),
+
+    with the tables and coefficients of
+    :func:`netbayes.formulas.toxicity_margins.margin_tables` (rows of several margins stacked;
+    ``group`` says which margin set, e.g. which phase, a row belongs to; the rows of two
+    readings of one phase's margins share its group and are summed).
+
+    Parameters
+    ----------
+    tables : tensor_like, shape (T, 8)
+        Pattern counts.
+    log_coef : tensor_like, shape (T,)
+    group : tensor_like of int, shape (T,)
+        Group of each table in ``0 .. n_groups - 1``.
+    log_pi : tensor_like, shape (n_groups, 8)
+        Pattern log-probabilities per group (:func:`pattern_logprobs`).
+    n_groups : int
+
+    Returns
+    -------
+    TensorVariable, shape (n_groups,)
+        A group without tables gets a very negative value (impossible margins).
+    """
+    tables = _as_float(tables)
+    lp = _as_float(log_pi)[group]  # (T, 8)
+    terms = pt.switch(pt.gt(tables, 0), tables * lp, 0.0).sum(axis=-1) + _as_float(log_coef)
+    onehot = pt.eq(pt.shape_padleft(group), pt.arange(n_groups)[:, None])  # (G, T)
+    masked = pt.switch(onehot, pt.shape_padleft(terms), -1e30)
+    return pt.logsumexp(masked, axis=-1)
+
+
+def poisson_multinomial_loglik(counts: NDArray, logp: TensorLike) -> TensorVariable:
+    r"""Exact log-probability of category counts of units with their own probabilities.
+
+    The dynamic programme of
+    :func:`netbayes.formulas.toxicity_margins.log_poisson_multinomial`, in PyTensor: states
+    are the count vectors below ``counts``, one step per unit.
+
+    Parameters
+    ----------
+    counts : ndarray of int, shape (G,)
+        Observed counts (plain data: they fix the state space), summing to the units.
+    logp : tensor_like, shape (J, G)
+        Log category probabilities of each unit.
+
+    Returns
+    -------
+    TensorVariable
+        Scalar.
+    """
+    c = np.asarray(counts).astype(int)
+    logp = _as_float(logp)
+    J = logp.type.shape[0]
+    if J is not None and int(c.sum()) != J:
+        raise ValueError(f"counts={c.tolist()} must sum to the {J} units of logp")
+    shape = tuple(int(v) + 1 for v in c)
+    init = np.full(shape, -1e4)
+    init[(0,) * len(c)] = 0.0
+    state = pt.as_tensor_variable(init)
+    for j in range(int(c.sum())):
+        parts = []
+        for g in range(len(c)):
+            if c[g] == 0:
+                continue
+            pad = [(0, 0)] * len(c)
+            pad[g] = (1, 0)
+            sl = [slice(None)] * len(c)
+            sl[g] = slice(0, -1)
+            shifted = pt.concatenate(
+                [pt.full([1 if a == g else shape[a] for a in range(len(c))], -1e4),
+                 state[tuple(sl)]],
+                axis=g,
+            )  # fmt: skip
+            parts.append(shifted + logp[j, g])
+        state = pt.logsumexp(pt.stack(parts), axis=0)
+    return state[tuple(int(v) for v in c)]
+
+
+def poisson_multinomial_lattice_loglik(
+    prev: TensorLike, row: TensorLike, init: TensorLike, final: TensorLike, logp: TensorLike
+) -> TensorVariable:
+    r"""Exact log-probabilities of several count vectors of units with their own probabilities.
+
+    The dynamic programme of :func:`poisson_multinomial_loglik` on the flattened state space
+    of :func:`netbayes.formulas.toxicity_margins.count_lattice`, so that the counts can be data
+    containers (a compiled model re-used on other counts).
+
+    Parameters
+    ----------
+    prev, row, init, final
+        From :func:`~netbayes.formulas.toxicity_margins.count_lattice`.
+    logp : tensor_like, shape (J, R, G)
+        Log category probabilities of unit ``j`` in row ``r`` (every row counts the same
+        ``J`` units, e.g. the cycles, per cell line).
+
+    Returns
+    -------
+    TensorVariable, shape (R,)
+    """
+    logp = _as_float(logp)
+    state = _as_float(init)
+    J = logp.type.shape[0]
+    if J is None:
+        raise ValueError("logp must have a known number of units (first axis)")
+    for j in range(J):
+        ext = pt.concatenate([state, pt.as_tensor_variable(np.array([-1e4]))])
+        cand = ext[prev] + logp[j][row]  # (M, G)
+        state = pt.logsumexp(cand, axis=-1)
+    return state[final]

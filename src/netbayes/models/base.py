@@ -281,6 +281,7 @@ class ToxicityInfo(ModelBase):
         return {
             "priors": self.prior_settings(),
             "any_weight": float(self.any_weight),  # type: ignore[attr-defined]
+            "margins": str(getattr(self, "margins", "composite")),
             "n_nodes": int(self.n_nodes),  # type: ignore[attr-defined]
             "study_level": bool(self.study_level),  # type: ignore[attr-defined]
             "studies": list(self.studies) if self.study_level else [],  # type: ignore[attr-defined]

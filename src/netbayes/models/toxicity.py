@@ -141,36 +141,34 @@ Together: :math:`\theta` of order 5-30; the log-normal prior is centred at 8 wit
 
 Likelihood (and why these terms)
 --------------------------------
-* **Rotterdam Table 6, per line**: grade III and IV counts out of n, grades 0-II lumped, via
-  :func:`~netbayes.likelihoods.ordinal.coarsened_counts_loglik` on the *marginal*
-  (propensity-integrated) per-line probabilities. Rows: control I-PRRT (230), I-PRRT (181),
-  R-PRRT (181), RR-PRRT (13). Creatinine is not a cell line and is not used.
-* **Table 6, any line**: the worst-grade multinomial {all <= II, worst = III, worst = IV}
-  (AUDIT F11: the printed "any" columns overlap): control (199, 25, 6), R-PRRT (169, 11, 1),
-  RR-PRRT (12, 1, 0), and for I-PRRT the overlap of its single grade IV patient is unknown, so
-  the likelihood is the equal-weight mixture of (161, 19, 1) and (162, 18, 1).
-* **Per-line and any describe the same patients.** The exact likelihood of the three per-line
-  margins and the worst-grade margin of one 27-cell joint table is intractable from margins, so
-  the model uses a *composite likelihood*: the product of the three per-line terms and the "any"
-  term, the latter multiplied by ``any_weight`` (default 1). The per-line terms carry the
-  line-specific cutpoints; the "any" term is what identifies :math:`\sigma_u` (how much more
-  often lines fail together than independence implies). Because the terms overlap in
-  information about the overall level, the composite posterior could be over-confident. The
-  simulation study (``benchmarks/toxicity_coverage.py``) finds the dose effects and cutpoints
-  calibrated, but the per-line terms treat the three lines of the same patients as independent
-  margins while the shared propensity correlates them, so intervals for cohort effects common
-  to all lines (:math:`\delta_{control}`) are somewhat optimistic: about 80% for a nominal 90%.
-  The full weight is kept (halving it does not help those effects and loses information on
-  :math:`\sigma_u`). The figures are in ``docs/model_notes.md``.
+* **Rotterdam Table 6** (``margins="exact"``, the default; ``docs/toxicity_margins.md``).
+  Per phase of n patients (control I-PRRT 230, I-PRRT 181, R-PRRT 181, RR-PRRT 13) the paper
+  prints, per cell line, the grade III and IV counts, and grade III/IV counts for "any line"
+  that overlap the per-line ones (AUDIT F11). Each patient has a pattern of lines at grade
+  >= III whose probabilities follow from the shared propensity :math:`u` (quadrature); the
+  three per-line counts and the any-line count are linear margins of the multinomial pattern
+  table, and their exact joint probability is the sum over every consistent table
+  (enumerated once per data set; for I-PRRT, whose any-line count is 19 or 20, the sum over
+  both readings). Each line's grade IV count among its grade >= III patients is binomial with
+  P(IV)/P(>= III). Left out, conservatively: the dependence of those three binomials through
+  :math:`u` and the any-line grade IV count (0-6 patients). Creatinine is not a cell line and
+  is not used.
 * **188Re-HEDP per-cycle table** (11 cycles, 6 patients, full grades 0-IV per line,
-  :func:`netbayes.cohorts.re188_cycle_grade_counts`): per-cycle grades are mutually exclusive
-  (the per-patient column is not, F18, and is not used). Which cycle belongs to which patient is
-  not published, so the counts are modelled as a multinomial with the *average* of the 11
-  cycles' marginal probabilities (cycle :math:`k` of patient :math:`i`: activity
-  cumulative/n_cycles, prior activity = 177Lu cumulative + :math:`\theta` x earlier 188Re
-  cycles). This ignores the within-patient correlation of cycles (2 patients have >1 cycle of
-  the same propensity); the simulation benchmark includes it, and the posterior predictive
-  check simulates it.
+  :func:`netbayes.cohorts.re188_cycle_grade_counts`; cycle :math:`k` of patient :math:`i`:
+  activity cumulative/n_cycles, prior activity = 177Lu cumulative + :math:`\theta` x earlier
+  188Re cycles). Which cycle's grade is which is not published, but each patient's cycles are:
+  the patient's propensity :math:`u_i = \sigma_u z_i` (``z_re188``) is shared by their cycles
+  and lines, and given it each line's per-cycle count vector is Poisson-multinomial (exact
+  dynamic programme). The per-patient column (F18) overlaps it and is not used.
+* ``margins="composite"`` keeps the v0.1 likelihood: the per-line terms (on the marginal
+  per-line probabilities), the worst-grade multinomial of "any line" (weight ``any_weight``)
+  as if independent of them, and the 188Re cycles as a multinomial with the average of the
+  cycles' probabilities. Per-line and any-line margins of the same patients then count their
+  common information twice; in the simulation study (``benchmarks/toxicity_coverage.py``,
+  50 paired replicates) the cohort effects common to all lines (:math:`\delta_{control}`,
+  :math:`\delta_{retreated}`, :math:`\delta_{re188}`) covered 83% at nominal 90% with it,
+  and the exact likelihood brings them back to nominal (figures in
+  ``docs/toxicity_margins.md``).
 * **Baseline grades** (``re188_baseline_grades``: all six patients had anaemia grade >= I before
   188Re) are not a likelihood term (they are not a treatment outcome); they motivate the
   :math:`\delta_{re188}` cohort effect.
@@ -216,6 +214,7 @@ __all__ = [
     "A_REF_GBQ",
     "DEFAULT_PRIORS",
     "DOSE_SCALE_GBQ",
+    "MARGINS",
     "PHASES",
     "TARGET_ACCEPT",
     "USER_COLUMNS",
@@ -223,6 +222,7 @@ __all__ = [
     "ToxicityModel",
     "ToxicityPriors",
     "draw_prior_params",
+    "exact_data_arrays",
     "simulate_data",
     "validate_user_data",
 ]
@@ -235,6 +235,8 @@ TARGET_ACCEPT = 0.98
 see "Parameterisation" in the module docstring for why not nutpie's 0.8. With the study level
 (``tau_tox``) the default fit at 0.9 had 4 divergent transitions in 4000 draws (shipped seed),
 at 0.95 one, at 0.98 none."""
+MARGINS: tuple[str, ...] = ("exact", "composite")
+"""Likelihoods of the published margins (:class:`ToxicityModel`'s ``margins``)."""
 PHASES: tuple[str, ...] = TOXICITY_PHASES
 """Rows of Rotterdam Table 6 used as likelihood, in model order."""
 
@@ -440,6 +442,51 @@ def validate_user_data(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def exact_data_arrays(data: ToxicityData) -> dict[str, np.ndarray]:
+    """The data containers of the exact likelihood (``margins="exact"``) for some counts.
+
+    A compiled model is re-used on other counts of the same design by passing these to
+    ``with_data`` (the simulation benchmark): the Table 6 per-line counts, every table of
+    pattern counts consistent with each phase's margins (:func:`netbayes.formulas.
+    toxicity_margins.margin_tables`; both readings of a phase whose any-line count is
+    ambiguous, F11) and the state space of the 188Re-HEDP per-cycle counts
+    (:func:`~netbayes.formulas.toxicity_margins.count_lattice`).
+
+    Parameters
+    ----------
+    data : ToxicityData
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``line_counts``, ``t6_tables``, ``t6_log_coef``, ``t6_group``, ``re_prev``,
+        ``re_row``, ``re_init``, ``re_final``.
+    """
+    from netbayes.formulas import toxicity_margins as tmar
+
+    k3 = data.line_counts[..., 0] + data.line_counts[..., 1]
+    tabs, coefs, groups = [], [], []
+    for p in range(len(data.n)):
+        ws = sorted({round(float(data.worst_counts[v, p, 1] + data.worst_counts[v, p, 2]))
+                     for v in range(data.worst_counts.shape[0])})  # fmt: skip
+        for w in ws:
+            t, c = tmar.margin_tables(int(data.n[p]), k3[p], w)
+            tabs.append(t)
+            coefs.append(c)
+            groups.append(np.full(len(t), p, dtype=np.int64))
+    lat = tmar.count_lattice(data.re_counts)
+    return {
+        "line_counts": np.asarray(data.line_counts, float),
+        "t6_tables": np.concatenate(tabs).astype(float),
+        "t6_log_coef": np.concatenate(coefs),
+        "t6_group": np.concatenate(groups),
+        "re_prev": lat["prev"],
+        "re_row": lat["row"],
+        "re_init": lat["init"],
+        "re_final": lat["final"],
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # the model
 # ----------------------------------------------------------------------------------------------
@@ -457,7 +504,13 @@ class ToxicityModel(ToxicityInfo):
     data : ToxicityData, optional
         Aggregate data (default: the packaged published tables).
     any_weight : float
-        Weight of the "any line" worst-grade term in the composite likelihood.
+        Weight of the "any line" worst-grade term of the composite likelihood
+        (``margins="composite"`` only).
+    margins : {"exact", "composite"}
+        ``"exact"`` (default): the exact likelihood of Table 6's overlapping per-line and
+        any-line margins and the per-patient 188Re-HEDP likelihood
+        (``docs/toxicity_margins.md``); ``"composite"``: the v0.1 composite likelihood (the
+        margins as if independent, 188Re cycles as if independent).
     n_nodes : int
         Quadrature nodes for the patient propensity.
     exclude_studies : sequence of str
@@ -486,7 +539,11 @@ class ToxicityModel(ToxicityInfo):
         study_level: bool = True,
         exclude_studies: Sequence[str] = (),
         studies: Any = None,
+        margins: str = "exact",
     ) -> None:
+        if margins not in MARGINS:
+            raise ValueError(f"margins={margins!r}; allowed: {', '.join(MARGINS)}")
+        self.margins = margins
         if not (0.0 <= any_weight <= 1.0):
             raise ValueError(f"any_weight={any_weight!r}; expected a number in [0, 1]")
         self.data = data if data is not None else ToxicityData.packaged()
@@ -566,7 +623,6 @@ class ToxicityModel(ToxicityInfo):
         studies = self.studies
         if self.study_level:
             coords["study"] = studies
-        nodes = self.n_nodes
         with pm.Model(coords=coords) as model:
             # sigma_u and theta are sampled as before (log scale); every location parameter is
             # sampled on the population-averaged scale x / sqrt(1 + sigma_u^2) with the prior
@@ -609,38 +665,12 @@ class ToxicityModel(ToxicityInfo):
             )
             if v_m is not None and use_rot:
                 eta_m = eta_m + v_m[studies.index(rotterdam.STUDY_ID)]
-            eta_pl_m = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (phase, line)
-            # counts as pm.Data: a compiled model can be re-used on simulated data (benchmark)
-            line_counts = pm.Data("line_counts", d.line_counts)
-            worst_counts = pm.Data("worst_counts", d.worst_counts)
-            re_counts = pm.Data("re_counts", d.re_counts)
-            # probit: integrating u ~ N(0, sigma_u^2) out of one line is exact rescaling, so
-            # the per-line margins depend on the marginal-scale parameters only
-            ll_lines = lik.coarsened_counts_loglik(
-                d.n[:, None], line_counts[..., 0], line_counts[..., 1], eta_pl_m, cut_m, LINK
-            )
-            if use_rot:
-                pm.Potential("ll_table6_lines", ll_lines.sum())
-            logp_any = lik.any_line_probs(scale * eta_pl_m, cut, sig, LINK, n_nodes=nodes, log=True)
-            ll_a = lik.multinomial_loglik(worst_counts[0], logp_any)
-            ll_b = lik.multinomial_loglik(worst_counts[1], logp_any)
-            ll_any = pt.logsumexp(pt.stack([ll_a, ll_b]), axis=0) - math.log(2.0)
-            if use_rot:
-                pm.Potential("ll_table6_any", self.any_weight * ll_any.sum())
-            # 188Re-HEDP cycles: marginal per-cycle probabilities, averaged over the 11 cycles
-            re_eq = theta * d.re_activity
-            eta_re_m = (
-                m["beta_activity"] * (re_eq - A_REF_GBQ) / DOSE_SCALE_GBQ
-                + m["beta_prior"] * (d.re_prior_lu + re_eq * d.re_cycle) / DOSE_SCALE_GBQ
-                + m["delta_re188"]
-            )
-            if v_m is not None and use_re:
-                eta_re_m = eta_re_m + v_m[studies.index(re188.STUDY_ID)]
-            eta_re_l = pt.shape_padright(eta_re_m) * pt.ones((1, 3))
-            lp_cyc = lik.ordinal_logprobs(eta_re_l, cut_m, LINK)  # (cycle, line, 5)
-            lp_mean = pt.logsumexp(lp_cyc, axis=0) - math.log(len(d.re_activity))
-            if use_re:
-                pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
+            if self.margins == "exact":
+                self._add_exact_terms(pm, pt, m, cut_m, cut, sig, scale, eta_m, v_m, studies,
+                                      theta, use_rot, use_re)  # fmt: skip
+            else:
+                self._add_composite_terms(pm, pt, m, cut_m, cut, sig, scale, eta_m, v_m,
+                                          studies, theta, use_rot, use_re)  # fmt: skip
             if self.added is not None:
                 self._add_study_counts(pm, pt, m, cut_m, sig, scale, v_m, studies, theta)
             if user is not None:
@@ -665,6 +695,97 @@ class ToxicityModel(ToxicityInfo):
                 )
         self.model = model
         return model
+
+    def _add_composite_terms(self, pm, pt, m, cut_m, cut, sig, scale, eta_m, v_m, studies, theta,
+                             use_rot, use_re):  # fmt: skip
+        """The v0.1 composite likelihood (``margins="composite"``): per-line and worst-grade
+        terms of Table 6 as if independent, 188Re cycles at their mean probabilities."""
+        d, nodes = self.data, self.n_nodes
+        eta_pl_m = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (phase, line)
+        # counts as pm.Data: a compiled model can be re-used on simulated data (benchmark)
+        line_counts = pm.Data("line_counts", d.line_counts)
+        worst_counts = pm.Data("worst_counts", d.worst_counts)
+        re_counts = pm.Data("re_counts", d.re_counts)
+        # probit: integrating u ~ N(0, sigma_u^2) out of one line is exact rescaling, so
+        # the per-line margins depend on the marginal-scale parameters only
+        ll_lines = lik.coarsened_counts_loglik(
+            d.n[:, None], line_counts[..., 0], line_counts[..., 1], eta_pl_m, cut_m, LINK
+        )
+        if use_rot:
+            pm.Potential("ll_table6_lines", ll_lines.sum())
+        logp_any = lik.any_line_probs(scale * eta_pl_m, cut, sig, LINK, n_nodes=nodes, log=True)
+        ll_a = lik.multinomial_loglik(worst_counts[0], logp_any)
+        ll_b = lik.multinomial_loglik(worst_counts[1], logp_any)
+        ll_any = pt.logsumexp(pt.stack([ll_a, ll_b]), axis=0) - math.log(2.0)
+        if use_rot:
+            pm.Potential("ll_table6_any", self.any_weight * ll_any.sum())
+        # 188Re-HEDP cycles: marginal per-cycle probabilities, averaged over the 11 cycles
+        re_eq = theta * d.re_activity
+        eta_re_m = (
+            m["beta_activity"] * (re_eq - A_REF_GBQ) / DOSE_SCALE_GBQ
+            + m["beta_prior"] * (d.re_prior_lu + re_eq * d.re_cycle) / DOSE_SCALE_GBQ
+            + m["delta_re188"]
+        )
+        if v_m is not None and use_re:
+            eta_re_m = eta_re_m + v_m[studies.index(re188.STUDY_ID)]
+        eta_re_l = pt.shape_padright(eta_re_m) * pt.ones((1, 3))
+        lp_cyc = lik.ordinal_logprobs(eta_re_l, cut_m, LINK)  # (cycle, line, 5)
+        lp_mean = pt.logsumexp(lp_cyc, axis=0) - math.log(len(d.re_activity))
+        if use_re:
+            pm.Potential("ll_re188_cycles", lik.multinomial_loglik(re_counts, lp_mean).sum())
+
+    def _add_exact_terms(self, pm, pt, m, cut_m, cut, sig, scale, eta_m, v_m, studies, theta,
+                         use_rot, use_re):  # fmt: skip
+        """The exact likelihood of the published margins (``margins="exact"``,
+        ``docs/toxicity_margins.md``).
+
+        Table 6, per phase: the exact joint probability of the three per-line counts of grade
+        >= III and the any-line count (a sum of the pattern multinomial over every consistent
+        table; the I-PRRT phase sums over its two readings, F11), times, per line, the binomial
+        of the grade IV count among that line's grade >= III patients. 188Re-HEDP: each
+        patient's propensity ``u = sigma_u z_re188`` is a latent variable shared by the
+        patient's cycles and lines; given it, the per-cycle count vector of each line is
+        Poisson-multinomial (exact dynamic programme)."""
+        d, nodes = self.data, self.n_nodes
+        eta_pl_m = pt.shape_padright(eta_m) * pt.ones((1, 3))  # (phase, line)
+        arr = {k: pm.Data(k, v) for k, v in exact_data_arrays(d).items()}
+        line_counts = arr["line_counts"]
+        k3 = line_counts[..., 0] + line_counts[..., 1]  # (phase, line) grade >= III
+        tables, log_coef, group = arr["t6_tables"], arr["t6_log_coef"], arr["t6_group"]
+        z3 = cut[:, 2] - pt.shape_padright(scale * eta_m)  # (phase, line), conditional scale
+        log_pi = lik.pattern_logprobs(z3, sig, LINK, n_nodes=nodes)
+        ll_joint = lik.margin_tables_loglik(tables, log_coef, group, log_pi, len(d.n))
+        lp = lik.ordinal_logprobs(eta_pl_m, cut_m, LINK)  # (phase, line, 5), marginal
+        lp_ge3 = pt.logsumexp(lp[..., 3:], axis=-1)
+        lp_iv = lp[..., 4] - lp_ge3  # log P(IV | >= III)
+        lp_iii = lp[..., 3] - lp_ge3
+        k4 = line_counts[..., 1]
+        ll_iv = lik.multinomial_loglik(
+            pt.stack([k3 - k4, k4], -1), pt.stack([lp_iii, lp_iv], -1)
+        )  # (phase, line)
+        if use_rot:
+            pm.Potential("ll_table6_margins", ll_joint.sum())
+            pm.Potential("ll_table6_grade4", ll_iv.sum())
+        if not use_re:
+            return
+        # 188Re-HEDP: per-patient propensity shared by the patient's cycles and lines
+        pats = np.unique(d.re_patient)
+        z_re = pm.Normal("z_re188", 0.0, 1.0, shape=len(pats))
+        pidx = np.searchsorted(pats, d.re_patient)
+        re_eq = theta * d.re_activity
+        eta_re_m = (
+            m["beta_activity"] * (re_eq - A_REF_GBQ) / DOSE_SCALE_GBQ
+            + m["beta_prior"] * (d.re_prior_lu + re_eq * d.re_cycle) / DOSE_SCALE_GBQ
+            + m["delta_re188"]
+        )
+        if v_m is not None:
+            eta_re_m = eta_re_m + v_m[studies.index(re188.STUDY_ID)]
+        eta_re = scale * eta_re_m + sig * z_re[pidx]  # conditional on the patient's u
+        lp_cyc = lik.ordinal_logprobs(pt.shape_padright(eta_re) * pt.ones((1, 3)), cut, LINK)
+        ll_re = lik.poisson_multinomial_lattice_loglik(
+            arr["re_prev"], arr["re_row"], arr["re_init"], arr["re_final"], lp_cyc
+        )  # (line,)
+        pm.Potential("ll_re188_cycles", ll_re.sum())
 
     def _add_study_counts(self, pm, pt, m, cut_m, sig, scale, v_m, studies, theta):
         """Binomial terms of the added studies' grade counts (marginal scale per cell line; the
@@ -721,6 +842,8 @@ class ToxicityModel(ToxicityInfo):
         names += [f"{k}_marg" for k in _LOCATION_PARAMS]
         if self.study_level:
             names += ["tau_tox", "z_study_tox", "v_study"]
+        if self.margins == "exact" and re188.STUDY_ID in self.studies:
+            names += ["z_re188"]
         if self.user is not None:
             names += ["z_patient"] if self.study_level else ["delta_user", "z_patient"]
         return names
