@@ -28,6 +28,7 @@ __all__ = [
     "Check",
     "CheckResult",
     "Posteriors",
+    "model_config",
     "source_labels",
 ]
 
@@ -66,6 +67,18 @@ def source_labels() -> dict[tuple[str, str], str]:
         (str(f).removesuffix(".csv"), str(rid)): f"{paper}: {str(loc).split(' (')[0]}"
         for f, rid, paper, loc in s[["file", "row_id", "paper", "location"]].itertuples(index=False)
     }
+
+
+def model_config(posterior: Any) -> dict[str, Any]:
+    """The model settings a posterior was fitted with: its card's ``model_config`` (a stored
+    posterior), else its fit's ``model_info["config"]``, else ``{}`` (plain draws: the
+    model's defaults apply)."""
+    card = getattr(posterior, "card", None)
+    cfg = card.get("model_config") if isinstance(card, dict) else None
+    if not cfg:
+        info = getattr(posterior, "model_info", None)
+        cfg = info.get("config") if isinstance(info, dict) else None
+    return dict(cfg or {})
 
 
 @dataclass(eq=False)

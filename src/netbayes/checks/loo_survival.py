@@ -29,7 +29,7 @@ from scipy.special import betainc, gammaln
 
 from netbayes import spec, vocab
 from netbayes.calibration import re188, rotterdam, survival_calibration
-from netbayes.checks.base import Posteriors, source_labels
+from netbayes.checks.base import Posteriors, model_config, source_labels
 from netbayes.checks.loo_units import LooFigure, LooUnit
 from netbayes.checks.survival_ppc import survival_ppc_table
 from netbayes.families import get_family
@@ -58,13 +58,7 @@ def survival_config(posterior: Any) -> dict[str, Any]:
     dict
         ``n_grid`` (16), ``censoring`` (``"none"``) and ``accrual`` (``"uniform"``).
     """
-    cfg: dict[str, Any] = {}
-    card = getattr(posterior, "card", None)
-    if isinstance(card, dict):
-        cfg = card.get("model_config") or {}
-    info = getattr(posterior, "model_info", None)
-    if not cfg and isinstance(info, dict):
-        cfg = info.get("config") or {}
+    cfg = model_config(posterior)
     cens = cfg.get("censoring") or {}
     return {
         "n_grid": int(cfg.get("n_grid", 16)),

@@ -34,7 +34,7 @@ from scipy.special import gammaln, logsumexp, ndtr
 
 from netbayes.calibration import re188, rotterdam
 from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
-from netbayes.checks.base import Posteriors, source_labels
+from netbayes.checks.base import Posteriors, model_config, source_labels
 from netbayes.checks.loo_units import LooFigure, LooUnit
 from netbayes.checks.toxicity import (  # the in-sample check's labels, one copy
     _GRADE,
@@ -53,13 +53,7 @@ __all__ = ["toxicity_config", "toxicity_units"]
 def toxicity_config(posterior: Any) -> dict[str, Any]:
     """``any_weight`` (1.0), ``n_nodes`` (64) and ``margins`` ("composite" for a posterior
     saved before the option existed) of a toxicity posterior's card or fit."""
-    cfg: dict[str, Any] = {}
-    card = getattr(posterior, "card", None)
-    if isinstance(card, dict):
-        cfg = card.get("model_config") or {}
-    info = getattr(posterior, "model_info", None)
-    if not cfg and isinstance(info, dict):
-        cfg = info.get("config") or {}
+    cfg = model_config(posterior)
     return {
         "any_weight": float(cfg.get("any_weight", 1.0)),
         "n_nodes": int(cfg.get("n_nodes", 64)),
