@@ -499,16 +499,25 @@ def test_prior_table_interval_columns(fake_fit):
 
 
 def test_plot_risk_writes_png_with_band_label(tmp_path, monkeypatch):
+    """The PNG and its labels; and library code leaves a notebook's backend and pyplot state
+    alone (issue 18: it used to call ``matplotlib.use("Agg")``)."""
+    import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     figs = []
-    close = plt.close
+    layout = Figure.tight_layout
 
-    def keep(fig=None):
-        figs.append(fig)
-        close(fig)
+    def keep(self, *a, **k):
+        figs.append(self)
+        return layout(self, *a, **k)
 
-    monkeypatch.setattr(plt, "close", keep)
+    def no_switch(*a, **k):
+        raise AssertionError(f"plot_risk switched the matplotlib backend: use{a}")
+
+    monkeypatch.setattr(Figure, "tight_layout", keep)
+    monkeypatch.setattr(matplotlib, "use", no_switch)
+    open_before = plt.get_fignums()
     fit = _fake_fit(100)
     tm = ToxicityModel()
     path = tmp_path / "risk.png"
@@ -520,6 +529,7 @@ def test_plot_risk_writes_png_with_band_label(tmp_path, monkeypatch):
     assert "95% ETI" in ax0.get_ylabel()
     tm.plot_risk(fit, None, planned_gbq=[0.0, 30.0], prior_gbq=(0.0,), interval=0.8)
     assert "band: 80% ETI" in [t.get_text() for t in figs[-1].axes[0].get_legend().get_texts()]
+    assert plt.get_fignums() == open_before  # no pyplot figure left open
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1083,10 +1083,9 @@ class ToxicityModel(ToxicityInfo):
         pandas.DataFrame
             The data behind the plot (:meth:`risk_table` on the grid).
         """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        # a bare Figure: no pyplot state and no backend switch (a notebook's inline backend
+        # stays as it is)
+        from matplotlib.figure import Figure
         from matplotlib.patches import Patch
 
         iv = as_interval(interval)
@@ -1094,7 +1093,8 @@ class ToxicityModel(ToxicityInfo):
         grid = np.linspace(0.0, 30.0, 31) if planned_gbq is None else np.asarray(planned_gbq)
         tab = self.risk_table(fit, grid, prior_gbq, interval=iv)
         panels = [*CELL_LINES, "any"]
-        fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
+        fig = Figure(figsize=(15, 3.8))
+        axes = fig.subplots(1, 4, sharey=True)
         for ax, cell in zip(axes, panels, strict=True):
             for pr in prior_gbq:
                 t = tab[(tab["cell_line"] == cell) & np.isclose(tab["prior_gbq"], pr)]
@@ -1115,7 +1115,6 @@ class ToxicityModel(ToxicityInfo):
         fig.tight_layout()
         if path is not None:
             fig.savefig(path, dpi=120)
-        plt.close(fig)
         return tab
 
 
