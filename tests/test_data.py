@@ -272,3 +272,18 @@ def test_cli_summary_and_data(capsys):
     )
     assert main(["data", "nope"]) == 2
     assert "unknown table 'nope'" in capsys.readouterr().err
+
+
+def test_the_package_is_typed_and_licensed():
+    """PEP 561 marker next to the modules (so type checkers read our hints), the licence text
+    at the root and in the sdist, and the classifiers that say both (issue 18, deliverable 6)."""
+    import tomllib
+
+    assert (Path(netbayes.__file__).resolve().parent / "py.typed").is_file()
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "LICENSE").read_text().startswith("MIT License")
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert meta["project"]["license"] == {"text": "MIT"}
+    cls = meta["project"]["classifiers"]
+    assert "License :: OSI Approved :: MIT License" in cls and "Typing :: Typed" in cls
+    assert "LICENSE" in meta["tool"]["hatch"]["build"]["targets"]["sdist"]["include"]
