@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -128,18 +129,42 @@ def test_predict_warns_on_stderr(models, capsys):
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        (["--tumour-type", "colon"], "tumour_type='colon' is not allowed"),
-        (["--line", "X"], "line='X' is not allowed"),
-        (["--planned-gbq", "7400"], "planned_gbq=7400.0 is not allowed"),
-        (["--interval", "2"], "prob=2.0 is not allowed"),
+        (["--tumour-type", "colon"], "--tumour-type='colon' is not allowed"),
+        (["--line", "X"], "--line='X' is not allowed"),
+        (["--planned-gbq", "7400"], "--planned-gbq=7400.0 is not allowed"),
+        (["--interval", "2"], "--interval=2.0 is not allowed"),
         (["--times", "12", "-1"], "--times=[12.0, -1.0] is not allowed"),  # the flag, not t_probs
         (["--times", "nan"], "--times=[nan] is not allowed"),
-        (["--prior-pfs", "0.01"], "prior_pfs_months=0.01 is not allowed"),
+        (["--prior-pfs", "0.01"], "--prior-pfs=0.01 is not allowed"),
+        (["--centre", "lyon"], "--centre='lyon' is not allowed"),
     ],
 )
 def test_predict_bad_input_exit_2(models, capsys, change, match):
+    """Errors name the flag the user typed, never the library keyword (issue 18)."""
     assert main([*ARGS, *change, "--models-dir", str(models)]) == 2
-    assert match in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert match in err
+    for kw in ("tumour_type=", "planned_gbq=", "prior_pfs_months=", "prob=", "centre="):
+        assert not re.search(rf"(?<![\w-]){kw}", err), kw
+
+
+def test_predict_missing_prior_pfs_names_the_flag(models, capsys):
+    args = [a for a in ARGS]
+    i = args.index("--prior-pfs")
+    del args[i : i + 2]
+    assert main([*args, "--models-dir", str(models)]) == 2
+    err = capsys.readouterr().err
+    assert "netbayes: error: --prior-pfs is missing; expected a number of months" in err
+    assert "None" not in err
+
+
+def test_flag_names_leaves_other_words_alone():
+    from netbayes.cli import flag_names
+
+    msg = "patients[0].planned_gbq=3 and baseline_line=2 and line='X' is not allowed"
+    assert flag_names(msg) == (
+        "patients[0].planned_gbq=3 and baseline_line=2 and --line='X' is not allowed"
+    )
 
 
 def test_predict_new_type_population(models, capsys):

@@ -88,6 +88,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -981,6 +982,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FLAG_OF: dict[str, str] = {
+    "prior_pfs_months": "--prior-pfs",
+    "prior_gbq": "--prior-gbq",
+    "planned_gbq": "--planned-gbq",
+    "tumour_type": "--tumour-type",
+    "line": "--line",
+    "prob": "--interval",
+    "centre": "--centre",
+    "new_type": "--new-type",
+    "endpoint": "--endpoint",
+    "scale": "--scale",
+    "parameters": "--parameters",
+}
+"""The patient commands' flags by the keyword the library names in its errors."""
+
+
+def flag_names(message: str) -> str:
+    """A library error as a patient command's user sees it: ``keyword=value`` becomes
+    ``--flag=value`` and ``keyword=None is not allowed`` (a flag not given) ``--flag is
+    missing`` (:data:`_FLAG_OF`)."""
+    for kw, flag in _FLAG_OF.items():
+        message = re.sub(rf"(?<![\w.\-\[]){kw}=None is not allowed", f"{flag} is missing", message)
+        message = re.sub(rf"(?<![\w.\-\[]){kw}=", f"{flag}=", message)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``netbayes`` command line; return the exit status."""
     parser = build_parser()
@@ -993,7 +1020,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, OSError) as err:
         # ValueError includes netbayes.store.StoreError (a missing or corrupt posterior);
         # OSError: a file or folder that cannot be read or written
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        msg = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+        if args.func in (_predict, _prior_sensitivity):  # name the flags, not the keywords
+            msg = flag_names(msg)
         print(f"netbayes: error: {msg}", file=sys.stderr)
         return 2
 
