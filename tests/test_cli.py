@@ -305,3 +305,35 @@ def test_report_writes_tables_and_plots(tmp_path, capsys):
     assert {"validation.png", "forest_median_pfs.png", "toxicity_risk.png"} <= files
     md = (tmp_path / "rep" / "parameters_survival-pfs.md").read_text()
     assert "| z2[midgut] |" in md and "eti95_lower" in md and "max R-hat" in md
+
+
+def test_predict_interval_kind_hdi(models, capsys):
+    """``--interval-kind hdi`` (issue 18): the shortest 95% interval, labelled HDI in the text
+    and the JSON, equal to the library's ``Interval(0.95, "hdi")``; a bad kind is refused by
+    the parser (exit 2)."""
+    import warnings
+
+    from netbayes.intervals import Interval
+    from netbayes.predict import Predictor
+
+    args = [*ARGS, "--models-dir", str(models), "--interval-kind", "hdi", "--json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["interval"]["kind"] == "hdi"
+    got = doc["patients"][0]["median_pfs_months"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Predictor.load("pfs", models).patient(
+            tumour_type="midgut", line="R-PRRT", prior_pfs_months=30.0, prior_gbq=29.9,
+            planned_gbq=14.9, interval=Interval(0.95, "hdi"),
+        )  # fmt: skip
+    m = ref.median()
+    assert got["hdi95_lower"] == pytest.approx(m.lower) and got["hdi95_upper"] == pytest.approx(
+        m.upper
+    )
+    assert main([*ARGS, "--models-dir", str(models), "--interval-kind", "hdi"]) == 0
+    assert "95% HDI" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main([*ARGS, "--interval-kind", "shortest"])
+    assert e.value.code == 2
+    assert "--interval-kind" in capsys.readouterr().err

@@ -227,6 +227,7 @@ def _predict(args: argparse.Namespace) -> int:
     import json
     import warnings
 
+    from netbayes.intervals import Interval
     from netbayes.predict import (
         DEFAULT_T_PROBS,
         ExtrapolationWarning,
@@ -257,7 +258,7 @@ def _predict(args: argparse.Namespace) -> int:
             prior_gbq=args.prior_gbq,
             prior_pfs_months=args.prior_pfs,
             t_probs=times,
-            interval=args.interval,
+            interval=Interval(args.interval, args.interval_kind),
             new_type=args.new_type,
             centre=args.centre,
         )
@@ -401,7 +402,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--interval",
         type=float,
         default=0.95,
-        help="probability of the equal-tailed interval (default 0.95)",
+        help="probability inside the credible interval (default 0.95)",
+    )
+    p.add_argument(
+        "--interval-kind",
+        choices=["eti", "hdi"],
+        default="eti",
+        help="eti: equal-tailed (default); hdi: highest density, the shortest interval",
     )
     p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
     p.add_argument("--no-toxicity", action="store_true", help="skip the grade >= III risks")
@@ -989,6 +996,7 @@ _FLAG_OF: dict[str, str] = {
     "tumour_type": "--tumour-type",
     "line": "--line",
     "prob": "--interval",
+    "kind": "--interval-kind",
     "centre": "--centre",
     "new_type": "--new-type",
     "endpoint": "--endpoint",
