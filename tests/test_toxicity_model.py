@@ -530,6 +530,20 @@ def test_plot_risk_writes_png_with_band_label(tmp_path, monkeypatch):
     tm.plot_risk(fit, None, planned_gbq=[0.0, 30.0], prior_gbq=(0.0,), interval=0.8)
     assert "band: 80% ETI" in [t.get_text() for t in figs[-1].axes[0].get_legend().get_texts()]
     assert plt.get_fignums() == open_before  # no pyplot figure left open
+    # solid only over the line's published planned activities, dashed over the whole grid
+    data = tm.plot_risk(fit, None, prior_gbq=(0.0, 29.9))
+    ax0 = figs[-1].axes[0]
+    solid = [ln for ln in ax0.get_lines() if ln.get_linestyle() == "-"]
+    dashed = [ln for ln in ax0.get_lines() if ln.get_linestyle() == "--"]
+    assert len(solid) == 2 and len(dashed) == 2
+    spans = sorted((float(ln.get_xdata().min()), float(ln.get_xdata().max())) for ln in solid)
+    assert spans == [(4.0, 16.0), (19.0, 30.0)]  # R-PRRT 3.7-16.2, I-PRRT 18.6-30.7 on 0..30
+    assert all(
+        float(ln.get_xdata().min()) == 0 and float(ln.get_xdata().max()) == 30 for ln in dashed
+    )
+    assert "dashed: outside the line's published activities" in [
+        t.get_text() for t in ax0.get_legend().get_texts()
+    ]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ import numpy as np
 import pandas as pd
 
 from netbayes import fields, spec, vocab
-from netbayes.calibration import re188, rotterdam
+from netbayes.calibration import calibrated_ranges, re188, rotterdam
 from netbayes.calibration.toxicity import TOXICITY_PHASES, ToxicityData
 from netbayes.fitting import FitResult, sample
 from netbayes.formulas import toxicity as ftox
@@ -1075,8 +1075,11 @@ class ToxicityModel(ToxicityInfo):
         """Plot P(grade >= III) against planned activity, one panel per line and any line.
 
         One curve (posterior mean) with a credible band per prior activity (default band:
-        95% equal-tailed, named in the legend and axis label, e.g. "95% ETI"). Saves a PNG to
-        ``path`` if given.
+        95% equal-tailed, named in the legend and axis label, e.g. "95% ETI"). A curve is solid
+        over the planned activities its line had in the published data
+        (:func:`netbayes.calibration.calibrated_ranges`: I-PRRT 18.6-30.7 GBq for prior 0,
+        R-PRRT 3.7-16.2 GBq otherwise) and dashed outside them. Saves a PNG to ``path`` if
+        given.
 
         Returns
         -------
@@ -1086,6 +1089,7 @@ class ToxicityModel(ToxicityInfo):
         # a bare Figure: no pyplot state and no backend switch (a notebook's inline backend
         # stays as it is)
         from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
 
         iv = as_interval(interval)
@@ -1095,14 +1099,20 @@ class ToxicityModel(ToxicityInfo):
         panels = [*CELL_LINES, "any"]
         fig = Figure(figsize=(15, 3.8))
         axes = fig.subplots(1, 4, sharey=True)
+        published = calibrated_ranges()["planned_gbq"]
         for ax, cell in zip(axes, panels, strict=True):
             for pr in prior_gbq:
                 t = tab[(tab["cell_line"] == cell) & np.isclose(tab["prior_gbq"], pr)]
-                lab = f"prior {pr:g} GBq" + (" (R-PRRT, selected)" if pr > 0 else " (I-PRRT)")
-                (h,) = ax.plot(t["planned_gbq"], 100 * t["mean"], label=lab)
+                line = "R-PRRT" if pr > 0 else "I-PRRT"
+                lo_a, hi_a = published[line]
+                lab = f"prior {pr:g} GBq ({line}{', selected' if pr > 0 else ''})"
+                x, y = t["planned_gbq"].to_numpy(), 100 * t["mean"].to_numpy()
+                # dashed over the whole grid, solid over the line's published activities
+                (h,) = ax.plot(x, y, linestyle="--", linewidth=1.0)
+                inside = (x >= lo_a) & (x <= hi_a)
+                ax.plot(x[inside], y[inside], color=h.get_color(), linewidth=2.0, label=lab)
                 ax.fill_between(
-                    t["planned_gbq"], 100 * t[lo_col], 100 * t[hi_col], color=h.get_color(),
-                    alpha=0.2,
+                    x, 100 * t[lo_col], 100 * t[hi_col], color=h.get_color(), alpha=0.2,
                 )  # fmt: skip
             ax.set_title(f"{cell}: P(grade ≥ III)")
             ax.set_xlabel("planned 177Lu activity in phase (GBq)")
@@ -1111,6 +1121,8 @@ class ToxicityModel(ToxicityInfo):
         handles, labels = axes[0].get_legend_handles_labels()
         handles.append(Patch(facecolor="grey", alpha=0.3))
         labels.append(f"band: {iv.text}")
+        handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1.0))
+        labels.append("dashed: outside the line's published activities")
         axes[0].legend(handles, labels, fontsize=8)
         fig.tight_layout()
         if path is not None:
