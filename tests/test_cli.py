@@ -337,3 +337,16 @@ def test_predict_interval_kind_hdi(models, capsys):
         main([*ARGS, "--interval-kind", "shortest"])
     assert e.value.code == 2
     assert "--interval-kind" in capsys.readouterr().err
+
+
+def test_report_tables_label_cell_lines_and_studies(tmp_path, capsys):
+    """The parameter tables name every element (issue 18): the toxicity store calls its
+    cell-line dimension ``line``, which the report used to print as c3[0], c3[1], c3[2]."""
+    out = tmp_path / "rep"
+    assert main(["report", "--out", str(out)]) == 0  # the shipped posteriors
+    tox = (out / "parameters_toxicity.csv").read_text()
+    for cl in ("leucocytes", "platelets", "haemoglobin"):
+        assert f"c3[{cl}]" in tox
+    assert not re.search(r"\bc3\[\d\]", tox)
+    assert "v_study[rotterdam2019]" in tox and "v_study[re188pilot]" in tox
+    assert "u_study[rotterdam2019]" in (out / "parameters_survival-pfs.csv").read_text()

@@ -815,8 +815,20 @@ def _write_report(out: Path, posts: dict) -> list[Path]:
         d = post.all_draws()
         dims = post.card["variables"]
         names = [v for v in dims if v in d and d[v].ndim <= 2]
-        coords = {"tumour_type": vocab.TUMOUR_TYPES, "cell_line": vocab.CELL_LINES}
-        lab = {v: coords[dd[-1]] for v, dd in dims.items() if dd and dd[-1] in coords}
+        # element labels by dimension; the toxicity store calls its cell-line dimension "line"
+        coords = {
+            "tumour_type": vocab.TUMOUR_TYPES,
+            "cell_line": vocab.CELL_LINES,
+            "line": vocab.CELL_LINES,
+        }
+        studies = (post.card.get("model_config") or {}).get("studies")
+        if isinstance(studies, list):
+            coords["study"] = [str(s) for s in studies]
+        lab = {
+            v: coords[dd[-1]]
+            for v, dd in dims.items()
+            if dd and dd[-1] in coords and v in d and d[v].shape[-1] == len(coords[dd[-1]])
+        }
         tab = parameter_table(d, names, labels=lab)
         card = post.card["diagnostics"]
         tab.attrs["note"] = (
