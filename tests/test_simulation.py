@@ -201,14 +201,19 @@ def _benchmark():
 def test_coverage_benchmark_smoke_three_replicates():
     """The benchmark's own loop, 3 replicates, short chains.
 
-    15 targets x 3 replicates. With calibrated 90% intervals the expected coverage is 0.9 and,
-    for independent targets, its SD is sqrt(0.09/45) = 0.045: fewer than 60% covered is a
-    6-SD event (less extreme, still rare, when targets within a replicate are correlated).
-    A broken pipeline (targets mislabelled, data not swapped in, truth misaligned) fails."""
+    27 targets (15, and the 12 medians at the study's own intercepts) x 3 replicates. With
+    calibrated 90% intervals the expected coverage is 0.9 and, for independent targets, its SD
+    is sqrt(0.09/81) = 0.033: fewer than 60% covered is a 9-SD event (less extreme, still
+    rare, when targets within a replicate are correlated). A broken pipeline (targets
+    mislabelled, data not swapped in, truth misaligned) fails."""
     bench = _benchmark()
     per_rep = bench.run_coverage(3, draws=200, tune=300, chains=2, verbose=False)
     assert per_rep["rep"].nunique() == 3
-    assert set(per_rep["target"]) == {n for g in bench.GROUPS.values() for n in g}
+    groups = {**bench.GROUPS, **bench.STUDY_GROUPS}  # population and the study's own medians
+    assert set(per_rep["target"]) == {n for g in groups.values() for n in g}
+    # the study effect is drawn with the truth (u = 0 made the population medians over-cover)
+    u = per_rep.groupby("rep")["u_study"].first()
+    assert (u != 0).all() and u.nunique() == 3
     assert np.isfinite(per_rep[["truth", "post_mean", "post_sd"]].to_numpy()).all()
     assert per_rep["in90"].mean() >= 0.6
     # replicates differ (the summaries were swapped in) and are reproducible
