@@ -227,3 +227,127 @@ def test_weibull_truncated_quantile_at_zero_has_finite_gradients():
     positive = fam.truncated_quantile_pt(u[1:], k, lam, np.array([12.0, 18.0]))  # old path
     a, b = pytensor.function([k, lam], [mixed, positive])(1.3, 20.0)
     np.testing.assert_array_equal(a[1:], b)
+
+
+# -- RMST, quantiles, hazards of components and mixtures (flexsurv's summary types) -------------
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+@pytest.mark.parametrize("k", K)
+@pytest.mark.parametrize("lam", LAM)
+def test_rmst_closed_form_matches_quadrature_and_generic(name, k, lam):
+    """RMST(tau) = int_0^tau S(t) dt = E min(T, tau): the family's closed form against adaptive
+    quadrature of SciPy's survival function, against the generic Gauss-Legendre form of the
+    base class, and against the Monte Carlo mean of min(T, tau)."""
+    from netbayes.families.base import SurvivalFamily
+
+    fam, ref = get_family(name), scipy_law(name, k, lam)
+    taus = np.array([0.5, 6.0, 24.0, 120.0])
+    got = fam.rmst(taus, k, lam)
+    want = [integrate.quad(ref.sf, 0.0, t, epsabs=1e-13, epsrel=1e-12, limit=200)[0] for t in taus]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    # the generic form: 64 Gauss-Legendre nodes after t = tau s^2 (k >= 0.7 here)
+    np.testing.assert_allclose(SurvivalFamily.rmst(fam, taus, k, lam), want, rtol=2e-6)
+    assert fam.rmst(0.0, k, lam) == 0.0 and fam.rmst(-3.0, k, lam) == 0.0
+    # E min(T, tau) by simulation: 200,000 draws, SE <= tau / sqrt(4 n) ~ 0.0011 tau; 5 SE
+    x = ref.rvs(size=200_000, random_state=np.random.default_rng(7))
+    np.testing.assert_allclose(np.minimum(x, 24.0).mean(), fam.rmst(24.0, k, lam),
+                               atol=5 * 24.0 / np.sqrt(4 * x.size))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_parametric_summaries_match_lifelines(name):
+    """The lifelines fitters' closed forms at their fitted parameters: S(t), h(t), H(t),
+    percentile (lifelines: the time where S = p, i.e. our quantile(1 - p)) and
+    ``restricted_mean_survival_time``."""
+    lifelines = pytest.importorskip("lifelines")
+    from lifelines.utils import restricted_mean_survival_time
+
+    fam = get_family(name)
+    rng = np.random.default_rng(3)
+    t = scipy_law(name, 1.3, 15.0).rvs(size=400, random_state=rng)
+    if name == "weibull":
+        m = lifelines.WeibullFitter().fit(t)
+        k, lam = m.rho_, m.lambda_
+    else:
+        m = lifelines.LogNormalFitter().fit(t)
+        k, lam = 1.0 / m.sigma_, np.exp(m.mu_)
+    grid = np.array([1.0, 6.0, 15.0, 40.0])
+    np.testing.assert_allclose(fam.sf(grid, k, lam), m.survival_function_at_times(grid), rtol=1e-9)
+    np.testing.assert_allclose(fam.hazard(grid, k, lam), m.hazard_at_times(grid), rtol=1e-9)
+    np.testing.assert_allclose(
+        fam.cumhaz(grid, k, lam), m.cumulative_hazard_at_times(grid), rtol=1e-9
+    )
+    for p in (0.25, 0.5, 0.8):
+        np.testing.assert_allclose(fam.quantile(1.0 - p, k, lam), m.percentile(p), rtol=1e-6)
+    # lifelines integrates its survival function numerically
+    np.testing.assert_allclose(
+        fam.rmst(24.0, k, lam), restricted_mean_survival_time(m, t=24.0), rtol=1e-4
+    )
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    rng = np.random.default_rng(11)
+    k = rng.uniform(0.8, 2.5, 7)
+    lam = rng.uniform(4.0, 40.0, (7, 4))
+    w = np.array([0.1, 0.0, 0.6, 0.3])  # a zero weight is ignored
+    return k, lam, w
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+@pytest.mark.parametrize("per_component_shape", [False, True])
+def test_mixture_summaries_are_the_weighted_components(name, mixture, per_component_shape):
+    """Mixture S, f, h, H, RMST and quantiles against their definitions from the components
+    (the shape shared per draw, or one per component as a standardised population has)."""
+    fam = get_family(name)
+    k, lam, w = mixture
+    if per_component_shape:
+        k = k[:, None] * np.array([1.0, 0.5, 1.3, 0.8])
+    kk = np.broadcast_to(k[:, None] if k.ndim == 1 else k, lam.shape)
+    t = np.array([0.0, 2.0, 12.0, 36.0, 200.0])
+    S = sum(w[j] * fam.sf(t[None, :], kk[:, j : j + 1], lam[:, j : j + 1]) for j in range(4))
+    f = sum(w[j] * fam.pdf(t[None, :], kk[:, j : j + 1], lam[:, j : j + 1]) for j in range(4))
+    np.testing.assert_allclose(fam.mixture_sf_any(t, k, lam, w), S, rtol=1e-12)
+    np.testing.assert_allclose(fam.mixture_pdf(t, k, lam, w), f, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(fam.mixture_hazard(t, k, lam, w)[:, 1:], f[:, 1:] / S[:, 1:],
+                               rtol=1e-10)  # fmt: skip
+    np.testing.assert_allclose(fam.mixture_cumhaz(t, k, lam, w), -np.log(S), rtol=1e-10,
+                               atol=1e-14)  # fmt: skip
+    tau = np.array([6.0, 24.0])
+    R = sum(w[j] * fam.rmst(tau[None, :], kk[:, j : j + 1], lam[:, j : j + 1]) for j in range(4))
+    np.testing.assert_allclose(fam.mixture_rmst(tau, k, lam, w), R, rtol=1e-12)
+    p = np.array([0.1, 0.5, 0.9])
+    q = fam.mixture_quantile(p, k, lam, w)
+    # F(q) = p to bisection precision (60 halvings of the log-time bracket)
+    s_q = fam.mixture_sf_any(q.ravel(), k, lam, w)[np.repeat(np.arange(7), 3), np.arange(21)]
+    np.testing.assert_allclose(1.0 - s_q.reshape(7, 3), np.tile(p, (7, 1)), atol=1e-12)
+    if not per_component_shape:
+        np.testing.assert_allclose(q[:, 1], fam.mixture_median(k, lam, w), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_mixture_cumhaz_is_exact_far_in_the_tail(name):
+    """Where S underflows (S < 1e-300), -log S of the mixture still comes from the
+    components' log S: against SciPy's log survival functions combined by logaddexp."""
+    fam = get_family(name)
+    k, lam, w = np.array([2.0]), np.array([[1.0, 2.0]]), np.array([0.5, 0.5])
+    t = np.array([60.0]) if name == "weibull" else np.array([1e12])
+    assert fam.mixture_sf(t, k, lam, w)[0, 0] == 0.0  # underflowed
+    ls = [scipy_law(name, 2.0, lam_j).logsf(t[0]) for lam_j in (1.0, 2.0)]
+    want = -(np.logaddexp(*ls) + np.log(0.5))
+    got = fam.mixture_cumhaz(t, k, lam, w)[0, 0]
+    assert np.isfinite(got) and got == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_mixture_hazard_is_finite_where_every_component_underflows(name):
+    """h = sum_j w_j S_j h_j / sum_j w_j S_j with the weights formed from log S: where S
+    underflows to 0 the mixture's hazard is still the (log-)weighted mean of the components'
+    hazards, here dominated by the slow component."""
+    fam = get_family(name)
+    k, lam, w = np.array([2.0]), np.array([[1.0, 2.0]]), np.array([0.5, 0.5])
+    t = np.array([60.0]) if name == "weibull" else np.array([1e12])
+    ls = np.array([scipy_law(name, 2.0, lam_j).logsf(t[0]) for lam_j in (1.0, 2.0)])
+    wt = np.exp(ls - ls.max()) / np.exp(ls - ls.max()).sum()
+    hs = [fam.hazard(t, 2.0, lam_j)[0] for lam_j in (1.0, 2.0)]
+    got = fam.mixture_hazard(t, k, lam, w)[0, 0]
+    assert np.isfinite(got) and got == pytest.approx(wt @ hs, rel=1e-12)

@@ -28,6 +28,14 @@ import numpy as np
 
 __all__ = ["SurvivalFamily"]
 
+_RMST_NODES = 64  # Gauss-Legendre nodes of the generic RMST
+
+
+def _gauss_legendre_unit(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1]."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return 0.5 * (x + 1.0), 0.5 * w
+
 
 class SurvivalFamily:
     """Base class of a survival family (see the module docstring).
@@ -127,9 +135,10 @@ class SurvivalFamily:
         return np.where(ev, self.logpdf_np(t, k, lam), self.logsf_np(t, k, lam))
 
     def hazard(self, t: Any, k: Any, lam: Any) -> np.ndarray:
-        """Hazard :math:`h(t) = f(t) / S(t)`."""
+        """Hazard :math:`h(t) = f(t) / S(t)`, as :math:`\\exp(\\log f - \\log S)` (finite where
+        both underflow; 0 for :math:`t \\le 0`)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self.pdf(t, k, lam) / self.sf(t, k, lam)
+            return np.exp(self.logpdf_np(t, k, lam) - self.logsf_np(t, k, lam))
 
     def cumhaz(self, t: Any, k: Any, lam: Any) -> np.ndarray:
         """Cumulative hazard :math:`H(t) = -\\log S(t)` (``-log1p(-F)`` where F is small)."""
@@ -223,6 +232,130 @@ class SurvivalFamily:
             lo = np.where(above, mid, lo)
             hi = np.where(above, hi, mid)
         return 0.5 * (lo + hi)
+
+    def rmst(self, tau: Any, k: Any, lam: Any) -> np.ndarray:
+        r"""Restricted mean survival time :math:`\int_0^\tau S(t)\,dt = E\{\min(T, \tau)\}`
+        (broadcasting; 0 for :math:`\tau \le 0`).
+
+        The generic form is Gauss-Legendre quadrature after :math:`t = \tau s^2` (which
+        smooths the :math:`t^k` behaviour of :math:`S` near 0); a family overrides it with a
+        closed form where one exists.
+        """
+        tau = np.asarray(tau, float)
+        s, wq = _gauss_legendre_unit(_RMST_NODES)
+        tau_e = np.maximum(tau, 0.0)[..., None]
+        sf = self.sf(
+            tau_e * s**2, np.asarray(k, float)[..., None], np.asarray(lam, float)[..., None]
+        )
+        return np.sum(2.0 * tau_e * s * sf * wq, axis=-1)
+
+    # -- mixtures (components with weights; a shape per draw or per component) ---------------
+    @staticmethod
+    def _mixture_args(
+        k: np.ndarray, lam: np.ndarray, w: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``k`` as (draws, J) (a shared shape (draws,) broadcast), ``lam`` (draws, J) and
+        ``w`` (J,), components with zero weight dropped."""
+        lam = np.asarray(lam, float)
+        k = np.asarray(k, float)
+        k = np.broadcast_to(k[:, None] if k.ndim == 1 else k, lam.shape)
+        w = np.asarray(w, float)
+        keep = w > 0
+        return k[:, keep], lam[:, keep], w[keep]
+
+    def mixture_pdf(self, t: Any, k: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Density of a mixture, shape (draws, T); ``k`` (draws,) shared or (draws, J) per
+        component, ``lam`` (draws, J), ``w`` (J,) summing to 1."""
+        k, lam, w = self._mixture_args(k, lam, w)
+        t = np.asarray(t, float)
+        f = self.pdf(t[None, None, :], k[:, :, None], lam[:, :, None])
+        return np.einsum("sjt,j->st", f, w)
+
+    def mixture_hazard(self, t: Any, k: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+        r"""Hazard of a mixture, :math:`\sum_j w_j f_j(t) / \sum_j w_j S_j(t)`, shape
+        (draws, T) (arguments as :meth:`mixture_pdf`): the components' hazards averaged with
+        weights :math:`w_j S_j(t) / S(t)`, formed from the log survival functions, so that it
+        stays finite where every :math:`S_j` underflows."""
+        k, lam, w = self._mixture_args(k, lam, w)
+        t = np.asarray(t, float)
+        args = (t[None, None, :], k[:, :, None], lam[:, :, None])
+        logs = self.logsf_np(*args) + np.log(w)[None, :, None]
+        top = np.max(logs, axis=1, keepdims=True)
+        wt = np.exp(logs - np.where(np.isfinite(top), top, 0.0))
+        wt /= wt.sum(axis=1, keepdims=True)
+        return np.sum(wt * self.hazard(*args), axis=1)
+
+    def mixture_sf_any(self, t: Any, k: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """:meth:`mixture_sf` with a shape per draw (draws,) or per component (draws, J)."""
+        k = np.asarray(k, float)
+        if k.ndim == 1:
+            return self.mixture_sf(t, k, lam, w)
+        k, lam, w = self._mixture_args(k, lam, w)
+        t = np.asarray(t, float)
+        out = np.einsum("sjt,j->st", self.sf(t[None, None, :], k[:, :, None], lam[:, :, None]), w)
+        np.minimum(out, 1.0, out=out)
+        out[:, t <= 0] = 1.0
+        return out
+
+    def mixture_cumhaz(self, t: Any, k: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+        r"""Cumulative hazard of a mixture, :math:`-\log\sum_j w_j S_j(t)`, computed from the
+        components' log survival (exact far into the tail); shape (draws, T)."""
+        k, lam, w = self._mixture_args(k, lam, w)
+        t = np.asarray(t, float)
+        logs = self.logsf_np(t[None, None, :], k[:, :, None], lam[:, :, None])
+        logs = logs + np.log(w)[None, :, None]
+        top = np.max(logs, axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            out = -(top[:, 0, :] + np.log(np.sum(np.exp(logs - top), axis=1)))
+        out = np.maximum(out, 0.0)
+        out[:, t <= 0] = 0.0
+        return out
+
+    def mixture_rmst(self, tau: Any, k: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+        r"""Restricted mean survival time of a mixture, :math:`\sum_j w_j\,\mathrm{RMST}_j(\tau)`
+        (it is linear in :math:`S`), shape (draws, T)."""
+        k, lam, w = self._mixture_args(k, lam, w)
+        tau = np.asarray(tau, float)
+        r = self.rmst(tau[None, None, :], k[:, :, None], lam[:, :, None])
+        return np.einsum("sjt,j->st", r, w)
+
+    def mixture_quantile(
+        self, p: Any, k: np.ndarray, lam: np.ndarray, w: np.ndarray, iters: int = 60
+    ) -> np.ndarray:
+        """Quantiles :math:`F^{-1}(p)` of a mixture per draw, by bisection between the
+        component quantiles (the mixture's lies between the smallest and the largest).
+
+        Parameters
+        ----------
+        p : numpy.ndarray, shape (P,)
+            Probabilities in (0, 1).
+        k : numpy.ndarray, shape (draws,) or (draws, J)
+        lam : numpy.ndarray, shape (draws, J)
+        w : numpy.ndarray, shape (J,)
+        iters : int
+            Bisection steps on the log-time scale (60: relative precision far below 1e-12).
+
+        Returns
+        -------
+        numpy.ndarray, shape (draws, P)
+        """
+        k, lam, w = self._mixture_args(k, lam, w)
+        p = np.asarray(p, float)
+        q = self.quantile(p[None, None, :], k[:, :, None], lam[:, :, None])  # (S, J, P)
+        if lam.shape[1] == 1:
+            return q[:, 0, :]
+        lo, hi = np.log(q.min(axis=1)), np.log(q.max(axis=1))  # (S, P)
+        target = 1.0 - p[None, :]
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            s = np.einsum(
+                "sjp,j->sp", self.sf(np.exp(mid)[:, None, :], k[:, :, None], lam[:, :, None]), w
+            )
+            later = s > target  # the quantile is later than mid
+            lo = np.where(later, mid, lo)
+            hi = np.where(later, hi, mid)
+        return np.exp(0.5 * (lo + hi))
 
     # -- PyTensor: derived ---------------------------------------------------------------------
     @staticmethod

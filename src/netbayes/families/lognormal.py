@@ -41,6 +41,17 @@ class LogNormalFamily(SurvivalFamily):
     def ppf0(self, p: np.ndarray) -> np.ndarray:
         return ndtri(np.asarray(p, float))
 
+    def rmst(self, tau: Any, k: Any, lam: Any) -> np.ndarray:
+        """:math:`\\tau S(\\tau) + \\lambda e^{\\sigma^2/2}\\,\\Phi\\{(\\log\\tau - \\log\\lambda -
+        \\sigma^2)/\\sigma\\}` with :math:`\\sigma = 1/k` (:math:`E\\{\\min(T, \\tau)\\}`; 0 for
+        :math:`\\tau \\le 0`)."""
+        tau = np.asarray(tau, float)
+        sig = 1.0 / np.asarray(k, float)
+        te = np.maximum(tau, 0.0)
+        with np.errstate(divide="ignore"):
+            z = (np.log(te) - np.log(lam) - sig**2) / sig
+        return te * self.sf(te, k, lam) + lam * np.exp(0.5 * sig**2) * ndtr(z)
+
     @staticmethod
     def _log_ndtr_pt(x: Any) -> Any:
         """Stable :math:`\\log\\Phi(x)`: ``erfcx`` in the lower tail, ``log1p`` above 0."""

@@ -95,6 +95,15 @@ class WeibullFamily(SurvivalFamily):
         """:math:`\\lambda\\{-\\log(1-p)\\}^{1/k}`."""
         return lam * np.power(-np.log1p(-np.asarray(p, float)), 1.0 / np.asarray(k, float))
 
+    def rmst(self, tau: Any, k: Any, lam: Any) -> np.ndarray:
+        """:math:`\\lambda\\,\\Gamma(1 + 1/k)\\,P\\{1/k, (\\tau/\\lambda)^k\\}`, with :math:`P` the
+        regularised lower incomplete gamma function (0 for :math:`\\tau \\le 0`)."""
+        from scipy.special import gamma, gammainc
+
+        k = np.asarray(k, float)
+        x = np.power(np.maximum(np.asarray(tau, float), 0.0) / lam, k)
+        return lam * gamma(1.0 + 1.0 / k) * gammainc(1.0 / k, x)
+
     def sample(
         self, rng: np.random.Generator, k: Any, lam: Any, size: tuple[int, ...]
     ) -> np.ndarray:

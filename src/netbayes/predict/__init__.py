@@ -72,7 +72,12 @@ from netbayes.predict.kernels import (  # noqa: F401  (tested directly)
     _summarise,
 )
 from netbayes.predict.predictor import Predictor, predict
-from netbayes.predict.results import CohortPrediction, Estimate, Prediction
+from netbayes.predict.results import (
+    CohortPrediction,
+    Estimate,
+    Prediction,
+    StandardisedPrediction,
+)
 from netbayes.predict.share import PriorDominatedWarning
 
 __all__ = [
@@ -87,6 +92,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "PriorDominatedWarning",
+    "StandardisedPrediction",
     "calibrated_ranges",
     "default_activities",
     "predict",

@@ -68,14 +68,18 @@ from netbayes.predict.kernels import (
     _units,
     _weibull_sf_into,
 )
+from netbayes.predict.outputs import evaluate_law
 from netbayes.predict.results import (
     CohortPrediction,
     Prediction,
+    StandardisedPrediction,
     _describe,
 )
 
 __all__ = ["Predictor", "predict"]
 
+DEFAULT_RMST_TAU = (24.0, 60.0)
+"""RMST horizons of :meth:`Predictor.standardise`, months."""
 PATIENTS_MAX_GB = 1.0
 """Default bound (GB of draws held) of :meth:`Predictor.patients` and :meth:`Predictor.patient`:
 about 450 patients with the shipped posteriors and the default grid. Above it the call is
@@ -1023,8 +1027,10 @@ class Predictor:
         st_s = self._share_state("survival", centre)
         st_t = self._share_state("toxicity", centre)
         share_rows: list[dict[str, Any]] = []
+        laws: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for i, lab in enumerate(b.labels):
-            surv, gt, med = self._patient_survival(th, b, i, z_new, tgrid, tp)
+            laws[lab] = self._patient_components(th, b, i, z_new)
+            surv, gt, med = self._patient_survival(th, b, i, z_new, tgrid, tp, laws[lab])
             _finite("the survival curve", surv)
             _finite("the median", med)
             _finite("P(event-free)", gt)
@@ -1152,20 +1158,15 @@ class Predictor:
             centre_note=self.centre_note(centre),
             prior_share=prior_share,
             prior_parameters=params,
+            family=self.family,
+            laws=laws,
         )
 
-    def _patient_survival(
-        self,
-        th: Mapping[str, np.ndarray],
-        b: _Batch,
-        i: int,
-        z_new: Sequence[np.ndarray],
-        tgrid: np.ndarray | None,
-        tp: np.ndarray,
-    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        """Patient ``i``'s survival curve on ``tgrid`` (None: not computed), P(T > t) at
-        ``tp`` and median, per draw of the centred draws ``th``."""
-        fam = self.family
+    def _patient_components(
+        self, th: Mapping[str, np.ndarray], b: _Batch, i: int, z_new: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Patient ``i``'s survival law per draw of the centred draws ``th``: the shape
+        (draws,), the scales (draws, components) and the component weights (components,)."""
         k, loglam, w = _survival_components(
             th,
             vocab.LINES[int(b.line[i])],
@@ -1177,7 +1178,23 @@ class Predictor:
             b.coarse_weights,
             b.x_nodes if b.x_mix[i] else None,
         )
-        lam = np.exp(np.stack(loglam, axis=1))  # (draws, components)
+        return k, np.exp(np.stack(loglam, axis=1)), w
+
+    def _patient_survival(
+        self,
+        th: Mapping[str, np.ndarray],
+        b: _Batch,
+        i: int,
+        z_new: Sequence[np.ndarray],
+        tgrid: np.ndarray | None,
+        tp: np.ndarray,
+        law: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Patient ``i``'s survival curve on ``tgrid`` (None: not computed), P(T > t) at
+        ``tp`` and median, per draw of the centred draws ``th`` (or of the law ``law`` from
+        :meth:`_patient_components`)."""
+        fam = self.family
+        k, lam, w = self._patient_components(th, b, i, z_new) if law is None else law
         surv = None
         if lam.shape[1] == 1:
             if tgrid is not None:
@@ -1190,6 +1207,222 @@ class Predictor:
             gt = fam.mixture_sf(tp, k, lam, w)
             med = fam.mixture_median(k, lam, w)
         return surv, gt, med
+
+    # -- standardised (population-averaged) predictions ---------------------------------------
+    def standardise(
+        self,
+        df: pd.DataFrame,
+        *,
+        weights: str | Sequence[float] | None = None,
+        times: Sequence[float] | None = None,
+        t_probs: Sequence[float] = DEFAULT_T_PROBS,
+        rmst_tau: Sequence[float] = DEFAULT_RMST_TAU,
+        interval: Interval | float | None = None,
+        new_type: Literal["error", "population"] = "error",
+        seed: int | None = 0,
+        centre: str = "new",
+        max_gb: float = PATIENTS_MAX_GB,
+    ) -> StandardisedPrediction:
+        r"""Population-averaged survival over a covariate mix: the standardised :math:`\bar
+        S(t) = \sum_i \omega_i S_i(t)`, its median, P(T > t), RMST and (with a toxicity
+        posterior) the averaged grade >= III risks.
+
+        Per posterior draw, every patient's survival function is computed as
+        :meth:`patients` computes it and the functions are averaged with the weights; the
+        summaries are those of the averaged function (the median where :math:`\bar S = 1/2`,
+        not the average of the patients' medians). This is multinma's aggregate-level
+        prediction (``predict(level="aggregate")``) and flexsurv's ``standsurv``: the answer
+        for "a cohort like this one", e.g. a trial population or a centre's case mix. Patients
+        with identical covariates are evaluated once.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            The covariate mix, as for :meth:`patients` (same columns, missing cells and
+            checks), one row per patient; any mix of lines and tumour types.
+        weights : str or sequence of float, optional
+            A column of ``df`` (e.g. patient counts of an aggregated table; not a patient
+            field) or one non-negative number per row, normalised to sum to 1; default: equal
+            weights.
+        times : sequence of float, optional
+            Time grid of the standardised curve, months (default :data:`DEFAULT_TIMES`).
+        t_probs : sequence of float
+            Times t of P(T > t), months (default 12 and 24).
+        rmst_tau : sequence of float
+            RMST horizons, months (default 24 and 60; empty: none).
+        interval, new_type, seed, centre
+            As in :meth:`patients` (the whole mix shares its centre's effect).
+        max_gb : float
+            Refuse a mix whose population law would take more than this many gigabytes (16
+            bytes per draw and distinct patient component; default 1 GB, about 15,000
+            distinct patients with the shipped posteriors).
+
+        Returns
+        -------
+        StandardisedPrediction
+            Its :meth:`~StandardisedPrediction.survival`, ``hazard``, ``cumhaz``, ``rmst`` and
+            ``quantile`` give any other summary of :math:`\bar S`.
+
+        Raises
+        ------
+        ValueError
+            A bad cell or argument (naming it, the value and what is allowed).
+
+        Warns
+        -----
+        ExtrapolationWarning
+            Patients of the mix lie outside the calibration data (one warning per kind).
+        PriorDominatedWarning
+            An answer's posterior variance comes mostly from prior-dominated parameters.
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        omega = _standardise_weights(df, weights)
+        if isinstance(weights, str):  # the weight column is not a patient field
+            df = df.drop(columns=[weights])
+        _check_frame(df)
+        centre = self._check_centre(centre)
+        iv = as_interval(interval)
+        tgrid = DEFAULT_TIMES if times is None else _check_times("times", times)
+        tp = _check_times("t_probs", t_probs)
+        taus = np.zeros(0) if len(rmst_tau) == 0 else _check_times("rmst_tau", rmst_tau)
+        if np.any(taus <= 0):
+            raise _bad("rmst_tau", list(rmst_tau), "horizons after 0 (months > 0)")
+        seed = _check_seed(seed)
+        max_gb = _check_max_gb(max_gb)
+        b = _validate(_table_records(df), list(df.index), new_type, self.endpoint, self.ranges)
+        _warn(b, by_kind=True, stacklevel=2)
+        z_new = _new_type_effects(b, seed, self.n_draws)
+        # distinct survival laws (identical covariates evaluated once) and their total weight
+        keys: dict[tuple[Any, ...], int] = {}
+        first: list[int] = []
+        wsum: list[float] = []
+        for i in range(len(b.labels)):
+            key = (int(b.line[i]), int(b.type[i]), float(b.lx[i]), float(b.gq[i]), bool(b.x_mix[i]))
+            if key not in keys:
+                keys[key] = len(first)
+                first.append(i)
+                wsum.append(0.0)
+            wsum[keys[key]] += omega[i]
+        n_comp = 0
+        for i in first:
+            n_comp += (
+                1
+                if int(b.type[i]) < len(vocab.TUMOUR_TYPES) or int(b.type[i]) >= _NEW_TYPE_BASE
+                else len(b.coarse_weights[int(b.type[i]) - len(vocab.TUMOUR_TYPES)])
+            )
+        n_comp *= len(b.x_nodes) if b.x_mix.any() else 1
+        need = 16 * self.n_draws * n_comp
+        if need > max_gb * 1e9:
+            raise ValueError(
+                f"standardising {len(first)} distinct patients x {self.n_draws} draws would hold "
+                f"about {_size(need)}, above max_gb={max_gb:g}; round continuous covariates "
+                "(prior PFS, activities) so that more patients coincide, or a larger max_gb"
+            )
+
+        def population(th: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+            ks, lams, ws = [], [], []
+            for i, wi in zip(first, wsum, strict=True):
+                k, lam, w = self._patient_components(th, b, i, z_new)
+                ks.append(np.broadcast_to(k[:, None], lam.shape))
+                lams.append(lam)
+                ws.append(wi * np.asarray(w, float))
+            return np.concatenate(ks, axis=1), np.concatenate(lams, axis=1), np.concatenate(ws)
+
+        fam = self.family
+        e = self.endpoint
+
+        def answers(law: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+            k = law[0]
+            return [
+                evaluate_law(fam, "quantile", np.array([0.5]), law)[:, 0],
+                evaluate_law(fam, "survival", tp, law),
+                evaluate_law(fam, "rmst", taus, law) if taus.size else np.zeros((len(k), 0)),
+            ]
+
+        law = population(self._centred_survival(centre))
+        med, gt, rm = answers(law)
+        curve_draws = evaluate_law(fam, "survival", tgrid, law)
+        qs = [(f"median_{e}", np.nan, None, "months")]
+        qs += [(f"p_{e}_gt", float(t), None, "probability") for t in tp]
+        qs += [(f"rmst_{e}", float(t), None, "months") for t in taus]
+        vals = [med, *gt.T, *rm.T]
+
+        def stack(parts: list[np.ndarray]) -> np.ndarray:
+            m, g, r = parts
+            return np.vstack([sh.transform(m, "months"), sh.transform(g.T, "probability"),
+                              sh.transform(r.T, "months")])  # fmt: skip
+
+        def ev_s(d: Mapping[str, np.ndarray]) -> np.ndarray:
+            return stack(answers(population(self._centred_survival(centre, d))))
+
+        share_rows = _share_rows("population", qs, self._share_state("survival", centre), ev_s,
+                                 stack([med, gt, rm]))  # fmt: skip
+        risk = None
+        tox = self._centred_toxicity(centre)
+        if tox is not None:
+            lines = [vocab.LINES[li] for li in b.line]
+
+            def avg_risk(th: Mapping[str, np.ndarray]) -> np.ndarray:
+                acc: dict[tuple[str, float, float], float] = {}
+                for i, ln in enumerate(lines):
+                    key = (ln, float(b.planned[i]), float(b.prior[i]))
+                    acc[key] = acc.get(key, 0.0) + omega[i]
+                return sum(w * _toxicity_risk(th, *key) for key, w in acc.items())
+
+            risk = avg_risk(tox)
+            qt = [("p_grade3plus", np.nan, cl, "probability")
+                  for cl in (*vocab.CELL_LINES, "any")]  # fmt: skip
+            qs += qt
+            vals += list(risk.T)
+
+            def ev_t(d: Mapping[str, np.ndarray]) -> np.ndarray:
+                return sh.transform(avg_risk(self._centred_toxicity(centre, d)).T, "probability")
+
+            share_rows += _share_rows("population", qt, self._share_state("toxicity", centre),
+                                      ev_t, sh.transform(risk.T, "probability"))  # fmt: skip
+        lo, hi = iv.columns
+        rows = []
+        for (q, t, cl, unit), v in zip(qs, vals, strict=True):
+            _finite(q, v)
+            rows.append({"quantity": q, "t_months": t, "cell_line": cl, "unit": unit,
+                         **_describe(iv, v)})  # fmt: skip
+        summary = pd.DataFrame(rows)
+        summary["cell_line"] = summary["cell_line"].astype("string")
+        shares = pd.DataFrame(share_rows)
+        summary["prior_share"] = shares["share"].to_numpy(float) if len(shares) else 0.0
+        params = self.prior_parameters(centre)
+        if len(shares):
+            shares["cell_line"] = shares["cell_line"].astype("string")
+            _warn_prior(shares, params, 1, stacklevel=2)
+        desc = iv.describe(curve_draws, axis=0)
+        curve = pd.DataFrame({"t_months": tgrid, "median": desc["median"], "mean": desc["mean"],
+                              lo: desc[lo], hi: desc[hi]})  # fmt: skip
+        pdf = pd.DataFrame(
+            {
+                "tumour_type": [b.tumour_type(i) for i in range(len(b.labels))],
+                "line": [vocab.LINES[li] for li in b.line],
+                "prior_pfs_months": b.prior_pfs,
+                "prior_gbq": b.prior,
+                "planned_gbq": b.planned,
+                "weight": omega,
+                "extrapolation": ["; ".join(notes) for notes in b.notes],
+            },
+            index=pd.Index(list(df.index), name="patient"),
+        )
+        return StandardisedPrediction(
+            summary=summary,
+            curve=curve,
+            patients=pdf,
+            n=len(b.labels),
+            interval=iv,
+            endpoint=e,
+            family=fam,
+            law=law,
+            centre=centre,
+            centre_note=self.centre_note(centre),
+            risk_draws=risk,
+        )
 
     # -- cohorts ---------------------------------------------------------------------------------
     def cohort(
@@ -1502,6 +1735,33 @@ class Predictor:
         if tot <= 0:
             raise _bad("tumour_mix", dict(mix), "at least one positive count or proportion")
         return largest_remainder(n, fine)
+
+
+def _standardise_weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
+    """The weights of :meth:`Predictor.standardise`: equal, a column of ``df`` or one number
+    per row; non-negative, finite, not all zero; normalised to sum to 1."""
+    n = len(df)
+    if n == 0:
+        raise _bad("df", "an empty table", "at least one patient")
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    if isinstance(weights, str):
+        if weights not in df.columns:
+            raise _bad("weights", weights, f"a column of df ({', '.join(map(str, df.columns))}) "
+                       "or one number per row")  # fmt: skip
+        raw = df[weights].to_numpy(dtype=object)
+    else:
+        raw = np.asarray(list(weights), dtype=object)
+    if raw.shape != (n,):
+        raise _bad("weights", f"{raw.size} values", f"one per row of df ({n})")
+    out = np.empty(n)
+    for i, v in enumerate(raw):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            raise _bad("weights", v, "non-negative numbers")
+        out[i] = float(v)
+    if not np.all(np.isfinite(out)) or np.any(out < 0) or out.sum() <= 0:
+        raise _bad("weights", list(out), "finite non-negative numbers, not all zero")
+    return out / out.sum()
 
 
 def _answer_name(quantity: str, t: float, cell_line: Any) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from netbayes.intervals import Interval
+from netbayes.predict.outputs import Law, LawOutputs
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -59,8 +60,12 @@ class Estimate:
 
 
 @dataclass
-class Prediction:
+class Prediction(LawOutputs):
     """Posterior predictions for one or more patients: summaries and raw draws of one call.
+
+    Besides the tables below, every summary of each patient's predicted survival law is one
+    call away, with credible intervals or as draws (:mod:`netbayes.predict.outputs`):
+    :meth:`survival`, :meth:`hazard`, :meth:`cumhaz`, :meth:`rmst` and :meth:`quantile`.
 
     Attributes
     ----------
@@ -96,6 +101,11 @@ class Prediction:
     prior_parameters : pandas.DataFrame or None
         The parameters behind the answers with their prior and posterior SD, kind of prior
         and whether they are prior-dominated (:meth:`Predictor.prior_parameters`).
+    family : netbayes.families.SurvivalFamily
+        The survival family of the posterior.
+    laws : dict
+        Per patient, the survival law of every draw (shape, scales and weights of its mixture
+        components), behind :meth:`survival`, :meth:`rmst` and the other law summaries.
     """
 
     patients: pd.DataFrame
@@ -109,6 +119,13 @@ class Prediction:
     centre_note: str = ""
     prior_share: pd.DataFrame | None = None
     prior_parameters: pd.DataFrame | None = None
+    family: Any = None
+    laws: dict[Any, Law] = field(default_factory=dict, repr=False)
+
+    def _law_units(self) -> dict[Any, Law]:
+        if not self.laws or self.family is None:
+            raise ValueError("this prediction keeps no survival laws (made without a Predictor)")
+        return self.laws
 
     @cached_property
     def draws(self) -> xr.Dataset:
@@ -371,3 +388,75 @@ class CohortPrediction:
             f"after {r['line']}"
         )
         return self.interval.sentence(what, r["median"], r[lo], r[hi], "months", digits)
+
+
+@dataclass
+class StandardisedPrediction(LawOutputs):
+    """Population-averaged (standardised) survival of a covariate mix, from
+    :meth:`Predictor.standardise`.
+
+    Per posterior draw, the standardised survival function is the weighted average of the
+    patients' survival functions, :math:`\\bar S(t) = \\sum_i \\omega_i S_i(t)` (the
+    "aggregate level" of multinma's ``predict(level="aggregate")``, the marginal survival of
+    flexsurv's ``standsurv``); its median, RMST, hazard and the other summaries are those of
+    :math:`\\bar S`, not averages of the patients' medians. The law summaries
+    (:meth:`survival`, :meth:`hazard`, :meth:`cumhaz`, :meth:`rmst`, :meth:`quantile`) take
+    no patient argument beyond ``"population"``.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per answer: ``quantity`` (``median_<endpoint>``, ``p_<endpoint>_gt``,
+        ``rmst_<endpoint>`` and, with a toxicity posterior, ``p_grade3plus``: the
+        population-averaged risk), ``t_months`` (the time, or the RMST horizon),
+        ``cell_line``, ``unit``, posterior ``median``, ``mean``, the interval bounds and
+        ``prior_share`` (:mod:`netbayes.predict.share`).
+    curve : pandas.DataFrame
+        :math:`\\bar S(t)` on the time grid: ``t_months``, ``median``, ``mean`` and the bounds.
+    patients : pandas.DataFrame
+        The validated covariate mix, one row per patient of ``df``, with its ``weight``
+        (normalised to sum to 1) and ``extrapolation`` notes.
+    n : int
+        Patients in the mix.
+    interval, endpoint, centre, centre_note, family
+        As in :class:`Prediction`.
+    law : tuple of numpy.ndarray
+        The population's law per draw: shapes and scales (draws, components), weights.
+    risk_draws : numpy.ndarray or None
+        Draws of the averaged grade >= III risks (toxicity draws, 4: the three cell lines and
+        any), None without a toxicity posterior.
+    """
+
+    summary: pd.DataFrame
+    curve: pd.DataFrame
+    patients: pd.DataFrame
+    n: int
+    interval: Interval
+    endpoint: str
+    family: Any
+    law: Law = field(repr=False)
+    centre: str = "new"
+    centre_note: str = ""
+    risk_draws: np.ndarray | None = field(default=None, repr=False)
+    _unit_name = "population"
+
+    def _law_units(self) -> dict[Any, Law]:
+        return {"population": self.law}
+
+    def median(self) -> Estimate:
+        """The median of the standardised survival function, in months."""
+        return self._row(f"median_{self.endpoint}")
+
+    def _row(self, quantity: str) -> Estimate:
+        r = self.summary[self.summary["quantity"] == quantity].iloc[0]
+        lo, hi = self.interval.columns
+        return Estimate(
+            quantity, float(r["median"]), float(r["mean"]), float(r[lo]), float(r[hi]),
+            self.interval, str(r["unit"]),
+        )  # fmt: skip
+
+    def sentence(self, digits: int = 1) -> str:
+        """E.g. ``"standardised median PFS of 168 patients 14.0 months (95% ETI 11.1-17.2)"``."""
+        m = self.median()
+        what = f"standardised median {self.endpoint.upper()} of {self.n} patients"
+        return self.interval.sentence(what, m.median, m.lower, m.upper, "months", digits)
