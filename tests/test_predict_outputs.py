@@ -245,3 +245,23 @@ def test_standardise_records_the_mix_and_warns_per_kind(pred):
     assert s.sentence().startswith("standardised median PFS of 3 patients")
     with pytest.raises(ValueError, match=r"rmst_tau"):
         pred.standardise(df, rmst_tau=[0.0])
+
+
+def test_batch_summaries_rmst_equal_the_one_patient_path(pred, mix_pred):
+    """``summaries(rmst_tau=...)`` gives the RMST of :meth:`Prediction.rmst` per patient (same
+    closed form; the summaries reduce the same draws), with its prior share on the log scale,
+    and leaves the other columns as they were."""
+    with_r = _quiet(pred.summaries, MIX, rmst_tau=[24.0, 6.5])
+    without = _quiet(pred.summaries, MIX)
+    tab = mix_pred.rmst([6.5, 24.0])
+    for lab in MIX.index:
+        for tau, name in ((24.0, "rmst_pfs_24"), (6.5, "rmst_pfs_6.5")):
+            row = tab[(tab["patient"] == lab) & (tab["tau_months"] == tau)].iloc[0]
+            for st in ("median", "mean", "eti95_lower", "eti95_upper"):
+                assert with_r.loc[lab, f"{name}_{st}"] == pytest.approx(row[st], rel=1e-12)
+    assert (
+        with_r[["rmst_pfs_24_prior_share", "rmst_pfs_6.5_prior_share"]].stack().between(0, 1).all()
+    )
+    pd.testing.assert_frame_equal(with_r[without.columns], without)
+    with pytest.raises(ValueError, match=r"rmst_tau=\[0.0\] is not allowed"):
+        pred.summaries(MIX, rmst_tau=[0.0])
