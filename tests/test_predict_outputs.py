@@ -242,7 +242,7 @@ def test_standardise_records_the_mix_and_warns_per_kind(pred):
     assert sum(issubclass(r.category, ExtrapolationWarning) for r in rec) == 1
     assert s.patients["extrapolation"].str.len().gt(0).all()
     assert "prior_share" in s.summary and s.summary["prior_share"].between(0, 1).all()
-    assert s.sentence().startswith("standardised median PFS of 3 patients")
+    assert s.sentence().startswith("standardised median PFS after I-PRRT over 3 patients")
     with pytest.raises(ValueError, match=r"rmst_tau"):
         pred.standardise(df, rmst_tau=[0.0])
 
@@ -265,3 +265,14 @@ def test_batch_summaries_rmst_equal_the_one_patient_path(pred, mix_pred):
     pd.testing.assert_frame_equal(with_r[without.columns], without)
     with pytest.raises(ValueError, match=r"rmst_tau=\[0.0\] is not allowed"):
         pred.summaries(MIX, rmst_tau=[0.0])
+
+
+def test_standardised_sentence_says_what_was_averaged(pred):
+    df = pd.DataFrame([dict(STD_R), dict(STD_R, tumour_type="pancreatic", line="RR-PRRT",
+                                         prior_gbq=44.8, planned_gbq=14.8)])  # fmt: skip
+    s = _quiet(pred.standardise, df, weights=[3, 1])
+    m = s.median()
+    assert s.sentence() == (
+        f"standardised median PFS over a weighted mix of 2 profiles {m.median:.1f} months "
+        f"(95% ETI {m.lower:.1f}-{m.upper:.1f})"
+    )

@@ -456,7 +456,17 @@ class StandardisedPrediction(LawOutputs):
         )  # fmt: skip
 
     def sentence(self, digits: int = 1) -> str:
-        """E.g. ``"standardised median PFS of 168 patients 14.0 months (95% ETI 11.1-17.2)"``."""
+        """E.g. ``"standardised median PFS after R-PRRT over 3 patients 12.0 months (95% ETI
+        6.5-24.2)"`` ("over a weighted mix of 3 profiles" with weights; the line is named
+        when the mix has one)."""
         m = self.median()
-        what = f"standardised median {self.endpoint.upper()} of {self.n} patients"
+        lines = self.patients["line"].unique()
+        after = f" after {lines[0]}" if len(lines) == 1 else ""
+        w = self.patients["weight"].to_numpy(float)
+        over = (
+            f"over {self.n} patients"
+            if np.allclose(w, 1.0 / self.n)
+            else f"over a weighted mix of {self.n} profiles"
+        )
+        what = f"standardised median {self.endpoint.upper()}{after} {over}"
         return self.interval.sentence(what, m.median, m.lower, m.upper, "months", digits)
