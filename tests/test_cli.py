@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,8 @@ def test_predict_warns_on_stderr(models, capsys):
         (["--times", "nan"], "--times=[nan] is not allowed"),
         (["--prior-pfs", "0.01"], "--prior-pfs=0.01 is not allowed"),
         (["--centre", "lyon"], "--centre='lyon' is not allowed"),
+        (["--rmst", "24", "0"], "--rmst=[24.0, 0.0] is not allowed"),
+        (["--rmst", "-3"], "--rmst=[-3.0] is not allowed"),
     ],
 )
 def test_predict_bad_input_exit_2(models, capsys, change, match):
@@ -350,3 +353,31 @@ def test_report_tables_label_cell_lines_and_studies(tmp_path, capsys):
     assert not re.search(r"\bc3\[\d\]", tox)
     assert "v_study[rotterdam2019]" in tox and "v_study[re188pilot]" in tox
     assert "u_study[rotterdam2019]" in (out / "parameters_survival-pfs.csv").read_text()
+
+
+def test_predict_rmst_text_and_json(models, capsys):
+    """``--rmst``: the restricted mean in the table and the JSON, equal to
+    ``Prediction.rmst`` of the same posteriors, with its prior share; without the flag the
+    JSON has no RMST key (the netbayes.predict/1 document is unchanged)."""
+    from netbayes.predict import Predictor
+
+    assert main([*ARGS, "--models-dir", str(models), "--rmst", "24", "--rmst", "60"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"Restricted mean PFS over 24 months, months +\d+\.\d +\d", out)
+    assert re.search(r"Restricted mean PFS over 60 months: prior share \d+%", out)
+    assert main([*ARGS, "--models-dir", str(models), "--json", "--rmst", "60", "24"]) == 0
+    (p,) = json.loads(capsys.readouterr().out)["patients"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = Predictor.load("pfs", models).patient(
+            tumour_type="midgut", line="R-PRRT", prior_pfs_months=30, prior_gbq=29.9,
+            planned_gbq=14.9,
+        )  # fmt: skip
+    want = pred.rmst([24.0, 60.0])
+    assert [r["tau_months"] for r in p["rmst_pfs_months"]] == [24.0, 60.0]
+    for r, (_, w) in zip(p["rmst_pfs_months"], want.iterrows(), strict=True):
+        for c in ("median", "mean", "eti95_lower", "eti95_upper"):
+            assert r[c] == pytest.approx(w[c], rel=1e-12)
+        assert 0.0 <= r["prior_share"] <= 1.0
+    assert main([*ARGS, "--models-dir", str(models), "--json"]) == 0
+    assert "rmst_pfs_months" not in json.loads(capsys.readouterr().out)["patients"][0]

@@ -143,8 +143,44 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%" if x >= 0.001 else f"{100 * x:.2f}%"
 
 
+def _rmst_rows(predictor, pred, args: argparse.Namespace, taus: Sequence[float]) -> list[dict]:
+    """The patient's RMST at each horizon with its prior share: one row of
+    ``Predictor.summaries`` (the numbers of ``Prediction.rmst``, and the share)."""
+    rec = {
+        "tumour_type": args.tumour_type,
+        "line": args.line,
+        "planned_gbq": args.planned_gbq,
+        "prior_gbq": args.prior_gbq,
+        "prior_pfs_months": args.prior_pfs,
+    }
+    s = predictor.summaries(
+        pd.DataFrame([rec]),
+        t_probs=pred.event_free_times(),
+        rmst_tau=list(taus),
+        interval=pred.interval,
+        new_type=args.new_type,
+        centre=args.centre,
+    ).iloc[0]
+    lo, hi = pred.interval.columns
+    out = []
+    for tau in sorted(set(float(t) for t in taus)):
+        key = f"rmst_{pred.endpoint}_{tau:g}"
+        out.append(
+            {
+                "tau_months": tau,
+                **{c: float(s[f"{key}_{c}"]) for c in ("median", "mean", lo, hi)},
+                "prior_share": float(s[f"{key}_prior_share"]),
+            }
+        )
+    return out
+
+
 def _print_prediction(
-    pred, predictor, args: argparse.Namespace, unconverged: Sequence[str] = ()
+    pred,
+    predictor,
+    args: argparse.Namespace,
+    unconverged: Sequence[str] = (),
+    rmst: Sequence[dict] = (),
 ) -> None:
     E = pred.endpoint.upper()
     row = pred.patients.iloc[0]
@@ -171,6 +207,15 @@ def _print_prediction(
         rows.append(
             (f"P({E} > {t:g} months)", _pct(r.median), f"{_pct(r.lower)} - {_pct(r.upper)}")
         )
+    lo, hi = pred.interval.columns
+    for r in rmst:
+        rows.append(
+            (
+                f"Restricted mean {E} over {r['tau_months']:g} months, months",
+                f"{r['median']:.1f}",
+                f"{r[lo]:.1f} - {r[hi]:.1f}",
+            )
+        )
     tox = pred.cell_lines()
     for cl in tox:
         r = pred.p_grade3plus(cl)
@@ -189,6 +234,14 @@ def _print_prediction(
     if not len(tox):
         print("(grade >= III risks: no toxicity posterior loaded)")
     _print_prior_share(pred)
+    from netbayes.predict.share import MOSTLY_PRIOR
+
+    for r in rmst:
+        flag = "  MOSTLY PRIOR" if r["prior_share"] > MOSTLY_PRIOR else ""
+        print(
+            f"  Restricted mean {E} over {r['tau_months']:g} months: prior share "
+            f"{100 * r['prior_share']:.0f}%{flag}"
+        )
 
 
 def _print_prior_share(pred) -> None:
@@ -240,6 +293,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     times = list(DEFAULT_T_PROBS) if args.times is None else args.times  # every --times kept
     _check_times("--times", times)  # name the flag, not the keyword it becomes
+    taus = [] if args.rmst is None else args.rmst
+    if taus and min(_check_times("--rmst", taus)) <= 0:
+        raise ValueError(f"--rmst={taus!r} is not allowed; expected horizons after 0 (months > 0)")
     with warnings.catch_warnings(record=True) as loading:
         warnings.simplefilter("always")
         predictor = Predictor.load(args.endpoint, args.models_dir, toxicity=not args.no_toxicity)
@@ -262,6 +318,12 @@ def _predict(args: argparse.Namespace) -> int:
             new_type=args.new_type,
             centre=args.centre,
         )
+    rmst = []
+    if taus:  # its inputs' warnings were given by the patient call; its share is printed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            warnings.simplefilter("ignore", PriorDominatedWarning)
+            rmst = _rmst_rows(predictor, pred, args, taus)
     for w in caught:
         if not issubclass(w.category, said):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -279,12 +341,14 @@ def _predict(args: argparse.Namespace) -> int:
             },
         }
         doc["interval"]["columns"] = list(pred.interval.columns)
+        if rmst:  # only then: the document without --rmst is unchanged
+            doc["patients"][0][f"rmst_{pred.endpoint}_months"] = rmst
         if unconverged:  # only then: a converged posterior's document is unchanged
             doc["warnings"] = [f"not converged: {m}" for m in unconverged]
         text = json.dumps(_finite_json(doc), indent=2, allow_nan=False)
         print(text)
     else:
-        _print_prediction(pred, predictor, args, unconverged)
+        _print_prediction(pred, predictor, args, unconverged, rmst)
     for m in unconverged:
         print(f"netbayes: warning: {m}", file=sys.stderr)
     for w in caught:
@@ -382,6 +446,15 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         metavar="T",
         help="times t (months) of P(PFS > t) (default 12 24); several after one flag or the "
         "flag repeated, all kept: --times 12 --times 24 is --times 12 24",
+    )
+    p.add_argument(
+        "--rmst",
+        type=float,
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="TAU",
+        help="also the restricted mean PFS (or OS) over the first TAU months, for each TAU",
     )
     p.add_argument("--endpoint", choices=["pfs", "os"], default="pfs", help="default pfs")
     p.add_argument(
