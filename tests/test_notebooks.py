@@ -33,6 +33,8 @@ def _run(name: str) -> list[str]:
             if out.get("output_type") == "error":  # pragma: no cover - execute() raises first
                 raise AssertionError(out)
             text.append(out.get("text", "") or str(out.get("data", {}).get("text/plain", "")))
+            if "image/png" in out.get("data", {}):
+                text.append("<image/png>")
     return text
 
 
@@ -49,6 +51,11 @@ def test_predict_patient_notebook():
     assert "median PFS after R-PRRT" in out and "(95% ETI" in out
     assert "below the 18-month selection threshold" in out  # the extrapolation warning
     assert "tumour_type='colon' is not allowed" in out
+    # the plots render as images where they are returned (bare figures, no pyplot): the
+    # survival curve, the forest and the toxicity risk
+    assert out.count("<image/png>") == 3
+    assert "standardised median PFS after R-PRRT over a weighted mix of 3 profiles" in out
+    assert "rmst_pfs" in out
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
+import pandas as pd
 import pytest
 
 from netbayes.models.survival import SurvivalPriors
@@ -95,3 +96,99 @@ def test_validation_plot_marks_outside_figures_red():
     red = [ln for ln in ax.get_lines() if ln.get_color() == "C3"]
     assert len(red) == 1 and len(red[0].get_xdata()) == int((~t["inside"]).sum())
     assert f"{int(t['inside'].sum())}/{len(t)} inside" in ax.get_title()
+
+
+# -- a user's cohort: Kaplan-Meier over the posterior band (issue 18) ----------------------------
+def test_kaplan_meier_matches_lifelines():
+    """Ties between events, between censorings and across both, and a censoring at 0."""
+    from lifelines import KaplanMeierFitter
+
+    from netbayes.plots import kaplan_meier
+
+    rng = np.random.default_rng(5)
+    t = np.round(rng.exponential(12.0, 80))  # many ties
+    t[:3] = 0.0
+    e = rng.integers(0, 2, 80)
+    km = kaplan_meier(t, e)
+    ref = KaplanMeierFitter().fit(t, e)
+    np.testing.assert_allclose(km["survival"], ref.survival_function_at_times(km["t_months"]),
+                               rtol=1e-12)  # fmt: skip
+    et = ref.event_table
+    got = km.set_index("t_months").loc[et.index[et.index > 0]]
+    np.testing.assert_array_equal(got["events"], et.loc[et.index > 0, "observed"])
+    np.testing.assert_array_equal(got["at_risk"], et.loc[et.index > 0, "at_risk"])
+    assert km["events"].sum() == e.sum() and km["censored"].sum() == (1 - e).sum()
+
+
+@pytest.mark.parametrize(
+    ("time", "event", "match"),
+    [
+        ([1.0, -2.0], [1, 0], r"time=-2.0 is not allowed; expected finite months >= 0"),
+        ([1.0, np.nan], [1, 0], r"time=nan is not allowed"),
+        ([1.0, 2.0], [1, 2], r"event=2 is not allowed; expected 1 \(event\) or 0 \(censored\)"),
+        ([1.0, 2.0], [1], r"equal length, got 2 and 1"),
+    ],
+)
+def test_kaplan_meier_bad_input(time, event, match):
+    from netbayes.plots import kaplan_meier
+
+    with pytest.raises(ValueError, match=match):
+        kaplan_meier(time, event)
+
+
+def test_km_overlay_band_is_the_standardised_curve_and_draws_into_given_axes(tmp_path):
+    import warnings
+
+    from matplotlib.figure import Figure
+    from test_predict import STD_R, fake_survival
+
+    from netbayes.plots import km_overlay_data, plot_km_overlay
+    from netbayes.predict import Predictor
+
+    pred = Predictor(fake_survival())
+    df = pd.DataFrame([dict(STD_R), dict(STD_R, tumour_type="pancreatic")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        std = pred.standardise(df)
+        two = pred.patients(df)
+    time, event = np.array([3.0, 8.0, 8.0, 20.0, 31.0]), np.array([1, 1, 0, 1, 0])
+    band, km = km_overlay_data(std, time, event)
+    assert band["t_months"].iloc[-1] == 31.0
+    want = std.survival(band["t_months"].to_numpy())
+    np.testing.assert_allclose(band["eti95_upper"], want["eti95_upper"], rtol=1e-12)
+    assert km["survival"].tolist() == pytest.approx([1.0, 0.8, 0.6, 0.6 * 0.5, 0.3])
+    with pytest.raises(ValueError, match=r"holds 2 patients; pass patient=<label>"):
+        km_overlay_data(two, time, event)
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = plot_km_overlay(two, time, event, patient=1, ax=ax, path=str(tmp_path / "km.png"))
+    assert out is fig and (tmp_path / "km.png").stat().st_size > 5000
+    steps = [ln for ln in ax.get_lines() if ln.get_label().startswith("observed")]
+    assert len(steps) == 1 and steps[0].get_label().endswith("n = 5")
+    ticks = [ln for ln in ax.get_lines() if ln.get_label() == "censored"]
+    np.testing.assert_allclose(ticks[0].get_xdata(), [8.0, 31.0])
+
+
+def test_survival_curve_and_forest_draw_into_given_axes():
+    """``ax=``: the caller's axes are drawn into and their figure returned; without it a bare
+    Figure (no pyplot figure is opened)."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from test_predict import STD_R, fake_survival
+
+    from netbayes.plots import plot_survival_curve, plot_type_forest
+    from netbayes.predict import Predictor
+
+    pred = Predictor(fake_survival())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = pred.patient(**STD_R)
+        fig = Figure()
+        a, b = fig.subplots(1, 2)
+        assert plot_survival_curve(p, ax=a) is fig and plot_type_forest(pred, ax=b) is fig
+        n_open = len(plt.get_fignums())
+        own = plot_survival_curve(p)
+    assert a.get_lines() and b.get_lines() and own is not fig
+    assert len(plt.get_fignums()) == n_open

@@ -9,7 +9,10 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
+    "kaplan_meier",
+    "km_overlay_data",
     "pit_histogram_data",
+    "plot_km_overlay",
     "plot_pit_histogram",
     "plot_prior_posterior",
     "plot_survival_curve",
@@ -21,6 +24,39 @@ __all__ = [
     "type_forest_data",
     "validation_plot_data",
 ]
+
+
+_FIGURE: Any = None
+
+
+def _figure_class() -> Any:
+    """A :class:`matplotlib.figure.Figure` that Jupyter shows when it is returned (a PNG
+    ``_repr_png_``), even where pyplot was never imported; created once, on first use."""
+    global _FIGURE
+    if _FIGURE is None:
+        from io import BytesIO
+
+        from matplotlib.figure import Figure
+
+        class NetbayesFigure(Figure):
+            """A bare figure (no pyplot state, no backend switch) that renders in notebooks."""
+
+            def _repr_png_(self) -> bytes:
+                buf = BytesIO()
+                self.savefig(buf, format="png", dpi=100)
+                return buf.getvalue()
+
+        _FIGURE = NetbayesFigure
+    return _FIGURE
+
+
+def _axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """``(figure, axes)``: the caller's axes, or a new bare figure (:func:`_figure_class`)."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = _figure_class()(figsize=figsize)
+    return fig, fig.add_subplot()
+
 
 LABELS = {
     "beta_x": "prior-PFS elasticity β_x (salvage PFS ∝ prior PFS^β_x)",
@@ -182,7 +218,7 @@ def survival_curve_data(prediction: Any, population: Any | None = None) -> pd.Da
 
 
 def plot_survival_curve(
-    prediction: Any, population: Any | None = None, path: str | None = None
+    prediction: Any, population: Any | None = None, path: str | None = None, ax: Any = None
 ) -> Any:
     """A patient's posterior survival curve S(t) with its credible band.
 
@@ -192,18 +228,19 @@ def plot_survival_curve(
         See :func:`survival_curve_data`.
     path : str, optional
         Save the figure there too.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default: a new figure).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
     data = survival_curve_data(prediction, population)
     iv = prediction.interval
     lo, hi = iv.columns
     ep = prediction.endpoint.upper()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    own = ax is None
+    fig, ax = _axes(ax, (6.4, 4.2))
     curves = list(dict.fromkeys(data["curve"]))
     for i, name in enumerate(curves):
         g = data[data["curve"] == name]
@@ -220,7 +257,154 @@ def plot_survival_curve(
     ax.set_xlim(0, float(data["t_months"].max()))
     ax.legend(frameon=False, fontsize=8)
     ax.set_title(f"Predicted {ep}\n{prediction.sentence()}", fontsize=10)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# a user's cohort: Kaplan-Meier over the posterior band
+# ---------------------------------------------------------------------------------------------
+def kaplan_meier(time: Any, event: Any) -> pd.DataFrame:
+    """The Kaplan-Meier estimate of a cohort's survival (right-censored times).
+
+    Parameters
+    ----------
+    time : array-like of float
+        Follow-up times, months (finite, >= 0).
+    event : array-like of {0, 1}
+        1 = the event (progression or death), 0 = censored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct time (with a first row at 0): ``t_months``, ``at_risk`` (just
+        before t), ``events``, ``censored`` and ``survival`` (the estimate just after t).
+
+    Raises
+    ------
+    ValueError
+        ``time`` and ``event`` differ in length, are empty, or hold a bad value (named).
+    """
+    t = np.asarray(time, dtype=float).ravel()
+    e_raw = np.asarray(event).ravel()
+    if t.size == 0 or t.size != e_raw.size:
+        raise ValueError(
+            f"time and event must be non-empty and of equal length, got {t.size} and {e_raw.size}"
+        )
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        bad = t[~np.isfinite(t) | (t < 0)][0]
+        raise ValueError(f"time={bad.item()!r} is not allowed; expected finite months >= 0")
+    if not np.all(np.isin(e_raw, (0, 1))):
+        bad = e_raw[~np.isin(e_raw, (0, 1))][0]
+        raise ValueError(f"event={bad.item()!r} is not allowed; expected 1 (event) or 0 (censored)")
+    e = e_raw.astype(int)
+    ut, inv = np.unique(t, return_inverse=True)
+    d = np.bincount(inv, weights=e, minlength=ut.size)
+    c = np.bincount(inv, weights=1 - e, minlength=ut.size)
+    n = t.size - np.r_[0, np.cumsum(d + c)[:-1]]
+    s = np.cumprod(1.0 - d / n)
+    return pd.DataFrame(
+        {
+            "t_months": np.r_[0.0, ut],
+            "at_risk": np.r_[t.size, n].astype(int),
+            "events": np.r_[0, d].astype(int),
+            "censored": np.r_[0, c].astype(int),
+            "survival": np.r_[1.0, s],
+        }
+    ).drop_duplicates("t_months", keep="last", ignore_index=True)
+
+
+def km_overlay_data(
+    prediction: Any, time: Any, event: Any, patient: Any = None, n_grid: int = 121
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The data of :func:`plot_km_overlay`: the posterior band of S(t) and the cohort's KM.
+
+    Parameters
+    ----------
+    prediction : netbayes.predict.StandardisedPrediction or netbayes.predict.Prediction
+        For a cohort, ``Predictor.standardise`` of its covariates (the population-averaged
+        curve); a :class:`~netbayes.predict.Prediction` of one patient also works.
+    time, event
+        The cohort's follow-up (months) and event indicators (:func:`kaplan_meier`).
+    patient : label, optional
+        Which patient of a several-patient :class:`~netbayes.predict.Prediction`.
+    n_grid : int
+        Points of the posterior curve, from 0 to the longest follow-up.
+
+    Returns
+    -------
+    band : pandas.DataFrame
+        ``t_months``, ``median`` and the interval bounds of S(t).
+    km : pandas.DataFrame
+        :func:`kaplan_meier` of the cohort.
+    """
+    km = kaplan_meier(time, event)
+    grid = np.linspace(0.0, max(float(km["t_months"].max()), 1.0), int(n_grid))
+    units = list(prediction._law_units())
+    if patient is None and len(units) > 1:
+        raise ValueError(
+            f"the prediction holds {len(units)} patients; pass patient=<label> or, for a cohort, "
+            "use Predictor.standardise(df) (the population-averaged curve)"
+        )
+    band = prediction.survival(grid, units[0] if patient is None else patient)
+    lo, hi = prediction.interval.columns
+    return band[["t_months", "median", lo, hi]].reset_index(drop=True), km
+
+
+def plot_km_overlay(
+    prediction: Any,
+    time: Any,
+    event: Any,
+    patient: Any = None,
+    ax: Any = None,
+    path: str | None = None,
+    label: str = "observed (Kaplan-Meier)",
+) -> Any:
+    """A cohort's Kaplan-Meier curve over the posterior band of its predicted survival.
+
+    The band is the posterior interval of the (standardised) survival function, i.e. of the
+    population the cohort was drawn from; the KM curve of n patients scatters around it by
+    sampling error as well (about :math:`\\sqrt{S(1-S)/n}` without censoring), so a KM step
+    partly outside the band is not by itself a misfit. Censored times are ticked.
+
+    Parameters
+    ----------
+    prediction, time, event, patient
+        See :func:`km_overlay_data`.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default: a new figure).
+    path : str, optional
+        Save the figure there too.
+    label : str
+        Legend label of the KM curve.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    band, km = km_overlay_data(prediction, time, event, patient)
+    iv = prediction.interval
+    lo, hi = iv.columns
+    ep = prediction.endpoint.upper()
+    own = ax is None
+    fig, ax = _axes(ax, (6.4, 4.2))
+    ax.fill_between(band["t_months"], band[lo], band[hi], color="C0", alpha=0.25, lw=0,
+                    label=f"predicted ({iv.text} band)")  # fmt: skip
+    ax.plot(band["t_months"], band["median"], color="C0", label="predicted (posterior median)")
+    ax.step(km["t_months"], km["survival"], where="post", color="k", lw=1.3,
+            label=f"{label}, n = {int(km['at_risk'].iloc[0])}")  # fmt: skip
+    cens = km[km["censored"] > 0]
+    ax.plot(cens["t_months"], cens["survival"], "|", color="k", ms=7, label="censored")
+    ax.set_xlabel("months since the first cycle of the line")
+    ax.set_ylabel(f"probability {ep}-free" if ep == "PFS" else "probability alive")
+    ax.set_ylim(0, 1.01)
+    ax.set_xlim(0, float(band["t_months"].max()))
+    ax.legend(frameon=False, fontsize=8)
+    if own:
+        fig.tight_layout()
     if path:
         fig.savefig(path, dpi=120)
     return fig
@@ -286,13 +470,13 @@ def type_forest_data(
     return out
 
 
-def plot_type_forest(predictor: Any, path: str | None = None, **kwargs: Any) -> Any:
-    """Forest plot of median PFS by tumour type (see :func:`type_forest_data`)."""
-    import matplotlib.pyplot as plt
-
+def plot_type_forest(predictor: Any, path: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
+    """Forest plot of median PFS by tumour type (see :func:`type_forest_data`); ``ax``: draw
+    into these axes (default: a new figure). Returns the figure."""
     data = type_forest_data(predictor, **kwargs)
     lo, hi = (c for c in data.columns if c.endswith(("_lower", "_upper")))
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    own = ax is None
+    fig, ax = _axes(ax, (6.4, 3.6))
     y = np.arange(len(data))[::-1]
     ax.hlines(y, data[lo], data[hi], color="C0", lw=2)
     ax.plot(data["median"], y, "o", color="C0")
@@ -301,7 +485,8 @@ def plot_type_forest(predictor: Any, path: str | None = None, **kwargs: Any) -> 
     ax.set_xlabel(f"median {ep} after {data.attrs['line']}, months ({data.attrs['interval']})")
     ax.set_title(f"Median {ep} by tumour type (reference patient)")
     ax.set_xlim(left=0)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     if path:
         fig.savefig(path, dpi=120)
     return fig
