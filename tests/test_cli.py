@@ -381,3 +381,25 @@ def test_predict_rmst_text_and_json(models, capsys):
         assert 0.0 <= r["prior_share"] <= 1.0
     assert main([*ARGS, "--models-dir", str(models), "--json"]) == 0
     assert "rmst_pfs_months" not in json.loads(capsys.readouterr().out)["patients"][0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra", "absent"),
+    [
+        (["fit", "--out", "x"], "fit", "pymc"),
+        ([*ARGS[:0], "report", "--out", "x"], "plot", "matplotlib"),
+    ],
+)
+def test_a_command_without_its_extra_says_which_to_install(monkeypatch, capsys, argv, extra,
+                                                           absent):  # fmt: skip
+    """``pip install .`` gives the prediction path only; a command that needs an extra says
+    which, before anything runs (exit 2), and prediction does not need them."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == absent else real(name, *a))  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"needs the optional '{extra}' dependencies, and {absent} is not installed" in err
+    assert f"pip install 'netbayes[{extra}]'" in err

@@ -242,3 +242,16 @@ def test_se_noise_scale_matches_the_kappa_prior(k):
         d.append(math.log(se * f * math.sqrt(4 * n)))
     kappa_eff = float(np.std(d, ddof=1)) * math.sqrt(n)
     assert med * math.exp(-1.96 * sd_log) < kappa_eff < med * math.exp(1.96 * sd_log)
+
+
+def test_an_old_lifelines_is_refused_not_used(monkeypatch):
+    """pip next to pandas 3 picks a lifelines older than 0.30 (newer ones pin pandas<3): the
+    simulators refuse it, naming the fix, rather than change their KM reference silently."""
+    import lifelines
+
+    from netbayes import simulation
+
+    assert simulation._lifelines_km() is lifelines.KaplanMeierFitter
+    monkeypatch.setattr(lifelines, "__version__", "0.27.8")
+    with pytest.raises(ImportError, match=r"lifelines 0.27.8 is older than 0.30.*--override"):
+        simulation.km_summary(np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]))

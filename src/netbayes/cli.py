@@ -1101,10 +1101,41 @@ def flag_names(message: str) -> str:
     return message
 
 
+EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "fit": ("fit", ("pymc", "nutpie", "arviz", "h5netcdf")),
+    "prior-sensitivity": ("fit", ("pymc", "nutpie", "arviz", "h5netcdf")),
+    "report": ("plot", ("matplotlib",)),
+}
+"""Commands that need an optional part of the install: the extra and its modules
+(``pip install .`` alone gives ``predict``, ``validate``, ``summary`` and ``data``)."""
+
+
+def missing_extra(command: str) -> str | None:
+    """Why ``command`` cannot run in this install (the extra to install), or None."""
+    import importlib.util
+
+    if command not in EXTRAS:
+        return None
+    extra, modules = EXTRAS[command]
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    return (
+        f"netbayes {command} needs the optional '{extra}' dependencies, and "
+        f"{', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed; install "
+        f"them with: pip install 'netbayes[{extra}]' (from a checkout: pip install '.[{extra}]'; "
+        "everything: '.[all]')"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``netbayes`` command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    why = missing_extra(getattr(args, "command", "") or "")
+    if why is not None:
+        print(f"netbayes: error: {why}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except BrokenPipeError:  # e.g. `netbayes summary | head`: stop quietly

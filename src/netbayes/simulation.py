@@ -40,6 +40,7 @@ effects), :class:`ToxicityStudyDesign`, :func:`simulate_toxicity_studies` (one g
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +145,33 @@ def survival_targets(
 # ---------------------------------------------------------------------------------------------
 # Kaplan-Meier summaries (lifelines)
 # ---------------------------------------------------------------------------------------------
+LIFELINES_MIN = (0, 30)
+"""The oldest lifelines whose Kaplan-Meier code the simulators are checked with."""
+
+
+def _lifelines_km() -> Any:
+    """lifelines' ``KaplanMeierFitter``, refusing an older lifelines than
+    :data:`LIFELINES_MIN`. lifelines pins ``pandas<3``, so pip next to netbayes (pandas >= 3)
+    quietly picks an old release; that must be an error, not a silent change of reference."""
+    try:
+        import lifelines
+    except ImportError:
+        raise ImportError(
+            "the simulation studies use lifelines' Kaplan-Meier estimator; install it with "
+            "the pandas-3 override: uv pip install 'lifelines>=0.30' --override "
+            "tests/overrides.txt (README, 'Set-up')"
+        ) from None
+    version = tuple(int(x) for x in re.findall(r"\d+", lifelines.__version__)[:2])
+    if version < LIFELINES_MIN:
+        raise ImportError(
+            f"lifelines {lifelines.__version__} is older than "
+            f"{'.'.join(map(str, LIFELINES_MIN))}: pip picked it because newer lifelines pin "
+            "pandas<3; install lifelines>=0.30 with the pandas-3 override (uv pip install "
+            "'lifelines>=0.30' --override tests/overrides.txt; README, 'Set-up')"
+        )
+    return lifelines.KaplanMeierFitter
+
+
 def km_summary(time: np.ndarray, event: np.ndarray) -> tuple[float, float]:
     """Kaplan-Meier median and its Greenwood-based standard error, as a paper reports them.
 
@@ -164,8 +192,7 @@ def km_summary(time: np.ndarray, event: np.ndarray) -> tuple[float, float]:
         :math:`\\hat S \\le 0.45`; NaN where undefined (fewer than 3 patients, no time with
         :math:`\\hat S \\le 0.45`, or an infinite Greenwood term).
     """
-    from lifelines import KaplanMeierFitter
-
+    KaplanMeierFitter = _lifelines_km()
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=int)
     kmf = KaplanMeierFitter().fit(time, event)
