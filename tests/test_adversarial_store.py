@@ -359,7 +359,7 @@ def test_predict_json_never_prints_nan(good, capsys, monkeypatch):
     assert main([*ARGS, "--models-dir", str(good), "--json"]) == 2
     out, err = capsys.readouterr()
     assert "NaN" not in out and out == ""
-    assert "patients[0].median_pfs_months.mean=nan is not a finite number" in err
+    assert "patients[0].median_months.mean=nan is not a finite number" in err
 
 
 def test_draws_given_directly_to_the_predictor_are_checked_like_a_store():

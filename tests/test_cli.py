@@ -68,7 +68,7 @@ def _check_est(e: dict, prob: bool) -> None:
 def test_predict_json_schema(models, capsys):
     assert main([*ARGS, "--models-dir", str(models), "--json", "--times", "6", "12", "36"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["schema"] == "netbayes.predict/1"
+    assert doc["schema"] == "netbayes.predict/2"
     assert set(doc) == {
         "schema",
         "netbayes_version",
@@ -99,11 +99,11 @@ def test_predict_json_schema(models, capsys):
         "planned_gbq": 14.9,
     }
     assert p["extrapolation"] == []
-    _check_est(p["median_pfs_months"], prob=False)
-    assert [g["t_months"] for g in p["p_pfs_gt"]] == [6.0, 12.0, 36.0]
-    for g in p["p_pfs_gt"]:
+    _check_est(p["median_months"], prob=False)
+    assert [g["t_months"] for g in p["p_event_free"]] == [6.0, 12.0, 36.0]
+    for g in p["p_event_free"]:
         _check_est({k: v for k, v in g.items() if k != "t_months"}, prob=True)
-    probs = [g["median"] for g in p["p_pfs_gt"]]
+    probs = [g["median"] for g in p["p_event_free"]]
     assert probs == sorted(probs, reverse=True)
     assert set(p["p_grade3plus"]) == {"leucocytes", "platelets", "haemoglobin", "any"}
     for e in p["p_grade3plus"].values():
@@ -115,7 +115,7 @@ def test_predict_os_and_no_toxicity(models, capsys):
                  "--no-toxicity"]) == 0  # fmt: skip
     doc = json.loads(capsys.readouterr().out)
     p = doc["patients"][0]
-    assert "median_os_months" in p and "p_os_gt" in p
+    assert doc["endpoint"] == "os" and "median_months" in p and "p_event_free" in p
     assert p["p_grade3plus"] is None and doc["posteriors"]["toxicity"] is None
 
 
@@ -262,7 +262,7 @@ def test_predict_help_documents_the_json_schema(capsys):
         main(["predict", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    assert "netbayes.predict/1" in out and '"p_grade3plus"' in out and "eti95_lower" in out
+    assert "netbayes.predict/2" in out and '"p_grade3plus"' in out and "eti95_lower" in out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def test_predict_interval_kind_hdi(models, capsys):
     assert main(args) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["interval"]["kind"] == "hdi"
-    got = doc["patients"][0]["median_pfs_months"]
+    got = doc["patients"][0]["median_months"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = Predictor.load("pfs", models).patient(
@@ -358,7 +358,7 @@ def test_report_tables_label_cell_lines_and_studies(tmp_path, capsys):
 def test_predict_rmst_text_and_json(models, capsys):
     """``--rmst``: the restricted mean in the table and the JSON, equal to
     ``Prediction.rmst`` of the same posteriors, with its prior share; without the flag the
-    JSON has no RMST key (the netbayes.predict/1 document is unchanged)."""
+    JSON has no RMST key."""
     from netbayes.predict import Predictor
 
     assert main([*ARGS, "--models-dir", str(models), "--rmst", "24", "--rmst", "60"]) == 0
@@ -374,13 +374,13 @@ def test_predict_rmst_text_and_json(models, capsys):
             planned_gbq=14.9,
         )  # fmt: skip
     want = pred.rmst([24.0, 60.0])
-    assert [r["tau_months"] for r in p["rmst_pfs_months"]] == [24.0, 60.0]
-    for r, (_, w) in zip(p["rmst_pfs_months"], want.iterrows(), strict=True):
+    assert [r["tau_months"] for r in p["rmst_months"]] == [24.0, 60.0]
+    for r, (_, w) in zip(p["rmst_months"], want.iterrows(), strict=True):
         for c in ("median", "mean", "eti95_lower", "eti95_upper"):
             assert r[c] == pytest.approx(w[c], rel=1e-12)
         assert 0.0 <= r["prior_share"] <= 1.0
     assert main([*ARGS, "--models-dir", str(models), "--json"]) == 0
-    assert "rmst_pfs_months" not in json.loads(capsys.readouterr().out)["patients"][0]
+    assert "rmst_months" not in json.loads(capsys.readouterr().out)["patients"][0]
 
 
 @pytest.mark.parametrize(
@@ -403,3 +403,61 @@ def test_a_command_without_its_extra_says_which_to_install(monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert f"needs the optional '{extra}' dependencies, and {absent} is not installed" in err
     assert f"pip install 'netbayes[{extra}]'" in err
+
+
+@pytest.fixture(scope="module")
+def schema_validator():
+    jsonschema = pytest.importorskip("jsonschema")
+    from netbayes.cli import JSON_SCHEMA
+
+    schema = json.loads(JSON_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["--endpoint", "os", "--no-toxicity"],
+        ["--endpoint", "os", "--rmst", "24", "60"],
+        ["--interval", "0.9", "--interval-kind", "hdi", "--times", "6", "--rmst", "12"],
+        ["--centre", "typical"],
+    ],
+)
+def test_predict_json_validates_against_the_shipped_schema(models, capsys, schema_validator,
+                                                           extra):  # fmt: skip
+    """Every --json document validates against the JSON Schema file that ships with the
+    package; the same keys for PFS and OS."""
+    assert main([*ARGS, "--models-dir", str(models), "--json", *extra]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    errors = sorted(schema_validator.iter_errors(doc), key=str)
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+    keys = set(doc["patients"][0])
+    assert {"median_months", "p_event_free"} <= keys and not any("pfs" in k or "os_" in k
+                                                                  for k in keys)  # fmt: skip
+
+
+def test_the_schema_rejects_what_it_should(models, capsys, schema_validator):
+    """The schema can fail: a probability above 1, a missing answer, an unknown key, a
+    non-number, an endpoint-named key of schema /1."""
+    assert main([*ARGS, "--models-dir", str(models), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert schema_validator.is_valid(doc)
+    bad = []
+    d = json.loads(json.dumps(doc))
+    d["patients"][0]["p_event_free"][0]["median"] = 1.2
+    bad.append(d)
+    d = json.loads(json.dumps(doc))
+    del d["patients"][0]["median_months"]
+    bad.append(d)
+    d = json.loads(json.dumps(doc))
+    d["patients"][0]["median_pfs_months"] = d["patients"][0]["median_months"]
+    bad.append(d)
+    d = json.loads(json.dumps(doc))
+    d["patients"][0]["p_grade3plus"]["any"]["eti95_lower"] = "0.1"
+    bad.append(d)
+    d = json.loads(json.dumps(doc))
+    d["schema"] = "netbayes.predict/1"
+    bad.append(d)
+    assert not any(schema_validator.is_valid(b) for b in bad)

@@ -194,16 +194,16 @@ def test_the_warning_fires_above_half_and_not_below():
             assert "beta_gbq (sceptical default, Normal(mean=0, sd=0.15))" in msg
 
 
-def test_json_keeps_its_keys_and_adds_the_share():
+def test_json_has_the_share_of_every_answer():
     p = _patient(Predictor(toy(0.05, 0.15), fake_toxicity(0.2)), 5.0)
     doc = p.to_dict()
     pat = doc["patients"][0]
-    for k in ("median_pfs_months", "p_pfs_gt", "p_grade3plus", "input", "extrapolation"):
+    for k in ("median_months", "p_event_free", "p_grade3plus", "input", "extrapolation"):
         assert k in pat
     ps = pat["prior_share"]
-    assert ps["median_pfs_months"]["scale"] == "log"
-    assert ps["median_pfs_months"]["share"] == pytest.approx(p.prior_share_of("median_pfs"))
-    assert [e["t_months"] for e in ps["p_pfs_gt"]] == [12.0, 24.0]
+    assert ps["median_months"]["scale"] == "log"
+    assert ps["median_months"]["share"] == pytest.approx(p.prior_share_of("median_pfs"))
+    assert [e["t_months"] for e in ps["p_event_free"]] == [12.0, 24.0]
     assert set(ps["p_grade3plus"]) == {"leucocytes", "platelets", "haemoglobin", "any"}
     top = doc["prior_share"]
     assert top["sd_ratio_threshold"] == PRIOR_DOMINATED_RATIO

@@ -36,10 +36,11 @@ every command says what it wrote.
 
 JSON output of ``netbayes predict --json``
 -------------------------------------------
-One object (schema ``"netbayes.predict/1"``)::
+One object (schema ``"netbayes.predict/2"``; a JSON Schema file ships with the package,
+:data:`JSON_SCHEMA`; the keys are the same for both endpoints)::
 
     {
-      "schema": "netbayes.predict/1",
+      "schema": "netbayes.predict/2",
       "netbayes_version": "0.1.0",
       "endpoint": "pfs",                       # or "os"
       "centre": {"choice": "new", "meaning": "a new centre (...)"},  # --centre
@@ -51,13 +52,14 @@ One object (schema ``"netbayes.predict/1"``)::
         "input": {"tumour_type": "midgut", "line": "R-PRRT", "prior_pfs_months": 30.0,
                   "prior_gbq": 29.9, "planned_gbq": 14.9},
         "extrapolation": ["..."],              # why the prediction extrapolates; [] if not
-        "median_pfs_months": EST,
-        "p_pfs_gt": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
+        "median_months": EST,                  # median PFS (or OS)
+        "p_event_free": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
+        "rmst_months": [{"tau_months": 24.0, ...EST, "prior_share": s}],  # only with --rmst
         "p_grade3plus": {"leucocytes": EST, "platelets": EST, "haemoglobin": EST,
                          "any": EST},          # null without a toxicity posterior
         "prior_share": {                       # see docs/prior_share.md
-          "median_pfs_months": SHARE,
-          "p_pfs_gt": [{"t_months": 12.0, ...SHARE}, {"t_months": 24.0, ...SHARE}],
+          "median_months": SHARE,
+          "p_event_free": [{"t_months": 12.0, ...SHARE}, {"t_months": 24.0, ...SHARE}],
           "p_grade3plus": {"leucocytes": SHARE, ..., "any": SHARE}   # absent without toxicity
         }
       }],
@@ -73,7 +75,9 @@ Every number is finite (JSON has no NaN: a non-finite one is an error, never pri
 
 ``EST`` is ``{"median": m, "mean": m, "eti95_lower": lo, "eti95_upper": hi}`` (posterior
 median and mean and the interval bounds, keyed by the interval's column names; probabilities
-in [0, 1], times in months). With ``--endpoint os``, ``pfs`` becomes ``os`` in the keys.
+in [0, 1], times in months). ``p_event_free`` is P(PFS > t), or P(OS > t) with
+``--endpoint os``. (Schema ``netbayes.predict/1``, before 0.2, named the keys by endpoint:
+``median_pfs_months``, ``p_pfs_gt``.)
 ``SHARE`` is ``{"share": s, "scale": "log" or "logit", "parameters": {name: s, ...}}``: the
 fraction of the answer's posterior variance (on that scale) that comes from the
 prior-dominated parameters together, and from each alone (``netbayes.predict.share``); an
@@ -329,7 +333,7 @@ def _predict(args: argparse.Namespace) -> int:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if args.json:
         doc = {
-            "schema": "netbayes.predict/1",
+            "schema": JSON_SCHEMA_ID,
             "netbayes_version": __version__,
             **pred.to_dict(),
             "posteriors": {
@@ -342,7 +346,7 @@ def _predict(args: argparse.Namespace) -> int:
         }
         doc["interval"]["columns"] = list(pred.interval.columns)
         if rmst:  # only then: the document without --rmst is unchanged
-            doc["patients"][0][f"rmst_{pred.endpoint}_months"] = rmst
+            doc["patients"][0]["rmst_months"] = rmst
         if unconverged:  # only then: a converged posterior's document is unchanged
             doc["warnings"] = [f"not converged: {m}" for m in unconverged]
         text = json.dumps(_finite_json(doc), indent=2, allow_nan=False)
@@ -378,6 +382,12 @@ def _finite_json(obj: object, where: str = "") -> object:
             "infinity; the posterior or the inputs are not usable for this patient"
         )
     return obj
+
+
+JSON_SCHEMA_ID = "netbayes.predict/2"
+"""The schema id of ``netbayes predict --json``."""
+JSON_SCHEMA = Path(__file__).with_name("schemas") / "predict-2.schema.json"
+"""The JSON Schema (draft 2020-12) of ``netbayes predict --json``, shipped with the package."""
 
 
 def _card_summary(card: dict | None, n_draws: int) -> dict | None:
@@ -485,7 +495,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--models-dir", default=None, help="folder of stored posteriors")
     p.add_argument("--no-toxicity", action="store_true", help="skip the grade >= III risks")
-    p.add_argument("--json", action="store_true", help="print JSON (schema netbayes.predict/1)")
+    p.add_argument("--json", action="store_true", help=f"print JSON (schema {JSON_SCHEMA_ID})")
     p.set_defaults(func=_predict)
 
 

@@ -242,7 +242,9 @@ class Prediction(LawOutputs):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary as plain JSON-compatible data (the ``netbayes predict --json`` layout)."""
+        """The summary as plain JSON-compatible data (the ``netbayes predict --json`` layout,
+        schema ``netbayes.predict/2``: the same keys for PFS and OS, ``endpoint`` says which).
+        """
         out: dict[str, Any] = {
             "endpoint": self.endpoint,
             "centre": {"choice": self.centre, "meaning": self.centre_note},
@@ -259,8 +261,8 @@ class Prediction(LawOutputs):
                     }
                     | {"planned_gbq": float(prow["planned_gbq"])},
                     "extrapolation": list(prow["extrapolation_notes"]),
-                    f"median_{self.endpoint}_months": self.median(pid).to_dict(),
-                    f"p_{self.endpoint}_gt": [
+                    "median_months": self.median(pid).to_dict(),
+                    "p_event_free": [
                         {"t_months": t, **self.p_event_free(t, pid).to_dict()}
                         for t in self.event_free_times(pid)
                     ],
@@ -331,11 +333,12 @@ class Prediction(LawOutputs):
         out: dict[str, Any] = {}
         for r in s.itertuples():
             if r.quantity == f"p_{e}_gt":
-                out.setdefault(r.quantity, []).append({"t_months": float(r.t_months), **one(r)})
+                out.setdefault("p_event_free", []).append({"t_months": float(r.t_months),
+                                                           **one(r)})  # fmt: skip
             elif r.quantity == "p_grade3plus":
                 out.setdefault(r.quantity, {})[str(r.cell_line)] = one(r)
             else:
-                out[f"{r.quantity}_months"] = one(r)
+                out["median_months"] = one(r)
         return out
 
 
