@@ -63,10 +63,26 @@ def test_lognormal_fit_recovers_truth_saves_and_predicts(tmp_path):
         float(ll.to_numpy().sum(axis=-1).mean()), abs=40.0
     )
 
+    # the prior groups: log_prior (each parameter's log density at the posterior draws, the
+    # input of power-scaling sensitivity) and prior draws
+    lp = fit.posterior["log_prior"]
+    assert lp["k2"].shape == (2, 300) and np.isfinite(lp["k2"].to_numpy()).all()
+    pr = fit.posterior["prior"]
+    assert pr["k2"].shape == (1, 1000)
+    # k2's prior draws are wide, its posterior narrow (400 patients)
+    assert float(pr["k2"].std()) > 3 * float(fit.posterior["posterior"]["k2"].std())
+    sens = az.psense(fit.posterior, var_names=["k2", "beta_x"], group="prior")
+    assert np.isfinite(sens["k2"].to_numpy()).all() and float(sens["k2"]) < 0.05
+    sens_l = az.psense(fit.posterior, var_names=["k2"], group="likelihood")
+    assert float(sens_l["k2"]) > 0.05  # the data, not the prior, decide k2
+
     path = fit.save(tmp_path)
     tree = az.from_netcdf(path)
     try:
-        assert "log_likelihood" in tree.children
+        assert {"log_likelihood", "log_prior", "prior"} <= set(tree.children)
+        assert float(az.psense(tree, var_names=["k2"], group="prior")["k2"]) == pytest.approx(
+            float(sens["k2"]), rel=1e-9
+        )
     finally:
         tree.close()
     card = json.loads((tmp_path / "survival-pfs.json").read_text())

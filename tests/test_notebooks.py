@@ -77,3 +77,14 @@ def test_add_published_cohort_notebook():
     assert "('sim_a', 'sim_b')" in out and "column 'endpoint'" in out
     assert "left out: sim_b:pfs_rr (RR-PRRT)" in out
     assert "a new centre (the between-centre spread included)" in out and "sim_a" in out
+
+
+@pytest.mark.slow
+def test_compare_families_notebook():
+    """A user's fit carries log_likelihood, log_prior and prior: az.compare prefers the
+    log-normal family the patients were simulated from, and psense runs."""
+    out = "\n".join(_run("05_compare_families.ipynb"))
+    assert "preferred: lognormal" in out
+    assert "'log_likelihood', 'log_prior', 'posterior', 'prior'" in out
+    assert "likelihood" in out and "standardised median PFS after R-PRRT over 300 patients" in out
+    assert out.count("<image/png>") == 1

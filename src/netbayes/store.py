@@ -8,7 +8,9 @@ each:
     group ``posterior`` (the stored variables, dimensions ``chain``, ``draw`` and the model's own,
     e.g. ``tumour_type``) and, when the fit has them, ``sample_stats`` (``diverging``, ...),
     ``log_likelihood`` (pointwise, one value per individual patient row, only when the fit
-    computed it), ``observed_data`` and ``constant_data``. Open it with
+    computed it), ``log_prior`` and ``prior`` (a fit with a user's patients: the parameters'
+    log prior densities at the posterior draws, and draws from the priors; for
+    ``arviz.psense``), ``observed_data`` and ``constant_data``. Open it with
     ``xarray.open_datatree(path)`` or ``arviz.from_netcdf(path)``
     (:meth:`StoredPosterior.open_datatree`). Note: ``observed_data`` / ``constant_data`` of a
     fit with your own patients hold those patients' rows; share the file accordingly.
@@ -153,7 +155,14 @@ ENV_VAR = "NETBAYES_MODELS_DIR"
 
 _ENGINE = "scipy"  # the companion: NetCDF-3 via SciPy, always available, deterministic
 _TREE_ENGINE = "h5netcdf"  # the DataTree: NetCDF-4 groups (HDF5), deterministic bytes
-_OPTIONAL_GROUPS = ("sample_stats", "log_likelihood", "observed_data", "constant_data")
+_OPTIONAL_GROUPS = (
+    "sample_stats",
+    "log_likelihood",
+    "log_prior",
+    "prior",
+    "observed_data",
+    "constant_data",
+)
 """DataTree groups copied from a fit when it has them (``posterior`` is always written)."""
 
 
@@ -869,8 +878,8 @@ def save_posterior(
     ----------
     fit : netbayes.fitting.FitResult
         The fit (its ``posterior`` DataTree must have a ``posterior`` group; its
-        ``sample_stats``, ``log_likelihood``, ``observed_data`` and ``constant_data`` groups are
-        stored too when present).
+        ``sample_stats``, ``log_likelihood``, ``log_prior``, ``prior``, ``observed_data`` and
+        ``constant_data`` groups are stored too when present).
     model_type : str
         One of :data:`MODEL_TYPES`.
     variables : sequence of str

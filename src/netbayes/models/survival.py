@@ -1535,11 +1535,20 @@ class SurvivalModel(SurvivalInfo):
         return out
 
     # ------------------------------------------------------------------------------------------
-    def fit(self, **kwargs: Any) -> Any:
+    def fit(self, *, prior_draws: int = 1000, **kwargs: Any) -> Any:
         """Sample the posterior with :func:`netbayes.fitting.sample` (nutpie by default).
+
+        With a user's patients the fit's DataTree also holds, for ArviZ:
+        ``log_likelihood`` (``patients``: one pointwise term per patient row, for
+        ``arviz.loo`` and ``arviz.compare``), ``log_prior`` (each parameter's log prior
+        density at every posterior draw, for ``arviz.psense``'s power-scaling prior
+        sensitivity) and ``prior`` (draws of the parameters from their priors, for prior
+        versus posterior plots).
 
         Parameters
         ----------
+        prior_draws : int
+            Draws of the ``prior`` group (a user's patients only; 0: no ``prior`` group).
         **kwargs
             Passed to :func:`netbayes.fitting.sample` (draws, tune, chains, seed, sampler,
             progress, ...). ``target_accept`` defaults to :data:`TARGET_ACCEPT` here.
@@ -1550,14 +1559,24 @@ class SurvivalModel(SurvivalInfo):
         """
         from netbayes.fitting import sample
 
+        if (
+            isinstance(prior_draws, (bool, np.bool_))
+            or not isinstance(prior_draws, (int, np.integer))
+            or prior_draws < 0
+        ):
+            raise ValueError(
+                f"prior_draws={prior_draws!r} is not allowed; expected an integer >= 0"
+            )
         kwargs.setdefault("var_names", self.parameter_names())
         # the truncated first-line block and the near-zero type SDs make a curved posterior:
         # a smaller step (higher target acceptance) removes the occasional divergence
         kwargs.setdefault("target_accept", TARGET_ACCEPT)
-        fit = sample(self.build(), **kwargs)
+        model = self.build()
+        fit = sample(model, **kwargs)
         fit.model_info = self.model_info()  # what fit.save() records (models.base)
         if self.patients is not None:
             self._attach_log_likelihood(fit)
+            self._attach_prior_groups(fit, model, int(prior_draws))
         return fit
 
     def _attach_log_likelihood(self, fit: Any) -> None:
@@ -1576,6 +1595,39 @@ class SurvivalModel(SurvivalInfo):
             },
         )
         fit.posterior["log_likelihood"] = xr.DataTree(ds)
+
+    def _attach_prior_groups(self, fit: Any, model: Any, prior_draws: int) -> None:
+        """Add ``log_prior`` (PyMC's ``compute_log_prior`` at the posterior draws) and, with
+        ``prior_draws`` > 0, ``prior`` (``sample_prior_predictive``, the fit's seed)."""
+        import pymc as pm
+        import xarray as xr
+
+        names = [v for v in self.parameter_names() if v in {rv.name for rv in model.free_RVs}]
+        lp = pm.compute_log_prior(
+            fit.posterior, var_names=names, model=model, extend_inferencedata=False,
+            progressbar=False,
+        )  # fmt: skip
+        fit.posterior["log_prior"] = xr.DataTree(lp)
+        if prior_draws:
+            import logging
+            import warnings
+
+            seed = fit.settings.get("seed") if isinstance(fit.settings, dict) else None
+            log = logging.getLogger("pymc")
+            level = log.level
+            log.setLevel(logging.WARNING)  # not "Sampling: [...]"
+            try:
+                with warnings.catch_warnings():
+                    # the likelihood's potentials (e.g. the selection truncation) are data
+                    # terms, not priors: the prior group is the parameters' priors alone
+                    warnings.filterwarnings("ignore", message="The effect of Potentials")
+                    pr = pm.sample_prior_predictive(
+                        draws=prior_draws, model=model, var_names=self.parameter_names(),
+                        random_seed=seed,
+                    )  # fmt: skip
+            finally:
+                log.setLevel(level)
+            fit.posterior["prior"] = xr.DataTree(pr["prior"].to_dataset())
 
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""
