@@ -8,6 +8,7 @@ import re
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_predict import fake_survival, fake_toxicity
 from test_store import SETTINGS, fake_fit
@@ -308,6 +309,19 @@ def test_report_writes_tables_and_plots(tmp_path, capsys):
     assert {"validation.png", "forest_median_pfs.png", "toxicity_risk.png"} <= files
     md = (tmp_path / "rep" / "parameters_survival-pfs.md").read_text()
     assert "| z2[midgut] |" in md and "eti95_lower" in md and "max R-hat" in md
+    # issue 18: natural-scale summaries with per-row convergence, the patient's curve
+    assert "survival_curve_pfs.png" in files
+    for m in ("survival-pfs", "survival-os", "toxicity"):
+        assert {f"summary_{m}.md", f"summary_{m}.tex", f"summary_{m}.csv",
+                f"summary_{m}.html"} <= files  # fmt: skip
+    s = (tmp_path / "rep" / "summary_survival-pfs.md").read_text()
+    assert "| **Time ratios (> 1: longer)** |" in s and "| per 10 GBq more cumulative 177Lu |" in s
+    assert "r_hat" in s and "\u2013" in s and "credible interval" in s
+    tex = (tmp_path / "rep" / "validation.tex").read_text()
+    assert r"\begin{longtable}" in tex  # 101 rows break across pages
+    csv = pd.read_csv(tmp_path / "rep" / "summary_toxicity.csv")
+    assert {"median", "eti95_lower", "estimate", "ess_bulk"} <= set(csv.columns)
+    assert (csv["r_hat"] < 1.01).all()  # the shipped fit's every reported quantity
 
 
 def test_predict_interval_kind_hdi(models, capsys):

@@ -927,14 +927,49 @@ def _write_report(out: Path, posts: dict) -> list[Path]:
                     caption=f"Posterior of the {m} model (95% ETI)",
                 )
             )
-    from netbayes.plots import plot_type_forest, plot_validation
+    import importlib.util
+
+    from netbayes.report import survival_table, toxicity_table
+
+    exts = (".md", ".tex", ".csv")
+    if importlib.util.find_spec("great_tables") is not None:
+        exts += (".html",)
+    natural = {
+        "survival-pfs": (survival_table(posts["survival-pfs"], endpoint="pfs"), "PFS"),
+        "survival-os": (survival_table(posts["survival-os"], endpoint="os"), "OS"),
+        "toxicity": (toxicity_table(posts["toxicity"]), "grade >= III toxicity"),
+    }
+    for m, (tab, what) in natural.items():
+        for ext in exts:
+            view = tab  # CSV: every column; the rendered tables: what a paper prints
+            if ext != ".csv":
+                view = tab[["group", "quantity", "unit", "estimate", "r_hat", "ess_bulk",
+                            "ess_tail"]].copy()  # fmt: skip
+                view.attrs["note"] = tab.attrs["note"]
+            written.append(
+                write_table(
+                    view,
+                    out / f"summary_{m}{ext}",
+                    digits=2,
+                    caption=f"{what}: posterior summaries on the natural scale",
+                )
+            )
+    from netbayes.plots import plot_survival_curve, plot_type_forest, plot_validation
     from netbayes.predict import Predictor
+    from netbayes.sensitivity import README_PATIENT
 
     plot_validation(val, str(out / "validation.png"))
     written.append(out / "validation.png")
-    pred = Predictor(posts["survival-pfs"], endpoint="pfs")
+    pred = Predictor(posts["survival-pfs"], posts["toxicity"], endpoint="pfs")
     plot_type_forest(pred, str(out / "forest_median_pfs.png"))
     written.append(out / "forest_median_pfs.png")
+    import warnings
+
+    with warnings.catch_warnings():  # the reference patient's notes are in the README
+        warnings.simplefilter("ignore")
+        patient = pred.patient(**README_PATIENT)
+    plot_survival_curve(patient, path=str(out / "survival_curve_pfs.png"))
+    written.append(out / "survival_curve_pfs.png")
     from netbayes.models.toxicity import ToxicityModel
 
     ToxicityModel().plot_risk(posts["toxicity"], str(out / "toxicity_risk.png"))
@@ -1114,7 +1149,7 @@ def flag_names(message: str) -> str:
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "fit": ("fit", ("pymc", "nutpie", "arviz", "h5netcdf")),
     "prior-sensitivity": ("fit", ("pymc", "nutpie", "arviz", "h5netcdf")),
-    "report": ("plot", ("matplotlib",)),
+    "report": ("all", ("matplotlib", "arviz")),
 }
 """Commands that need an optional part of the install: the extra and its modules
 (``pip install .`` alone gives ``predict``, ``validate``, ``summary`` and ``data``)."""

@@ -1,8 +1,12 @@
-"""Tables for papers: posterior summaries, diagnostics, Markdown / LaTeX / CSV output.
+"""Tables for papers: posterior summaries, diagnostics, Markdown / LaTeX / HTML / CSV output.
 
 Every interval column comes from :mod:`netbayes.intervals` (default 95% equal-tailed) and is
-named after its kind and level (``eti95_lower``). Markdown and LaTeX are rendered here (no
-``tabulate`` or ``jinja2`` dependency); LaTeX uses ``booktabs`` rules.
+named after its kind and level (``eti95_lower``). The natural-scale paper tables (medians, time
+ratios, risks, with per-row R-hat and ESS) are :func:`survival_table` and
+:func:`toxicity_table`. :func:`format_table` renders Markdown (cells escaped), LaTeX
+(``booktabs``; a ``longtable`` that breaks across pages for long tables; the note printed
+under the table, not as a comment) and CSV itself, and HTML and LaTeX through great_tables
+(``engine="great_tables"``, the ``tables`` extra) where it is installed.
 """
 
 from __future__ import annotations
@@ -16,16 +20,22 @@ import numpy as np
 import pandas as pd
 
 from netbayes.intervals import Interval, as_interval
+from netbayes.report_tables import survival_table, toxicity_table
 
 __all__ = [
     "diagnostics_table",
     "format_table",
+    "great_table",
     "parameter_table",
+    "survival_table",
+    "toxicity_table",
     "write_table",
 ]
 
-Format = Literal["markdown", "latex", "csv"]
-_SUFFIX: dict[str, Format] = {".md": "markdown", ".tex": "latex", ".csv": "csv"}
+Format = Literal["markdown", "latex", "html", "csv"]
+_SUFFIX: dict[str, Format] = {".md": "markdown", ".tex": "latex", ".html": "html", ".csv": "csv"}
+LONG_ROWS = 30
+"""LaTeX tables with more rows than this become a ``longtable`` (breaks across pages)."""
 
 
 def parameter_table(
@@ -139,6 +149,7 @@ _LATEX_ESC = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "\u2013": "--",  # the en-dash of ranges
 }
 
 
@@ -146,20 +157,72 @@ def _latex_escape(s: str) -> str:
     return "".join(_LATEX_ESC.get(ch, ch) for ch in s)
 
 
+def _md_escape(s: str) -> str:
+    """A Markdown table cell: ``|`` escaped, line breaks as spaces."""
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _digits(col: str, digits: int) -> int:
+    """Decimals of a column: R-hat 3, ESS 0, others ``digits``."""
+    return {"r_hat": 3, "ess_bulk": 0, "ess_tail": 0}.get(col, digits)
+
+
+def great_table(df: pd.DataFrame, digits: int = 2, caption: str | None = None) -> Any:
+    """The table as a great_tables ``GT`` (rows grouped by a ``group`` column if there is
+    one; numbers rounded as :func:`format_table` rounds them; the note as a source note).
+
+    Raises
+    ------
+    ImportError
+        great_tables is not installed (``pip install 'netbayes[tables]'``).
+    """
+    try:
+        import great_tables as gt
+    except ImportError:
+        raise ImportError(
+            "great_tables renders the HTML (and, with engine='great_tables', LaTeX) tables; "
+            "install it with: pip install 'netbayes[tables]'"
+        ) from None
+    has_group = "group" in df.columns
+    g = gt.GT(df, groupname_col="group" if has_group else None)
+    for c in df.columns:
+        if c != "group" and pd.api.types.is_float_dtype(df[c]):
+            g = g.fmt_number(columns=c, decimals=_digits(str(c), digits))
+    if caption:
+        g = g.tab_header(title=caption)
+    note = df.attrs.get("note")
+    if note:
+        g = g.tab_source_note(note)
+    return g
+
+
 def format_table(
-    df: pd.DataFrame, fmt: Format = "markdown", digits: int = 2, caption: str | None = None
+    df: pd.DataFrame,
+    fmt: Format = "markdown",
+    digits: int = 2,
+    caption: str | None = None,
+    *,
+    engine: Literal["netbayes", "great_tables"] = "netbayes",
+    long: bool | None = None,
 ) -> str:
-    """Render a table as Markdown (GitHub pipes), LaTeX (booktabs ``tabular``) or CSV.
+    """Render a table as Markdown (GitHub pipes), LaTeX (booktabs), HTML or CSV.
 
     Parameters
     ----------
     df : pandas.DataFrame
-        The table; numbers are rounded to ``digits`` decimals (CSV keeps full precision).
-    fmt : {"markdown", "latex", "csv"}
+        The table; numbers are rounded to ``digits`` decimals (R-hat to 3, ESS to 0; CSV
+        keeps full precision). ``df.attrs["note"]`` is printed under the table.
+    fmt : {"markdown", "latex", "html", "csv"}
+        HTML needs great_tables.
     digits : int
         Decimals of floating-point cells.
     caption : str, optional
-        A caption (Markdown: a line above; LaTeX: a ``table`` environment with ``\\caption``).
+        A caption (Markdown: a line above; LaTeX: ``\\caption``).
+    engine : {"netbayes", "great_tables"}
+        Who renders LaTeX: this module (default) or great_tables (its ``as_latex``).
+    long : bool, optional
+        LaTeX: a ``longtable`` that breaks across pages (default: above :data:`LONG_ROWS`
+        rows).
 
     Returns
     -------
@@ -167,31 +230,58 @@ def format_table(
     """
     if fmt == "csv":
         return df.to_csv(index=False)
+    if engine not in ("netbayes", "great_tables"):
+        raise ValueError(f"engine={engine!r} is not allowed; expected 'netbayes' or 'great_tables'")
+    long = len(df) > LONG_ROWS if long is None else bool(long)
+    if fmt == "html":
+        return great_table(df, digits, caption).as_raw_html() + "\n"
+    if fmt == "latex" and engine == "great_tables":
+        return great_table(df, digits, caption).as_latex(use_longtable=long) + "\n"
+    groups: list[str] | None = None
+    if "group" in df.columns:  # rendered as section rows, not a repeated column
+        groups = [str(g) for g in df["group"]]
+        note_ = df.attrs.get("note")
+        df = df.drop(columns=["group"])
+        df.attrs["note"] = note_
     cols = [str(c) for c in df.columns]
-    body = [[_cell(v, digits) for v in row] for row in df.itertuples(index=False)]
+    body = [[_cell(v, _digits(str(c), digits)) for v, c in zip(row, df.columns, strict=True)]
+            for row in df.itertuples(index=False)]  # fmt: skip
+    starts = {i: g for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g} if groups else {}
     numeric = [
         pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
         for c in df.columns
     ]
     note = df.attrs.get("note")
     if fmt == "markdown":
-        lines = [f"**{caption}**", ""] if caption else []
-        lines.append("| " + " | ".join(cols) + " |")
+        lines = [f"**{_md_escape(caption)}**", ""] if caption else []
+        lines.append("| " + " | ".join(_md_escape(c) for c in cols) + " |")
         lines.append("|" + "|".join("---:" if n else ":---" for n in numeric) + "|")
-        lines += ["| " + " | ".join(r) + " |" for r in body]
+        for i, r in enumerate(body):
+            if i in starts:
+                lines.append(f"| **{_md_escape(starts[i])}** |" + " |" * (len(cols) - 1))
+            lines.append("| " + " | ".join(_md_escape(c) for c in r) + " |")
         if note:
-            lines += ["", f"*{note}*"]
+            lines += ["", f"*{_md_escape(note)}*"]
         return "\n".join(lines) + "\n"
     if fmt == "latex":
         spec = "".join("r" if n else "l" for n in numeric)
-        lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule"]
-        lines.append(" & ".join(_latex_escape(c) for c in cols) + r" \\")
-        lines.append(r"\midrule")
-        lines += [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in body]
-        lines.append(r"\bottomrule")
-        lines.append(r"\end{tabular}")
-        if note:
-            lines.append(f"% {note}")
+        head = " & ".join(_latex_escape(c) for c in cols) + r" \\"
+        rows = []
+        for i, r in enumerate(body):
+            if i in starts:
+                rows.append(f"\\multicolumn{{{len(cols)}}}{{l}}{{\\textit{{"
+                            f"{_latex_escape(starts[i])}}}}} \\\\")  # fmt: skip
+            rows.append(" & ".join(_latex_escape(c) for c in r) + r" \\")
+        foot = [f"\\multicolumn{{{len(cols)}}}{{p{{0.95\\linewidth}}}}{{\\footnotesize "
+                f"{_latex_escape(note)}}} \\\\"] if note else []  # fmt: skip
+        if long:  # breaks across pages, header repeated
+            cap = [f"\\caption{{{_latex_escape(caption)}}} \\\\"] if caption else []
+            lines = [f"\\begin{{longtable}}{{{spec}}}", *cap, r"\toprule", head, r"\midrule",
+                     r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
+                     r"\bottomrule", *foot, r"\endlastfoot", *rows, r"\end{longtable}"]  # fmt: skip
+            return "\n".join(lines) + "\n"
+        lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule", head, r"\midrule", *rows,
+                 r"\bottomrule", *foot, r"\end{tabular}"]  # fmt: skip
         if caption:
             lines = [
                 r"\begin{table}",
@@ -201,13 +291,18 @@ def format_table(
                 r"\end{table}",
             ]
         return "\n".join(lines) + "\n"
-    raise ValueError(f"fmt={fmt!r} is not allowed; expected 'markdown', 'latex' or 'csv'")
+    raise ValueError(f"fmt={fmt!r} is not allowed; expected 'markdown', 'latex', 'html' or 'csv'")
 
 
 def write_table(
-    df: pd.DataFrame, path: str | Path, digits: int = 2, caption: str | None = None
+    df: pd.DataFrame,
+    path: str | Path,
+    digits: int = 2,
+    caption: str | None = None,
+    **kwargs: Any,
 ) -> Path:
-    """Write a table in the format its suffix names (``.md``, ``.tex`` or ``.csv``).
+    """Write a table in the format its suffix names (``.md``, ``.tex``, ``.html`` or ``.csv``;
+    ``kwargs``: ``engine`` and ``long`` of :func:`format_table`).
 
     The write is atomic (a temporary file in the same folder, then :func:`os.replace`): an
     interrupted write leaves the previous file, never a partial one. An existing file is
@@ -227,4 +322,4 @@ def write_table(
     from netbayes.store import write_atomic
 
     p.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(p, format_table(df, fmt, digits, caption).encode("utf-8"))
+    return write_atomic(p, format_table(df, fmt, digits, caption, **kwargs).encode("utf-8"))
