@@ -401,7 +401,7 @@ def test_predict_rmst_text_and_json(models, capsys):
     ("argv", "extra", "absent"),
     [
         (["fit", "--out", "x"], "fit", "pymc"),
-        ([*ARGS[:0], "report", "--out", "x"], "plot", "matplotlib"),
+        ([*ARGS[:0], "report", "--out", "x"], "all", "matplotlib"),
     ],
 )
 def test_a_command_without_its_extra_says_which_to_install(monkeypatch, capsys, argv, extra,

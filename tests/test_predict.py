@@ -111,12 +111,12 @@ def test_survival_curve_matches_scipy_weibull(pred, draws):
     p = pred.patient(**STD_R, times=times, t_probs=[12, 24])
     lam = _lam_salvage(draws, TYPES.index("midgut"), 30.0, 29.9 + 14.9, "R-PRRT")
     sf = stats.weibull_min.sf(np.array(times)[None, :], draws["k2"][:, None], scale=lam[:, None])
-    np.testing.assert_allclose(p.draws["survival"].values[0], sf, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(p.arrays["survival"][0], sf, rtol=1e-10, atol=1e-14)
     lo, hi = Interval().bounds(sf)
     np.testing.assert_allclose(p.curve["eti95_lower"], lo, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(p.curve["eti95_upper"], hi, rtol=1e-10, atol=1e-14)
     med = stats.weibull_min.median(draws["k2"], scale=lam)
-    np.testing.assert_allclose(p.draws["median_pfs_months"].values[0], med, rtol=1e-10)
+    np.testing.assert_allclose(p.arrays["median_pfs_months"][0], med, rtol=1e-10)
     row = p.summary[p.summary["quantity"] == "median_pfs"].iloc[0]
     assert row["median"] == pytest.approx(np.median(med), rel=1e-10)
     gt = p.summary[p.summary["quantity"] == "p_pfs_gt"]
@@ -133,7 +133,7 @@ def test_line_effects_and_cumulative_activity(pred, draws, line):
     cum = 44.7 + (15.0 if line == "RR-PRRT" else 0.0)
     lam = _lam_salvage(draws, TYPES.index("pancreatic"), 40.0, cum, line)
     sf = stats.weibull_min.sf(10.0, draws["k2"], scale=lam)
-    np.testing.assert_allclose(p.draws["survival"].values[0, :, 0], sf, rtol=1e-10)
+    np.testing.assert_allclose(p.arrays["survival"][0, :, 0], sf, rtol=1e-10)
     assert p.patients["cumulative_gbq"].iloc[0] == pytest.approx(cum)
 
 
@@ -146,7 +146,7 @@ def test_first_line_uses_the_first_line_block(endpoint):
     j = TYPES.index("bronchial")
     lam = np.exp(d[f"alpha1{sfx}"] + d[f"sigma1{sfx}"] * d[f"z1{sfx}"][:, j])
     sf = stats.weibull_min.sf(20.0, d[f"k1{sfx}"], scale=lam)
-    np.testing.assert_allclose(p.draws["survival"].values[0, :, 0], sf, rtol=1e-10)
+    np.testing.assert_allclose(p.arrays["survival"][0, :, 0], sf, rtol=1e-10)
     assert f"median_{endpoint}" in set(p.summary["quantity"])
     assert np.isnan(p.patients["prior_pfs_months"].iloc[0])  # ignored for the first line
 
@@ -165,8 +165,8 @@ def test_coarse_type_is_the_rotterdam_mixture(pred, draws):
         sf = sf + wt * stats.weibull_min.sf(
             np.array([6.0, 15.0, 30.0])[None, :], draws["k2"][:, None], scale=lams[t][:, None]
         )
-    np.testing.assert_allclose(p.draws["survival"].values[0], sf, rtol=1e-10)
-    med = p.draws["median_pfs_months"].values[0]
+    np.testing.assert_allclose(p.arrays["survival"][0], sf, rtol=1e-10)
+    med = p.arrays["median_pfs_months"][0]
     for i in range(0, S, 97):  # the mixture median solves S(m) = 1/2
         f = lambda m, i=i: (  # noqa: E731
             sum(
@@ -183,7 +183,7 @@ def test_coarse_type_is_the_rotterdam_mixture(pred, draws):
 # ---------------------------------------------------------------------------------------------
 def test_curve_monotone_probabilities_in_unit_interval(pred):
     p = pred.patient(**STD_R)
-    s = p.draws["survival"].values[0]
+    s = p.arrays["survival"][0]
     assert np.all(np.diff(s, axis=1) <= 1e-15)
     assert np.all(s[:, 0] == 1.0)
     for c in ("median", "mean", "eti95_lower", "eti95_upper"):
@@ -194,7 +194,7 @@ def test_curve_monotone_probabilities_in_unit_interval(pred):
         assert probs[c].between(0, 1).all()
     assert (probs["eti95_lower"] <= probs["median"]).all()
     assert (probs["median"] <= probs["eti95_upper"]).all()
-    assert np.all((p.draws["p_grade3plus"].values >= 0) & (p.draws["p_grade3plus"].values <= 1))
+    assert np.all((p.arrays["p_grade3plus"] >= 0) & (p.arrays["p_grade3plus"] <= 1))
 
 
 def test_interval_columns_follow_the_convention(pred):
@@ -218,7 +218,7 @@ def test_toxicity_rows_match_the_formulas(pred):
     per, anyl = grade3_risk(fake_toxicity(), 14.9, 29.9, "R-PRRT")
     np.testing.assert_allclose(tox["mean"].to_numpy()[:3], per[:, 0, :].mean(0), rtol=1e-12)
     assert tox["mean"].iloc[3] == pytest.approx(anyl[:, 0].mean(), rel=1e-12)
-    d = p.draws["p_grade3plus"].values[0]
+    d = p.arrays["p_grade3plus"][0]
     assert np.all(d[:, 3] >= d[:, :3].max(axis=1) - 1e-12)  # "any" is at least each line
 
 
@@ -232,11 +232,13 @@ def test_without_toxicity_posterior_no_toxicity_rows(draws):
 def test_draws_and_summary_agree(pred):
     p = pred.patient(**STD_R, t_probs=[6, 12, 18])
     ds = p.draws
-    assert ds["survival"].dims == ("patient", "draw", "t_months")
+    assert ds["survival"].dims == ("patient", "chain", "draw", "t_months")
+    assert ds["p_grade3plus"].dims == ("patient", "tox_chain", "tox_draw", "cell_line")
     assert ds["p_pfs_gt"].sizes["t_prob"] == 3
-    assert ds.sizes["draw"] == S and ds.sizes["tox_draw"] == S
+    # plain draws (a mapping) are one chain
+    assert ds.sizes["chain"] == 1 and ds.sizes["draw"] == S and ds.sizes["tox_draw"] == S
     gt = p.summary[p.summary["quantity"] == "p_pfs_gt"]
-    np.testing.assert_allclose(gt["median"], np.median(ds["p_pfs_gt"].values[0], axis=0))
+    np.testing.assert_allclose(gt["median"], np.median(ds["p_pfs_gt"].values[0, 0], axis=0))
 
 
 def test_many_patients_equal_single_predictions(pred):
@@ -433,11 +435,11 @@ def test_new_type_population_draws_are_seeded_and_shared(pred, draws):
         + draws["beta_gbq"] * (44.8 - 44.7) / 10
     )
     np.testing.assert_allclose(
-        a.draws["median_pfs_months"].values[0], lam * np.log(2) ** (1 / draws["k2"])
+        a.arrays["median_pfs_months"][0], lam * np.log(2) ** (1 / draws["k2"])
     )
     df = pd.DataFrame([kw | {"new_type": None}, kw | {"new_type": None}]).drop(columns="new_type")
     two = _quiet(pred.patients, df, new_type="population", seed=5)
-    m = two.draws["median_pfs_months"].values
+    m = two.arrays["median_pfs_months"]
     np.testing.assert_array_equal(m[0], m[1])  # one new type, one drawn effect
 
 
@@ -599,7 +601,16 @@ def test_predict_from_the_shipped_posteriors():
     # the R-PRRT midgut patient at the calibration's reference: a plausible salvage median
     assert 5 < med["eti95_lower"] < med["median"] < med["eti95_upper"] < 40
     assert len(s) == 1 + 2 + 4
-    assert p.draws.sizes["draw"] == 4000
+    # the shipped posteriors keep their 4 chains of 1000 draws: ArviZ diagnostics work
+    assert (p.draws.sizes["chain"], p.draws.sizes["draw"]) == (4, 1000)
+    import arviz as az
+
+    rhat = float(az.rhat(p.draws["median_pfs_months"].isel(patient=0)))
+    ess = float(az.ess(p.draws["median_pfs_months"].isel(patient=0)))
+    assert rhat < 1.01 and ess > 400  # a derived answer of a converged fit
+    np.testing.assert_array_equal(
+        p.draws["median_pfs_months"].values.reshape(1, -1), p.arrays["median_pfs_months"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,9 +658,9 @@ def test_lognormal_family_prediction_matches_scipy(draws):
     lam = _lam_salvage(draws, TYPES.index("midgut"), 30.0, 29.9 + 14.9, "R-PRRT")
     law = stats.lognorm(s=1.0 / draws["k2"][:, None], scale=lam[:, None])
     np.testing.assert_allclose(
-        p.draws["survival"].values[0], law.sf(np.array([0, 6, 12, 24.0])), rtol=1e-10
+        p.arrays["survival"][0], law.sf(np.array([0, 6, 12, 24.0])), rtol=1e-10
     )
-    np.testing.assert_allclose(p.draws["median_pfs_months"].values[0], lam, rtol=1e-12)
+    np.testing.assert_allclose(p.arrays["median_pfs_months"][0], lam, rtol=1e-12)
     # a coarse type (mixture) and the batch kernel
     df = pd.DataFrame([{**STD_R, "tumour_type": "gi_non_pancreatic"}, STD_R])
     batch = _quiet(pred.summaries, df, t_probs=[12])

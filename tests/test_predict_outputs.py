@@ -22,6 +22,16 @@ from netbayes.intervals import Interval
 from netbayes.predict import ExtrapolationWarning, Predictor, PriorDominatedWarning
 
 
+def _d(da):
+    """Draws with the chains stacked: (patient, chain, draw, ...) -> (patient, S, ...)."""
+    a = da.values
+    return (
+        a.reshape(a.shape[0], -1, *a.shape[3:])
+        if "patient" in da.dims or "population" in da.dims
+        else a.reshape(-1, *a.shape[2:])
+    )
+
+
 def _quiet(fn, *a, **k):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -47,12 +57,13 @@ def test_survival_and_quantile_repeat_the_reported_answers(two):
     """S(t) at the P(T > t) times and on the curve grid, and the 0.5 quantile, are the draws
     the prediction already reports (same draws, same reducer)."""
     s = two.survival([12.0, 24.0], draws=True)
-    np.testing.assert_allclose(s.values, two.draws["p_pfs_gt"].values, rtol=1e-12)
+    np.testing.assert_allclose(_d(s), _d(two.draws["p_pfs_gt"]), rtol=1e-12)
     grid = two.draws["survival"]
-    np.testing.assert_allclose(two.survival(grid["t_months"].values, draws=True).values,
-                               grid.values, rtol=1e-12, atol=1e-15)  # fmt: skip
-    q = two.quantile(0.5, draws=True).values[..., 0]
-    np.testing.assert_allclose(q, two.draws["median_pfs_months"].values, rtol=1e-10)
+    got = two.survival(grid["t_months"].values, draws=True)
+    assert got.dims == ("patient", "chain", "draw", "t_months")
+    np.testing.assert_allclose(got.values, grid.values, rtol=1e-12, atol=1e-15)
+    q = _d(two.quantile(0.5, draws=True))[..., 0]
+    np.testing.assert_allclose(q, _d(two.draws["median_pfs_months"]), rtol=1e-10)
     tab = two.survival(12.0)
     rep = two.summary[(two.summary["quantity"] == "p_pfs_gt") & (two.summary["t_months"] == 12)]
     np.testing.assert_allclose(tab["median"], rep["median"], rtol=1e-12)
@@ -64,14 +75,14 @@ def test_fine_type_law_is_the_scipy_weibull_per_draw(two):
     assert lam.shape[1] == 1 and w.tolist() == [1.0]
     ref = stats.weibull_min(c=k, scale=lam[:, 0])
     t = np.array([3.0, 12.0, 30.0])
-    h = two.hazard(t, "fine", draws=True).values[0]
+    h = _d(two.hazard(t, "fine", draws=True))[0]
     np.testing.assert_allclose(h, np.exp(ref.logpdf(t[:, None]) - ref.logsf(t[:, None])).T,
                                rtol=1e-10)  # fmt: skip
-    H = two.cumhaz(t, "fine", draws=True).values[0]
+    H = _d(two.cumhaz(t, "fine", draws=True))[0]
     np.testing.assert_allclose(H, -ref.logsf(t[:, None]).T, rtol=1e-10)
-    q = two.quantile([0.1, 0.9], "fine", draws=True).values[0]
+    q = _d(two.quantile([0.1, 0.9], "fine", draws=True))[0]
     np.testing.assert_allclose(q, ref.ppf(np.array([[0.1], [0.9]])).T, rtol=1e-10)
-    r = two.rmst(24.0, "fine", draws=True).values[0, :, 0]
+    r = _d(two.rmst(24.0, "fine", draws=True))[0, :, 0]
     for j in (0, 17, 399):
         want = integrate.quad(lambda x, j=j: ref.sf(x)[j], 0, 24.0, epsabs=1e-12)[0]
         assert r[j] == pytest.approx(want, rel=1e-9)
@@ -82,25 +93,25 @@ def test_mixture_law_by_numerical_calculus(two):
     a 0.1-month grid (error <= tau h^2 max|S''| / 12 < 1e-4 months), the hazard against the
     numerical derivative of -log S, H = -log S."""
     assert two.laws["coarse"][1].shape[1] > 1
-    grid = two.draws["survival"].sel(patient="coarse").values  # (draws, 601) on 0..60
+    grid = _d(two.draws["survival"].sel(patient="coarse"))  # (draws, 601) on 0..60
     t = two.draws["survival"]["t_months"].values
-    r = two.rmst([24.0, 60.0], "coarse", draws=True).values[0]
+    r = _d(two.rmst([24.0, 60.0], "coarse", draws=True))[0]
     np.testing.assert_allclose(r[:, 0], integrate.trapezoid(grid[:, :241], t[:241]), atol=1e-4)
     np.testing.assert_allclose(r[:, 1], integrate.trapezoid(grid, t), atol=2e-4)
-    H = two.cumhaz(t[1:], "coarse", draws=True).values[0]
+    H = _d(two.cumhaz(t[1:], "coarse", draws=True))[0]
     np.testing.assert_allclose(H, -np.log(grid[:, 1:]), rtol=1e-10, atol=1e-14)
-    h = two.hazard(12.0, "coarse", draws=True).values[0, :, 0]
+    h = _d(two.hazard(12.0, "coarse", draws=True))[0, :, 0]
     eps = 1e-5
-    Hm, Hp = two.cumhaz([12.0 - eps, 12.0 + eps], "coarse", draws=True).values[0].T
+    Hm, Hp = _d(two.cumhaz([12.0 - eps, 12.0 + eps], "coarse", draws=True))[0].T
     np.testing.assert_allclose(h, (Hp - Hm) / (2 * eps), rtol=1e-6)
-    q = two.quantile([0.25, 0.75], "coarse", draws=True).values[0]
-    s = two.survival(q[:, 0], "coarse", draws=True).values[0]  # (draws, draws)
+    q = _d(two.quantile([0.25, 0.75], "coarse", draws=True))[0]
+    s = _d(two.survival(q[:, 0], "coarse", draws=True))[0]  # (draws, draws)
     np.testing.assert_allclose(np.diagonal(s), 0.75, atol=1e-10)
 
 
 def test_tables_are_the_interval_of_the_draws(two):
     d = two.rmst([24.0, 60.0], draws=True)
-    assert d.dims == ("patient", "draw", "tau_months") and d.attrs["unit"] == "months"
+    assert d.dims == ("patient", "chain", "draw", "tau_months") and d.attrs["unit"] == "months"
     tab = two.rmst([24.0, 60.0])
     assert list(tab.columns) == ["patient", "quantity", "tau_months", "unit", "median", "mean",
                                  "eti95_lower", "eti95_upper"]  # fmt: skip
@@ -168,28 +179,28 @@ def std(pred):
 def test_standardised_curve_is_the_average_of_the_patients_curves(std, mix_pred):
     """Per draw, S-bar(t) is the mean of the patients' S(t); the standardised median solves
     S-bar = 1/2 (and is not the mean of the patients' medians); RMST-bar is the mean RMST."""
-    s_bar = mix_pred.draws["survival"].values.mean(axis=0)
-    got = std.survival(np.linspace(0, 60, 121), draws=True).values[0]
+    s_bar = _d(mix_pred.draws["survival"]).mean(axis=0)
+    got = _d(std.survival(np.linspace(0, 60, 121), draws=True))[0]
     np.testing.assert_allclose(got, s_bar, rtol=1e-12, atol=1e-15)
     desc = std.interval.describe(s_bar, axis=0)
     np.testing.assert_allclose(std.curve["median"], desc["median"], rtol=1e-12)
-    med = std.quantile(0.5, draws=True).values[0, :, 0]
-    s_at = std.survival(med, draws=True).values[0]
+    med = _d(std.quantile(0.5, draws=True))[0, :, 0]
+    s_at = _d(std.survival(med, draws=True))[0]
     np.testing.assert_allclose(np.diagonal(s_at), 0.5, atol=1e-10)
-    mean_of_medians = mix_pred.draws["median_pfs_months"].values.mean(axis=0)
+    mean_of_medians = _d(mix_pred.draws["median_pfs_months"]).mean(axis=0)
     assert np.max(np.abs(med - mean_of_medians)) > 0.1  # a different quantity
-    r = mix_pred.rmst(24.0, draws=True).values[:, :, 0].mean(axis=0)
-    np.testing.assert_allclose(std.rmst(24.0, draws=True).values[0, :, 0], r, rtol=1e-12)
+    r = _d(mix_pred.rmst(24.0, draws=True))[:, :, 0].mean(axis=0)
+    np.testing.assert_allclose(_d(std.rmst(24.0, draws=True))[0, :, 0], r, rtol=1e-12)
     row = std.summary[std.summary["quantity"] == "rmst_pfs"].iloc[0]
     assert row["t_months"] == 24.0 and row["median"] == pytest.approx(np.median(r), rel=1e-12)
     assert std.median().median == pytest.approx(np.median(med), rel=1e-12)
     p12 = std.summary[(std.summary["quantity"] == "p_pfs_gt") & (std.summary["t_months"] == 12)]
-    s12 = mix_pred.draws["p_pfs_gt"].sel(t_prob=12.0).values.mean(axis=0)
+    s12 = _d(mix_pred.draws["p_pfs_gt"].sel(t_prob=12.0)).mean(axis=0)
     assert p12["median"].iloc[0] == pytest.approx(np.median(s12), rel=1e-12)
 
 
 def test_standardised_risk_is_the_average_risk(std, mix_pred):
-    risk = mix_pred.draws["p_grade3plus"].values.mean(axis=0)  # (tox draws, 4)
+    risk = _d(mix_pred.draws["p_grade3plus"]).mean(axis=0)  # (tox draws, 4)
     np.testing.assert_allclose(std.risk_draws, risk, rtol=1e-12)
     rows = std.summary[std.summary["quantity"] == "p_grade3plus"]
     assert rows["cell_line"].tolist() == [*vocab.CELL_LINES, "any"]
@@ -205,7 +216,7 @@ def test_standardise_weights_and_duplicates(pred):
     dup = _quiet(pred.standardise, pd.DataFrame([dict(STD_R)] * 3))
     assert len(dup.law[2]) == 1  # identical patients are one component
     t = [6.0, 18.0]
-    got, want = dup.survival(t, draws=True).values[0], one.survival(t, draws=True).values[0]
+    got, want = _d(dup.survival(t, draws=True))[0], _d(one.survival(t, draws=True))[0]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     # a weight column, normalised
     w = df.assign(n=[3, 1])
@@ -213,7 +224,7 @@ def test_standardise_weights_and_duplicates(pred):
     b = _quiet(
         pred.standardise, pd.DataFrame([dict(STD_R)] * 3 + [dict(STD_R, tumour_type="pancreatic")])
     )
-    got, want = a.survival(12.0, draws=True).values, b.survival(12.0, draws=True).values
+    got, want = _d(a.survival(12.0, draws=True)), _d(b.survival(12.0, draws=True))
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert a.patients["weight"].tolist() == [0.75, 0.25] and a.n == 2
 

@@ -1168,8 +1168,8 @@ def missing_extra(command: str) -> str | None:
     return (
         f"netbayes {command} needs the optional '{extra}' dependencies, and "
         f"{', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed; install "
-        f"them with: pip install 'netbayes[{extra}]' (from a checkout: pip install '.[{extra}]'; "
-        "everything: '.[all]')"
+        f"them with: pip install 'netbayes[{extra}]' (from a checkout: pip install '.[{extra}]'"
+        + ("; everything: '.[all]')" if extra != "all" else ")")
     )
 
 

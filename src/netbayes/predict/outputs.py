@@ -122,6 +122,7 @@ class LawOutputs:
     family: SurvivalFamily
     interval: Interval
     endpoint: str
+    chains: int
     _unit_name: str = "patient"
 
     def _law_units(self) -> Mapping[Any, Law]:  # pragma: no cover - abstract
@@ -156,9 +157,11 @@ class LawOutputs:
         if draws:
             import xarray as xr
 
+            a = np.stack(arrays)
+            c = self.chains
             return xr.DataArray(
-                np.stack(arrays),
-                dims=(self._unit_name, "draw", col),
+                a.reshape(a.shape[0], c, a.shape[1] // c, a.shape[2]),
+                dims=(self._unit_name, "chain", "draw", col),
                 coords={self._unit_name: chosen, col: vals},
                 name=f"{kind}_{self.endpoint}",
                 attrs={"unit": unit, "endpoint": self.endpoint},
@@ -203,8 +206,8 @@ class LawOutputs:
         patient : label or list of labels, optional
             Whose (default: every patient of the prediction, or the population).
         draws : bool
-            Return the draws (an ``xarray.DataArray``: patient, draw, ``t_months``) instead of
-            the summary table.
+            Return the draws (an ``xarray.DataArray``: patient, chain, draw, ``t_months``)
+            instead of the summary table.
         interval : Interval or float, optional
             The interval of the table (default: the prediction's).
 

@@ -152,6 +152,24 @@ def _datatree_draws(src: Any, what: str) -> dict[str, np.ndarray] | None:
     return out
 
 
+def _chain_count(src: Any, n_draws: int) -> int:
+    """Chains of a posterior (its draws are stacked chain by chain): a DataTree's ``chain``
+    dimension, a fit's or a stored posterior's sampler settings; 1 for plain draws, or where
+    the count does not divide the draws."""
+    import sys
+
+    xr = sys.modules.get("xarray")
+    c = 1
+    if xr is not None and isinstance(src, (xr.DataTree, xr.Dataset)):
+        ds = src["posterior"] if isinstance(src, xr.DataTree) else src
+        c = int(ds.sizes.get("chain", 1))
+    elif isinstance(getattr(src, "settings", None), Mapping):
+        c = int(src.settings.get("chains", 1))
+    elif isinstance(getattr(src, "card", None), Mapping):
+        c = int((src.card.get("sampler") or {}).get("chains", 1))
+    return c if c >= 1 and n_draws % c == 0 else 1
+
+
 def _all_draws(src: Any, what: str) -> dict[str, np.ndarray]:
     draws = _datatree_draws(src, what)
     if draws is None:
@@ -313,6 +331,10 @@ class Predictor:
         self._z_centre_s = rng.standard_normal(self.n_draws)
         self._z_centre_t = (
             None if self.toxicity is None else rng.standard_normal(len(self.toxicity["theta"]))
+        )
+        self.chains = _chain_count(survival, self.n_draws)
+        self.tox_chains = (
+            1 if self.toxicity is None else _chain_count(toxicity, len(self.toxicity["theta"]))
         )
         _warn_not_converged(survival, self.cards["survival"], f"survival-{endpoint}")
         if toxicity is not None:
@@ -1182,6 +1204,8 @@ class Predictor:
             prior_parameters=params,
             family=self.family,
             laws=laws,
+            chains=self.chains,
+            tox_chains=self.tox_chains,
         )
 
     def _patient_components(
@@ -1442,6 +1466,7 @@ class Predictor:
             centre=centre,
             centre_note=self.centre_note(centre),
             risk_draws=risk,
+            chains=self.chains,
         )
 
     # -- cohorts ---------------------------------------------------------------------------------

@@ -121,6 +121,8 @@ class Prediction(LawOutputs):
     prior_parameters: pd.DataFrame | None = None
     family: Any = None
     laws: dict[Any, Law] = field(default_factory=dict, repr=False)
+    chains: int = 1
+    tox_chains: int = 1
 
     def _law_units(self) -> dict[Any, Law]:
         if not self.laws or self.family is None:
@@ -129,27 +131,32 @@ class Prediction(LawOutputs):
 
     @cached_property
     def draws(self) -> xr.Dataset:
-        """The raw posterior draws as an ``xarray.Dataset``.
+        """The raw posterior draws as an ``xarray.Dataset``, chains kept.
 
-        Variables: ``survival`` (patient, draw, t_months), ``median_<endpoint>_months``
-        (patient, draw), ``p_<endpoint>_gt`` (patient, draw, t_prob) and, with a toxicity
-        posterior, ``p_grade3plus`` (patient, tox_draw, cell_line). The survival and toxicity
-        posteriors are separate fits, hence separate draw dimensions.
+        Variables: ``survival`` (patient, chain, draw, t_months), ``median_<endpoint>_months``
+        (patient, chain, draw), ``p_<endpoint>_gt`` (patient, chain, draw, t_prob) and, with
+        a toxicity posterior, ``p_grade3plus`` (patient, tox_chain, tox_draw, cell_line). The
+        survival and toxicity posteriors are separate fits, hence separate chain and draw
+        dimensions. ArviZ's diagnostics work on the survival variables as they are (e.g.
+        ``arviz.ess(p.draws["median_pfs_months"])``); plain draws without chains are one
+        chain. :attr:`arrays` holds the same draws with the chains stacked.
         """
         import xarray as xr
 
         e = self.endpoint
         dims = {
-            "survival": ("patient", "draw", "t_months"),
-            f"median_{e}_months": ("patient", "draw"),
-            f"p_{e}_gt": ("patient", "draw", "t_prob"),
-            "p_grade3plus": ("patient", "tox_draw", "cell_line"),
+            "survival": ("patient", "chain", "draw", "t_months"),
+            f"median_{e}_months": ("patient", "chain", "draw"),
+            f"p_{e}_gt": ("patient", "chain", "draw", "t_prob"),
+            "p_grade3plus": ("patient", "tox_chain", "tox_draw", "cell_line"),
         }
-        return xr.Dataset(
-            {k: (dims[k], v) for k, v in self.arrays.items()},
-            coords={k: v for k, v in self.coords.items() if k in _used_dims(dims, self.arrays)},
-            attrs={"endpoint": e, "interval": self.interval.text},
-        )
+        data = {}
+        for k, v in self.arrays.items():
+            c = self.tox_chains if k == "p_grade3plus" else self.chains
+            data[k] = (dims[k], v.reshape(v.shape[0], c, v.shape[1] // c, *v.shape[2:]))
+        coords = {k: v for k, v in self.coords.items() if k in _used_dims(dims, self.arrays)}
+        return xr.Dataset(data, coords=coords,
+                          attrs={"endpoint": e, "interval": self.interval.text})  # fmt: skip
 
     def _patient_id(self, patient: Any) -> Any:
         pid = self.patients.index[0] if patient is None else patient
@@ -441,6 +448,7 @@ class StandardisedPrediction(LawOutputs):
     centre: str = "new"
     centre_note: str = ""
     risk_draws: np.ndarray | None = field(default=None, repr=False)
+    chains: int = 1
     _unit_name = "population"
 
     def _law_units(self) -> dict[Any, Law]:
