@@ -192,3 +192,35 @@ def test_survival_curve_and_forest_draw_into_given_axes():
         own = plot_survival_curve(p)
     assert a.get_lines() and b.get_lines() and own is not fig
     assert len(plt.get_fignums()) == n_open
+
+
+def test_validation_check_figure_has_units_and_its_rows():
+    from matplotlib.figure import Figure
+
+    from netbayes.plots import plot_validation, plot_validation_check
+
+    table = pd.DataFrame(
+        {
+            "check": ["Table 5 PFS median"] * 2 + ["Table 6 grade III/IV counts"],
+            "figure": ["PFS R-PRRT all (n=168) median, months", "PFS RR-PRRT all (n=13) median, "
+                       "months", "R-PRRT leucocytes grade III, count"],
+            "source": ["s"] * 3,
+            "published": [14.6, 14.2, 3.0],
+            "predicted_median": [14.3, 14.9, 2.0],
+            "pi95_lower": [11.4, 7.3, 0.0],
+            "pi95_upper": [17.6, 29.4, 6.0],
+            "inside": [True, True, True],
+            "in_likelihood": [False, True, True],
+        }
+    )  # fmt: skip
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_validation_check(table, "Table 5 PFS median", ax=ax) is fig
+    assert ax.get_xlabel() == "months" and len(ax.get_yticks()) == 2
+    assert ax.get_title().startswith("Table 5 PFS median: 2/2 inside")
+    f2 = plot_validation_check(table, "Table 6 grade III/IV counts")
+    assert f2.axes[0].get_xlabel() == "count (patients)"
+    with pytest.raises(ValueError, match=r"check='Table 7' is not allowed; expected one of"):
+        plot_validation_check(table, "Table 7")
+    whole = plot_validation(table)
+    assert [a.get_xlabel() for a in whole.axes] == ["months", "count (patients)"]

@@ -119,7 +119,7 @@ def _benchmark():
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["survival", "toxicity"])
 def test_sbc_benchmark_smoke(model, tmp_path):
-    """Three replicates of the benchmark's own loop with short chains, then its report.
+    """Two replicates of the benchmark's own loop with short chains, then its report.
 
     Every ranked parameter gets a rank in 0..L per replicate, the named labels are used, the
     resumable CSV holds the replicates, and the report writes the table and the PNG. A
@@ -128,15 +128,15 @@ def test_sbc_benchmark_smoke(model, tmp_path):
     bench = _benchmark()
     csv = tmp_path / "ranks.csv"
     settings = {"draws": 100, "tune": 150}
-    per_rep = bench.run_sbc(model, 3, out_csv=csv, settings=settings, verbose=False)
-    assert list(per_rep["rep"]) == [0, 1, 2]
+    per_rep = bench.run_sbc(model, 2, out_csv=csv, settings=settings, verbose=False)
+    assert list(per_rep["rep"]) == [0, 1]
     ranks = per_rep.drop(columns=bench.RANK_META)
     assert ranks.notna().all().all()
     assert ranks.to_numpy().min() >= 0 and ranks.to_numpy().max() <= bench.N_RANKS
     expected = {"survival": ["k2", "beta_x", "z1[midgut]"], "toxicity": ["theta", "c3[platelets]"]}
     assert set(expected[model]) <= set(ranks.columns)
     # resuming with the same number of replicates re-fits nothing
-    assert len(bench.run_sbc(model, 3, out_csv=csv, settings=settings, verbose=False)) == 3
+    assert len(bench.run_sbc(model, 2, out_csv=csv, settings=settings, verbose=False)) == 2
     table = bench.report(model, pd.read_csv(csv), tmp_path)
     assert set(table["parameter"]) == set(ranks.columns)
     assert (tmp_path / f"sbc_{model}_ranks.png").stat().st_size > 5000

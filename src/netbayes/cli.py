@@ -954,12 +954,21 @@ def _write_report(out: Path, posts: dict) -> list[Path]:
                     caption=f"{what}: posterior summaries on the natural scale",
                 )
             )
-    from netbayes.plots import plot_survival_curve, plot_type_forest, plot_validation
+    from netbayes.plots import (
+        plot_survival_curve,
+        plot_type_forest,
+        plot_validation,
+        plot_validation_check,
+    )
     from netbayes.predict import Predictor
     from netbayes.sensitivity import README_PATIENT
 
     plot_validation(val, str(out / "validation.png"))
     written.append(out / "validation.png")
+    for check in dict.fromkeys(val["check"]):  # one figure per check, sized to its rows
+        slug = re.sub(r"[^a-z0-9]+", "_", str(check).lower()).strip("_")
+        plot_validation_check(val, check, path=str(out / f"validation_{slug}.png"))
+        written.append(out / f"validation_{slug}.png")
     pred = Predictor(posts["survival-pfs"], posts["toxicity"], endpoint="pfs")
     plot_type_forest(pred, str(out / "forest_median_pfs.png"))
     written.append(out / "forest_median_pfs.png")

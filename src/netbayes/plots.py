@@ -18,6 +18,7 @@ __all__ = [
     "plot_survival_curve",
     "plot_type_forest",
     "plot_validation",
+    "plot_validation_check",
     "prior_posterior_data",
     "prior_posterior_table",
     "survival_curve_data",
@@ -171,10 +172,9 @@ def plot_prior_posterior(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
     data = prior_posterior_data(draws, priors, params)
-    fig, axes = plt.subplots(1, len(params), figsize=(5.2 * len(params), 3.6), squeeze=False)
+    fig = _figure_class()(figsize=(5.2 * len(params), 3.6))
+    axes = fig.subplots(1, len(params), squeeze=False)
     for ax, p in zip(axes[0], params, strict=True):
         g = data[data["parameter"] == p]
         ax.plot(g["x"], g["prior_density"], "--", color="0.45", label="prior")
@@ -506,6 +506,74 @@ def validation_plot_data(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _check_unit(g: pd.DataFrame) -> str:
+    """The x-axis label of one check's figures."""
+    fig = g["figure"].astype(str)
+    if fig.str.endswith("months").all():
+        return "months"
+    if "cycle" in " ".join(g["check"].astype(str)).lower():
+        return "count (treatment cycles)"
+    return "count (patients)"
+
+
+def _draw_check(ax: Any, g: pd.DataFrame, fontsize: float) -> int:
+    """One check's rows into ``ax``; returns the number inside."""
+    y = np.arange(len(g))[::-1]
+    ax.hlines(y, g["pi95_lower"], g["pi95_upper"], color="0.6", lw=2.5)
+    ax.plot(g["predicted_median"], y, "|", color="0.2", ms=8)
+    inside = g["inside"].to_numpy(bool)
+    ax.plot(g["published"][inside], y[inside], "o", color="C0", ms=4)
+    ax.plot(g["published"][~inside], y[~inside], "o", color="C3", ms=5)
+    held = ~g["in_likelihood"].to_numpy(bool)
+    if held.any():
+        ax.plot(g["published"][held], y[held], "o", mfc="none", mec="k", ms=7)
+    ax.set_yticks(y, g["label"], fontsize=fontsize)
+    ax.set_xlabel(_check_unit(g), fontsize=8)
+    ax.set_xlim(left=min(0.0, float(np.nanmin(g["pi95_lower"]))))
+    return int(inside.sum())
+
+
+def plot_validation_check(
+    table: pd.DataFrame, check: str, ax: Any = None, path: str | None = None
+) -> Any:
+    """One check of the validation table: its published figures against their 95%
+    predictive intervals, sized to its rows, with the unit on the x axis.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`netbayes.validation.validation_table` output.
+    check : str
+        A value of its ``check`` column (e.g. ``"Table 5 PFS median"``).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default: a new figure).
+    path : str, optional
+        Save the figure there too.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    data = validation_plot_data(table)
+    g = data[data["check"] == check]
+    if g.empty:
+        raise ValueError(
+            f"check={check!r} is not allowed; expected one of "
+            f"{', '.join(dict.fromkeys(data['check']))}"
+        )
+    own = ax is None
+    fig, ax = _axes(ax, (7.0, max(2.2, 0.2 * len(g) + 1.2)))
+    n_in = _draw_check(ax, g, fontsize=7)
+    ax.set_title(f"{check}: {n_in}/{len(g)} inside the 95% predictive interval", fontsize=8.5)
+    if own:
+        fig.text(0.01, 0.005, "grey: 95% predictive interval (| its median); dot: published "
+                 "(red = outside; ringed = held out of the likelihood)", fontsize=6.5)  # fmt: skip
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
 def plot_validation(table: pd.DataFrame, path: str | None = None) -> Any:
     """Published figures (dots; red if outside) against their 95% predictive intervals.
 
@@ -520,29 +588,15 @@ def plot_validation(table: pd.DataFrame, path: str | None = None) -> Any:
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
     data = validation_plot_data(table)
     checks = list(dict.fromkeys(data["check"]))
-    heights = [max(2.0, 0.16 * (data["check"] == c).sum() + 0.8) for c in checks]
-    fig, axes = plt.subplots(
-        len(checks), 1, figsize=(8.0, sum(heights)), gridspec_kw={"height_ratios": heights},
-        squeeze=False,
-    )  # fmt: skip
+    heights = [max(2.0, 0.16 * (data["check"] == c).sum() + 1.0) for c in checks]
+    fig = _figure_class()(figsize=(8.0, sum(heights)))
+    axes = fig.subplots(len(checks), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, c in zip(axes[:, 0], checks, strict=True):
         g = data[data["check"] == c]
-        y = np.arange(len(g))[::-1]
-        ax.hlines(y, g["pi95_lower"], g["pi95_upper"], color="0.6", lw=2.5)
-        ax.plot(g["predicted_median"], y, "|", color="0.2", ms=8)
-        inside = g["inside"].to_numpy()
-        ax.plot(g["published"][inside], y[inside], "o", color="C0", ms=4)
-        ax.plot(g["published"][~inside], y[~inside], "o", color="C3", ms=5)
-        held = ~g["in_likelihood"].to_numpy()
-        if held.any():
-            ax.plot(g["published"][held], y[held], "o", mfc="none", mec="k", ms=7)
-        ax.set_yticks(y, g["label"], fontsize=6)
-        ax.set_title(f"{c}: {int(inside.sum())}/{len(g)} inside the 95% predictive interval",
-                     fontsize=9)  # fmt: skip
+        n_in = _draw_check(ax, g, fontsize=6)
+        ax.set_title(f"{c}: {n_in}/{len(g)} inside the 95% predictive interval", fontsize=9)
     fig.text(0.01, 0.002, "grey: 95% predictive interval (| its median); dot: published "
              "(red = outside; ringed = held out of the likelihood)", fontsize=7)  # fmt: skip
     fig.tight_layout(rect=(0, 0.01, 1, 1))
@@ -604,14 +658,11 @@ def plot_pit_histogram(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
     data = pit_histogram_data(table, bins)
     endpoints = list(dict.fromkeys(data["endpoint"]))
     if ax is None:
-        fig, axes = plt.subplots(1, len(endpoints), figsize=(3.2 * len(endpoints), 2.9),
-                                 squeeze=False)  # fmt: skip
-        axes = list(axes[0])
+        fig = _figure_class()(figsize=(3.2 * len(endpoints), 2.9))
+        axes = list(fig.subplots(1, len(endpoints), squeeze=False)[0])
     else:
         axes = list(np.atleast_1d(ax))
         if len(axes) != len(endpoints):
