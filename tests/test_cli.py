@@ -310,7 +310,8 @@ def test_report_writes_tables_and_plots(tmp_path, capsys):
     md = (tmp_path / "rep" / "parameters_survival-pfs.md").read_text()
     assert "| z2[midgut] |" in md and "eti95_lower" in md and "max R-hat" in md
     # issue 18: natural-scale summaries with per-row convergence, the patient's curve
-    assert "survival_curve_pfs.png" in files
+    assert {"survival_curve_pfs.png", "hazard_pfs.png", "rmst_pfs.png"} <= files
+    assert {"validation_table_5_pfs_median.png", "validation_188re_hedp_os.png"} <= files
     for m in ("survival-pfs", "survival-os", "toxicity"):
         assert {f"summary_{m}.md", f"summary_{m}.tex", f"summary_{m}.csv",
                 f"summary_{m}.html"} <= files  # fmt: skip

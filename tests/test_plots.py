@@ -224,3 +224,30 @@ def test_validation_check_figure_has_units_and_its_rows():
         plot_validation_check(table, "Table 7")
     whole = plot_validation(table)
     assert [a.get_xlabel() for a in whole.axes] == ["months", "count (patients)"]
+
+
+def test_plot_law_draws_the_summary_and_its_band():
+    import warnings
+
+    from matplotlib.figure import Figure
+    from test_predict import STD_R, fake_survival
+
+    from netbayes.plots import plot_law
+    from netbayes.predict import Predictor
+
+    pred = Predictor(fake_survival())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = pred.patient(**STD_R)
+        std = pred.standardise(pd.DataFrame([dict(STD_R)] * 2))
+    fig = Figure()
+    ax = fig.add_subplot()
+    grid = np.array([6.0, 12.0, 24.0])
+    assert plot_law(p, "rmst", grid, ax=ax) is fig
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), p.rmst(grid)["median"])
+    assert ax.get_xlabel() == "horizon tau, months" and "restricted mean PFS" in ax.get_ylabel()
+    f2 = plot_law(std, "hazard")
+    assert f2.axes[0].get_lines()[0].get_label().startswith("standardised population")
+    with pytest.raises(ValueError, match=r"kind='density' is not allowed"):
+        plot_law(p, "density")

@@ -955,6 +955,7 @@ def _write_report(out: Path, posts: dict) -> list[Path]:
                 )
             )
     from netbayes.plots import (
+        plot_law,
         plot_survival_curve,
         plot_type_forest,
         plot_validation,
@@ -979,6 +980,9 @@ def _write_report(out: Path, posts: dict) -> list[Path]:
         patient = pred.patient(**README_PATIENT)
     plot_survival_curve(patient, path=str(out / "survival_curve_pfs.png"))
     written.append(out / "survival_curve_pfs.png")
+    for kind in ("hazard", "rmst"):
+        plot_law(patient, kind, path=str(out / f"{kind}_pfs.png"))
+        written.append(out / f"{kind}_pfs.png")
     from netbayes.models.toxicity import ToxicityModel
 
     ToxicityModel().plot_risk(posts["toxicity"], str(out / "toxicity_risk.png"))

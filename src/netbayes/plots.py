@@ -13,6 +13,7 @@ __all__ = [
     "km_overlay_data",
     "pit_histogram_data",
     "plot_km_overlay",
+    "plot_law",
     "plot_pit_histogram",
     "plot_prior_posterior",
     "plot_survival_curve",
@@ -257,6 +258,76 @@ def plot_survival_curve(
     ax.set_xlim(0, float(data["t_months"].max()))
     ax.legend(frameon=False, fontsize=8)
     ax.set_title(f"Predicted {ep}\n{prediction.sentence()}", fontsize=10)
+    if own:
+        fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+_LAW_AXIS = {
+    "survival": ("months", "probability {ep}-free"),
+    "hazard": ("months", "hazard of {what}, per month"),
+    "cumhaz": ("months", "cumulative hazard of {what}"),
+    "rmst": ("horizon tau, months", "restricted mean {ep} up to tau, months"),
+    "quantile": ("share with the event, p", "time by which a share p had {what}, months"),
+}
+
+
+def plot_law(
+    prediction: Any,
+    kind: str = "hazard",
+    grid: Any = None,
+    patient: Any = None,
+    ax: Any = None,
+    path: str | None = None,
+) -> Any:
+    """Any summary of a predicted survival law over a grid, with its credible band: the
+    hazard, the cumulative hazard, S(t), the RMST as a function of its horizon, or the
+    quantile function (:mod:`netbayes.predict.outputs`).
+
+    Parameters
+    ----------
+    prediction : netbayes.predict.Prediction or netbayes.predict.StandardisedPrediction
+    kind : {"hazard", "cumhaz", "survival", "rmst", "quantile"}
+    grid : array-like, optional
+        Times (months), horizons or probabilities; default 0.5-60 months (0.02-0.98 for a
+        quantile).
+    patient : label or list of labels, optional
+        Whose curve (default: every patient, or the population); one band each.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (default: a new figure).
+    path : str, optional
+        Save the figure there too.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if kind not in _LAW_AXIS:
+        raise ValueError(f"kind={kind!r} is not allowed; expected one of {', '.join(_LAW_AXIS)}")
+    if grid is None:
+        grid = np.linspace(0.02, 0.98, 49) if kind == "quantile" else np.linspace(0.5, 60, 120)
+    tab = getattr(prediction, kind)(grid, patient)
+    col = {"rmst": "tau_months", "quantile": "p"}.get(kind, "t_months")
+    lo, hi = prediction.interval.columns
+    unit_col = tab.columns[0]  # "patient" or "population"
+    own = ax is None
+    fig, ax = _axes(ax, (6.4, 4.2))
+    for i, (who, g) in enumerate(tab.groupby(unit_col, sort=False)):
+        ax.fill_between(g[col], g[lo], g[hi], color=f"C{i}", alpha=0.2, lw=0)
+        band = prediction.interval.text
+        name = "standardised population" if unit_col == "population" else f"patient {who}"
+        ax.plot(g[col], g["median"], color=f"C{i}",
+                label=f"{name} (posterior median, {band} band)")  # fmt: skip
+    ep = prediction.endpoint.upper()
+    what = "progression" if ep == "PFS" else "death"
+    xlab, ylab = _LAW_AXIS[kind]
+    ax.set_xlabel(xlab)
+    ax.set_ylabel(ylab.format(ep=ep, what=what))
+    ax.set_xlim(float(np.min(grid)), float(np.max(grid)))
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, fontsize=8)
     if own:
         fig.tight_layout()
     if path:
