@@ -476,3 +476,27 @@ def test_the_schema_rejects_what_it_should(models, capsys, schema_validator):
     d["schema"] = "netbayes.predict/1"
     bad.append(d)
     assert not any(schema_validator.is_valid(b) for b in bad)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["summary"],
+        ["data"],
+        ["predict"],
+        ["fit"],
+        ["validate"],
+        ["report"],
+        ["prior-sensitivity"],
+    ],
+)
+def test_help_reads_at_80_columns(command, capsys, monkeypatch):
+    """Every ``--help`` fits an 80-column terminal (issue 18)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as e:
+        main([*command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    long = [ln for ln in out.splitlines() if len(ln) > 80]
+    assert not long, long[:3]

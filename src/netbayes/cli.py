@@ -42,34 +42,40 @@ One object (schema ``"netbayes.predict/2"``; a JSON Schema file ships with the p
     {
       "schema": "netbayes.predict/2",
       "netbayes_version": "0.1.0",
-      "endpoint": "pfs",                       # or "os"
-      "centre": {"choice": "new", "meaning": "a new centre (...)"},  # --centre
+      "endpoint": "pfs",                # or "os"
+      "centre": {"choice": "new",       # --centre
+                 "meaning": "a new centre (...)"},
       "interval": {"kind": "eti", "prob": 0.95,
                    "columns": ["eti95_lower", "eti95_upper"]},
       "posteriors": {"survival": CARD, "toxicity": CARD or null},
       "patients": [{
         "patient": 0,
-        "input": {"tumour_type": "midgut", "line": "R-PRRT", "prior_pfs_months": 30.0,
-                  "prior_gbq": 29.9, "planned_gbq": 14.9},
-        "extrapolation": ["..."],              # why the prediction extrapolates; [] if not
-        "median_months": EST,                  # median PFS (or OS)
-        "p_event_free": [{"t_months": 12.0, ...EST}, {"t_months": 24.0, ...EST}],
-        "rmst_months": [{"tau_months": 24.0, ...EST, "prior_share": s}],  # only with --rmst
-        "p_grade3plus": {"leucocytes": EST, "platelets": EST, "haemoglobin": EST,
-                         "any": EST},          # null without a toxicity posterior
-        "prior_share": {                       # see docs/prior_share.md
+        "input": {"tumour_type": "midgut", "line": "R-PRRT",
+                  "prior_pfs_months": 30.0, "prior_gbq": 29.9,
+                  "planned_gbq": 14.9},
+        "extrapolation": ["..."],       # why it extrapolates; [] if not
+        "median_months": EST,           # median PFS (or OS)
+        "p_event_free": [{"t_months": 12.0, ...EST}, ...],
+        "rmst_months": [                # only with --rmst
+          {"tau_months": 24.0, ...EST, "prior_share": s}, ...],
+        "p_grade3plus": {"leucocytes": EST, "platelets": EST,
+                         "haemoglobin": EST, "any": EST},
+                                        # null without a toxicity posterior
+        "prior_share": {                # see docs/prior_share.md
           "median_months": SHARE,
-          "p_event_free": [{"t_months": 12.0, ...SHARE}, {"t_months": 24.0, ...SHARE}],
-          "p_grade3plus": {"leucocytes": SHARE, ..., "any": SHARE}   # absent without toxicity
-        }
+          "p_event_free": [{"t_months": 12.0, ...SHARE}, ...],
+          "p_grade3plus": {"leucocytes": SHARE, ..., "any": SHARE}
+        }                               # (p_grade3plus: with toxicity)
       }],
-      "prior_share": {"sd_ratio_threshold": 0.7, "warn_above": 0.5,
-                      "prior_source": {"survival": "...", "toxicity": "..."},
-                      "prior_dominated": [{"model": "survival", "parameter": "beta_gbq",
-                                           "prior": "Normal(mean=0, sd=0.15)",
-                                           "kind": "sceptical", "sd_ratio": 0.93}, ...]},
-      "warnings": ["not converged: ..."]       # only when a posterior's card says
-    }                                          # converged: false
+      "prior_share": {
+        "sd_ratio_threshold": 0.7, "warn_above": 0.5,
+        "prior_source": {"survival": "...", "toxicity": "..."},
+        "prior_dominated": [{"model": "survival",
+                             "parameter": "beta_gbq",
+                             "prior": "Normal(mean=0, sd=0.15)",
+                             "kind": "sceptical", "sd_ratio": 0.93}, ...]},
+      "warnings": ["not converged: ..."]  # only when a posterior's card
+    }                                     # says converged: false
 
 Every number is finite (JSON has no NaN: a non-finite one is an error, never printed).
 
@@ -404,22 +410,46 @@ def _card_summary(card: dict | None, n_draws: int) -> dict | None:
 
 
 def _json_schema_doc() -> str:
-    """The ``--json`` schema section of this module's docstring (one source of truth)."""
+    """The ``--json`` schema section of this module's docstring (one source of truth), for
+    ``netbayes predict --help``: wrapped prose, the example document as it is."""
+    import textwrap
+
     doc = __doc__ or ""
     i = doc.find("One object (schema")
-    return "JSON output (--json): " + doc[i:].replace("::", ":") if i >= 0 else ""
+    if i < 0:
+        return ""
+    head, sep, rest = doc[i:].partition("::")
+    head = head.replace(":data:`JSON_SCHEMA`", "its path is below")
+    intro = textwrap.fill(
+        "JSON output (--json): " + " ".join(head.replace("``", "").split()) + ":", width=79
+    )
+    lines = rest.split("\n")
+    n = 0
+    while n < len(lines) and (not lines[n].strip() or lines[n].startswith("    ")):
+        n += 1
+    block = textwrap.dedent("\n".join(lines[:n])).strip("\n")
+    prose = "\n".join(lines[n:]).replace("``", "")
+    paras = [textwrap.fill(" ".join(p.split()), width=79) for p in prose.split("\n\n")
+             if p.strip()]  # fmt: skip
+    path = f"JSON Schema file: {JSON_SCHEMA}"
+    return "\n\n".join([intro, block, *paras, path]) if sep else intro
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
+    import textwrap
+
     from netbayes.vocab import LINES, PATIENT_TUMOUR_TYPES
 
     p = sub.add_parser(
         "predict",
         help="predict one patient from the stored posteriors",
-        description="Predict one patient: median PFS with its credible interval, P(PFS > t), "
-        "and P(grade >= III) per cell line and any line, from the stored posteriors (default: "
-        "the shipped ones). Inputs outside the calibration data print a warning on standard "
-        "error. --json prints the document described below.",
+        description=textwrap.fill(
+            "Predict one patient: median PFS with its credible interval, P(PFS > t), and "
+            "P(grade >= III) per cell line and any line, from the stored posteriors (default: "
+            "the shipped ones). Inputs outside the calibration data print a warning on "
+            "standard error. --json prints the document described below.",
+            width=79,
+        ),
         epilog=_json_schema_doc(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -606,7 +636,8 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         choices=[*MODELS, "all"],
         default=["all"],
-        help="which posteriors to regenerate (default all)",
+        metavar="MODEL",
+        help=f"which posteriors to regenerate: {', '.join([*MODELS, 'all'])} (default all)",
     )
     p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
