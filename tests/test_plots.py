@@ -41,6 +41,13 @@ def test_plot_data_densities_integrate_to_one_and_figure_has_panels():
     fig = plot_prior_posterior(_draws(), SurvivalPriors())
     assert len(fig.axes) == 2
     assert [len(ax.lines) for ax in fig.axes] == [3, 3]  # prior, posterior, zero line
+    from matplotlib.figure import Figure
+
+    mine = Figure()
+    axes = mine.subplots(1, 2)
+    assert plot_prior_posterior(_draws(), SurvivalPriors(), ax=axes) is mine
+    with pytest.raises(ValueError, match=r"ax has 1 axes; expected 2"):
+        plot_prior_posterior(_draws(), SurvivalPriors(), ax=[axes[0]])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -544,6 +544,13 @@ def test_plot_risk_writes_png_with_band_label(tmp_path, monkeypatch):
     assert "dashed: outside the line's published activities" in [
         t.get_text() for t in ax0.get_legend().get_texts()
     ]
+    # ax=: four axes of the caller's figure
+    mine = Figure()
+    axes = mine.subplots(2, 2)
+    tm.plot_risk(fit, None, planned_gbq=[0.0, 30.0], prior_gbq=(0.0,), ax=axes)
+    assert all(a.get_lines() for a in axes.ravel())
+    with pytest.raises(ValueError, match=r"ax has 2 axes; expected 4"):
+        tm.plot_risk(fit, None, ax=mine.subplots(1, 2))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -166,17 +166,28 @@ def plot_prior_posterior(
     draws: dict[str, np.ndarray],
     priors: Any,
     params: tuple[str, ...] = ("beta_x", "beta_gbq"),
+    ax: Any = None,
 ) -> Any:
     """Plot prior (dashed) against posterior (solid) density, one panel per parameter.
+
+    ``ax``: one axes per parameter to draw into (default: a new figure).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     data = prior_posterior_data(draws, priors, params)
-    fig = _figure_class()(figsize=(5.2 * len(params), 3.6))
-    axes = fig.subplots(1, len(params), squeeze=False)
-    for ax, p in zip(axes[0], params, strict=True):
+    own = ax is None
+    if own:
+        fig = _figure_class()(figsize=(5.2 * len(params), 3.6))
+        panels = list(fig.subplots(1, len(params), squeeze=False)[0])
+    else:
+        panels = list(np.ravel(ax))
+        if len(panels) != len(params):
+            raise ValueError(f"ax has {len(panels)} axes; expected {len(params)} (one per "
+                             "parameter)")  # fmt: skip
+        fig = panels[0].figure
+    for ax, p in zip(panels, params, strict=True):
         g = data[data["parameter"] == p]
         ax.plot(g["x"], g["prior_density"], "--", color="0.45", label="prior")
         ax.plot(g["x"], g["posterior_density"], color="C0", label="posterior")
@@ -184,8 +195,9 @@ def plot_prior_posterior(
         ax.set_xlabel(LABELS.get(p, p))
         ax.set_ylabel("density")
         ax.legend(frameon=False)
-    fig.suptitle("Prior against posterior: how much the published data say")
-    fig.tight_layout()
+    if own:
+        fig.suptitle("Prior against posterior: how much the published data say")
+        fig.tight_layout()
     return fig
 
 

@@ -1071,6 +1071,7 @@ class ToxicityModel(ToxicityInfo):
         planned_gbq: Sequence[float] | None = None,
         prior_gbq: Sequence[float] = (0.0, 29.9, 44.7),
         interval: Interval | float | None = None,
+        ax: Any = None,
     ) -> pd.DataFrame:
         """Plot P(grade >= III) against planned activity, one panel per line and any line.
 
@@ -1079,7 +1080,8 @@ class ToxicityModel(ToxicityInfo):
         over the planned activities its line had in the published data
         (:func:`netbayes.calibration.calibrated_ranges`: I-PRRT 18.6-30.7 GBq for prior 0,
         R-PRRT 3.7-16.2 GBq otherwise) and dashed outside them. Saves a PNG to ``path`` if
-        given.
+        given. ``ax``: four axes to draw into (the three cell lines and any), e.g.
+        ``fig.subplots(1, 4)``; default a new figure.
 
         Returns
         -------
@@ -1097,8 +1099,16 @@ class ToxicityModel(ToxicityInfo):
         grid = np.linspace(0.0, 30.0, 31) if planned_gbq is None else np.asarray(planned_gbq)
         tab = self.risk_table(fit, grid, prior_gbq, interval=iv)
         panels = [*CELL_LINES, "any"]
-        fig = Figure(figsize=(15, 3.8))
-        axes = fig.subplots(1, 4, sharey=True)
+        own = ax is None
+        if own:
+            fig = Figure(figsize=(15, 3.8))
+            axes = fig.subplots(1, 4, sharey=True)
+        else:
+            axes = list(np.ravel(ax))
+            if len(axes) != 4:
+                raise ValueError(f"ax has {len(axes)} axes; expected 4 (the three cell lines "
+                                 "and any line)")  # fmt: skip
+            fig = axes[0].figure
         published = calibrated_ranges()["planned_gbq"]
         for ax, cell in zip(axes, panels, strict=True):
             for pr in prior_gbq:
@@ -1124,7 +1134,8 @@ class ToxicityModel(ToxicityInfo):
         handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1.0))
         labels.append("dashed: outside the line's published activities")
         axes[0].legend(handles, labels, fontsize=8)
-        fig.tight_layout()
+        if own:
+            fig.tight_layout()
         if path is not None:
             fig.savefig(path, dpi=120)
         return tab
