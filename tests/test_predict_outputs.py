@@ -287,3 +287,22 @@ def test_standardised_sentence_says_what_was_averaged(pred):
         f"standardised median PFS over a weighted mix of 2 profiles {m.median:.1f} months "
         f"(95% ETI {m.lower:.1f}-{m.upper:.1f})"
     )
+
+
+def test_batch_summaries_quantiles_equal_the_one_patient_path(pred, mix_pred):
+    """``summaries(quantiles=...)`` gives :meth:`Prediction.quantile` per patient (closed form
+    for one component; the same bisection for a coarse type's mixture), with prior shares;
+    the 0.5 quantile is the median column."""
+    got = _quiet(pred.summaries, MIX, quantiles=[0.25, 0.5])
+    tab = mix_pred.quantile([0.25, 0.5])
+    for lab in MIX.index:
+        for p in (0.25, 0.5):
+            row = tab[(tab["patient"] == lab) & (tab["p"] == p)].iloc[0]
+            for st in ("median", "eti95_lower", "eti95_upper"):
+                assert got.loc[lab, f"quantile_pfs_{p:g}_{st}"] == pytest.approx(row[st], rel=1e-9)
+        assert got.loc[lab, "quantile_pfs_0.5_median"] == pytest.approx(
+            got.loc[lab, "median_pfs_median"], rel=1e-9
+        )
+    assert got["quantile_pfs_0.25_prior_share"].between(0, 1).all()
+    with pytest.raises(ValueError, match=r"quantiles=\[1.0\] is not allowed"):
+        pred.summaries(MIX, quantiles=[1.0])

@@ -692,6 +692,7 @@ class Predictor:
         centre: str = "new",
         prior_share: bool = True,
         rmst_tau: Sequence[float] = (),
+        quantiles: Sequence[float] = (),
     ) -> pd.DataFrame:
         """Summaries only, one row per patient: vectorised and memory-bounded, for large batches.
 
@@ -742,6 +743,9 @@ class Predictor:
             Horizons (months > 0) of the restricted mean survival time to add (default none:
             the RMST costs an incomplete gamma function per patient and draw, about as much as
             the rest together).
+        quantiles : sequence of float
+            Probabilities p in (0, 1) of the quantiles :math:`F^{-1}(p)` to add (months; as
+            :meth:`Prediction.quantile`; default none).
 
         Returns
         -------
@@ -752,7 +756,8 @@ class Predictor:
             by the interval as in every netbayes table, e.g. ``eti95_lower``), for the
             quantities ``median_pfs`` (months), ``p_pfs_gt_<t>`` per time of ``t_probs``
             (``12`` for 12.0, ``6.5`` for 6.5), ``rmst_pfs_<tau>`` per horizon of ``rmst_tau``
-            (months, as :meth:`Prediction.rmst`), and, with a toxicity posterior,
+            (months, as :meth:`Prediction.rmst`), ``quantile_pfs_<p>`` per probability of
+            ``quantiles`` (months), and, with a toxicity posterior,
             ``p_grade3plus_<cell line>`` for :data:`netbayes.vocab.CELL_LINES` and ``any``
             (``os`` instead of ``pfs`` for an OS predictor). Then ``extrapolation``: the
             patient's extrapolation notes joined by "; " (empty if none).
@@ -792,6 +797,7 @@ class Predictor:
         iv = as_interval(interval)
         tp = _check_times("t_probs", t_probs)
         taus = _check_taus(rmst_tau)
+        qps = _check_quantiles(quantiles)
         seed = _check_seed(seed)
         if (
             isinstance(chunk_size, (bool, np.bool_))
@@ -811,16 +817,20 @@ class Predictor:
         stats = ("median", "mean", lo_c, hi_c)
         names = [f"median_{e}", *(f"p_{e}_gt_{_time_label(t)}" for t in tp)]
         names += [f"rmst_{e}_{_time_label(t)}" for t in taus]
+        names += [f"quantile_{e}_{p:g}" for p in qps]
         th = self._centred_survival(centre)
         P = len(df)
         var_s = np.empty((P, len(names))) if prior_share else None
-        surv = self._survival_summaries(batch, tp, iv, seed, chunk, th, var_s, taus=taus)
+        surv = self._survival_summaries(batch, tp, iv, seed, chunk, th, var_s, taus=taus,
+                                        qps=qps)  # fmt: skip
         blocks = [surv]
         shares = []
         if prior_share:
             assert var_s is not None
             shares.append(
-                self._batch_share("survival", centre, var_s, batch, tp, iv, seed, chunk, taus)
+                self._batch_share(
+                    "survival", centre, var_s, batch, tp, iv, seed, chunk, taus, qps
+                )
             )
         tox = self._centred_toxicity(centre)
         if tox is not None:
@@ -842,7 +852,7 @@ class Predictor:
             long = pd.DataFrame(
                 [
                     {"patient": lab, "quantity": q, "t_months": np.nan, "cell_line": None,
-                     "scale": "log" if q.startswith(("median", "rmst")) else "logit",
+                     "scale": "log" if q.startswith(("median", "rmst", "quantile")) else "logit",
                      "share": float(share[p, i]), "parameters": {}}
                     for i, q in enumerate(names)
                     for p, lab in enumerate(df.index)
@@ -868,9 +878,10 @@ class Predictor:
         var: np.ndarray | None = None,
         summarise: bool = True,
         taus: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
+        qps: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
     ) -> np.ndarray:
-        """(P, 1 + len(tp) + len(taus), 4): median, mean, interval bounds of the median,
-        P(T > t) and the RMST at ``taus``.
+        """(P, 1 + len(tp) + len(taus) + len(qps), 4): median, mean, interval bounds of the
+        median, P(T > t), the RMST at ``taus`` and the quantiles at ``qps``.
         ``var``: filled (U distinct patients, 1 + len(tp)) with the answers' variances on their
         prior-share scales (log, logit), in the order of ``_units``; ``summarise=False``
         skips the summaries (the prior share's second evaluation)."""
@@ -879,7 +890,7 @@ class Predictor:
         z_new = _new_type_effects(b, seed, S)
         keys = np.column_stack([b.line, b.type, b.x_mix, b.lx, b.gq]).astype(float)
         units, inverse = _units(keys, 3)
-        U, Q = len(units), 1 + len(tp) + len(taus)
+        U, Q = len(units), 1 + len(tp) + len(taus) + len(qps)
         out = np.empty((U, Q, 4))
         fam = self.family
         fast = isinstance(fam, WeibullFamily)  # the Weibull closed forms, operation by operation
@@ -888,7 +899,8 @@ class Predictor:
             if fast
             else None
         )
-        what = ["the median", *(["P(event-free)"] * len(tp)), *(["the RMST"] * len(taus))]
+        what = ["the median", *(["P(event-free)"] * len(tp)), *(["the RMST"] * len(taus)),
+                *(["a quantile"] * len(qps))]  # fmt: skip
         n_tp = 1 + len(tp)
         work = np.empty((min(chunk, U), Q, S))  # reused by every chunk
 
@@ -930,12 +942,22 @@ class Predictor:
                     acc[...] = 0.0
                     for lm, v in zip(lam, w, strict=True):
                         acc += v * fam.rmst(tau, k, lm)
+                n_rq = n_tp + len(taus)
+                for i, pq in enumerate(qps):  # any family: its quantile, a mixture's by bisection
+                    if len(w) == 1:
+                        buf[a:z, n_rq + i] = fam.quantile(pq, k, lam[0])
+                    else:
+                        lam_s = np.stack(lam, axis=-1).reshape(-1, len(w))
+                        k_rows = np.broadcast_to(k, (z - a, S)).reshape(-1)
+                        q = fam.mixture_quantile(np.array([pq]), k_rows, lam_s, w)[:, 0]
+                        buf[a:z, n_rq + i] = q.reshape(z - a, S)
             if var is not None:
                 var[c0 : c0 + len(part), 0] = sh.transform(buf[:, 0], "months").var(axis=-1)
                 var[c0 : c0 + len(part), 1:n_tp] = sh.transform(buf[:, 1:n_tp], "probability").var(
                     -1
                 )
                 var[c0 : c0 + len(part), n_tp:] = sh.transform(buf[:, n_tp:], "months").var(-1)
+                # (RMST and quantiles: months, log scale)
             if summarise:
                 out[c0 : c0 + len(part)] = _summarise(iv, buf, what)
 
@@ -956,6 +978,7 @@ class Predictor:
         seed: int | None,
         chunk: int,
         taus: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
+        qps: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
     ) -> np.ndarray:
         """The total prior shares of a batch's answers of ``model``, (P, Q): one more
         evaluation with the prior-dominated parameters fixed (:mod:`netbayes.predict.share`)."""
@@ -967,7 +990,7 @@ class Predictor:
         d = st[2]["*"]
         if model == "survival":
             th = self._centred_survival(centre, d)
-            self._survival_summaries(b, tp, iv, seed, chunk, th, fixed, False, taus)
+            self._survival_summaries(b, tp, iv, seed, chunk, th, fixed, False, taus, qps)
         else:
             tox = self._centred_toxicity(centre, d)
             assert tox is not None
@@ -1780,6 +1803,21 @@ class Predictor:
         if tot <= 0:
             raise _bad("tumour_mix", dict(mix), "at least one positive count or proportion")
         return largest_remainder(n, fine)
+
+
+def _check_quantiles(quantiles: Any) -> np.ndarray:
+    """Quantile probabilities: strictly between 0 and 1 (an empty sequence: none)."""
+    if isinstance(quantiles, (list, tuple, np.ndarray)) and len(quantiles) == 0:
+        return np.zeros(0)
+    if isinstance(quantiles, (str, bytes)):
+        raise _bad("quantiles", quantiles, "probabilities strictly between 0 and 1")
+    try:
+        q = np.unique(np.atleast_1d(np.asarray(quantiles, dtype=float)))
+    except (TypeError, ValueError):
+        raise _bad("quantiles", quantiles, "probabilities strictly between 0 and 1") from None
+    if q.ndim != 1 or not np.all((q > 0) & (q < 1)):
+        raise _bad("quantiles", q.tolist(), "probabilities strictly between 0 and 1")
+    return q
 
 
 def _check_taus(rmst_tau: Any) -> np.ndarray:
