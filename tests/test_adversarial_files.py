@@ -191,7 +191,7 @@ def test_report_into_an_existing_folder_needs_force(models, tmp_path, capsys):
     (out / "keep.txt").write_text("kept")
     assert main(["report", "--out", str(out), "--force"]) == 0
     o = capsys.readouterr().out
-    assert f"wrote 15 files to {out}" in o and f"  {out / 'validation.md'}" in o
+    assert f"wrote 35 files to {out}" in o and f"  {out / 'validation.md'}" in o
     assert (out / "validation.md").read_text() != "my own notes"
     assert (out / "keep.txt").read_text() == "kept"  # only the report's own files replaced
     assert _leftovers(tmp_path) == [] and _leftovers(out) == []
