@@ -431,7 +431,11 @@ def _json_schema_doc() -> str:
     prose = "\n".join(lines[n:]).replace("``", "")
     paras = [textwrap.fill(" ".join(p.split()), width=79) for p in prose.split("\n\n")
              if p.strip()]  # fmt: skip
-    path = f"JSON Schema file: {JSON_SCHEMA}"
+    path = textwrap.fill(
+        "JSON Schema file: schemas/predict-2.schema.json inside the installed netbayes "
+        "package (its path: netbayes.cli.JSON_SCHEMA).",
+        width=79,
+    )
     return "\n\n".join([intro, block, *paras, path]) if sep else intro
 
 

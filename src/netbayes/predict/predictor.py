@@ -828,9 +828,7 @@ class Predictor:
         if prior_share:
             assert var_s is not None
             shares.append(
-                self._batch_share(
-                    "survival", centre, var_s, batch, tp, iv, seed, chunk, taus, qps
-                )
+                self._batch_share("survival", centre, var_s, batch, tp, iv, seed, chunk, taus, qps)
             )
         tox = self._centred_toxicity(centre)
         if tox is not None:
