@@ -306,3 +306,11 @@ def test_batch_summaries_quantiles_equal_the_one_patient_path(pred, mix_pred):
     assert got["quantile_pfs_0.25_prior_share"].between(0, 1).all()
     with pytest.raises(ValueError, match=r"quantiles=\[1.0\] is not allowed"):
         pred.summaries(MIX, quantiles=[1.0])
+
+
+def test_standardise_without_prior_share_gives_the_same_answers(pred, std):
+    quick = _quiet(pred.standardise, MIX, times=np.linspace(0, 60, 121), rmst_tau=[24.0],
+                   prior_share=False)  # fmt: skip
+    assert quick.summary["prior_share"].isna().all()
+    pd.testing.assert_frame_equal(quick.summary.drop(columns="prior_share"),
+                                  std.summary.drop(columns="prior_share"))  # fmt: skip
