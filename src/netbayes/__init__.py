@@ -29,6 +29,7 @@ _LAZY = {
     # prediction from stored posteriors (NumPy/pandas/xarray only)
     "Predictor": "netbayes.predict",
     "Prediction": "netbayes.predict",
+    "StandardisedPrediction": "netbayes.predict",
     "ExtrapolationWarning": "netbayes.predict",
     "PriorDominatedWarning": "netbayes.predict",
     "predict_patient": "netbayes.predict",
@@ -43,6 +44,8 @@ _LAZY = {
     "diagnostics_table": "netbayes.report",
     "format_table": "netbayes.report",
     "write_table": "netbayes.report",
+    "survival_table": "netbayes.report",
+    "toxicity_table": "netbayes.report",
 }
 
 __all__ = [
@@ -59,6 +62,7 @@ __all__ = [
     "Predictor",
     "Prior",
     "PriorDominatedWarning",
+    "StandardisedPrediction",
     "StoreError",
     "SurvivalModel",
     "SurvivalPriors",
@@ -76,6 +80,8 @@ __all__ = [
     "predict_patient",
     "re188_cycle_grade_counts",
     "survival_summaries",
+    "survival_table",
+    "toxicity_table",
     "validate",
     "validation_table",
     "write_table",

@@ -48,7 +48,7 @@ Law = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 _WORK_ELEMENTS = 20_000_000  # elements of one chunk's (draws, components, values) array
 
-# kind -> (argument name, coordinate column, unit, what the argument must be)
+# kind -> (argument name, coordinate column, unit)
 _KINDS: dict[str, tuple[str, str, str]] = {
     "survival": ("t", "t_months", "probability"),
     "hazard": ("t", "t_months", "per month"),
