@@ -70,8 +70,13 @@ def survival_config(posterior: Any) -> dict[str, Any]:
 def _log1mexp(x: np.ndarray) -> np.ndarray:
     """:math:`\\log(1 - e^x)` for :math:`x < 0`."""
     x = np.asarray(x, float)
+    out = np.empty_like(x)
+    near = x > -math.log(2.0)  # each element's branch only (NaN takes the second, as before)
+    far = ~near
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+        out[near] = np.log(-np.expm1(x[near]))
+        out[far] = np.log1p(-np.exp(x[far]))
+    return out
 
 
 def _midpoints(g: int) -> np.ndarray:
@@ -97,20 +102,32 @@ def _mixture_law(fam: Any, k: np.ndarray, log_lam: np.ndarray) -> Law:
     g = log_lam.shape[-1]
     lam = np.exp(log_lam)
 
-    def law(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def nodes(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = np.asarray(t, float)[..., None]  # (S, ..., 1)
         shape = (-1,) + (1,) * (t.ndim - 1)
-        kk = np.reshape(k, shape)
-        ll = lam.reshape(lam.shape[0], *(1,) * (t.ndim - 2), g)
-        log_s = fam.logsf_np(t, kk, ll)
-        out = []
-        for v in (log_s, _log1mexp(np.minimum(log_s, _TINY)), fam.logpdf_np(t, kk, ll)):
-            m = v.max(axis=-1, keepdims=True)
-            m = np.where(np.isfinite(m), m, 0.0)
-            with np.errstate(divide="ignore"):
-                out.append(np.log(np.exp(v - m).sum(axis=-1)) + m[..., 0] - math.log(g))
-        return out[0], out[1], out[2]
+        return t, np.reshape(k, shape), lam.reshape(lam.shape[0], *(1,) * (t.ndim - 2), g)
 
+    def mean(v: np.ndarray) -> np.ndarray:  # log of the equal-weight mean over the nodes
+        m = v.max(axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        with np.errstate(divide="ignore"):
+            return np.log(np.exp(v - m).sum(axis=-1)) + m[..., 0] - math.log(g)
+
+    def law(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t, kk, ll = nodes(t)
+        log_s = fam.logsf_np(t, kk, ll)
+        return (
+            mean(log_s),
+            mean(_log1mexp(np.minimum(log_s, _TINY))),
+            mean(fam.logpdf_np(t, kk, ll)),
+        )
+
+    def log_cdf(t: np.ndarray) -> np.ndarray:
+        """The second output of ``law`` alone (the same numbers; no density)."""
+        t, kk, ll = nodes(t)
+        return mean(_log1mexp(np.minimum(fam.logsf_np(t, kk, ll), _TINY)))
+
+    law.log_cdf = log_cdf  # type: ignore[attr-defined]  # what _invert evaluates 60 times
     return law
 
 
@@ -151,10 +168,11 @@ def _row_terms(
 def _invert(law: Law, u: np.ndarray, lo: np.ndarray, hi: np.ndarray, iters: int = 60) -> np.ndarray:
     """Per draw, the time ``t`` with ``F(t) = u`` (bisection on log t in ``[lo, hi]``)."""
     a, b = np.log(lo), np.log(hi)
+    log_u = np.log(u)
+    cdf = getattr(law, "log_cdf", None) or (lambda t: law(t)[1])
     for _ in range(iters):
         mid = 0.5 * (a + b)
-        _, log_cdf, _ = law(np.exp(mid)[:, None])
-        below = log_cdf[:, 0] < np.log(u)
+        below = cdf(np.exp(mid)[:, None])[:, 0] < log_u
         a, b = np.where(below, mid, a), np.where(below, b, mid)
     return np.exp(0.5 * (a + b))
 
