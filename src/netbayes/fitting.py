@@ -21,10 +21,12 @@ import xarray as xr
 from netbayes.spec import ESS_MIN, RHAT_MAX  # convergence targets (the store checks cards)
 
 __all__ = [
+    "COMPILED_CACHE_SIZE",
     "ESS_MIN",
     "RHAT_MAX",
     "ConvergenceWarning",
     "FitResult",
+    "clear_compiled",
     "diagnose",
     "sample",
 ]
@@ -49,7 +51,8 @@ class FitResult:
     sampler : str
         ``"nutpie"`` or ``"pymc"``.
     seconds : dict of str to float
-        Wall times: ``compile`` (0 for PyMC's sampler, whose compile is inside ``sample``),
+        Wall times: ``compile`` (0 for PyMC's sampler, whose compile is inside ``sample``; the
+        comparison alone when a compiled model was re-used),
         ``sample``, ``total``.
     problems : list of str
         The convergence problems found (empty when the targets are met).
@@ -206,6 +209,97 @@ def _problems(diag: pd.DataFrame, n_div: int) -> list[str]:
     return out
 
 
+# ----------------------------------------------------------------------------------------------
+# compiled models, re-used within a process
+# ----------------------------------------------------------------------------------------------
+COMPILED_CACHE_SIZE = 4
+"""How many compiled nutpie models :func:`sample` keeps for re-use (most recently used)."""
+
+
+@dataclass
+class _Compiled:
+    """A compiled nutpie model and what it was compiled from."""
+
+    outputs: list[Any]  # the log density and the values the trace expands to (graphs)
+    inputs: list[Any]  # the value variables, then the data (shared variables) in graph order
+    meta: tuple[Any, ...]  # names, shapes, coordinates, dims, bounds checks
+    data: list[np.ndarray]  # the data's values when compiled (nutpie copies them)
+    compiled: Any
+
+
+_COMPILED: list[_Compiled] = []
+
+
+def clear_compiled() -> None:
+    """Forget the compiled models that :func:`sample` keeps for re-use."""
+    _COMPILED.clear()
+
+
+def _compile_key(model: Any) -> _Compiled | None:
+    """What a compiled nutpie model depends on, for :func:`_find_compiled`; None when the model
+    holds something the comparison does not cover (then it is compiled afresh)."""
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import graph_inputs
+
+    if any(v is not None for v in model.rvs_to_initial_values.values()):
+        return None  # initial values of the user's own: not compared
+    values = [model.rvs_to_values[v] for v in model.free_RVs]
+    outputs = [model.logp(), *model.unobserved_value_vars]
+    shared = [v for v in graph_inputs(outputs) if isinstance(v, SharedVariable)]
+    meta = (
+        [v.name for v in model.free_RVs],
+        [v.name for v in values],
+        [v.name for v in model.unobserved_value_vars],
+        {k: None if c is None else tuple(c) for k, c in model.coords.items()},
+        {k: int(v.eval()) for k, v in model.dim_lengths.items()},
+        {k: tuple(v) for k, v in model.named_vars_to_dims.items()},
+        bool(model.check_bounds),
+    )
+    data = [np.array(v.get_value(borrow=False)) for v in shared]
+    return _Compiled(outputs, [*values, *shared], meta, data, None)
+
+
+def _same(a: _Compiled, b: _Compiled) -> bool:
+    """The same computation on the same data: PyTensor's graph equality (operations with their
+    parameters, constants by value) with the inputs paired in order, and equal data."""
+    from pytensor.graph.basic import equal_computations
+
+    if a.meta != b.meta or len(a.inputs) != len(b.inputs) or len(a.outputs) != len(b.outputs):
+        return False
+    if any(x.type != y.type for x, y in zip(a.inputs, b.inputs, strict=True)):
+        return False
+    if any(
+        x.dtype != y.dtype or x.shape != y.shape or not np.array_equal(x, y, equal_nan=True)
+        for x, y in zip(a.data, b.data, strict=True)
+    ):
+        return False
+    return equal_computations(a.outputs, b.outputs, in_xs=a.inputs, in_ys=b.inputs)
+
+
+def _nutpie_compiled(model: Any, reuse: bool) -> Any:
+    """nutpie's compiled model of ``model``: a kept one when ``reuse`` and an earlier model of
+    this process was the same computation on the same data, else a fresh compile (kept)."""
+    import nutpie
+
+    key = None
+    if reuse:
+        try:
+            key = _compile_key(model)
+        except Exception:  # anything unexpected: compile afresh, keep nothing
+            key = None
+    if key is not None:
+        for i, c in enumerate(_COMPILED):
+            if _same(c, key):
+                _COMPILED.append(_COMPILED.pop(i))  # most recently used last
+                return c.compiled
+    compiled = nutpie.compile_pymc_model(model)
+    if key is not None:
+        key.compiled = compiled
+        _COMPILED.append(key)
+        del _COMPILED[:-COMPILED_CACHE_SIZE]
+    return compiled
+
+
 def sample(
     model: Any,
     *,
@@ -218,6 +312,7 @@ def sample(
     progress: bool = True,
     target_accept: float = 0.9,
     var_names: list[str] | None = None,
+    reuse_compiled: bool = True,
 ) -> FitResult:
     """Sample a PyMC model with NUTS and diagnose convergence.
 
@@ -241,6 +336,13 @@ def sample(
         Target acceptance rate of the step-size adaptation (both samplers).
     var_names : list of str, optional
         Variables whose diagnostics count (default: every posterior variable).
+    reuse_compiled : bool
+        nutpie only: re-use the compiled model of an earlier fit in this process when the
+        model is the same computation on the same data (PyTensor's graph equality: every
+        operation with its parameters, constants and data by value, the same variables,
+        shapes and coordinates), which saves the compile (15-30 s for the netbayes models).
+        The last :data:`COMPILED_CACHE_SIZE` compiled models are kept;
+        :func:`clear_compiled` forgets them. The draws are those of a fresh compile.
 
     Returns
     -------
@@ -269,7 +371,7 @@ def sample(
     if sampler == "nutpie":
         import nutpie
 
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = _nutpie_compiled(model, bool(reuse_compiled))
         t1 = time.perf_counter()
         tree = nutpie.sample(
             compiled,

@@ -1,0 +1,125 @@
+"""Compiled nutpie models are re-used within a process only for the same computation on the
+same data (``netbayes.fitting``: graph equality, data by value), and give the same draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from netbayes import fitting
+from netbayes.fitting import _compile_key, _same
+from netbayes.models.survival import SurvivalModel
+from netbayes.models.toxicity import ToxicityModel
+
+
+def _toy(y, mu_sd: float = 1.0, coords: bool = False, name: str = "mu") -> pm.Model:
+    with pm.Model(coords={"obs": range(len(y))} if coords else None) as m:
+        data = pm.Data("y", np.asarray(y, float))
+        mu = pm.Normal(name, 0.0, mu_sd)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Normal("lik", mu, sigma, observed=data, dims="obs" if coords else None)
+    return m
+
+
+def _same_models(a: pm.Model, b: pm.Model) -> bool:
+    return _same(_compile_key(a), _compile_key(b))
+
+
+Y = [0.3, -1.2, 0.8, 2.0, 0.1]
+
+
+def test_the_same_model_built_twice_is_the_same_computation():
+    assert _same_models(_toy(Y), _toy(Y))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(lambda: _toy([*Y[:-1], 0.2]), id="data value"),
+        pytest.param(lambda: _toy(Y[:-1]), id="data shape"),
+        pytest.param(lambda: _toy(Y, mu_sd=2.0), id="prior constant"),
+        pytest.param(lambda: _toy(Y, coords=True), id="coordinates"),
+        pytest.param(lambda: _toy(Y, name="nu"), id="variable name"),
+    ],
+)
+def test_any_difference_is_another_computation(other):
+    assert not _same_models(_toy(Y), other())
+
+
+def test_a_user_initial_value_is_never_matched():
+    m = _toy(Y)
+    m.set_initval(m["mu"], 0.5)
+    assert _compile_key(m) is None
+
+
+def test_netbayes_models_match_only_their_own_settings():
+    """Two default PFS models match; a prior, a grid, the endpoint or the family does not."""
+    base = _compile_key(SurvivalModel("pfs").build())
+    assert _same(base, _compile_key(SurvivalModel("pfs").build()))
+    for other in (
+        SurvivalModel("pfs", priors={"beta_gbq": {"sigma": 0.3}}),
+        SurvivalModel("pfs", n_grid=8),
+        SurvivalModel("os"),
+        SurvivalModel("pfs", family="lognormal"),
+    ):
+        assert not _same(base, _compile_key(other.build())), other.model_info()["config"]
+    tox = _compile_key(ToxicityModel().build())
+    assert _same(tox, _compile_key(ToxicityModel().build()))
+    assert not _same(tox, _compile_key(ToxicityModel(priors={"theta": {"sigma": 2.0}}).build()))
+
+
+@pytest.mark.slow
+def test_a_reused_compile_gives_the_draws_of_a_fresh_one():
+    """Fit, fit the same model again (re-used: no second entry), then fit the same model
+    after forgetting every compiled model: the three have the same draws, bit for bit; a
+    model with other data is compiled afresh and its draws differ."""
+    kw = dict(draws=30, tune=30, chains=2, seed=5, progress=False)
+    fitting.clear_compiled()
+    try:
+        a = fitting.sample(_toy(Y), **kw)
+        assert len(fitting._COMPILED) == 1
+        first = fitting._COMPILED[0].compiled
+        b = fitting.sample(_toy(Y), **kw)
+        assert len(fitting._COMPILED) == 1 and fitting._COMPILED[0].compiled is first
+        fitting.clear_compiled()
+        c = fitting.sample(_toy(Y), **kw, reuse_compiled=False)
+        assert fitting._COMPILED == []  # nothing kept without re-use
+        d = fitting.sample(_toy([*Y[:-1], 5.0]), **kw)
+        assert len(fitting._COMPILED) == 1 and fitting._COMPILED[0].compiled is not first
+        for v in ("mu", "sigma"):
+            x = a.posterior["posterior"][v].to_numpy()
+            np.testing.assert_array_equal(x, b.posterior["posterior"][v].to_numpy())
+            np.testing.assert_array_equal(x, c.posterior["posterior"][v].to_numpy())
+        assert not np.array_equal(
+            a.posterior["posterior"]["mu"].to_numpy(), d.posterior["posterior"]["mu"].to_numpy()
+        )
+    finally:
+        fitting.clear_compiled()
+
+
+def test_the_cache_keeps_the_most_recently_used(monkeypatch):
+    """With the compile replaced by a counter: a repeat is not compiled again, the cache holds
+    COMPILED_CACHE_SIZE models, the least recently used goes first."""
+    import nutpie
+
+    calls = []
+    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda m: calls.append(m) or object())
+    fitting.clear_compiled()
+    try:
+        n = fitting.COMPILED_CACHE_SIZE
+        first = fitting._nutpie_compiled(_toy([*Y, 0.0]), True)
+        assert fitting._nutpie_compiled(_toy([*Y, 0.0]), True) is first and len(calls) == 1
+        for i in range(1, n):
+            fitting._nutpie_compiled(_toy([*Y, float(i)]), True)
+        assert len(calls) == n and len(fitting._COMPILED) == n
+        assert fitting._nutpie_compiled(_toy([*Y, 0.0]), True) is first  # used: now the newest
+        fitting._nutpie_compiled(_toy([*Y, float(n)]), True)  # pushes out [*Y, 1.0]
+        assert len(fitting._COMPILED) == n and len(calls) == n + 1
+        assert fitting._nutpie_compiled(_toy([*Y, 0.0]), True) is first
+        fitting._nutpie_compiled(_toy([*Y, 1.0]), True)
+        assert len(calls) == n + 2  # compiled again
+        assert fitting._nutpie_compiled(_toy([*Y, 0.0]), False) is not first
+        assert len(calls) == n + 3
+    finally:
+        fitting.clear_compiled()
