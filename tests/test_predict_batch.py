@@ -239,6 +239,14 @@ def test_chunks_and_duplicates_do_not_change_the_numbers(pred):
     c = quiet(pred.summaries, df, new_type="population", chunk_size=7)
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(a, c)
+    # threads: each chunk computed as it would be alone, bit for bit (rmst/quantile columns,
+    # prior shares and the any-line risk included)
+    opts = dict(new_type="population", chunk_size=3, rmst_tau=[24.0], quantiles=[0.25])
+    one = quiet(pred.summaries, df, threads=1, **opts)
+    for th in (2, 3):
+        pd.testing.assert_frame_equal(one, quiet(pred.summaries, df, threads=th, **opts),
+                                      check_exact=True)  # fmt: skip
+    assert {"rmst_pfs_24_prior_share", "p_grade3plus_any_median"} <= set(one.columns)
     pd.testing.assert_frame_equal(
         a.iloc[:10].reset_index(drop=True), a.iloc[-10:].reset_index(drop=True)
     )
@@ -303,6 +311,9 @@ def test_bad_tables_and_options(pred):
     for kw, match in [
         (dict(chunk_size=0), "chunk_size=0"),
         (dict(chunk_size=2.5), "chunk_size=2.5"),
+        (dict(threads=0), "threads=0"),
+        (dict(threads=True), "threads=True"),
+        (dict(threads=1.5), "threads=1.5"),
         (dict(t_probs=[-1]), "t_probs"),
         (dict(seed=-1), "seed=-1"),
         (dict(new_type="drop"), "new_type"),

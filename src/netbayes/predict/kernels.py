@@ -5,7 +5,7 @@ draws) for :meth:`Predictor.summaries`; NumPy only. The parameter draws they red
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +27,9 @@ __all__ = ["DEFAULT_CHUNK_SIZE"]
 # ----------------------------------------------------------------------------------------------
 DEFAULT_CHUNK_SIZE = 64
 """Distinct patients evaluated together by :meth:`Predictor.summaries`."""
+DEFAULT_THREADS = 2
+"""Threads of :meth:`Predictor.summaries` (at most the machine's cores): each evaluates its own
+chunks, so two double the work arrays' memory."""
 _NEWTON_TOL = 1e-11
 _ANY_LINE_TOLERANCE = 1e-7  # the any-line table must be at least this accurate
 _NEWTON_MAX_ITER = 100
@@ -169,6 +172,33 @@ def _units(keys: np.ndarray, n_group: int) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return units[order], rank[inverse]
+
+
+def _each_chunk(n: int, chunk: int, threads: int, run: Callable[[int, int], None]) -> None:
+    """``run(start, worker)`` for every chunk start in ``range(0, n, chunk)``, on ``threads``
+    threads (NumPy releases the GIL in the array work); ``worker`` (0 .. threads - 1) says
+    whose work buffers to use. The chunks are independent, so the results do not depend on
+    the number of threads."""
+    starts = range(0, n, chunk)
+    if threads <= 1 or len(starts) < 2:
+        for c0 in starts:
+            run(c0, 0)
+        return
+    import itertools
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = itertools.count()
+    mine = threading.local()
+
+    def task(c0: int) -> None:
+        if not hasattr(mine, "worker"):
+            mine.worker = next(ids)  # itertools.count is atomic under the GIL
+        run(c0, mine.worker)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in [pool.submit(task, c0) for c0 in starts]:
+            f.result()  # the first error, as the serial loop would raise it
 
 
 def _runs(keys: np.ndarray) -> list[tuple[int, int]]:

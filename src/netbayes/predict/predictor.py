@@ -61,6 +61,8 @@ from netbayes.predict.inputs import (
 from netbayes.predict.kernels import (
     _ANY_LINE_TOLERANCE,
     DEFAULT_CHUNK_SIZE,
+    DEFAULT_THREADS,
+    _each_chunk,
     _mixture_median,
     _runs,
     _summarise,
@@ -693,6 +695,7 @@ class Predictor:
         prior_share: bool = True,
         rmst_tau: Sequence[float] = (),
         quantiles: Sequence[float] = (),
+        threads: int | None = None,
     ) -> pd.DataFrame:
         """Summaries only, one row per patient: vectorised and memory-bounded, for large batches.
 
@@ -725,7 +728,8 @@ class Predictor:
             ``centre_note``).
         chunk_size : int
             Distinct patients evaluated together (>= 1; the default 64 keeps the work arrays
-            small enough to be reused rather than re-mapped). Peak memory: the work arrays,
+            small enough to be reused rather than re-mapped). Peak memory: the work arrays (one set
+            per thread),
             about ``chunk_size * 8 B * (2 * Q * S + 6 * S_tox)`` (Q = 1 + ``len(t_probs)``
             survival quantities, S survival and S_tox toxicity draws: ~20 MB at the default
             with 4000 draws), plus the any-line risk table (32 B per toxicity draw and grid
@@ -746,6 +750,11 @@ class Predictor:
         quantiles : sequence of float
             Probabilities p in (0, 1) of the quantiles :math:`F^{-1}(p)` to add (months; as
             :meth:`Prediction.quantile`; default none).
+        threads : int, optional
+            Chunks evaluated at once, each on its own thread with its own work arrays
+            (default: :data:`~netbayes.predict.kernels.DEFAULT_THREADS`, at most the machine's
+            cores). The numbers do not depend on it: every chunk is computed as it would be
+            alone.
 
         Returns
         -------
@@ -806,6 +815,17 @@ class Predictor:
         ):
             raise _bad("chunk_size", chunk_size, "an integer >= 1 (patients evaluated together)")
         chunk = int(chunk_size)
+        if threads is None:
+            import os
+
+            threads = min(DEFAULT_THREADS, os.cpu_count() or 1)
+        if (
+            isinstance(threads, (bool, np.bool_))
+            or not isinstance(threads, (int, np.integer))
+            or threads < 1
+        ):
+            raise _bad("threads", threads, "an integer >= 1 (chunks evaluated at once)")
+        threads = int(threads)
         if new_type not in ("error", "population"):
             raise _bad("new_type", new_type, "'error' or 'population'")
         centre = self._check_centre(centre)
@@ -822,23 +842,22 @@ class Predictor:
         P = len(df)
         var_s = np.empty((P, len(names))) if prior_share else None
         surv = self._survival_summaries(batch, tp, iv, seed, chunk, th, var_s, taus=taus,
-                                        qps=qps)  # fmt: skip
+                                        qps=qps, threads=threads)  # fmt: skip
         blocks = [surv]
         shares = []
         if prior_share:
             assert var_s is not None
-            shares.append(
-                self._batch_share("survival", centre, var_s, batch, tp, iv, seed, chunk, taus, qps)
-            )
+            args = (var_s, batch, tp, iv, seed, chunk, taus, qps)
+            shares.append(self._batch_share("survival", centre, *args, threads=threads))
         tox = self._centred_toxicity(centre)
         if tox is not None:
             names += [f"p_grade3plus_{cl}" for cl in (*vocab.CELL_LINES, "any")]
             var_t = np.empty((P, 4)) if prior_share else None
-            blocks.append(self._toxicity_summaries(batch, iv, chunk, tox, var_t))
+            blocks.append(self._toxicity_summaries(batch, iv, chunk, tox, var_t, threads=threads))
             if prior_share:
                 assert var_t is not None
                 shares.append(self._batch_share("toxicity", centre, var_t, batch, tp, iv, seed,
-                                                chunk))  # fmt: skip
+                                                chunk, threads=threads))  # fmt: skip
         values = np.concatenate(blocks, axis=1)
         cols: dict[str, Any] = {
             f"{q}_{st}": values[:, i, j] for i, q in enumerate(names) for j, st in enumerate(stats)
@@ -877,6 +896,7 @@ class Predictor:
         summarise: bool = True,
         taus: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
         qps: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
+        threads: int = 1,
     ) -> np.ndarray:
         """(P, 1 + len(tp) + len(taus) + len(qps), 4): median, mean, interval bounds of the
         median, P(T > t), the RMST at ``taus`` and the quantiles at ``qps``.
@@ -900,11 +920,12 @@ class Predictor:
         what = ["the median", *(["P(event-free)"] * len(tp)), *(["the RMST"] * len(taus)),
                 *(["a quantile"] * len(qps))]  # fmt: skip
         n_tp = 1 + len(tp)
-        work = np.empty((min(chunk, U), Q, S))  # reused by every chunk
+        n_work = max(1, min(threads, -(-U // chunk)))
+        work = [np.empty((min(chunk, U), Q, S)) for _ in range(n_work)]  # one per thread
 
-        def run(c0: int) -> None:
+        def run(c0: int, worker: int) -> None:
             part = units[c0 : c0 + chunk]
-            buf = work[: len(part)]
+            buf = work[worker][: len(part)]
             for a, z in _runs(part[:, :3]):  # one line, tumour type and prior-PFS mixture
                 li, ty, mix = int(part[a, 0]), int(part[a, 1]), bool(part[a, 2])
                 line, lx, gq = vocab.LINES[li], part[a:z, 3:4], part[a:z, 4:5]
@@ -959,8 +980,7 @@ class Predictor:
             if summarise:
                 out[c0 : c0 + len(part)] = _summarise(iv, buf, what)
 
-        for c0 in range(0, U, chunk):
-            run(c0)
+        _each_chunk(U, chunk, n_work, run)
         if var is not None:
             var[:] = var[:U][inverse]
         return out[inverse]
@@ -977,6 +997,7 @@ class Predictor:
         chunk: int,
         taus: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
         qps: np.ndarray = np.zeros(0),  # noqa: B008  (never mutated)
+        threads: int = 1,
     ) -> np.ndarray:
         """The total prior shares of a batch's answers of ``model``, (P, Q): one more
         evaluation with the prior-dominated parameters fixed (:mod:`netbayes.predict.share`)."""
@@ -988,11 +1009,12 @@ class Predictor:
         d = st[2]["*"]
         if model == "survival":
             th = self._centred_survival(centre, d)
-            self._survival_summaries(b, tp, iv, seed, chunk, th, fixed, False, taus, qps)
+            self._survival_summaries(b, tp, iv, seed, chunk, th, fixed, False, taus, qps,
+                                     threads=threads)  # fmt: skip
         else:
             tox = self._centred_toxicity(centre, d)
             assert tox is not None
-            self._toxicity_summaries(b, iv, chunk, tox, fixed, summarise=False)
+            self._toxicity_summaries(b, iv, chunk, tox, fixed, summarise=False, threads=threads)
         return sh._share(fixed, var)
 
     def _toxicity_summaries(
@@ -1003,6 +1025,7 @@ class Predictor:
         th: Mapping[str, np.ndarray],
         var: np.ndarray | None = None,
         summarise: bool = True,
+        threads: int = 1,
     ) -> np.ndarray:
         """(P, 4, 4): median, mean, interval bounds of P(grade >= III) per cell line and any
         (``var``, ``summarise``: as :meth:`_survival_summaries`, logit scale)."""
@@ -1026,11 +1049,12 @@ class Predictor:
             raise RuntimeError(f"any-line risk table error bound {table.max_error:.2g} too large")
         out = np.empty((U, 4, 4))
 
-        work = np.empty((min(chunk, U), 4, S))  # reused by every chunk
+        n_work = max(1, min(threads, -(-U // chunk)))
+        work = [np.empty((min(chunk, U), 4, S)) for _ in range(n_work)]  # one per thread
 
-        def run(c0: int) -> None:
+        def run(c0: int, worker: int) -> None:
             part = units[c0 : c0 + chunk]
-            buf = work[: len(part)]
+            buf = work[worker][: len(part)]
             for a, z in _runs(part[:, :1]):  # one treatment line
                 eta = _toxicity_eta(th, vocab.LINES[int(part[a, 0])], part[a:z, 1], part[a:z, 2])
                 for j in range(c3.shape[1]):  # as formulas.toxicity.grade3_risk:
@@ -1042,8 +1066,7 @@ class Predictor:
             if summarise:
                 out[c0 : c0 + len(part)] = _summarise(iv, buf, ["P(grade >= III)"] * 4)
 
-        for c0 in range(0, U, chunk):
-            run(c0)
+        _each_chunk(U, chunk, n_work, run)
         if var is not None:
             var[:] = var[:U][inverse]
         return out[inverse]
