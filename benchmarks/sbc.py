@@ -18,15 +18,18 @@ in a simulation whose SEs come from real KM curves), ``spearman_attenuation`` (l
 simulated coefficient is attenuated by the simulated censoring itself) and ``gamma_re188``
 (PFS model: no data, prior only); toxicity ``delta_user`` (no user patients here).
 
-The models are compiled once (nutpie) and each replicate's data swapped in with ``with_data``.
+The models are compiled once per process (nutpie) and each replicate's data swapped in with
+``with_data``. The replicates run in this process, or as tasks on Dask (``--workers N``: a
+local cluster of N worker processes; ``--scheduler tcp://host:8786``: a running cluster), with
+the same ranks either way (:mod:`netbayes.runner`).
 
 Usage::
 
-    python benchmarks/sbc.py [--model survival|toxicity|both] [--reps 200]
+    python benchmarks/sbc.py [--model survival|toxicity|both] [--reps 200] [--workers 2]
 
-Writes to ``benchmarks/results/``: ``sbc_<model>_ranks.csv`` (one row per replicate, appended as
-replicates finish so a stopped run resumes), ``sbc_<model>_uniformity.csv``,
-``sbc_<model>_ranks.png`` and ``sbc_summary.md``.
+Writes to ``benchmarks/results/``: ``sbc_<model>_ranks.csv`` (one row per replicate, written as
+replicates finish and sorted by replicate, so a stopped run resumes),
+``sbc_<model>_uniformity.csv``, ``sbc_<model>_ranks.png`` and ``sbc_summary.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import pandas as pd
 from netbayes import vocab
 from netbayes.fitting import diagnose
 from netbayes.report import format_table
+from netbayes.runner import add_runner_arguments
 from netbayes.sbc import plot_rank_histograms, sbc_ranks, uniformity_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -142,6 +146,54 @@ def _setup(model: str):
     return compiled, simulate, names, s, labels
 
 
+class SBCReplicate:
+    """One SBC replicate as a task: the recipe (model, seed, settings, cores), not the model.
+
+    Picklable, so Dask can send it to its workers; the compiled model (which cannot be
+    pickled) is built on first use in each process and kept there
+    (:func:`netbayes.runner.worker_cache`). Replicate ``r`` depends only on ``(seed, r)``:
+    truth, data and rank tie-breaks come from ``default_rng([seed, r])``, the sampler is
+    seeded with ``seed * 100_000 + r`` and nutpie seeds each chain from it.
+    """
+
+    def __init__(self, model: str, seed: int, settings: dict, cores: int, verbose: bool = False):
+        self.model, self.seed, self.settings = model, seed, dict(settings)
+        self.cores, self.verbose = cores, verbose
+
+    def _build(self):
+        t0 = time.perf_counter()
+        out = _setup(self.model)
+        if self.verbose:
+            print(f"{self.model}: compiled in {time.perf_counter() - t0:.1f} s", flush=True)
+        return out
+
+    def __call__(self, r: int) -> dict:
+        import nutpie
+
+        from netbayes.runner import worker_cache
+
+        compiled, simulate, names, s0, labels = worker_cache(
+            ("benchmarks/sbc.py", self.model), self._build
+        )
+        s = {**s0, **self.settings}
+        rng = np.random.default_rng([self.seed, r])
+        truth, data = simulate(rng)
+        t1 = time.perf_counter()
+        tree = nutpie.sample(
+            compiled.with_data(**data), draws=s["draws"], tune=s["tune"], chains=s["chains"],
+            cores=min(self.cores, s["chains"]), seed=self.seed * 100_000 + r,
+            progress_bar=False, target_accept=s["target_accept"], maxdepth=s["maxdepth"],
+        )  # fmt: skip
+        row: dict = {"rep": r, "seconds": time.perf_counter() - t1, **_stats(tree, names)}
+        row.update(chains=s["chains"], draws=s["draws"], tune=s["tune"])
+        st = tree["sample_stats"].dataset
+        if "maxdepth_reached" in st:
+            row["maxdepth_share"] = float(st["maxdepth_reached"].to_numpy().mean())
+        ranks = sbc_ranks(_posterior(tree, names), truth, N_RANKS, rng)
+        row.update({labels.get(k, k): v for k, v in ranks.items()})
+        return row
+
+
 def run_sbc(
     model: str,
     n_reps: int,
@@ -150,6 +202,8 @@ def run_sbc(
     out_csv: Path | None = None,
     settings: dict | None = None,
     verbose: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) SBC of one model; one row per replicate (ranks and diagnostics).
 
@@ -160,19 +214,26 @@ def run_sbc(
         Replicates wanted in total (a resumed run adds the missing ones).
     seed : int
         Replicate ``r`` uses ``default_rng([seed, r])`` for truth, data and ranks, whatever ran
-        before it.
+        before it, and the sampler seed ``seed * 100_000 + r``.
     out_csv : Path, optional
-        Append each finished replicate here (and resume from it).
+        Write each finished replicate here at once (rows sorted by replicate) and resume from
+        it: replicates already in it are skipped.
     settings : dict, optional
         Override ``chains``, ``draws``, ``tune``, ``target_accept``.
     verbose : bool
         Print one line per replicate.
+    workers, scheduler
+        Where the replicates run (:func:`netbayes.runner.run_replicates`): in this process
+        (default), on a local Dask cluster of ``workers`` processes (each fit then gets
+        ``netbayes.runner.cores_per_task`` cores) or on the Dask scheduler at ``scheduler``.
+        The ranks are the same whichever.
 
     Returns
     -------
     pandas.DataFrame
+        One row per replicate, sorted by ``rep``.
     """
-    import nutpie
+    from netbayes.runner import cores_per_task, run_replicates, write_sorted_csv
 
     done = pd.read_csv(out_csv) if out_csv is not None and out_csv.exists() else None
     s_req = {**SETTINGS[model], **(settings or {})}
@@ -184,46 +245,29 @@ def run_sbc(
                 f"chains/draws/tune {s_req['chains']}/{s_req['draws']}/{s_req['tune']}; "
                 "rerun with --fresh or another --out"
             )
-    first = 0 if done is None else int(done["rep"].max()) + 1
-    if first >= n_reps:
+    have = set() if done is None else {int(r) for r in done["rep"]}
+    if all(r in have for r in range(n_reps)):
         return done
-    t0 = time.perf_counter()
-    compiled, simulate, names, s, labels = _setup(model)
-    s.update(settings or {})
-    if verbose:
-        print(f"{model}: compiled in {time.perf_counter() - t0:.1f} s", flush=True)
-    rows = []
-    for r in range(first, n_reps):
-        rng = np.random.default_rng([seed, r])
-        truth, data = simulate(rng)
-        t1 = time.perf_counter()
-        tree = nutpie.sample(
-            compiled.with_data(**data), draws=s["draws"], tune=s["tune"], chains=s["chains"],
-            cores=s["chains"], seed=seed * 100_000 + r, progress_bar=False,
-            target_accept=s["target_accept"], maxdepth=s["maxdepth"],
-        )  # fmt: skip
-        row: dict = {"rep": r, "seconds": time.perf_counter() - t1, **_stats(tree, names)}
-        row.update(chains=s["chains"], draws=s["draws"], tune=s["tune"])
-        st = tree["sample_stats"].dataset
-        if "maxdepth_reached" in st:
-            row["maxdepth_share"] = float(st["maxdepth_reached"].to_numpy().mean())
-        ranks = sbc_ranks(_posterior(tree, names), truth, N_RANKS, rng)
-        row.update({labels.get(k, k): v for k, v in ranks.items()})
-        rows.append(row)
-        if out_csv is not None:  # rewrite: columns stay aligned if a new one appears
-            prev = pd.read_csv(out_csv) if out_csv.exists() else None
-            new = pd.DataFrame([row])
-            (new if prev is None else pd.concat([prev, new], ignore_index=True)).to_csv(
-                out_csv, index=False
-            )
-        if verbose:
-            print(
-                f"{model} rep {r + 1}/{n_reps}: {row['seconds']:.1f} s, "
-                f"{row['divergences']} divergences, max R-hat {row['max_rhat']:.3f}",
-                flush=True,
-            )
-    res = pd.DataFrame(rows)
-    return res if done is None else pd.concat([done, res], ignore_index=True)
+
+    def save(r: int, row: dict) -> None:
+        if out_csv is not None:
+            write_sorted_csv(out_csv, row, by="rep")
+
+    task = SBCReplicate(
+        model, seed, settings or {}, cores_per_task(s_req["chains"], workers, scheduler),
+        verbose=verbose,
+    )  # fmt: skip
+    rows = run_replicates(
+        task, n_reps, done=have, on_result=save, workers=workers, scheduler=scheduler,
+        progress=verbose, label=f"{model} rep",
+        describe=lambda r, row: (
+            f"{row['seconds']:.1f} s, {row['divergences']} divergences, "
+            f"max R-hat {row['max_rhat']:.3f}"
+        ),
+    )  # fmt: skip
+    res = pd.DataFrame(list(rows.values()))
+    out = res if done is None else pd.concat([done, res], ignore_index=True)
+    return out.sort_values("rep", kind="stable").reset_index(drop=True)
 
 
 RANK_META = [
@@ -289,6 +333,7 @@ def main() -> None:
     ap.add_argument("--chains", type=int, help="chains per fit (default: SETTINGS)")
     ap.add_argument("--draws", type=int, help="draws per chain (default: SETTINGS)")
     ap.add_argument("--tune", type=int, help="tuning steps per chain (default: SETTINGS)")
+    add_runner_arguments(ap)
     a = ap.parse_args()
     over = {k: getattr(a, k) for k in ("chains", "draws", "tune") if getattr(a, k) is not None}
     a.out.mkdir(parents=True, exist_ok=True)
@@ -297,7 +342,10 @@ def main() -> None:
         csv = a.out / f"sbc_{m}_ranks.csv"
         if a.fresh and csv.exists():
             csv.unlink()
-        per_rep = run_sbc(m, a.reps, seed=a.seed, out_csv=csv, settings=over)
+        per_rep = run_sbc(
+            m, a.reps, seed=a.seed, out_csv=csv, settings=over, workers=a.workers,
+            scheduler=a.scheduler,
+        )  # fmt: skip
         print(report(m, per_rep, a.out).to_string(index=False), flush=True)
     # the summary covers every model with saved ranks (runs of one model at a time included)
     results = {}

@@ -29,7 +29,9 @@ quantile at 0; ``WeibullFamily.truncated_quantile_pt`` now guards it (0 divergen
 
 Each replicate's random stream is seeded by (seed, K, replicate), so a replicate's truth and
 data do not depend on which others ran. Each finished replicate is appended to a JSONL file at
-once, and replicates already in it are skipped: an interrupted run resumes.
+once, and replicates already in it are skipped: an interrupted run resumes. The replicates run
+in this process or as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``;
+:mod:`netbayes.runner`), with the same records either way.
 
 Usage::
 
@@ -57,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from netbayes.models.survival import SurvivalModel, SurvivalPriors
+from netbayes.runner import add_runner_arguments
 from netbayes.simulation import (
     StudyDesign,
     draw_study_truth,
@@ -237,6 +240,44 @@ def _append(path: Path, rec: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+class StudyReplicate:
+    """One (K, replicate) of the study as a task: the recipe, picklable for Dask's workers.
+
+    Its stream is ``default_rng([seed, K, replicate])`` and its sampler seed
+    ``seed * 100_000 + K * 1000 + replicate``, so it is the same wherever it runs.
+    """
+
+    def __init__(self, *, seed, thresholds, draws, tune, chains, fit, cores, replicates):
+        self.seed, self.thresholds, self.fit = seed, tuple(thresholds), fit
+        self.draws, self.tune, self.chains, self.cores = draws, tune, chains, cores
+        self.replicates = replicates
+
+    def __call__(self, key: tuple[int, int]) -> dict[str, Any]:
+        k, rep = key
+        t0 = time.perf_counter()
+        sim = simulate_replicate(k, rep, self.seed, self.thresholds)
+        rec = _record(k, rep, self.seed, sim)
+        rec["thresholds"] = list(self.thresholds)
+        msg = f"{len(sim['rows'])} rows, tau {rec['tau']:.3f}, new median {rec['new_median']:.1f}"
+        if self.fit:
+            cores = {} if self.cores is None else {"cores": self.cores}
+            f = fit_studies(sim["rows"], self.seed * 100_000 + k * 1000 + rep, draws=self.draws,
+                            tune=self.tune, chains=self.chains, **cores)  # fmt: skip
+            rec["fit"] = score(sim, f, seed=rep)
+            rec["divergences"] = int(f.n_divergences)
+            rec["max_rhat"] = float(f.diagnostics["r_hat"].max())
+            rec["min_ess_bulk"] = float(f.diagnostics["ess_bulk"].min())
+            cov = " ".join(
+                f"{n}:{int(rec['fit'][n]['in50'])}{int(rec['fit'][n]['in90'])}" for n in TARGETS
+            )
+            msg += f"; {rec['divergences']} div, R-hat {rec['max_rhat']:.3f}; in50/in90 {cov}"
+        rec["seconds"] = time.perf_counter() - t0
+        rec["_message"] = (
+            f"K={k} rep {rep + 1}/{self.replicates} ({rec['seconds']:.1f} s): {msg}"
+        )  # fmt: skip
+        return rec
+
+
 def run(
     k_values: tuple[int, ...],
     replicates: int,
@@ -249,17 +290,23 @@ def run(
     chains: int = 4,
     fit: bool = True,
     start: int = 0,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run (or resume) the study; returns every record in ``out_jsonl``.
+    """Run (or resume) the study; returns every record in ``out_jsonl``, sorted by (K, rep).
 
     ``start``: the first replicate this process runs (replicates ``start`` to
     ``replicates - 1``), so that several processes can share the replicates of a run, each
     appending to the same JSONL (one line per replicate; the result does not depend on the
     split, since each replicate is seeded by its own (seed, K, replicate)).
 
+    ``workers`` / ``scheduler``: run the replicates as tasks on a local Dask cluster or a
+    running scheduler (:func:`netbayes.runner.run_replicates`); the records are the same.
+
     ``fit=False`` simulates only (records without coverage): the smoke path while the
     several-studies API is missing.
     """
+    from netbayes.runner import cores_per_task, run_replicates
 
     def same(r: dict[str, Any]) -> bool:  # a record of this configuration
         return (
@@ -269,33 +316,26 @@ def run(
         )
 
     done = {(r["K"], r["rep"]) for r in _load(out_jsonl) if same(r)}
-    for k in k_values:
-        for rep in range(start, replicates):
-            if (k, rep) in done:
-                continue
-            t0 = time.perf_counter()
-            sim = simulate_replicate(k, rep, seed, thresholds)
-            rec = _record(k, rep, seed, sim)
-            rec["thresholds"] = list(thresholds)
-            msg = (
-                f"{len(sim['rows'])} rows, tau {rec['tau']:.3f}, new median {rec['new_median']:.1f}"
-            )
-            if fit:
-                f = fit_studies(sim["rows"], seed * 100_000 + k * 1000 + rep,
-                                draws=draws, tune=tune, chains=chains)  # fmt: skip
-                rec["fit"] = score(sim, f, seed=rep)
-                rec["divergences"] = int(f.n_divergences)
-                rec["max_rhat"] = float(f.diagnostics["r_hat"].max())
-                rec["min_ess_bulk"] = float(f.diagnostics["ess_bulk"].min())
-                cov = " ".join(
-                    f"{n}:{int(rec['fit'][n]['in50'])}{int(rec['fit'][n]['in90'])}" for n in TARGETS
-                )
-                msg += f"; {rec['divergences']} div, R-hat {rec['max_rhat']:.3f}; in50/in90 {cov}"
-            rec["seconds"] = time.perf_counter() - t0
-            _append(out_jsonl, rec)
-            print(f"K={k} rep {rep + 1}/{replicates} ({rec['seconds']:.1f} s): {msg}", flush=True)
+    local = scheduler is None and (workers or 1) == 1
+    task = StudyReplicate(
+        seed=seed, thresholds=thresholds, draws=draws, tune=tune, chains=chains, fit=fit,
+        cores=None if local else cores_per_task(min(chains, os.cpu_count() or 1), workers,
+                                                scheduler),
+        replicates=replicates,
+    )  # fmt: skip
+
+    def save(key: tuple[int, int], rec: dict[str, Any]) -> None:
+        _append(out_jsonl, {k: v for k, v in rec.items() if k != "_message"})
+
+    keys = [(k, rep) for k in k_values for rep in range(start, replicates)]
+    run_replicates(
+        task, keys, done=done, on_result=save, workers=workers, scheduler=scheduler,
+        progress=lambda line: print(line, flush=True), label="replicate",
+        describe=lambda key, rec: rec["_message"],
+    )  # fmt: skip
     recs = [r for r in _load(out_jsonl) if same(r)]
-    return list({(r["K"], r["rep"]): r for r in recs}.values())  # the latest per replicate
+    latest = {(r["K"], r["rep"]): r for r in recs}  # the latest per replicate
+    return [latest[key] for key in sorted(latest)]
 
 
 def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -398,6 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="smoke: 1 replicate per K, short chains")
     ap.add_argument("--out", type=Path, default=None, help="folder of the JSONL and .md files")
     ap.add_argument("--fresh", action="store_true", help="discard saved replicates")
+    add_runner_arguments(ap)
     a = ap.parse_args(argv)
     if a.quick:
         a.replicates, a.draws, a.tune, a.chains = 1, 150, 150, 2
@@ -414,7 +455,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"NOTE: {note}", flush=True)
     records = run(
         tuple(a.k), a.replicates, jsonl, seed=a.seed, draws=a.draws, tune=a.tune, start=a.start,
-        chains=a.chains, fit=fit, thresholds=tuple(a.thresholds),
+        chains=a.chains, fit=fit, thresholds=tuple(a.thresholds), workers=a.workers,
+        scheduler=a.scheduler,
     )  # fmt: skip
     md = markdown(records, a, note)
     (out / "study_coverage.md").write_text(md)

@@ -16,7 +16,9 @@ with a learned noise scale, the Spearman term without type heterogeneity, the pl
 mixture rows, and the Greenwood/KM-slope SE the paper-style summaries carry.
 
 The model is compiled once (nutpie, ``freeze_model=False``) and each replicate's summaries
-are swapped in with ``with_data`` (:meth:`SurvivalModel.data_values`).
+are swapped in with ``with_data`` (:meth:`SurvivalModel.data_values`). The replicates run in
+this process or as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``;
+:mod:`netbayes.runner`), with the same rows either way.
 
 **Patient-level data.** ``--ipd`` fits one realistic truth (the real-data posterior means
 of the scalar parameters, type effects drawn once) with its simulated summaries alone and
@@ -27,9 +29,11 @@ Usage::
 
     python benchmarks/survival_coverage.py [--reps 50] [--draws 600] [--tune 600]
     python benchmarks/survival_coverage.py --ipd
+    python benchmarks/survival_coverage.py --reps 50 --workers 2   # replicates on Dask
 
 Writes ``benchmarks/results/survival_coverage_replicates.csv`` (one row per replicate and
-target; appended as replicates finish, so a partial run keeps its results),
+target; written as replicates finish, sorted by replicate, so a partial run keeps its results
+and a rerun resumes),
 ``survival_coverage_summary.csv`` / ``.md`` and, with ``--ipd``, ``survival_ipd.csv`` / ``.md``.
 """
 
@@ -47,6 +51,7 @@ from netbayes import vocab
 from netbayes.fitting import diagnose
 from netbayes.models.survival import SurvivalModel, SurvivalPriors
 from netbayes.report import format_table
+from netbayes.runner import add_runner_arguments
 from netbayes.simulation import (
     draw_os_truth,
     draw_survival_truth,
@@ -149,6 +154,85 @@ def coverage_rows(
     return out
 
 
+class CoverageReplicate:
+    """One coverage replicate as a task: the recipe, not the compiled model.
+
+    Picklable, so Dask can send it to its workers; the model is built and compiled on first
+    use in each process (:func:`netbayes.runner.worker_cache`). Replicate ``r``'s truth and
+    patients come from ``default_rng([seed, r])`` and its sampler seed is ``seed * 1000 + r``,
+    so it is the same whatever else ran and wherever it runs.
+    """
+
+    def __init__(
+        self, *, draws: int, tune: int, chains: int, cores: int, seed: int, follow_up, endpoint,
+        censoring, accrual, sim_accrual, verbose: bool = False,
+    ):  # fmt: skip
+        self.draws, self.tune, self.chains, self.cores = draws, tune, chains, cores
+        self.seed, self.follow_up, self.endpoint = seed, tuple(follow_up), endpoint
+        self.censoring, self.accrual, self.sim_accrual = censoring, accrual, sim_accrual
+        self.verbose = verbose
+
+    def _build(self):
+        import nutpie
+
+        # the simulated study is Table 5 alone: the OS model's real 188Re-HEDP patients
+        # (which inform k2, alpha2, z2 and, since issue 16, beta_x and beta_gbq) are left
+        # out, or the real data would pull every replicate's shared parameters towards them
+        sm = SurvivalModel(
+            self.endpoint, censoring=self.censoring, accrual=self.accrual,
+            exclude_studies=("re188pilot",) if self.endpoint == "os" else (),
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
+        if self.verbose:
+            print(f"compiled in {time.perf_counter() - t0:.1f} s", flush=True)
+        return sm, compiled
+
+    def __call__(self, r: int) -> list[dict[str, object]]:
+        import nutpie
+
+        from netbayes.runner import worker_cache
+
+        key = ("benchmarks/survival_coverage.py", self.endpoint, self.censoring, self.accrual)
+        sm, compiled = worker_cache(key, self._build)
+        os_ = self.endpoint == "os"
+        params = (PARAMS_OS if os_ else PARAMS) + (["u_study"] if sm.study_level else [])
+        # one generator per replicate: replicate r is the same whatever was run before it
+        rng = np.random.default_rng([self.seed, r])
+        truth = draw_os_truth(sm.priors, rng) if os_ else draw_survival_truth(sm.priors, rng)
+        # the model fits the one simulated study at intercepts alpha + u: draw u from its
+        # prior too, or u = 0 (its prior centre) makes the population medians over-cover
+        truth, sim = one_study_truth(truth, sm.priors, rng) if sm.study_level else (truth, truth)
+        if os_:
+            sums = simulate_os_study(sim, rng, accrual=self.sim_accrual)
+            rs_sim, dropped = float("nan"), int(sums["os"]["median_months"].isna().sum())
+        else:
+            study = simulate_survival_study(sim, rng, follow_up=self.follow_up)
+            sums, rs_sim = {"pfs": study.summaries}, study.spearman
+            dropped = int(study.summaries["median_months"].isna().sum())
+        c = compiled.with_data(**sm.data_values(sums, None if os_ else rs_sim))
+        t1 = time.perf_counter()
+        tree = nutpie.sample(
+            c, draws=self.draws, tune=self.tune, chains=self.chains, cores=self.cores,
+            seed=self.seed * 1000 + r, progress_bar=False, target_accept=0.95,
+        )  # fmt: skip
+        secs = time.perf_counter() - t1
+        diag = diagnose(tree, params)
+        n_div = int(tree["sample_stats"].dataset["diverging"].to_numpy().sum())
+        extra = {
+            "divergences": n_div,
+            "max_rhat": float(diag["r_hat"].max()),
+            "min_ess_bulk": float(diag["ess_bulk"].min()),
+            "seconds": secs,
+            "spearman_sim": rs_sim,
+            "medians_dropped": dropped,
+            "censoring": self.censoring,
+            "u_study": float(truth["u_study"][0]) if sm.study_level else 0.0,
+        }
+        targets = with_study_targets(os_targets if os_ else survival_targets)
+        return coverage_rows(r, truth, _draws(tree, params), extra, targets)
+
+
 def run_coverage(
     n_reps: int,
     *,
@@ -163,6 +247,8 @@ def run_coverage(
     censoring: str = "none",
     accrual: str = "uniform",
     sim_accrual: str = "uniform",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) the coverage study; returns one row per replicate and target.
 
@@ -175,8 +261,13 @@ def run_coverage(
     ``SurvivalModel("os", censoring=censoring, accrual=accrual)``. The truth and patients of
     replicate r depend only on (seed, r), so runs with ``censoring="none"`` and
     ``"followup"`` are paired replicate by replicate (``docs/censoring.md``).
+
+    ``workers`` / ``scheduler``: where the replicates run (:func:`netbayes.runner.run_replicates`:
+    in this process by default, a local Dask cluster of ``workers`` processes, or a running
+    scheduler); the rows are the same whichever. Each finished replicate's rows are written to
+    ``out_csv`` at once (sorted by replicate); replicates already in it are skipped.
     """
-    import nutpie
+    from netbayes.runner import cores_per_task, run_replicates, write_sorted_csv
 
     done = pd.read_csv(out_csv) if out_csv is not None and out_csv.exists() else None
     if done is not None and "u_study" not in done.columns:
@@ -184,71 +275,33 @@ def run_coverage(
             f"{out_csv} holds replicates simulated without the study effect u (before the "
             "study level was drawn with the truth); rerun with --fresh or another --tag"
         )
-    first = 0 if done is None else int(done["rep"].max()) + 1
-    if first >= n_reps:
+    have = set() if done is None else {int(r) for r in done["rep"]}
+    if all(r in have for r in range(n_reps)):
         return done
-    os_ = endpoint == "os"
-    # the simulated study is Table 5 alone: the OS model's real 188Re-HEDP patients (which
-    # inform k2, alpha2, z2 and, since issue 16, beta_x and beta_gbq) are left out, or the
-    # real data would pull every replicate's shared parameters towards themselves
-    sm = SurvivalModel(
-        endpoint, censoring=censoring, accrual=accrual,
-        exclude_studies=("re188pilot",) if endpoint == "os" else (),
+    task = CoverageReplicate(
+        draws=draws, tune=tune, chains=chains, cores=cores_per_task(2, workers, scheduler),
+        seed=seed, follow_up=follow_up, endpoint=endpoint, censoring=censoring,
+        accrual=accrual, sim_accrual=sim_accrual, verbose=verbose,
     )  # fmt: skip
-    params = (PARAMS_OS if os_ else PARAMS) + (["u_study"] if sm.study_level else [])
-    t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
-    if verbose:
-        print(f"compiled in {time.perf_counter() - t0:.1f} s", flush=True)
-    rows = []
-    for r in range(n_reps):
-        # one generator per replicate: replicate r is the same whatever was run before it
-        rng = np.random.default_rng([seed, r])
-        truth = draw_os_truth(sm.priors, rng) if os_ else draw_survival_truth(sm.priors, rng)
-        # the model fits the one simulated study at intercepts alpha + u: draw u from its
-        # prior too, or u = 0 (its prior centre) makes the population medians over-cover
-        truth, sim = one_study_truth(truth, sm.priors, rng) if sm.study_level else (truth, truth)
-        if os_:
-            sums = simulate_os_study(sim, rng, accrual=sim_accrual)
-            rs_sim, dropped = float("nan"), int(sums["os"]["median_months"].isna().sum())
-        else:
-            study = simulate_survival_study(sim, rng, follow_up=follow_up)
-            sums, rs_sim = {"pfs": study.summaries}, study.spearman
-            dropped = int(study.summaries["median_months"].isna().sum())
-        if r < first:
-            continue
-        c = compiled.with_data(**sm.data_values(sums, None if os_ else rs_sim))
-        t1 = time.perf_counter()
-        tree = nutpie.sample(
-            c, draws=draws, tune=tune, chains=chains, cores=2, seed=seed * 1000 + r,
-            progress_bar=False, target_accept=0.95,
-        )  # fmt: skip
-        secs = time.perf_counter() - t1
-        diag = diagnose(tree, params)
-        n_div = int(tree["sample_stats"].dataset["diverging"].to_numpy().sum())
-        extra = {
-            "divergences": n_div,
-            "max_rhat": float(diag["r_hat"].max()),
-            "min_ess_bulk": float(diag["ess_bulk"].min()),
-            "seconds": secs,
-            "spearman_sim": rs_sim,
-            "medians_dropped": dropped,
-            "censoring": censoring,
-            "u_study": float(truth["u_study"][0]) if sm.study_level else 0.0,
-        }
-        targets = with_study_targets(os_targets if os_ else survival_targets)
-        new = coverage_rows(r, truth, _draws(tree, params), extra, targets)
-        rows += new
+
+    def save(r: int, new: list[dict[str, object]]) -> None:
         if out_csv is not None:
-            pd.DataFrame(new).to_csv(out_csv, mode="a", header=not out_csv.exists(), index=False)
-        if verbose:
-            print(
-                f"rep {r + 1}/{n_reps}: {secs:.1f} s, {n_div} divergences, "
-                f"max R-hat {extra['max_rhat']:.3f}, min ESS {extra['min_ess_bulk']:.0f}",
-                flush=True,
-            )
-    res = pd.DataFrame(rows)
-    return res if done is None else pd.concat([done, res], ignore_index=True)
+            write_sorted_csv(out_csv, new, by="rep")
+
+    def describe(r: int, new: list[dict[str, object]]) -> str:
+        x = new[0]
+        return (
+            f"{x['seconds']:.1f} s, {x['divergences']} divergences, "
+            f"max R-hat {x['max_rhat']:.3f}, min ESS {x['min_ess_bulk']:.0f}"
+        )
+
+    res = run_replicates(
+        task, n_reps, done=have, on_result=save, describe=describe, workers=workers,
+        scheduler=scheduler, progress=verbose, label="rep",
+    )  # fmt: skip
+    new = pd.DataFrame([row for rows in res.values() for row in rows])
+    out = new if done is None else pd.concat([done, new], ignore_index=True)
+    return out.sort_values("rep", kind="stable").reset_index(drop=True)
 
 
 def summarise(per_rep: pd.DataFrame, groups: dict | None = None) -> pd.DataFrame:
@@ -397,6 +450,7 @@ def main() -> None:
         help="compare two saved runs on their common replicates (writes "
         "survival_coverage_paired_<A>_<B>.md) and exit",
     )  # fmt: skip
+    add_runner_arguments(ap)
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.paired:
@@ -430,7 +484,7 @@ def main() -> None:
     per_rep = run_coverage(
         a.reps, draws=a.draws, tune=a.tune, chains=a.chains, seed=a.seed, out_csv=out_csv,
         follow_up=tuple(a.follow_up), endpoint=a.endpoint, censoring=a.censoring,
-        accrual=a.accrual, sim_accrual=a.sim_accrual,
+        accrual=a.accrual, sim_accrual=a.sim_accrual, workers=a.workers, scheduler=a.scheduler,
     )  # fmt: skip
     groups = {**GROUPS_OS, **STUDY_GROUPS_OS} if a.endpoint == "os" else {**GROUPS, **STUDY_GROUPS}
     summary = summarise(per_rep, groups)

@@ -13,7 +13,10 @@ same patients), the multinomial for the 188Re cycles (which ignores that cycles 
 share a propensity), and sampling error.
 
 The model is compiled once (nutpie) and re-used on each replicate's counts with
-``with_data``; diagnostics use :func:`netbayes.fitting.diagnose`.
+``with_data``; diagnostics use :func:`netbayes.fitting.diagnose`. The fits run in this process
+or as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``; :mod:`netbayes.runner`);
+the truths and data are drawn here from one stream, in replicate order, so the results are the
+same either way.
 
 Usage::
 
@@ -47,6 +50,7 @@ from netbayes.models.toxicity import (
     exact_data_arrays,
     simulate_data,
 )
+from netbayes.runner import add_runner_arguments
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUPS = {
@@ -80,6 +84,8 @@ def run_coverage(
     margins: str = "composite",
     out: Path | None = None,
     verbose: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the coverage simulation.
 
@@ -97,10 +103,17 @@ def run_coverage(
         The likelihood of the published margins (:class:`~netbayes.models.toxicity.
         ToxicityModel`).
     out : Path, optional
-        Per-replicate CSV, appended after each replicate; replicates already in it are not
-        refitted (their data are still simulated, so later replicates stay paired).
+        Per-replicate CSV, written after each replicate (sorted by replicate); replicates
+        already in it are not refitted (their data are still simulated, so later replicates
+        stay paired).
     verbose : bool
         Print one line per replicate.
+    workers, scheduler
+        Where the fits run (:func:`netbayes.runner.run_replicates`): in this process
+        (default), on a local Dask cluster of ``workers`` processes, or on the Dask scheduler
+        at ``scheduler``. The truths and data come from one stream over the replicates (this
+        study predates per-replicate seeds), so they are drawn here, in order, and each task
+        gets its replicate's data: the results are the same whichever.
 
     Returns
     -------
@@ -110,37 +123,87 @@ def run_coverage(
     summary : pandas.DataFrame
         Coverage per group at 50% and 90% with Monte Carlo SEs.
     """
-    import nutpie
+    from netbayes.runner import cores_per_task, run_replicates, write_sorted_csv
 
     rng = np.random.default_rng(seed)
     tm = ToxicityModel(any_weight=any_weight, margins=margins)
-    model = tm.build()
-    t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, freeze_model=False)
-    if verbose:
-        print(f"compiled in {time.perf_counter() - t0:.1f} s")
     rows: list[dict] = []
     done: set[int] = set()
     if out is not None and out.exists():
         old = pd.read_csv(out)
         rows = old.to_dict("records")
-        done = set(old["rep"].unique())
-    for r in range(n_reps):
+        done = {int(r) for r in old["rep"].unique()}
+    sims = {}
+    for r in range(n_reps):  # one stream: replicate r's truth follows r - 1's draws
         truth = draw_prior_params(rng, tm.priors)
         data, _ = simulate_data(truth, rng, template=tm.data)
         if r in done:
             continue
         if margins == "exact":
-            c = compiled.with_data(**exact_data_arrays(data))
+            values = exact_data_arrays(data)
         else:
-            c = compiled.with_data(
-                line_counts=data.line_counts, worst_counts=data.worst_counts,
-                re_counts=data.re_counts,
-            )  # fmt: skip
+            values = {"line_counts": data.line_counts, "worst_counts": data.worst_counts,
+                      "re_counts": data.re_counts}  # fmt: skip
+        sims[r] = (truth, values)
+    task = ToxicityCoverageReplicate(
+        sims, draws=draws, tune=tune, chains=chains, cores=cores_per_task(chains, workers,
+        scheduler), seed=seed, any_weight=any_weight, margins=margins,
+        target_accept=target_accept, verbose=verbose,
+    )  # fmt: skip
+
+    def save(r: int, new: list[dict]) -> None:
+        if out is not None:
+            write_sorted_csv(out, new, by="rep")
+
+    res = run_replicates(
+        task, sorted(sims), on_result=save, workers=workers, scheduler=scheduler,
+        progress=verbose, label="rep",
+        describe=lambda r, new: (
+            f"{new[0]['seconds']:.1f} s, {new[0]['divergences']} divergences, "
+            f"max R-hat {new[0]['max_rhat']:.3f}"
+        ),
+    )  # fmt: skip
+    rows += [row for new in res.values() for row in new]
+    per_rep = pd.DataFrame(rows)
+    if not per_rep.empty:
+        per_rep = per_rep.sort_values("rep", kind="stable").reset_index(drop=True)
+    return per_rep, summarise(per_rep)
+
+
+class ToxicityCoverageReplicate:
+    """The fit of one coverage replicate as a task (picklable for Dask's workers): the
+    replicates' simulated truths and data, and the recipe of the model, which is compiled
+    once per process (:func:`netbayes.runner.worker_cache`). Sampler seed ``seed + r``."""
+
+    def __init__(self, sims, *, draws, tune, chains, cores, seed, any_weight, margins,
+                 target_accept, verbose=False):  # fmt: skip
+        self.sims, self.draws, self.tune, self.chains = sims, draws, tune, chains
+        self.cores, self.seed, self.any_weight, self.margins = cores, seed, any_weight, margins
+        self.target_accept, self.verbose = target_accept, verbose
+
+    def _build(self):
+        import nutpie
+
+        tm = ToxicityModel(any_weight=self.any_weight, margins=self.margins)
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(tm.build(), freeze_model=False)
+        if self.verbose:
+            print(f"compiled in {time.perf_counter() - t0:.1f} s", flush=True)
+        return tm, compiled
+
+    def __call__(self, r: int) -> list[dict]:
+        import nutpie
+
+        from netbayes.runner import worker_cache
+
+        key = ("benchmarks/toxicity_coverage.py", self.any_weight, self.margins)
+        tm, compiled = worker_cache(key, self._build)
+        truth, values = self.sims[r]
+        c = compiled.with_data(**values)
         t1 = time.perf_counter()
         tree = nutpie.sample(
-            c, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed + r,
-            progress_bar=False, target_accept=target_accept,
+            c, draws=self.draws, tune=self.tune, chains=self.chains, cores=self.cores,
+            seed=self.seed + r, progress_bar=False, target_accept=self.target_accept,
         )  # fmt: skip
         post = tree["posterior"].dataset
         diag = diagnose(tree, tm.parameter_names())
@@ -170,17 +233,7 @@ def run_coverage(
                     "seconds": time.perf_counter() - t1,
                 }
             )
-        rows += new
-        if out is not None:
-            pd.DataFrame(new).to_csv(out, mode="a", header=not out.exists(), index=False)
-        if verbose:
-            print(
-                f"rep {r + 1}/{n_reps}: {time.perf_counter() - t1:.1f} s, {n_div} divergences, "
-                f"max R-hat {diag['r_hat'].max():.3f}",
-                flush=True,
-            )
-    per_rep = pd.DataFrame(rows)
-    return per_rep, summarise(per_rep)
+        return new
 
 
 def summarise(per_rep: pd.DataFrame) -> pd.DataFrame:
@@ -214,6 +267,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--target-accept", type=float, default=TARGET_ACCEPT)
     ap.add_argument("--margins", choices=["exact", "composite"], default="exact")
+    add_runner_arguments(ap)
     a = ap.parse_args()
     tag = "" if a.any_weight == 1.0 else f"_w{a.any_weight:g}"
     if a.margins == "exact":
@@ -223,7 +277,8 @@ def main() -> None:
     t0 = time.perf_counter()
     per_rep, summary = run_coverage(
         a.reps, draws=a.draws, tune=a.tune, seed=a.seed, any_weight=a.any_weight,
-        target_accept=a.target_accept, margins=a.margins, out=out,
+        target_accept=a.target_accept, margins=a.margins, out=out, workers=a.workers,
+        scheduler=a.scheduler,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     summary.to_csv(RESULTS / f"toxicity_coverage_summary{tag}.csv", index=False)

@@ -29,7 +29,9 @@ The model is built and compiled once per K (nutpie) on a template of K rows and 
 replicate's rows with ``with_data`` (the added studies' counts, sizes and activities are data
 containers). Each replicate's random stream is seeded by (seed, K, replicate); each finished
 replicate is appended to a JSONL file at once (with its sampler settings) and skipped on a
-rerun with the same settings (resume).
+rerun with the same settings (resume). The replicates run in this process or as tasks on Dask
+(``--workers N``, ``--scheduler tcp://host:8786``; :mod:`netbayes.runner`), with the same
+records either way.
 
 Usage::
 
@@ -61,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the survival driver'
 from study_coverage import LEVELS, _append, _interval_hits, _load
 
 from netbayes.models.toxicity import TARGET_ACCEPT, ToxicityModel, ToxicityPriors
+from netbayes.runner import add_runner_arguments
 from netbayes.simulation import (
     ToxicityStudyDesign,
     draw_toxicity_study_truth,
@@ -185,6 +188,83 @@ def _posterior_draws(tree: Any) -> dict[str, np.ndarray]:
     }
 
 
+class ToxicityStudyReplicate:
+    """One (K, replicate) of the study as a task: the recipe, picklable for Dask's workers.
+
+    The model of K studies is compiled once per K in each process
+    (:func:`netbayes.runner.worker_cache`); the replicate's stream is
+    ``default_rng([seed, K, replicate])`` and its sampler seed
+    ``seed * 100_000 + K * 1000 + replicate``, so it is the same wherever it runs.
+    """
+
+    def __init__(self, *, seed, draws, tune, chains, cores, replicates):
+        self.seed, self.draws, self.tune, self.chains = seed, draws, tune, chains
+        self.cores, self.replicates = cores, replicates
+
+    @staticmethod
+    def _build(k: int):
+        import nutpie
+
+        tm = template_model(k)
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(tm.build(), freeze_model=False)
+        print(f"K={k}: compiled in {time.perf_counter() - t0:.1f} s", flush=True)
+        return tm, compiled
+
+    def __call__(self, key: tuple[int, int]) -> dict[str, Any]:
+        import nutpie
+
+        from netbayes.fitting import diagnose
+        from netbayes.runner import worker_cache
+
+        k, rep = key
+        tm, compiled = worker_cache(
+            ("benchmarks/toxicity_study_coverage.py", k), lambda: self._build(k)
+        )
+        config = {"seed": self.seed, "draws": self.draws, "tune": self.tune,
+                  "chains": self.chains}  # fmt: skip
+        t1 = time.perf_counter()
+        sim = simulate_replicate(k, rep, self.seed)
+        rows = sim["rows"]
+        c = compiled.with_data(
+            study_count=rows["count"].to_numpy(float),
+            study_n=rows["n"].to_numpy(float),
+            study_planned_gbq=rows["planned_gbq"].to_numpy(float),
+            study_prior_gbq=rows["prior_gbq"].to_numpy(float),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = nutpie.sample(
+                c, draws=self.draws, tune=self.tune, chains=self.chains, cores=self.cores,
+                seed=self.seed * 100_000 + k * 1000 + rep, progress_bar=False,
+                target_accept=TARGET_ACCEPT,
+            )  # fmt: skip
+        diag = diagnose(tree, tm.parameter_names())
+        rec = _record(k, rep, self.seed, sim)
+        rec.update(config)
+        rec["fit"] = score(sim, _posterior_draws(tree), seed=rep)
+        rec["divergences"] = int(tree["sample_stats"].dataset["diverging"].to_numpy().sum())
+        rec["max_rhat"] = float(diag["r_hat"].max())
+        rec["min_ess_bulk"] = float(diag["ess_bulk"].min())
+        rec["seconds"] = time.perf_counter() - t1
+        return rec
+
+
+def _describe(replicates: int):
+    def describe(key: tuple[int, int], rec: dict[str, Any]) -> str:
+        k, rep = key
+        cov = " ".join(
+            f"{n}:{int(rec['fit'][n]['in50'])}{int(rec['fit'][n]['in90'])}" for n in TARGETS
+        )
+        return (
+            f"K={k} rep {rep + 1}/{replicates} ({rec['seconds']:.1f} s): tau_tox "
+            f"{rec['tau_tox']:.3f}, new count {rec['new_count']}/{NEW_N}; "
+            f"{rec['divergences']} div, R-hat {rec['max_rhat']:.3f}; in50/in90 {cov}"
+        )
+
+    return describe
+
+
 def run(
     k_values: tuple[int, ...],
     replicates: int,
@@ -194,64 +274,40 @@ def run(
     draws: int = 500,
     tune: int = 500,
     chains: int = 2,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume) the study; returns the latest record per (K, replicate) in
-    ``out_jsonl`` for this seed."""
-    import nutpie
+    ``out_jsonl`` for this seed, sorted by (K, replicate).
 
-    from netbayes.fitting import diagnose
+    ``workers`` / ``scheduler``: run the replicates as tasks on a local Dask cluster or a
+    running scheduler (:func:`netbayes.runner.run_replicates`); the records are the same."""
+    from netbayes.runner import cores_per_task, run_replicates
 
     config = {"seed": seed, "draws": draws, "tune": tune, "chains": chains}
 
     def same(r: dict[str, Any]) -> bool:  # a record of this configuration
         return all(r.get(key) == val for key, val in config.items())
 
+    if scheduler is not None or (workers or 1) > 1:
+        import cloudpickle
+        import study_coverage
+
+        cloudpickle.register_pickle_by_value(study_coverage)  # workers need not import it
     done = {(r["K"], r["rep"]) for r in _load(out_jsonl) if same(r)}
-    for k in k_values:
-        todo = [rep for rep in range(replicates) if (k, rep) not in done]
-        if not todo:
-            continue
-        tm = template_model(k)
-        t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(tm.build(), freeze_model=False)
-        print(f"K={k}: compiled in {time.perf_counter() - t0:.1f} s", flush=True)
-        for rep in todo:
-            t1 = time.perf_counter()
-            sim = simulate_replicate(k, rep, seed)
-            rows = sim["rows"]
-            c = compiled.with_data(
-                study_count=rows["count"].to_numpy(float),
-                study_n=rows["n"].to_numpy(float),
-                study_planned_gbq=rows["planned_gbq"].to_numpy(float),
-                study_prior_gbq=rows["prior_gbq"].to_numpy(float),
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = nutpie.sample(
-                    c, draws=draws, tune=tune, chains=chains, cores=chains,
-                    seed=seed * 100_000 + k * 1000 + rep, progress_bar=False,
-                    target_accept=TARGET_ACCEPT,
-                )  # fmt: skip
-            diag = diagnose(tree, tm.parameter_names())
-            rec = _record(k, rep, seed, sim)
-            rec.update(config)
-            rec["fit"] = score(sim, _posterior_draws(tree), seed=rep)
-            rec["divergences"] = int(tree["sample_stats"].dataset["diverging"].to_numpy().sum())
-            rec["max_rhat"] = float(diag["r_hat"].max())
-            rec["min_ess_bulk"] = float(diag["ess_bulk"].min())
-            rec["seconds"] = time.perf_counter() - t1
-            _append(out_jsonl, rec)
-            cov = " ".join(
-                f"{n}:{int(rec['fit'][n]['in50'])}{int(rec['fit'][n]['in90'])}" for n in TARGETS
-            )
-            print(
-                f"K={k} rep {rep + 1}/{replicates} ({rec['seconds']:.1f} s): tau_tox "
-                f"{rec['tau_tox']:.3f}, new count {rec['new_count']}/{NEW_N}; "
-                f"{rec['divergences']} div, R-hat {rec['max_rhat']:.3f}; in50/in90 {cov}",
-                flush=True,
-            )
+    task = ToxicityStudyReplicate(
+        seed=seed, draws=draws, tune=tune, chains=chains,
+        cores=cores_per_task(chains, workers, scheduler), replicates=replicates,
+    )  # fmt: skip
+    run_replicates(
+        task, [(k, rep) for k in k_values for rep in range(replicates)], done=done,
+        on_result=lambda key, rec: _append(out_jsonl, rec), workers=workers,
+        scheduler=scheduler, progress=lambda line: print(line, flush=True),
+        describe=_describe(replicates),
+    )  # fmt: skip
     recs = [r for r in _load(out_jsonl) if same(r) and r["K"] in k_values]
-    return list({(r["K"], r["rep"]): r for r in recs if r["rep"] < replicates}.values())
+    latest = {(r["K"], r["rep"]): r for r in recs if r["rep"] < replicates}
+    return [latest[key] for key in sorted(latest)]
 
 
 def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -321,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--quick", action="store_true", help="smoke: 1 replicate per K, short chains")
     ap.add_argument("--out", type=Path, default=None, help="folder of the JSONL and .md files")
+    add_runner_arguments(ap)
     a = ap.parse_args(argv)
     if a.quick:
         a.replicates, a.draws, a.tune = 1, 150, 150
@@ -329,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     jsonl = out / "toxicity_study_coverage_replicates.jsonl"
     records = run(
         tuple(a.k), a.replicates, jsonl, seed=a.seed, draws=a.draws, tune=a.tune,
-        chains=a.chains,
+        chains=a.chains, workers=a.workers, scheduler=a.scheduler,
     )  # fmt: skip
     md = markdown(records, a)
     (out / "toxicity_study_coverage.md").write_text(md)

@@ -3,9 +3,11 @@ the default models with ``exclude_studies``, tested in tests/test_study_level.py
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from netbayes.loso import LOSO_COLUMNS, leave_one_study_out, loso_summary
@@ -67,3 +69,25 @@ def test_a_new_centre_predictive_is_wider_than_the_own_study(table):
     big = own["n"] >= 50  # small rows' intervals are mostly sampling noise of a few patients
     assert (w(new)[big] > w(own)[big]).all()
     assert w(new).sum() > 1.2 * w(own).sum()
+
+
+def _stored_fit(mt, held):
+    return load_posterior(mt)
+
+
+def test_the_refits_on_two_dask_workers_give_the_same_table(table):
+    """The refits as tasks on a local Dask cluster (netbayes.runner): the same rows, in the same
+    order, and the same fit attributes as one after the other; a line per finished refit."""
+    pytest.importorskip("distributed")
+    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers needn't import tests
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = leave_one_study_out(fit=_stored_fit, seed=3, workers=2, progress=lines.append)
+    pd.testing.assert_frame_equal(t, table[0])
+    assert t.attrs == table[0].attrs
+    assert len(lines) == 5 and "4 refits to run on a local Dask cluster of 2" in lines[0]
+    assert "toxicity without re188pilot" in "".join(lines) and "[4/4," in lines[-1]
+    with pytest.raises(ValueError, match="workers=0 is not allowed"):
+        leave_one_study_out(fit=_stored_fit, workers=0)

@@ -13,7 +13,9 @@ two (Rotterdam and the 188Re-HEDP pilot), so each is predicted from the other al
 predicted from a single other study is predicted almost from the priors: this is the honest
 new-centre answer, and its intervals are wide.
 
-This module fits models (it imports PyMC through them, on use).
+The refits run one after the other, or as tasks on Dask (``workers=``, ``scheduler=``;
+:mod:`netbayes.runner`), with the same table either way. This module fits models (it imports
+PyMC through them, on use).
 """
 
 from __future__ import annotations
@@ -79,6 +81,32 @@ def _toxicity_rows(held: str, fit: Any, seed: int) -> pd.DataFrame:
                          "pit": t["pit"].to_numpy()})  # fmt: skip
 
 
+class _Refit:
+    """One left-out study's refit and its rows, as a task (picklable: settings, not a fit)."""
+
+    def __init__(self, pairs, *, draws, tune, chains, seed, fit, cores, announce):
+        self.pairs, self.draws, self.tune, self.chains = pairs, draws, tune, chains
+        self.seed, self.fit, self.cores, self.announce = seed, fit, cores, announce
+
+    def default_fit(self, mt: str, held: str) -> Any:
+        from netbayes.models.registry import default_model
+
+        m = default_model(mt, exclude_studies=[held])
+        return m.fit(draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
+                     progress=False, cores=self.cores)  # fmt: skip
+
+    def __call__(self, i: int) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+        mt, held = self.pairs[i]
+        if self.announce is not None:
+            self.announce(f"{mt}: refitting without {held} ...")
+        f = (self.fit or self.default_fit)(mt, held)
+        rows = _toxicity_rows(held, f, self.seed) if mt == "toxicity" else (
+            _survival_rows(mt, held, f, self.seed))  # fmt: skip
+        rows.insert(0, "held_out", held)
+        rows.insert(0, "model_type", mt)
+        return rows, _diagnostics(f)
+
+
 def leave_one_study_out(
     model_types: Sequence[str] = MODEL_TYPES,
     *,
@@ -88,6 +116,8 @@ def leave_one_study_out(
     seed: int = 20261121,
     progress: Callable[[str], None] | None = None,
     fit: Callable[..., Any] | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
 ) -> pd.DataFrame:
     """Refit each model without each of its studies; PIT of the left-out study's figures.
 
@@ -97,42 +127,56 @@ def leave_one_study_out(
         Models to check (default all three); a model with one study is skipped (reported in
         :func:`loso_summary` as such).
     draws, tune, chains, seed
-        Sampler settings of each refit (the model's own target acceptance).
+        Sampler settings of each refit (the model's own target acceptance). Every refit uses
+        ``seed``, so a refit does not depend on which others ran, or where.
     progress : callable, optional
-        Called with a line of text before each refit (e.g. ``print``).
+        Called with a line of text before each refit (e.g. ``print``); on Dask, after each
+        refit finishes (with the count and the time elapsed).
     fit : callable, optional
         ``fit(model_type, held_out) -> FitResult``; default: fit the default model with
-        ``exclude_studies=[held_out]`` (tests inject fits here).
+        ``exclude_studies=[held_out]`` (tests inject fits here). On Dask it is pickled to the
+        workers.
+    workers : int, optional
+        Run the refits as tasks on a local Dask cluster of this many worker processes
+        (:func:`netbayes.runner.run_replicates`; each refit then gets
+        :func:`netbayes.runner.cores_per_task` cores); default: one after the other here.
+    scheduler : str or distributed.Client, optional
+        Run the refits on a running Dask scheduler (``"tcp://host:8786"``) instead.
 
     Returns
     -------
     pandas.DataFrame
         :data:`LOSO_COLUMNS`, one row per predicted figure; ``attrs["skipped"]`` lists the
-        models with a single study, ``attrs["fits"]`` each refit's diagnostics.
+        models with a single study, ``attrs["fits"]`` each refit's diagnostics. The same
+        whatever ``workers`` or ``scheduler``.
     """
+    import os
+
     from netbayes.models.registry import default_model
+    from netbayes.runner import check_scheduler, check_workers, cores_per_task, run_replicates
 
-    def default_fit(mt: str, held: str) -> Any:
-        m = default_model(mt, exclude_studies=[held])
-        return m.fit(draws=draws, tune=tune, chains=chains, seed=seed, progress=False)
-
-    fit = fit or default_fit
-    frames, skipped, fits = [], [], {}
+    workers, scheduler = check_workers(workers), check_scheduler(scheduler)
+    local = scheduler is None and (workers or 1) == 1
+    pairs, skipped = [], []
     for mt in model_types:
         studies = default_model(mt).studies
         if len(studies) < 2:
             skipped.append(f"{mt}: one study ({', '.join(studies)}), nothing to leave out")
             continue
-        for held in studies:
-            if progress is not None:
-                progress(f"{mt}: refitting without {held} ...")
-            f = fit(mt, held)
-            fits[f"{mt} without {held}"] = _diagnostics(f)
-            rows = _toxicity_rows(held, f, seed) if mt == "toxicity" else (
-                _survival_rows(mt, held, f, seed))  # fmt: skip
-            rows.insert(0, "held_out", held)
-            rows.insert(0, "model_type", mt)
-            frames.append(rows)
+        pairs += [(mt, held) for held in studies]
+    cores = None if local else cores_per_task(min(chains, os.cpu_count() or 1), workers, scheduler)
+    task = _Refit(pairs, draws=draws, tune=tune, chains=chains, seed=seed, fit=fit, cores=cores,
+                  announce=progress if local else None)  # fmt: skip
+    res = run_replicates(
+        task, len(pairs), workers=workers, scheduler=scheduler, label="refit",
+        progress=False if local or progress is None else progress,
+        describe=lambda i, _: "{} without {}".format(*pairs[i]),
+    )  # fmt: skip
+    frames, fits = [], {}
+    for i, (mt, held) in enumerate(pairs):
+        rows, diag = res[i]
+        fits[f"{mt} without {held}"] = diag
+        frames.append(rows)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LOSO_COLUMNS)
     out = out[LOSO_COLUMNS].copy()
     out.attrs["skipped"] = skipped

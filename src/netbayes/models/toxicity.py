@@ -859,12 +859,13 @@ class ToxicityModel(ToxicityInfo):
         sampler: str = "nutpie",
         progress: bool = True,
         target_accept: float = TARGET_ACCEPT,
+        cores: int | None = None,
     ) -> FitResult:
         """Sample the posterior with :func:`netbayes.fitting.sample` (nutpie by default).
 
         Parameters
         ----------
-        draws, tune, chains, seed, sampler, progress
+        draws, tune, chains, seed, sampler, progress, cores
             As in :func:`netbayes.fitting.sample`.
         target_accept : float
             Step-size adaptation target (default :data:`TARGET_ACCEPT`).
@@ -888,6 +889,7 @@ class ToxicityModel(ToxicityInfo):
             progress=progress,
             target_accept=target_accept,
             var_names=self.parameter_names(),
+            cores=cores,
         )
         fit.model_info = self.model_info()  # what fit.save() records (models.base)
         return fit
