@@ -91,3 +91,41 @@ def test_the_refits_on_two_dask_workers_give_the_same_table(table):
     assert "toxicity without re188pilot" in "".join(lines) and "[4/4," in lines[-1]
     with pytest.raises(ValueError, match="workers=0 is not allowed"):
         leave_one_study_out(fit=_stored_fit, workers=0)
+
+
+def test_cli_passes_workers_and_scheduler_to_the_refits(table, monkeypatch, capsys):
+    """`netbayes validate --leave-one-study-out --workers N / --scheduler ADDRESS`: the values
+    reach leave_one_study_out; bad or misplaced values are refused naming the flag."""
+    import netbayes.loso as loso
+    from netbayes.cli import main
+
+    seen = []
+
+    def fake(**kw):
+        seen.append({k: kw.get(k) for k in ("workers", "scheduler")})
+        return table[0]
+
+    monkeypatch.setattr(loso, "leave_one_study_out", fake)
+    assert main(["validate", "--leave-one-study-out", "--workers", "3"]) == 0
+    assert main(["validate", "--leave-one-study-out", "--scheduler", "tcp://h:8786"]) == 0
+    assert seen == [
+        {"workers": 3, "scheduler": None},
+        {"workers": None, "scheduler": "tcp://h:8786"},
+    ]
+    out = capsys.readouterr().out
+    assert "leave one study out" in out
+    assert main(["validate", "--leave-one-study-out", "--workers", "2", "--scheduler",
+                 "tcp://h:8786"]) == 2  # fmt: skip
+    assert "not allowed together" in capsys.readouterr().err
+    assert main(["validate", "--workers", "2"]) == 2
+    assert "--workers 2 is not allowed here" in capsys.readouterr().err
+    assert len(seen) == 2  # neither refused call reached the refits
+    for bad, flag in (
+        (["--workers", "0"], "--workers"),
+        (["--scheduler", "h:8786"], "--scheduler"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(["validate", "--leave-one-study-out", *bad])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {flag}" in err and "not" in err, err

@@ -682,6 +682,28 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_fit)
 
 
+def _workers_flag(text: str) -> int:
+    from netbayes.runner import check_workers
+
+    try:
+        n = check_workers(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected an integer >= 1 (worker processes)"
+        ) from None
+    assert n is not None
+    return n
+
+
+def _scheduler_flag(text: str) -> str:
+    from netbayes.runner import check_scheduler
+
+    try:
+        return str(check_scheduler(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _loso(args: argparse.Namespace) -> int:
     from netbayes.loso import leave_one_study_out, loso_summary
 
@@ -691,12 +713,22 @@ def _loso(args: argparse.Namespace) -> int:
             raise ValueError(f"--{flag} {v} is not allowed; expected an integer >= 1")
     csv = None if args.csv is None else _output_path(args.csv, "--csv", force=args.force,
                                                      folder=False)  # fmt: skip
-    t = leave_one_study_out(
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        progress=lambda m: print(f"netbayes: {m}", file=sys.stderr, flush=True),
-    )
+    if args.workers is not None and args.scheduler is not None:
+        raise ValueError(
+            f"--workers {args.workers} and --scheduler {args.scheduler} are not allowed "
+            "together; expected one of them (a scheduler's cluster has its own workers)"
+        )
+    try:
+        t = leave_one_study_out(
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            progress=lambda m: print(f"netbayes: {m}", file=sys.stderr, flush=True),
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
+    except ImportError as e:  # Dask asked for and missing: say which extra to install
+        raise ValueError(str(e)) from None
     if csv is not None:
         _write_csv(t, csv)
     print(
@@ -781,6 +813,12 @@ def _write_csv(t: pd.DataFrame, path: Path) -> None:
 def _validate(args: argparse.Namespace) -> int:
     if args.leave_one_study_out:
         return _loso(args)
+    for flag in ("workers", "scheduler"):
+        if getattr(args, flag) is not None:
+            raise ValueError(
+                f"--{flag} {getattr(args, flag)} is not allowed here; expected it only with "
+                "--leave-one-study-out (the refits it runs on Dask)"
+            )
     csv = None if args.csv is None else _output_path(args.csv, "--csv", force=args.force,
                                                      folder=False)  # fmt: skip
     if args.in_sample:
@@ -1148,6 +1186,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=1000, help="draws per chain of each refit")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps of each refit")
     p.add_argument("--chains", type=int, default=4, help="chains of each refit")
+    p.add_argument(
+        "--workers", type=_workers_flag, default=None, metavar="N",
+        help="with --leave-one-study-out: the refits on a local Dask cluster of N worker "
+        "processes (netbayes[sim]; the same table whatever N)",
+    )  # fmt: skip
+    p.add_argument(
+        "--scheduler", type=_scheduler_flag, default=None, metavar="ADDRESS",
+        help="with --leave-one-study-out: the refits on a running Dask scheduler, e.g. "
+        "tcp://host:8786",
+    )  # fmt: skip
     p.set_defaults(func=_validate)
     p = sub.add_parser(
         "report",
