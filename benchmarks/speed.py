@@ -1,0 +1,420 @@
+"""Issue 19's speed figures in one run, each against the code before the change where it changed.
+
+    python benchmarks/speed.py --base-ref 7efc90c~1 [--sections all] [--runs 3]
+
+Checks ``--base-ref`` out into a temporary git worktree and runs every measurement in fresh
+processes with ``PYTHONPATH`` pointing at the base tree's ``src`` or at this tree's, interleaved
+(base, new, base, new, ...) so that the machine's load affects both alike. Sections:
+
+* ``validate``: wall time of ``netbayes validate`` (the cross-validated check), both trees,
+  ``--runs`` each; their outputs must be identical.
+* ``refit``: one process fits the default PFS model twice (2 chains x 50 draws): the compile
+  time of the second fit, both trees (the new code re-uses the compiled model).
+* ``cold_start``: ``netbayes predict`` (the README command) against ``python -c "import
+  pymc"``, both trees, ``--runs`` each (compiled bytecode present, as after ``pip install``).
+* ``fits``: the default fits (PFS and toxicity, 4 x 1000 draws, the shipped settings) with
+  this tree: compile and sampling seconds, gradient evaluations (leapfrog steps, warm-up
+  included), seconds per gradient, divergences, R-hat, bulk ESS. Not a before/after (the
+  models did not change): where the time goes.
+* ``batch``: ``Predictor.summaries`` on 10,000 R-PRRT patients (as ``run_benchmarks.py``
+  makes them), with and without the prior share, both trees; and what a plain
+  ``numpy.partition`` of every answer's draws would cost.
+* ``jax``: the PFS model through nutpie's JAX backend (if JAX is installed): compile seconds
+  and seconds per gradient, against the numba backend.
+* ``registry``: the PFS model with 1,000, 10,000 and 100,000 simulated user rows: the cost of
+  one log-density gradient (the same PyTensor graph compiled by numba and, if installed, by
+  JAX), and the time to build the function and make its first call.
+
+Writes ``results/speed.json`` and ``results/speed.md``. The machine (cores, load average) is
+recorded; on a shared machine compare ratios, not seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PREDICT = [
+    "-m", "netbayes.cli", "predict", "--tumour-type", "midgut", "--line", "R-PRRT",
+    "--prior-pfs", "30", "--prior-gbq", "29.9", "--planned-gbq", "14.9",
+]  # fmt: skip
+
+REFIT = """
+import json, time, warnings
+warnings.simplefilter("ignore")
+from netbayes.models.survival import SurvivalModel
+out = []
+for _ in range(2):
+    t0 = time.perf_counter()
+    f = SurvivalModel("pfs").fit(draws=50, tune=50, chains=2, seed=3, progress=False)
+    out.append({"compile_s": f.seconds["compile"], "total_s": time.perf_counter() - t0})
+print("RESULT", json.dumps(out))
+"""
+
+FIT = """
+import json, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from netbayes.models.survival import SurvivalModel
+from netbayes.models.toxicity import ToxicityModel
+m = SurvivalModel("pfs") if sys.argv[1] == "pfs" else ToxicityModel()
+t0 = time.perf_counter()
+f = m.fit(progress=False, seed=20261121)
+wall = time.perf_counter() - t0
+ss = f.posterior["sample_stats"].dataset
+steps = int(ss["n_steps"].sum())
+tune = f.settings["tune"]; draws = f.settings["draws"]
+# nutpie keeps no warm-up statistics here: count the warm-up as the draws' mean depth
+grads = steps * (tune + draws) / draws
+print("RESULT", json.dumps({
+    "model": sys.argv[1], "wall_s": wall, "compile_s": f.seconds["compile"],
+    "sample_s": f.seconds["sample"], "settings": f.settings,
+    "mean_leapfrog_steps": float(ss["n_steps"].mean()),
+    "gradients_estimated": grads,
+    "ms_per_gradient_per_chain": 1000 * f.seconds["sample"] * min(2, f.settings["chains"])
+        / grads,
+    "divergences": f.n_divergences, "max_r_hat": float(f.diagnostics["r_hat"].max()),
+    "min_ess_bulk": float(f.diagnostics["ess_bulk"].min())}))
+"""
+
+BATCH = """
+import json, sys, time, warnings
+import numpy as np, pandas as pd
+warnings.simplefilter("ignore")
+sys.path.insert(0, "benchmarks")
+from run_benchmarks import _batch_patients
+from netbayes.predict import Predictor
+pred = Predictor.load()
+n = 10_000
+pts = _batch_patients(n, 5)
+df = pd.DataFrame({"tumour_type": pts["tumour_type"], "line": "R-PRRT",
+    "prior_pfs_months": pts["prior_pfs"], "prior_gbq": pts["prior_gbq"],
+    "planned_gbq": pts["planned_gbq"]})
+pred.summaries(df.iloc[:2])
+res = {"n_patients": n}
+for ps in (False, True):
+    t0 = time.perf_counter(); r = pred.summaries(df, prior_share=ps)
+    res[f"summaries_prior_share_{ps}_s"] = time.perf_counter() - t0
+S = pred.n_draws
+a = np.random.default_rng(1).standard_normal((64, S))
+k = [int(0.025 * (S - 1)), (S - 1) // 2, int(0.975 * (S - 1))]
+t0 = time.perf_counter()
+for _ in range(50):
+    np.partition(a, k, axis=-1)
+per_answer = (time.perf_counter() - t0) / (50 * 64)
+res["partition_s_per_answer"] = per_answer
+res["answers_per_patient"] = 7
+res["partition_floor_100k_s"] = per_answer * 7 * 100_000
+print("RESULT", json.dumps(res))
+"""
+
+JAX = """
+import json, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+import jax
+jax.config.update("jax_enable_x64", True)
+import nutpie
+from netbayes.models.survival import SurvivalModel
+model = SurvivalModel("pfs").build()
+out = {"jax_version": jax.__version__}
+for backend in ("jax", "numba"):
+    t0 = time.perf_counter()
+    kw = {"gradient_backend": "jax"} if backend == "jax" else {}
+    c = nutpie.compile_pymc_model(model, backend=backend, **kw)
+    comp = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tr = nutpie.sample(c, draws=100, tune=100, chains=1, cores=1, seed=1, progress_bar=False,
+                       target_accept=0.98)
+    samp = time.perf_counter() - t0
+    steps = float(tr.sample_stats["n_steps"].sum()) * 2
+    out[backend] = {"compile_s": comp, "sample_s": samp, "gradients_estimated": steps,
+                    "ms_per_gradient": 1000 * samp / steps}
+print("RESULT", json.dumps(out))
+"""
+
+
+REGISTRY = """
+import json, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+sys.path.insert(0, "benchmarks")
+from run_benchmarks import _user_rows
+import pymc as pm
+from nutpie.compile_pymc import _make_functions
+from netbayes.models.survival import SurvivalModel
+n, mode = int(sys.argv[1]), sys.argv[2]
+if mode == "JAX":
+    import jax
+    jax.config.update("jax_enable_x64", True)
+pts, _ = _user_rows(n, 7 + n)
+model = SurvivalModel("pfs", patients=pts).build()
+ipf = pm.initial_point.make_initial_point_fn(model=model, return_transformed=True)
+t0 = time.perf_counter()
+dim, _, f, *_ = _make_functions(model, mode=mode, compute_grad=True, join_expanded=True,
+                                pymc_initial_point_fn=ipf, var_names=None)
+x = np.zeros(dim)
+lp, g = f(x)
+first = time.perf_counter() - t0
+times = []
+for _ in range(20):
+    t0 = time.perf_counter()
+    lp, g = f(x)
+    np.asarray(g)
+    times.append(time.perf_counter() - t0)
+print("RESULT", json.dumps({"n_rows": n, "mode": mode, "build_and_first_call_s": first,
+      "ms_per_gradient": 1000 * float(np.median(times)), "logp": float(lp)}))
+"""
+
+
+def _env(src: Path) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(src))
+    env.pop("NETBAYES_MODELS_DIR", None)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True,
+                       text=True, check=True)  # fmt: skip
+    return time.perf_counter() - t0, p.stdout
+
+
+def _result(out: str) -> Any:
+    line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT ") :])
+
+
+def _med(xs: list[float]) -> float:
+    return round(statistics.median(xs), 3)
+
+
+def validate(trees: dict[str, Path], runs: int) -> dict[str, Any]:
+    t: dict[str, list[float]] = {k: [] for k in trees}
+    outs: dict[str, str] = {}
+    for _ in range(runs):
+        for k, src in trees.items():
+            dt, out = _run(["-m", "netbayes.cli", "validate"], _env(src), cwd=src.parent)
+            t[k].append(dt)
+            outs[k] = out
+    return {
+        "runs_s": t, "base_median_s": _med(t["base"]), "new_median_s": _med(t["new"]),
+        "new_over_base": round(statistics.median(t["new"]) / statistics.median(t["base"]), 3),
+        "identical_output": outs["base"] == outs["new"],
+    }  # fmt: skip
+
+
+def refit(trees: dict[str, Path]) -> dict[str, Any]:
+    res = {}
+    for k, src in trees.items():
+        res[k] = _result(_run(["-c", REFIT], _env(src), cwd=src.parent)[1])
+    second = {k: v[1]["total_s"] for k, v in res.items()}
+    return {
+        "fits": res,
+        "second_fit_new_over_base": round(second["new"] / second["base"], 3),
+    }
+
+
+def cold_start(trees: dict[str, Path], runs: int) -> dict[str, Any]:
+    for src in trees.values():  # what `pip install` leaves: bytecode for every module
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True,
+                       capture_output=True)  # fmt: skip
+    t: dict[str, list[float]] = {"base": [], "new": [], "import pymc": []}
+    outs = {}
+    for _ in range(runs):
+        for k, src in trees.items():
+            dt, outs[k] = _run(PREDICT, _env(src), cwd=src.parent)
+            t[k].append(dt)
+        t["import pymc"].append(_run(["-c", "import pymc"], dict(os.environ))[0])
+    med = {k: statistics.median(v) for k, v in t.items()}
+    return {
+        "runs_s": t, **{f"{k}_median_s": round(v, 3) for k, v in med.items()},
+        "new_over_import_pymc": round(med["new"] / med["import pymc"], 3),
+        "base_over_import_pymc": round(med["base"] / med["import pymc"], 3),
+        "identical_output": outs["base"] == outs["new"],
+    }  # fmt: skip
+
+
+def fits() -> dict[str, Any]:
+    env = _env(ROOT / "src")
+    return {m: _result(_run(["-c", FIT, m], env)[1]) for m in ("pfs", "toxicity")}
+
+
+def batch(trees: dict[str, Path]) -> dict[str, Any]:
+    res = {k: _result(_run(["-c", BATCH], _env(src), cwd=ROOT)[1]) for k, src in trees.items()}
+    for ps in (False, True):
+        key = f"summaries_prior_share_{ps}_s"
+        res[f"new_over_base_prior_share_{ps}"] = round(res["new"][key] / res["base"][key], 3)
+    return res
+
+
+def jax_backend() -> dict[str, Any]:
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return {"skipped": "JAX is not installed"}
+    return _result(_run(["-c", JAX], _env(ROOT / "src"))[1])
+
+
+def registry() -> dict[str, Any]:
+    env = _env(ROOT / "src")
+    out: dict[str, Any] = {}
+    modes = ["NUMBA"]
+    try:
+        import jax  # noqa: F401
+
+        modes.append("JAX")
+    except ImportError:
+        out["jax"] = "not installed"
+    for n in (1_000, 10_000, 100_000):
+        for mode in modes:
+            out[f"{n}_{mode}"] = _result(_run(["-c", REGISTRY, str(n), mode], env)[1])
+    return out
+
+
+def _markdown(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    lines = [
+        f"# Speed (issue 19), {res['date']}",
+        "",
+        f"Machine: {m['cpu_count']} cores, {m['platform']}, Python {m['python']}; load average "
+        f"at the start {m['load_average_start']}. Base: `{res['base_ref']}`.",
+        "",
+    ]
+    if "validate" in res:
+        v = res["validate"]
+        lines += [
+            f"- `netbayes validate`: base {v['base_median_s']} s, new {v['new_median_s']} s"
+            f" (new/base {v['new_over_base']}); identical output: {v['identical_output']}."
+        ]
+    if "refit" in res:
+        r = res["refit"]
+        b, n = r["fits"]["base"], r["fits"]["new"]
+        lines += [
+            f"- Refit of the same PFS model in one process: compile of the second fit "
+            f"base {b[1]['compile_s']:.2f} s, new {n[1]['compile_s']:.2f} s; its total "
+            f"new/base {r['second_fit_new_over_base']} (first fits: compile "
+            f"{b[0]['compile_s']:.1f} s and {n[0]['compile_s']:.1f} s)."
+        ]
+    if "cold_start" in res:
+        c = res["cold_start"]
+        lines += [
+            f"- Cold start, `netbayes predict` (bytecode compiled): base "
+            f"{c['base_median_s']} s, new {c['new_median_s']} s, `import pymc` "
+            f"{c['import pymc_median_s']} s: new/import pymc {c['new_over_import_pymc']}"
+            f"; identical output: {c['identical_output']}."
+        ]
+    if "fits" in res:
+        for k, f in res["fits"].items():
+            lines += [
+                f"- Default fit, {k}: {f['wall_s']:.1f} s wall (compile "
+                f"{f['compile_s']:.1f} s, sampling {f['sample_s']:.1f} s); "
+                f"{f['mean_leapfrog_steps']:.1f} leapfrog steps per draw, "
+                f"~{f['gradients_estimated']:.0f} gradients, "
+                f"{f['ms_per_gradient_per_chain']:.3f} ms per gradient per core; "
+                f"{f['divergences']} divergences, max R-hat {f['max_r_hat']:.3f}, "
+                f"min bulk ESS {f['min_ess_bulk']:.0f}."
+            ]
+    if "batch" in res:
+        b = res["batch"]
+        n, nb, bb = b["new"]["n_patients"], b["new"], b["base"]
+        k0, k1 = "summaries_prior_share_False_s", "summaries_prior_share_True_s"
+        lines += [
+            f"- `Predictor.summaries`, {n:,} R-PRRT patients: without the prior share base "
+            f"{bb[k0]:.1f} s, new {nb[k0]:.1f} s (new/base "
+            f"{b['new_over_base_prior_share_False']}); with it base {bb[k1]:.1f} s, new "
+            f"{nb[k1]:.1f} s (new/base {b['new_over_base_prior_share_True']}); x10 for 100,000 "
+            f"patients. A plain numpy.partition of every answer's 4000 draws (3 order "
+            f"statistics, 7 answers) would take {nb['partition_floor_100k_s']:.0f} s per "
+            "100,000 patients on one core; the summaries select among the draws that can hold "
+            "them."
+        ]
+    if "jax" in res and "skipped" not in res["jax"]:
+        j = res["jax"]
+        lines += [
+            f"- PFS model, nutpie backends (1 chain x 200 iterations): JAX "
+            f"{j['jax']['compile_s']:.1f} s compile, {j['jax']['ms_per_gradient']:.3f} ms "
+            f"per gradient; numba {j['numba']['compile_s']:.1f} s, "
+            f"{j['numba']['ms_per_gradient']:.3f} ms (JAX {j['jax_version']})."
+        ]
+    if "registry" in res:
+        r = res["registry"]
+        for n in (1_000, 10_000, 100_000):
+            parts = [
+                f"{mode.lower()} {r[f'{n}_{mode}']['ms_per_gradient']:.2f} ms (build and first "
+                f"call {r[f'{n}_{mode}']['build_and_first_call_s']:.1f} s)"
+                for mode in ("NUMBA", "JAX")
+                if f"{n}_{mode}" in r
+            ]
+            lines += [f"- PFS model with {n:,} user rows, one gradient: " + "; ".join(parts) + "."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = ("validate", "refit", "cold_start", "fits", "batch", "jax", "registry")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base-ref", required=True, help="git commit of the code before")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sections", nargs="+", default=["all"], choices=["all", *SECTIONS])
+    a = ap.parse_args()
+    todo = SECTIONS if "all" in a.sections else tuple(a.sections)
+    res: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "base_ref": a.base_ref,
+        "machine": {
+            "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        },
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base),
+                        a.base_ref], check=True)  # fmt: skip
+        trees = {"base": base / "src", "new": ROOT / "src"}
+        try:
+            for s in todo:
+                print(f"speed: {s} ...", flush=True)
+                t0 = time.perf_counter()
+                if s == "validate":
+                    res[s] = validate(trees, a.runs)
+                elif s == "refit":
+                    res[s] = refit(trees)
+                elif s == "cold_start":
+                    res[s] = cold_start(trees, a.runs)
+                elif s == "fits":
+                    res[s] = fits()
+                elif s == "batch":
+                    res[s] = batch(trees)
+                elif s == "registry":
+                    res[s] = registry()
+                else:
+                    res[s] = jax_backend()
+                print(f"speed: {s} done in {time.perf_counter() - t0:.0f} s", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                           check=True)  # fmt: skip
+    res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "speed.json").write_text(json.dumps(res, indent=2) + "\n")
+    text = _markdown(res)
+    (RESULTS / "speed.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
