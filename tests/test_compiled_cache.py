@@ -1,7 +1,10 @@
 """Compiled nutpie models are re-used within a process only for the same computation on the
-same data (``netbayes.fitting``: graph equality, data by value), and give the same draws."""
+same data (``netbayes.fitting``: graph equality, data by value), and give the same draws; their
+C callbacks are cached on disk across processes and give nutpie's own draws."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
@@ -101,10 +104,8 @@ def test_a_reused_compile_gives_the_draws_of_a_fresh_one():
 def test_the_cache_keeps_the_most_recently_used(monkeypatch):
     """With the compile replaced by a counter: a repeat is not compiled again, the cache holds
     COMPILED_CACHE_SIZE models, the least recently used goes first."""
-    import nutpie
-
     calls = []
-    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda m: calls.append(m) or object())
+    monkeypatch.setattr(fitting, "_fresh_compile", lambda m: calls.append(m) or object())
     fitting.clear_compiled()
     try:
         n = fitting.COMPILED_CACHE_SIZE
@@ -123,3 +124,70 @@ def test_the_cache_keeps_the_most_recently_used(monkeypatch):
         assert len(calls) == n + 3
     finally:
         fitting.clear_compiled()
+
+
+def _draws(compiled, seed: int = 5) -> dict[str, np.ndarray]:
+    import nutpie
+
+    tr = nutpie.sample(compiled, draws=40, tune=40, chains=2, cores=1, seed=seed,
+                       progress_bar=False)  # fmt: skip
+    return {v: tr.posterior[v].to_numpy() for v in tr.posterior.data_vars}
+
+
+@pytest.mark.slow
+def test_disk_cached_callbacks_give_nutpies_draws_and_load_in_another_process(tmp_path):
+    """The cached C callbacks compute what nutpie's compile does: the same draws, bit for bit
+    (a toy model with data, a transform and a deterministic). A second process compiling the
+    same model loads both callbacks from the disk cache; a model with other data does not."""
+    import secrets
+    import subprocess
+    import sys
+    import textwrap
+
+    import nutpie
+
+    y = [0.3, -1.2, 0.8, 2.0, 0.1, 7.5]
+    fresh = [*y[:-1], 1.0 + secrets.randbelow(10**9) / 10**9]  # never compiled before
+    ours = fitting._compile_cached(_toy_det(y))
+    assert ours is not None
+    a, b = _draws(ours), _draws(nutpie.compile_pymc_model(_toy_det(y)))
+    assert set(a) == set(b) == {"mu", "sigma", "mu2"}
+    for v in a:
+        np.testing.assert_array_equal(a[v], b[v], err_msg=v)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_compiled_cache import _toy_det
+        from netbayes import fitting
+        for y in ({y!r}, {fresh!r}):
+            c = fitting._compile_cached(_toy_det(y))
+            print("HITS", c.compiled_logp_func.cache_hits, c.compiled_expand_func.cache_hits)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    hits = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("HITS")]
+    assert hits == [["1", "1"], ["0", "0"]], out.stdout + out.stderr
+
+
+def _toy_det(y) -> pm.Model:
+    with pm.Model() as m:
+        data = pm.Data("y", np.asarray(y, float))
+        mu = pm.Normal("mu", 0.0, 1.0)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Deterministic("mu2", mu**2)
+        pm.Normal("lik", mu, sigma, observed=data)
+    return m
+
+
+def test_another_nutpie_or_pytensor_falls_back_to_nutpies_compile(monkeypatch):
+    """If the cached path cannot be built (private nutpie API changed), nutpie compiles."""
+    import nutpie
+
+    def broken(model):
+        raise ImportError("cannot import name '_make_functions'")
+
+    sentinel = object()
+    monkeypatch.setattr(fitting, "_compile_cached", broken)
+    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda m: sentinel)
+    assert fitting._fresh_compile(_toy(Y)) is sentinel
+    monkeypatch.setattr(fitting, "_compile_cached", lambda m: None)  # no PyTensor cache key
+    assert fitting._fresh_compile(_toy(Y)) is sentinel

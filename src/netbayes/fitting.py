@@ -279,8 +279,6 @@ def _same(a: _Compiled, b: _Compiled) -> bool:
 def _nutpie_compiled(model: Any, reuse: bool) -> Any:
     """nutpie's compiled model of ``model``: a kept one when ``reuse`` and an earlier model of
     this process was the same computation on the same data, else a fresh compile (kept)."""
-    import nutpie
-
     key = None
     if reuse:
         try:
@@ -292,12 +290,166 @@ def _nutpie_compiled(model: Any, reuse: bool) -> Any:
             if _same(c, key):
                 _COMPILED.append(_COMPILED.pop(i))  # most recently used last
                 return c.compiled
-    compiled = nutpie.compile_pymc_model(model)
+    compiled = _fresh_compile(model)
     if key is not None:
         key.compiled = compiled
         _COMPILED.append(key)
         del _COMPILED[:-COMPILED_CACHE_SIZE]
     return compiled
+
+
+# ----------------------------------------------------------------------------------------------
+# compiled models, cached on disk across processes
+# ----------------------------------------------------------------------------------------------
+_CFUNC_LOGP = """
+def netbayes_logp(dim, x_, out_, logp_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    try:
+        x = carray(x_, ({n_dim},))
+        out = carray(out_, ({n_dim},))
+        logp = carray(logp_, ())
+        logp_val, grad = inner(x{args})
+        logp[()] = logp_val
+        out[...] = grad
+        if not np.all(np.isfinite(out)):
+            return 3
+        if not np.isfinite(logp_val):
+            return 4
+    except Exception:
+        return 1
+    return 0
+"""
+_CFUNC_EXPAND = """
+def netbayes_expand(dim, expanded, x_, out_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    if expanded != {n_expanded}:
+        return -1
+    try:
+        x = carray(x_, ({n_dim},))
+        out = carray(out_, ({n_expanded},))
+        (values,) = inner(x{args})
+        out[...] = values
+    except Exception:
+        return -2
+    return 0
+"""
+
+
+def _fresh_compile(model: Any) -> Any:
+    """Compile ``model`` for nutpie: :func:`_compile_cached` where it applies, else nutpie's
+    own ``compile_pymc_model`` (the same draws either way)."""
+    import nutpie
+
+    try:
+        compiled = _compile_cached(model)
+    except (ImportError, AttributeError, TypeError):  # another nutpie/PyTensor: their compile
+        compiled = None
+    return nutpie.compile_pymc_model(model) if compiled is None else compiled
+
+
+def _compile_cached(model: Any) -> Any:
+    """nutpie's numba model of ``model`` with its two C callbacks cached on disk.
+
+    nutpie compiles the log density (with its gradient) and the trace expansion as PyTensor
+    numba functions, which PyTensor caches on disk, and wraps each in a numba C callback,
+    which it compiles afresh in every process (most of its 15-30 s). Here the callbacks are
+    written as source with the model's data as constants, registered with PyTensor's numba
+    cache under a key (SHA-256 of PyTensor's keys of the two functions, the data's values, the
+    callbacks' source, the sizes and the numba and nutpie versions), and compiled with
+    numba's cache: a later process with the same model loads them instead. The callbacks
+    compute what nutpie's do (the same values, so the same draws; tested). None when PyTensor
+    has no cache key for a function or its numba cache is off (``pytensor.config.numba__cache``).
+    """
+    import hashlib
+
+    import numba
+    import nutpie
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _make_functions,
+        _prepare_dims_and_coords,
+        _wrap_with_lock,
+        make_user_data,
+    )
+    from pymc.initial_point import make_initial_point_fn
+    from pytensor import config
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+
+    if not config.numba__cache:
+        return None
+    point_fn = make_initial_point_fn(
+        model=model,
+        default_strategy="support_point",
+        jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    )  # fmt: skip  (what nutpie.compile_pymc_model uses by default)
+    n_dim, n_expanded, logp_fn, expand_fn, initial_point_fn, shape_info, reparameterized = (
+        _make_functions(
+            model, mode="NUMBA", compute_grad=True, join_expanded=True,
+            pymc_initial_point_fn=_wrap_with_lock(point_fn), var_names=None,
+        )
+    )  # fmt: skip
+    parts = []
+    for fn, template, name in (
+        (logp_fn, _CFUNC_LOGP, "netbayes_logp"),
+        (expand_fn, _CFUNC_EXPAND, "netbayes_expand"),
+    ):
+        inner = fn.vm.jit_fn
+        inner_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
+        if inner_key is None:
+            return None
+        data = [np.array(v.get_value(), order="C", copy=True) for v in fn.get_shared()]
+        args = "".join(f", d{i}" for i in range(len(data)))
+        src = template.format(n_dim=n_dim, n_expanded=n_expanded, args=args)
+        parts.append((inner, inner_key, data, src, name))
+    h = hashlib.sha256()
+    for text in ("netbayes-cfunc-2", numba.__version__, nutpie.__version__, str(n_dim),
+                 str(n_expanded)):  # fmt: skip
+        h.update(text.encode() + b"\0")
+    for _, inner_key, data, src, _ in parts:
+        h.update(f"{inner_key}\0{src}\0".encode())
+        for a in data:
+            h.update(f"{a.dtype.str}{a.shape}\0".encode())
+            h.update(a.tobytes())
+    key = h.hexdigest()
+    T = numba.types
+    sigs = {
+        "netbayes_logp": T.int64(
+            T.uint64, T.CPointer(T.double), T.CPointer(T.double), T.CPointer(T.double), T.voidptr
+        ),
+        "netbayes_expand": T.int64(
+            T.uint64, T.uint64, T.CPointer(T.double), T.CPointer(T.double), T.voidptr
+        ),
+    }
+    cfuncs = {}
+    for inner, _, data, src, name in parts:
+        env = {
+            "__name__": __name__,  # numba rebuilds a cached function's environment from it
+            "inner": inner, "np": np, "carray": numba.carray,
+            **{f"d{i}": a for i, a in enumerate(data)},
+        }  # fmt: skip
+        py = compile_numba_function_src(src, name, env, cache_key=f"{key}-{name}")
+        cfuncs[name] = numba.cfunc(sigs[name], cache=True)(py)
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    return CompiledPyMCModel(
+        _n_dim=n_dim,
+        dims=dims,
+        _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=cfuncs["netbayes_logp"],
+        compiled_expand_func=cfuncs["netbayes_expand"],
+        initial_point_func=initial_point_fn,
+        shared_data={},
+        shared_var_keys={},
+        user_data=make_user_data({}, {}),
+        n_expanded=n_expanded,
+        shape_info=shape_info,
+        logp_func=logp_fn,
+        expand_func=expand_fn,
+        reparameterized_names=reparameterized,
+    )
 
 
 def sample(
