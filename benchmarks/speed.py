@@ -10,6 +10,9 @@ processes with ``PYTHONPATH`` pointing at the base tree's ``src`` or at this tre
   ``--runs`` each; their outputs must be identical.
 * ``refit``: one process fits the default PFS model twice (2 chains x 50 draws): the compile
   time of the second fit, both trees (the new code re-uses the compiled model).
+* ``compile_cache``: a new process compiles the default PFS and toxicity models, twice per
+  tree; the second process's compile time (the new code loads nutpie's C callbacks from the
+  disk cache).
 * ``cold_start``: ``netbayes predict`` (the README command) against ``python -c "import
   pymc"``, both trees, ``--runs`` each (compiled bytecode present, as after ``pip install``).
 * ``fits``: the default fits (PFS and toxicity, 4 x 1000 draws, the shipped settings) with
@@ -178,6 +181,19 @@ print("RESULT", json.dumps({"n_rows": n, "mode": mode, "build_and_first_call_s":
 """
 
 
+COLD = """
+import json, time, warnings
+warnings.simplefilter("ignore")
+from netbayes.models.survival import SurvivalModel
+from netbayes.models.toxicity import ToxicityModel
+out = {}
+for name, m in (("pfs", SurvivalModel("pfs")), ("toxicity", ToxicityModel())):
+    f = m.fit(draws=20, tune=20, chains=1, seed=3, progress=False)
+    out[name] = f.seconds["compile"]
+print("RESULT", json.dumps(out))
+"""
+
+
 def _env(src: Path) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(src))
     env.pop("NETBAYES_MODELS_DIR", None)
@@ -224,6 +240,19 @@ def refit(trees: dict[str, Path]) -> dict[str, Any]:
         "fits": res,
         "second_fit_new_over_base": round(second["new"] / second["base"], 3),
     }
+
+
+def compile_cache(trees: dict[str, Path]) -> dict[str, Any]:
+    """The compile of the default models in a new process, the second time on this machine."""
+    res: dict[str, Any] = {}
+    for k, src in trees.items():
+        runs = [_result(_run(["-c", COLD], _env(src), cwd=src.parent)[1]) for _ in range(2)]
+        res[k] = {"first_process": runs[0], "second_process": runs[1]}
+    for m in ("pfs", "toxicity"):
+        res[f"{m}_second_process_new_over_base"] = round(
+            res["new"]["second_process"][m] / res["base"]["second_process"][m], 3
+        )
+    return res
 
 
 def cold_start(trees: dict[str, Path], runs: int) -> dict[str, Any]:
@@ -307,6 +336,15 @@ def _markdown(res: dict[str, Any]) -> str:
             f"new/base {r['second_fit_new_over_base']} (first fits: compile "
             f"{b[0]['compile_s']:.1f} s and {n[0]['compile_s']:.1f} s)."
         ]
+    if "compile_cache" in res:
+        c = res["compile_cache"]
+        b, n = c["base"]["second_process"], c["new"]["second_process"]
+        lines += [
+            f"- Compile of the default models in a new process, the second time on this machine: "
+            f"PFS base {b['pfs']:.1f} s, new {n['pfs']:.1f} s "
+            f"({c['pfs_second_process_new_over_base']}); toxicity base {b['toxicity']:.1f} s, "
+            f"new {n['toxicity']:.1f} s ({c['toxicity_second_process_new_over_base']})."
+        ]
     if "cold_start" in res:
         c = res["cold_start"]
         lines += [
@@ -361,7 +399,9 @@ def _markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = ("validate", "refit", "cold_start", "fits", "batch", "jax", "registry")
+SECTIONS = (
+    "validate", "refit", "compile_cache", "cold_start", "fits", "batch", "jax", "registry",
+)  # fmt: skip
 
 
 def main() -> int:
@@ -395,6 +435,8 @@ def main() -> int:
                     res[s] = refit(trees)
                 elif s == "cold_start":
                     res[s] = cold_start(trees, a.runs)
+                elif s == "compile_cache":
+                    res[s] = compile_cache(trees)
                 elif s == "fits":
                     res[s] = fits()
                 elif s == "batch":
