@@ -682,28 +682,6 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_fit)
 
 
-def _workers_flag(text: str) -> int:
-    from netbayes.runner import check_workers
-
-    try:
-        n = check_workers(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed; expected an integer >= 1 (worker processes)"
-        ) from None
-    assert n is not None
-    return n
-
-
-def _scheduler_flag(text: str) -> str:
-    from netbayes.runner import check_scheduler
-
-    try:
-        return str(check_scheduler(text))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _loso(args: argparse.Namespace) -> int:
     from netbayes.loso import leave_one_study_out, loso_summary
 
@@ -1186,16 +1164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=1000, help="draws per chain of each refit")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps of each refit")
     p.add_argument("--chains", type=int, default=4, help="chains of each refit")
-    p.add_argument(
-        "--workers", type=_workers_flag, default=None, metavar="N",
-        help="with --leave-one-study-out: the refits on a local Dask cluster of N worker "
-        "processes (netbayes[sim]; the same table whatever N)",
-    )  # fmt: skip
-    p.add_argument(
-        "--scheduler", type=_scheduler_flag, default=None, metavar="ADDRESS",
-        help="with --leave-one-study-out: the refits on a running Dask scheduler, e.g. "
-        "tcp://host:8786",
-    )  # fmt: skip
+    from netbayes.runner import add_runner_arguments  # stdlib only: cheap for the parser
+
+    add_runner_arguments(p, "the refits", only_with="--leave-one-study-out")
     p.set_defaults(func=_validate)
     p = sub.add_parser(
         "report",

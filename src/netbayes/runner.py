@@ -387,18 +387,25 @@ def write_sorted_csv(path: str | Path, rows: Any, *, by: str | list[str] = "rep"
     return write_atomic(p, table.to_csv(index=False).encode())
 
 
-def add_runner_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_runner_arguments(
+    parser: argparse.ArgumentParser, subject: str = "replicates", only_with: str = ""
+) -> argparse.ArgumentParser:
     """Add ``--workers N`` and ``--scheduler ADDRESS`` to a study's command line.
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
+    subject : str
+        What runs on Dask, for the help (e.g. ``"the refits"``).
+    only_with : str
+        A flag the two need, named in their help (e.g. ``"--leave-one-study-out"``).
 
     Returns
     -------
     argparse.ArgumentParser
         ``parser``.
     """
+    lead = f"with {only_with}: " if only_with else ""
 
     def workers(text: str) -> int:
         try:
@@ -416,11 +423,12 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
     parser.add_argument(
         "--workers", type=workers, default=None, metavar="N",
-        help="replicates on a local Dask cluster of N worker processes (default 1: in this "
-        "process, sequentially; same results either way)",
+        help=f"{lead}{subject} on a local Dask cluster of N worker processes (default 1: in "
+        "this process, one after the other; the same results either way)",
     )  # fmt: skip
     parser.add_argument(
         "--scheduler", type=scheduler, default=None, metavar="ADDRESS",
-        help="replicates on a running Dask scheduler, e.g. tcp://host:8786 (not with --workers)",
+        help=f"{lead}{subject} on a running Dask scheduler, e.g. tcp://host:8786 (not with "
+        "--workers)",
     )  # fmt: skip
     return parser
