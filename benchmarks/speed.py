@@ -15,10 +15,10 @@ processes with ``PYTHONPATH`` pointing at the base tree's ``src`` or at this tre
   disk cache).
 * ``cold_start``: ``netbayes predict`` (the README command) against ``python -c "import
   pymc"``, both trees, ``--runs`` each (compiled bytecode present, as after ``pip install``).
-* ``fits``: the default fits (PFS and toxicity, 4 x 1000 draws, the shipped settings) with
-  this tree: compile and sampling seconds, gradient evaluations (leapfrog steps, warm-up
-  included), seconds per gradient, divergences, R-hat, bulk ESS. Not a before/after (the
-  models did not change): where the time goes.
+* ``fits``: the default fits (PFS and toxicity, 4 x 1000 draws, each model's default
+  settings), both trees, each on a warm compile cache (this tree's model is fitted once
+  before the one measured): wall, compile and sampling seconds, gradient evaluations
+  (leapfrog steps, warm-up included), seconds per gradient, divergences, R-hat, bulk ESS.
 * ``batch``: ``Predictor.summaries`` on 10,000 R-PRRT patients (as ``run_benchmarks.py``
   makes them), with and without the prior share, both trees; and what a plain
   ``numpy.partition`` of every answer's draws would cost.
@@ -77,9 +77,8 @@ f = m.fit(progress=False, seed=20261121)
 wall = time.perf_counter() - t0
 ss = f.posterior["sample_stats"].dataset
 steps = int(ss["n_steps"].sum())
-tune = f.settings["tune"]; draws = f.settings["draws"]
-# nutpie keeps no warm-up statistics here: count the warm-up as the draws' mean depth
-grads = steps * (tune + draws) / draws
+warm = int(f.posterior["warmup_sample_stats"].dataset["n_steps"].sum())
+grads = steps + warm
 print("RESULT", json.dumps({
     "model": sys.argv[1], "wall_s": wall, "compile_s": f.seconds["compile"],
     "sample_s": f.seconds["sample"], "settings": f.settings,
@@ -275,9 +274,20 @@ def cold_start(trees: dict[str, Path], runs: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def fits() -> dict[str, Any]:
-    env = _env(ROOT / "src")
-    return {m: _result(_run(["-c", FIT, m], env)[1]) for m in ("pfs", "toxicity")}
+def fits(trees: dict[str, Path]) -> dict[str, Any]:
+    """The default fits with the code before and after, each on a warm compile cache (the new
+    code's model is fitted once first, so its compiled callbacks are on disk)."""
+    res: dict[str, Any] = {}
+    for k, src in trees.items():
+        env = _env(src)
+        res[k] = {}
+        for m in ("pfs", "toxicity"):
+            if k == "new":
+                _run(["-c", FIT, m], env)  # warm the disk cache of this model
+            res[k][m] = _result(_run(["-c", FIT, m], env)[1])
+    for m in ("pfs", "toxicity"):
+        res[f"{m}_new_over_base"] = round(res["new"][m]["wall_s"] / res["base"][m]["wall_s"], 3)
+    return res
 
 
 def batch(trees: dict[str, Path]) -> dict[str, Any]:
@@ -354,15 +364,20 @@ def _markdown(res: dict[str, Any]) -> str:
             f"; identical output: {c['identical_output']}."
         ]
     if "fits" in res:
-        for k, f in res["fits"].items():
+        for (tree, k), f in (
+            ((t, m), res["fits"][t][m]) for m in ("pfs", "toxicity") for t in ("base", "new")
+        ):
+            ratio = f" (new/base {res['fits'][f'{k}_new_over_base']})" if tree == "new" else ""
             lines += [
-                f"- Default fit, {k}: {f['wall_s']:.1f} s wall (compile "
+                f"- Default fit, {k}, {tree}: {f['wall_s']:.1f} s wall{ratio} (compile "
                 f"{f['compile_s']:.1f} s, sampling {f['sample_s']:.1f} s); "
                 f"{f['mean_leapfrog_steps']:.1f} leapfrog steps per draw, "
                 f"~{f['gradients_estimated']:.0f} gradients, "
                 f"{f['ms_per_gradient_per_chain']:.3f} ms per gradient per core; "
                 f"{f['divergences']} divergences, max R-hat {f['max_r_hat']:.3f}, "
-                f"min bulk ESS {f['min_ess_bulk']:.0f}."
+                f"min bulk ESS {f['min_ess_bulk']:.0f}; target acceptance "
+                f"{f['settings']['target_accept']}, adaptation "
+                f"{f['settings'].get('adaptation', 'diag')}."
             ]
     if "batch" in res:
         b = res["batch"]
@@ -438,7 +453,7 @@ def main() -> int:
                 elif s == "compile_cache":
                     res[s] = compile_cache(trees)
                 elif s == "fits":
-                    res[s] = fits()
+                    res[s] = fits(trees)
                 elif s == "batch":
                     res[s] = batch(trees)
                 elif s == "registry":

@@ -58,6 +58,21 @@ def _point(model, rng, **fixed):
     return p
 
 
+def _anchored(without, base, u0, blocks=(("alpha1", "z1", "sigma1"), ("alpha2", "z2", "sigma2"))):
+    """Value variables of the study-level model whose anchor-study intercepts and type offsets
+    equal the one-centre model's intercepts and offsets at ``base``, with u_0 = ``u0``."""
+    from netbayes.models.survival import SurvivalPriors, _type_mean_coordinates
+
+    priors = SurvivalPriors()
+    p = dict(base)
+    for a, z, s in blocks:
+        a_v, z_v, s_v = _values(without, [without[a], without[z], without[s]], base)
+        pr = priors[a]
+        m, w, c = _type_mean_coordinates(a_v, z_v, s_v, pr.mu + u0, pr.sigma)
+        p |= {f"{a}_types": m, f"{z}_mean_w": w, f"{z}_contrasts": c}
+    return p
+
+
 @pytest.fixture(scope="module")
 def pfs_models():
     return SurvivalModel("pfs"), SurvivalModel("pfs", study_level=False)
@@ -73,9 +88,8 @@ def test_one_study_sees_only_its_own_intercepts(pfs_models):
     base = _point(without, rng)
     ref = _potentials(without, base)
     for tau_log, z in ((-1.5, 0.7), (-0.5, -1.9)):
-        p = {k: v for k, v in base.items() if k not in ("alpha1", "alpha2")}
-        p |= {"alpha1_anchor": base["alpha1"], "alpha2_anchor": base["alpha2"],
-              "tau_log__": np.asarray(tau_log), "z_study": np.array([z])}  # fmt: skip
+        p = _anchored(without, base, math.exp(tau_log) * z)
+        p |= {"tau_log__": np.asarray(tau_log), "z_study": np.array([z])}
         got = _potentials(with_s, p)
         assert set(got) == set(ref)
         for k in ref:
@@ -107,10 +121,10 @@ def test_a_second_study_shifts_only_its_rows():
     ref = _potentials(without, base)
     tau, z = 0.4, np.array([0.5, -1.0])
     u = tau * z
-    p = {k: v for k, v in base.items() if k not in ("alpha1", "alpha2", "alpha1_os")}
-    p |= {"alpha1_anchor": base["alpha1"], "alpha2_anchor": base["alpha2"],
-          "alpha1_os_anchor": base["alpha1_os"], "tau_log__": np.asarray(math.log(tau)),
-          "z_study": z}  # fmt: skip
+    blocks = (("alpha1", "z1", "sigma1"), ("alpha2", "z2", "sigma2"),
+              ("alpha1_os", "z1_os", "sigma1_os"))  # fmt: skip
+    p = _anchored(without, base, u[0], blocks)
+    p |= {"tau_log__": np.asarray(math.log(tau)), "z_study": z}
     got = _potentials(with_s, p)
     for k in ref:
         if k != "re188_os":
@@ -377,8 +391,8 @@ def test_an_all_row_mixes_its_tumour_types():
     w = m.added[[f"mix_{t}" for t in ("midgut", "pancreatic")]].to_numpy()
     np.testing.assert_allclose(w[0], [0.75, 0.25])
     mod = m.build()
-    p = _point(mod, np.random.default_rng(1), z2=np.zeros(6), z1=np.zeros(6))
-    # equal type effects: the two rows coincide
+    # equal type effects (offsets with no contrast between types): the two rows coincide
+    p = _point(mod, np.random.default_rng(1), z2_contrasts=np.zeros(5), z1_contrasts=np.zeros(5))
     lp = _values(mod, [mod["study_medians_salvage"]], p)
     one = SurvivalModel("pfs", studies=rows.iloc[[1]], include_published=False, study_level=False)
     lp1 = _values(one.build(), [one.build()["study_medians_salvage"]], p)

@@ -69,6 +69,30 @@ Cumulative activity is confounded with treatment line in the published data (one
 line): :math:`\beta_{GBq}` has a sceptical prior centred at no effect, and its posterior is
 reported against its prior. The OS rows cannot tell the sign of :math:`\beta_x`; the OS
 model's default prior links it to the PFS model's identified effect (:func:`os_beta_x_prior`).
+
+Sampling coordinates
+--------------------
+The model is the one written above; only the coordinates NUTS moves in differ. In the plain
+non-centred coordinates the data fix each type's :math:`\alpha + \sigma z_j`, so the
+intercept and the mean offset :math:`\bar z` trade along a ridge whose width depends on
+:math:`\sigma`, and the sampler diverged there unless its step was made very small. Each block
+(first line, salvage, first-line OS) is therefore sampled as
+
+* ``<alpha>_types`` :math:`= m = \alpha + \sigma\bar z` (the mean of the types' log scales,
+  which the data pin down), with its implied prior
+  :math:`N(\mu, s^2 + \sigma^2/n)` (:math:`\alpha \sim N(\mu, s^2)`, :math:`n` types);
+* ``<z>_mean_w``: :math:`\bar z` given :math:`m`, standardised:
+  :math:`\bar z = \frac{\sigma/n}{s^2 + \sigma^2/n}(m - \mu) + \sqrt{\frac{s^2}{n(s^2 +
+  \sigma^2/n)}}\, w` with :math:`w \sim N(0, 1)`;
+* ``<z>_contrasts``: :math:`z - \bar z` in an orthonormal basis of the vectors that sum to 0,
+  :math:`n - 1` independent N(0, 1).
+
+This is an exact change of variables of :math:`\alpha \sim N(\mu, s^2)`,
+:math:`z_j \sim N(0, 1)`: :math:`\alpha`, :math:`z` (and, with the study level, the anchor
+study's intercept ``<alpha>_anchor``, whose prior mean is :math:`\mu + u_0`) are deterministic
+functions of the three, and the posterior is unchanged (``tests/test_survival_coordinates.py``
+checks the prior draws and the log densities). ``log_prior`` of a fit holds the densities of
+:math:`\alpha` (or the anchor) and :math:`z`, as before.
 """
 
 from __future__ import annotations
@@ -114,10 +138,18 @@ SPEARMAN_NODES = 120
 their R-PRRT n (at least 8 each; 127 in all for the published design). Against 300 nodes per
 type the implied value is within 0.004 (20 random parameter sets; 4% of the term's SE), and the
 term costs a quarter of the pairwise work of 40 nodes per type."""
-TARGET_ACCEPT = 0.98
-"""Default target acceptance of :meth:`SurvivalModel.fit`. The truncated first-line block and
-the near-zero tumour-type SDs make a curved posterior; at 0.95 the default fit still had one or
-two divergent transitions in 4000 draws (shipped seed), at 0.98 none."""
+TARGET_ACCEPT = 0.9
+"""Default target acceptance of :meth:`SurvivalModel.fit` (with :data:`ADAPTATION`). In the
+type-mean coordinates ("Sampling coordinates" above) the default PFS fit had no divergent
+transitions at 0.9 in 3 seeds (the shipped one included); in the plain non-centred
+coordinates it needed 0.98, twice the gradients (``benchmarks/README.md``, "Where the time
+goes")."""
+ADAPTATION = "low_rank"
+"""Default mass-matrix adaptation of :meth:`SurvivalModel.fit`: nutpie's diagonal plus
+low-rank estimate. The shapes, intercepts and covariate effects are correlated through the
+published medians; against the diagonal estimate the bulk ESS of the slowest parameter
+(``k1``) about doubles (PFS, 3 seeds: 957-1054 against 483-649) for the same number of
+gradients."""
 
 
 def calibration_constants() -> dict[str, float]:
@@ -440,6 +472,105 @@ def validate_patients(df: pd.DataFrame) -> pd.DataFrame:
 
 _type_weights = type_weight_rows
 """Rows of weights over the fine tumour types; coarse types use the Rotterdam mix."""
+
+
+def _normal_logpdf(x: Any, mu: Any, sd: float) -> Any:
+    """Elementwise normal log density (NumPy or xarray operands)."""
+    return -0.5 * ((x - mu) / sd) ** 2 - math.log(sd) - 0.5 * math.log(2.0 * math.pi)
+
+
+@functools.cache
+def _contrast_basis(n: int) -> np.ndarray:
+    """An (n, n - 1) orthonormal basis of the vectors of length n that sum to 0 (Helmert)."""
+    b = np.zeros((n, n - 1))
+    for j in range(1, n):
+        b[:j, j - 1] = 1.0
+        b[j, j - 1] = -float(j)
+        b[:, j - 1] /= math.sqrt(j * (j + 1))
+    b.flags.writeable = False
+    return b
+
+
+def _type_mean_coordinates(
+    alpha: Any, z: Any, sigma: Any, mu: Any, sd: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sampling coordinates (``<alpha>_types``, ``<z>_mean_w``, ``<z>_contrasts``) of an
+    intercept ``alpha`` (the anchor study's with the study level, ``mu`` then including u_0),
+    offsets ``z`` (types on the last axis) and type SD ``sigma``: the inverse of the model's
+    change of variables ("Sampling coordinates" in the module docstring)."""
+    z = np.asarray(z, float)
+    n = z.shape[-1]
+    z_bar = z.mean(axis=-1)
+    mean = np.asarray(alpha, float) + sigma * z_bar
+    var = sd**2 + np.asarray(sigma, float) ** 2 / n
+    w = (z_bar - sigma / n * (mean - mu) / var) / np.sqrt(sd**2 / (n * var))
+    return mean, w, (z - z_bar[..., None]) @ _contrast_basis(n)
+
+
+_TYPE_BLOCKS = (
+    ("alpha1", "z1", "sigma1"),
+    ("alpha2", "z2", "sigma2"),
+    ("alpha1_os", "z1_os", "sigma1_os"),
+)
+"""(intercept, type offsets, type SD) of the blocks sampled in type-mean coordinates."""
+
+
+def _sampling_coordinates(draws: Mapping[str, Any], priors: Any) -> dict[str, np.ndarray]:
+    """The type-mean sampling coordinates of posterior ``draws`` (the model's parameters:
+    ``alpha1``, ``z1``, ``sigma1``, ..., ``u_study`` with the study level; draws on the leading
+    axes): what the model's free variables were at those draws, e.g. to evaluate its graph at a
+    stored posterior. ``priors`` are the model's (:class:`SurvivalPriors`)."""
+    out: dict[str, np.ndarray] = {}
+    u0 = np.asarray(draws["u_study"], float)[..., 0] if "u_study" in draws else 0.0
+    for a, z, s in _TYPE_BLOCKS:
+        if z not in draws:
+            continue
+        prior = priors[a]
+        alpha = np.asarray(draws[a], float) + u0
+        sigma = np.asarray(draws[s], float)
+        mean, w, c = _type_mean_coordinates(alpha, draws[z], sigma, prior.mu + u0, prior.sigma)
+        out |= {f"{a}_types": mean, f"{z}_mean_w": w, f"{z}_contrasts": c}
+    return out
+
+
+def _value_point(model: Any, priors: Any, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """A point of ``model``'s value variables at parameter ``values`` given as the model is
+    written (``alpha1``, ``z1``, ``sigma1``, ``k1``, ``tau``, ...; the intercepts at the
+    population level), the others at the initial point; for log-density checks. ``priors``
+    are the model's (:class:`SurvivalPriors`)."""
+    import pytensor
+
+    ip = model.initial_point()
+    free = {rv.name: rv for rv in model.free_RVs}
+    blocks = [b for b in _TYPE_BLOCKS if f"{b[0]}_types" in free]
+    in_blocks = {n for b in blocks for n in b[:2]}
+    for name, v in values.items():
+        if name in in_blocks:
+            continue
+        if name not in free:
+            raise KeyError(f"{name!r} is not a free parameter of the model")
+        rv = free[name]
+        key = model.rvs_to_values[rv].name
+        tr = model.rvs_to_transforms.get(rv)
+        arr = np.asarray(v, dtype=float)
+        ip[key] = tr.forward(arr, *rv.owner.inputs).eval() if tr is not None else arr
+    outs = [model[s] for _, _, s in blocks]
+    has_u = "u_study" in model.named_vars
+    if has_u:
+        outs.append(model["u_study"])
+    fn = pytensor.function(
+        model.value_vars, model.replace_rvs_by_values(outs), on_unused_input="ignore"
+    )
+    got = fn(**{v.name: ip[v.name] for v in model.value_vars})
+    u0 = float(got[-1][0]) if has_u else 0.0
+    n = len(vocab.TUMOUR_TYPES)
+    for (a, z, _), sig in zip(blocks, got, strict=False):
+        prior = priors[a]
+        alpha = np.asarray(values.get(a, prior.mu), float)
+        zv = np.asarray(values.get(z, np.zeros(n)), float)
+        mean, w, c = _type_mean_coordinates(alpha + u0, zv, sig, prior.mu + u0, prior.sigma)
+        ip |= {f"{a}_types": mean, f"{z}_mean_w": w, f"{z}_contrasts": c}
+    return ip
 
 
 def _midpoints(g: int) -> np.ndarray:
@@ -948,28 +1079,36 @@ class SurvivalModel(SurvivalInfo):
                 z_study = pm.Normal("z_study", 0, 1, dims="study")
                 u_study = pm.Deterministic("u_study", tau * z_study, dims="study")
 
-            def intercept(name: str) -> Any:
-                """A population intercept. With the study level it is sampled as the first
-                (anchor) study's own intercept, ``<name>_anchor`` = ``<name>`` + u_0, whose
-                prior N(mu + u_0, sd) is the intercept's N(mu, sd) shifted (Jacobian 1): the
-                anchor study's data pin it down, so the sampler does not walk the ridge
-                ``<name>`` + u_0 = const. The posterior is the same."""
+            def type_effects(name: str, sigma: Any, z_name: str) -> tuple[Any, Any]:
+                """The intercept ``name`` and the type offsets ``z_name`` of one block, in
+                type-mean coordinates ("Sampling coordinates" in the module docstring; the
+                posterior is the model's). With the study level the intercept is also recorded
+                as the first (anchor) study's own, ``<name>_anchor`` = ``<name>`` + u_0."""
                 prior = p[name]
-                if u_study is None:
-                    return prior.rv(pm, name)
                 if prior.dist != "normal":  # pragma: no cover - the support check allows only
-                    raise ValueError(f"priors[{name!r}] must be normal with a study level")
-                anchor = pm.Normal(f"{name}_anchor", mu=prior.mu + u_study[0], sigma=prior.sigma)
-                return pm.Deterministic(name, anchor - u_study[0])
+                    raise ValueError(f"priors[{name!r}] must be normal")
+                n = len(vocab.TUMOUR_TYPES)
+                mu = prior.mu if u_study is None else prior.mu + u_study[0]
+                var = prior.sigma**2 + sigma**2 / n
+                mean = pm.Normal(f"{name}_types", mu=mu, sigma=pt.sqrt(var))
+                w = pm.Normal(f"{z_name}_mean_w", 0, 1)
+                contrasts = pm.Normal(f"{z_name}_contrasts", 0, 1, shape=n - 1)
+                z_bar = sigma / n * (mean - mu) / var + pt.sqrt(prior.sigma**2 / (n * var)) * w
+                z = pm.Deterministic(
+                    z_name, z_bar + pt.dot(_contrast_basis(n), contrasts), dims="tumour_type"
+                )
+                a = mean - sigma * z_bar
+                if u_study is None:
+                    return pm.Deterministic(name, a), z
+                pm.Deterministic(f"{name}_anchor", a)
+                return pm.Deterministic(name, a - u_study[0]), z
 
-            alpha1 = intercept("alpha1")
-            alpha2 = intercept("alpha2")
             k1 = p.k1.rv(pm, "k1")
             k2 = p.k2.rv(pm, "k2")
             sigma1 = p.sigma1.rv(pm, "sigma1")
             sigma2 = p.sigma2.rv(pm, "sigma2")
-            z1 = pm.Normal("z1", 0, 1, dims="tumour_type")
-            z2 = pm.Normal("z2", 0, 1, dims="tumour_type")
+            alpha1, z1 = type_effects("alpha1", sigma1, "z1")
+            alpha2, z2 = type_effects("alpha2", sigma2, "z2")
             beta_x = p.beta_x.rv(pm, "beta_x")
             beta_gbq = p.beta_gbq.rv(pm, "beta_gbq")
             gamma_rr = p.gamma_rr.rv(pm, "gamma_rr")
@@ -1004,10 +1143,9 @@ class SurvivalModel(SurvivalInfo):
                 )
                 if self.endpoint == "os":
                     # first-line OS rows: their own scale/shape (total OS from I-PRRT)
-                    a1os = intercept("alpha1_os")
                     k1os = p.k1_os.rv(pm, "k1_os")
                     s1os = p.sigma1_os.rv(pm, "sigma1_os")
-                    z1os = pm.Normal("z1_os", 0, 1, dims="tumour_type")
+                    a1os, z1os = type_effects("alpha1_os", s1os, "z1_os")
                     self._add_first_line(
                         pm,
                         "os",
@@ -1551,7 +1689,8 @@ class SurvivalModel(SurvivalInfo):
             Draws of the ``prior`` group (a user's patients only; 0: no ``prior`` group).
         **kwargs
             Passed to :func:`netbayes.fitting.sample` (draws, tune, chains, seed, sampler,
-            progress, ...). ``target_accept`` defaults to :data:`TARGET_ACCEPT` here.
+            progress, ...). ``target_accept`` defaults to :data:`TARGET_ACCEPT` here, and
+            with nutpie ``adaptation`` to :data:`ADAPTATION`.
 
         Returns
         -------
@@ -1568,9 +1707,9 @@ class SurvivalModel(SurvivalInfo):
                 f"prior_draws={prior_draws!r} is not allowed; expected an integer >= 0"
             )
         kwargs.setdefault("var_names", self.parameter_names())
-        # the truncated first-line block and the near-zero type SDs make a curved posterior:
-        # a smaller step (higher target acceptance) removes the occasional divergence
         kwargs.setdefault("target_accept", TARGET_ACCEPT)
+        if kwargs.get("sampler", "nutpie") == "nutpie":
+            kwargs.setdefault("adaptation", ADAPTATION)
         model = self.build()
         fit = sample(model, **kwargs)
         fit.model_info = self.model_info()  # what fit.save() records (models.base)
@@ -1607,7 +1746,9 @@ class SurvivalModel(SurvivalInfo):
             fit.posterior, var_names=names, model=model, extend_inferencedata=False,
             progressbar=False,
         )  # fmt: skip
-        fit.posterior["log_prior"] = xr.DataTree(lp)
+        free = {rv.name for rv in model.free_RVs}
+        post = fit.posterior["posterior"].dataset
+        fit.posterior["log_prior"] = xr.DataTree(self._type_log_priors(lp, post, free))
         if prior_draws:
             import logging
             import warnings
@@ -1628,6 +1769,22 @@ class SurvivalModel(SurvivalInfo):
             finally:
                 log.setLevel(level)
             fit.posterior["prior"] = xr.DataTree(pr["prior"].to_dataset())
+
+    def _type_log_priors(self, lp: Any, post: Any, free: set[str]) -> Any:
+        """``lp`` (the free variables' log priors) with the log densities of the intercepts and
+        type offsets of the blocks sampled in type-mean coordinates: those of the model as
+        written (``<alpha>`` ~ N(mu, sd), or ``<alpha>_anchor`` ~ N(mu + u_0, sd); ``<z>`` ~
+        N(0, 1) per type), so that the log prior is the one of the parameters users read."""
+        for a_name, z_name, _ in _TYPE_BLOCKS:
+            if f"{z_name}_contrasts" not in free:
+                continue
+            prior = self.priors[a_name]
+            name, mu = a_name, prior.mu
+            if self.study_level:
+                name, mu = f"{a_name}_anchor", prior.mu + post["u_study"].isel(study=0, drop=True)
+            lp[name] = _normal_logpdf(post[name], mu, prior.sigma)
+            lp[z_name] = _normal_logpdf(post[z_name], 0.0, 1.0)
+        return lp
 
     def parameter_names(self) -> list[str]:
         """Names of the free (sampled) top-level parameters."""
