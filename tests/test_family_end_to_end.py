@@ -52,6 +52,8 @@ def test_lognormal_fit_recovers_truth_saves_and_predicts(tmp_path):
         lo, hi = np.quantile(d[name], [0.005, 0.995])
         assert lo < float(TRUTH[name]) < hi, (name, lo, hi)
     assert fit.model_info["config"]["family"] == "lognormal"
+    # the survival model's sampler defaults, recorded with the fit (and so on its card)
+    assert (fit.settings["target_accept"], fit.settings["adaptation"]) == (0.9, "low_rank")
 
     # one pointwise log-likelihood per patient: LOO on the user's own data
     import arviz as az

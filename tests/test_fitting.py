@@ -70,6 +70,10 @@ def test_sample_rejects_bad_settings():
         sample(None, draws=0)
     with pytest.raises(ValueError, match="sampler='stan' is not allowed"):
         sample(None, sampler="stan")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="adaptation='full' is not allowed; expected 'diag' or"):
+        sample(None, adaptation="full")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="adaptation='low_rank' is not allowed with sampler='py"):
+        sample(None, sampler="pymc", adaptation="low_rank")
 
 
 @pytest.mark.slow
