@@ -151,7 +151,7 @@ def test_log_prior_group_holds_the_written_densities():
         "u_study": (("chain", "draw", "study"), rng.normal(0, 0.3, (*shape, 1))),
     })  # fmt: skip
     sm = SurvivalModel("pfs")
-    lp = sm._type_log_priors(xr.Dataset(), post, {"z1_contrasts", "z2_contrasts"})
+    lp = sm._type_log_priors(xr.Dataset(), post, {"z1_contrasts", "z2_contrasts", "z_study"})
     assert set(lp.data_vars) == {"alpha1_anchor", "alpha2_anchor", "z1", "z2"}
     pr = sm.priors["alpha1"]
     mu = pr.mu + post["u_study"].to_numpy()[..., 0]
@@ -162,3 +162,88 @@ def test_log_prior_group_holds_the_written_densities():
     np.testing.assert_allclose(lp["z2"].to_numpy(), -0.5 * zz**2 - 0.5 * math.log(2 * math.pi),
                                rtol=1e-13)  # fmt: skip
     assert lp["z2"].dims == ("chain", "draw", "tumour_type")
+
+
+# ----------------------------------------------------------------------------------------------
+# study effects: centred for a user's study with many rows
+# ----------------------------------------------------------------------------------------------
+def _rows(n, study):
+    import pandas as pd
+
+    k = np.arange(n)
+    return pd.DataFrame({
+        "time_months": 5.0 + (k % 17), "event": (k % 3 > 0).astype(int), "line": "R-PRRT",
+        "tumour_type": np.array(["midgut", "pancreatic", "hindgut"])[k % 3],
+        "prior_pfs_months": 20.0 + (k % 11), "cumulative_gbq": 44.7, "study": study,
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def study_models():
+    """The same data with the large study's effect centred (the default) and non-centred."""
+    import pandas as pd
+
+    from netbayes.models import survival
+
+    pts = pd.concat([_rows(survival.CENTRED_STUDY_ROWS, "lyon"), _rows(20, "oslo")])
+    centred = SurvivalModel("pfs", patients=pts)
+    old = survival.CENTRED_STUDY_ROWS
+    survival.CENTRED_STUDY_ROWS = 10**9
+    try:
+        plain = SurvivalModel("pfs", patients=pts)
+        plain_model = plain.build()
+    finally:
+        survival.CENTRED_STUDY_ROWS = old
+    return centred, centred.build(), plain_model
+
+
+def test_a_study_with_many_rows_is_sampled_centred(study_models):
+    sm, m, plain = study_models
+    assert sm.studies == ["rotterdam2019", "lyon", "oslo"]
+    np.testing.assert_array_equal(sm._centred_studies(), [False, True, False])
+    free = {v.name for v in m.free_RVs}
+    assert {"u_study_centred", "z_study_noncentred"} <= free and "z_study" not in free
+    assert "z_study" in {v.name for v in plain.free_RVs}
+    assert SurvivalModel("pfs")._centred_studies().tolist() == [False]  # published data alone
+
+
+def test_centred_study_density_is_the_non_centred_one_over_tau(study_models):
+    """At the same tau and z, the joint log density with lyon's effect centred is the
+    non-centred one minus log tau (the Jacobian of u = tau z), every likelihood term equal;
+    and z_study, u_study are recorded as written."""
+    _, m, plain = study_models
+    rng = np.random.default_rng(8)
+    base = plain.initial_point()
+    for _ in range(3):
+        p_nc = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in base.items()}
+        tau, z = math.exp(float(p_nc["tau_log__"])), p_nc["z_study"]
+        p_c = {k: v for k, v in p_nc.items() if k != "z_study"}
+        p_c |= {"u_study_centred": tau * z[[1]], "z_study_noncentred": z[[0, 2]]}
+        lp_c, lp_nc = m.compile_logp()(p_c), plain.compile_logp()(p_nc)
+        assert float(lp_c) == pytest.approx(float(lp_nc) - math.log(tau), abs=1e-8)
+        z_got, u_got = _call(m, _fn(m, [m["z_study"], m["u_study"]]), p_c)
+        np.testing.assert_allclose(z_got, z, rtol=1e-12)
+        np.testing.assert_allclose(u_got, tau * z, rtol=1e-12)
+
+
+def test_centred_study_prior_draws_are_the_written_prior(study_models):
+    """20,000 prior draws: every z_study ~ N(0, 1), independent of tau (5 MC SEs)."""
+    import pymc as pm
+
+    _, m, _ = study_models
+    z, tau = pm.draw([m["z_study"], m["tau"]], draws=20_000, random_seed=9)
+    se = 1 / math.sqrt(len(z))
+    assert np.all(np.abs(z.mean(axis=0)) < 5 * se)
+    assert np.all(np.abs(z.std(axis=0) - 1.0) < 5 * se / math.sqrt(2))
+    for j in range(3):
+        assert abs(np.corrcoef(z[:, j], np.log(tau))[0, 1]) < 5 * se
+
+
+def test_log_prior_of_centred_study_effects_is_z_studys(study_models):
+    import xarray as xr
+
+    sm = study_models[0]
+    z = np.random.default_rng(1).normal(size=(2, 4, 3))
+    post = xr.Dataset({"z_study": (("chain", "draw", "study"), z)})
+    lp = sm._type_log_priors(xr.Dataset(), post, set())
+    np.testing.assert_allclose(lp["z_study"].to_numpy(), -0.5 * z**2 - 0.5 * math.log(2 * math.pi))
