@@ -27,6 +27,9 @@ processes with ``PYTHONPATH`` pointing at the base tree's ``src`` or at this tre
 * ``registry``: the PFS model with 1,000, 10,000 and 100,000 simulated user rows: the cost of
   one log-density gradient (the same PyTensor graph compiled by numba and, if installed, by
   JAX), and the time to build the function and make its first call.
+* ``registry_fit``: the default PFS fit (4 x 1000 draws) with ``--registry-rows`` simulated
+  user rows (100,000): the new code to the end, the base code stopped after
+  ``--registry-base-limit`` seconds (600, the issue's target).
 
 Writes ``results/speed.json`` and ``results/speed.md``. The machine (cores, load average) is
 recorded; on a shared machine compare ratios, not seconds.
@@ -180,6 +183,29 @@ print("RESULT", json.dumps({"n_rows": n, "mode": mode, "build_and_first_call_s":
 """
 
 
+REGISTRY_FIT = """
+import json, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+sys.path.insert(0, "benchmarks")
+from run_benchmarks import _user_rows
+from netbayes.models.survival import SurvivalModel
+n = int(sys.argv[1])
+pts, _ = _user_rows(n, 3)
+m = SurvivalModel("pfs", patients=pts)
+t0 = time.perf_counter()
+f = m.fit(progress=False, seed=1, prior_draws=0)
+ss = f.posterior["sample_stats"].dataset
+print("RESULT", json.dumps({
+    "n_rows": n, "wall_s": time.perf_counter() - t0, "compile_s": f.seconds["compile"],
+    "sample_s": f.seconds["sample"], "settings": f.settings,
+    "mean_leapfrog_steps": float(ss["n_steps"].mean()), "mean_depth": float(ss["depth"].mean()),
+    "divergences": f.n_divergences, "max_r_hat": float(f.diagnostics["r_hat"].max()),
+    "min_ess_bulk": float(f.diagnostics["ess_bulk"].min()),
+    "slowest": str(f.diagnostics["ess_bulk"].idxmin())}))
+"""
+
+
 COLD = """
 import json, time, warnings
 warnings.simplefilter("ignore")
@@ -298,6 +324,22 @@ def batch(trees: dict[str, Path]) -> dict[str, Any]:
     return res
 
 
+def registry_fit(trees: dict[str, Path], n: int, base_limit_s: float) -> dict[str, Any]:
+    """The default PFS fit (4 x 1000 draws, 1000 warm-up) with ``n`` simulated user rows: the
+    new code to the end, the base code stopped after ``base_limit_s`` seconds."""
+    res: dict[str, Any] = {"n_rows": n, "base_limit_s": base_limit_s}
+    res["new"] = _result(_run(["-c", REGISTRY_FIT, str(n)], _env(trees["new"]))[1])
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", REGISTRY_FIT, str(n)], env=_env(trees["base"]), cwd=ROOT,
+            capture_output=True, text=True, check=True, timeout=base_limit_s,
+        )  # fmt: skip
+        res["base"] = _result(out.stdout)
+    except subprocess.TimeoutExpired:
+        res["base"] = {"not_finished_after_s": base_limit_s}
+    return res
+
+
 def jax_backend() -> dict[str, Any]:
     try:
         import jax  # noqa: F401
@@ -411,11 +453,28 @@ def _markdown(res: dict[str, Any]) -> str:
                 if f"{n}_{mode}" in r
             ]
             lines += [f"- PFS model with {n:,} user rows, one gradient: " + "; ".join(parts) + "."]
+    if "registry_fit" in res:
+        r = res["registry_fit"]
+        f, b = r["new"], r["base"]
+        before = (
+            f"base not finished after {b['not_finished_after_s']:.0f} s"
+            if "not_finished_after_s" in b
+            else f"base {b['wall_s']:.0f} s ({b['divergences']} divergences, max R-hat "
+            f"{b['max_r_hat']:.3f}, min bulk ESS {b['min_ess_bulk']:.0f})"
+        )
+        lines += [
+            f"- Default PFS fit with {r['n_rows']:,} user rows (4 x 1000 draws): new "
+            f"{f['wall_s']:.0f} s (compile {f['compile_s']:.0f} s, sampling {f['sample_s']:.0f} "
+            f"s; {f['mean_leapfrog_steps']:.1f} leapfrog steps per draw); {f['divergences']} "
+            f"divergences, max R-hat {f['max_r_hat']:.3f}, min bulk ESS {f['min_ess_bulk']:.0f} "
+            f"({f['slowest']}); {before}."
+        ]
     return "\n".join(lines) + "\n"
 
 
 SECTIONS = (
     "validate", "refit", "compile_cache", "cold_start", "fits", "batch", "jax", "registry",
+    "registry_fit",
 )  # fmt: skip
 
 
@@ -424,6 +483,9 @@ def main() -> int:
     ap.add_argument("--base-ref", required=True, help="git commit of the code before")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sections", nargs="+", default=["all"], choices=["all", *SECTIONS])
+    ap.add_argument("--registry-rows", type=int, default=100_000)
+    ap.add_argument("--registry-base-limit", type=float, default=600.0,
+                    help="seconds after which the base code's registry fit is stopped")  # fmt: skip
     a = ap.parse_args()
     todo = SECTIONS if "all" in a.sections else tuple(a.sections)
     res: dict[str, Any] = {
@@ -458,6 +520,8 @@ def main() -> int:
                     res[s] = batch(trees)
                 elif s == "registry":
                     res[s] = registry()
+                elif s == "registry_fit":
+                    res[s] = registry_fit(trees, a.registry_rows, a.registry_base_limit)
                 else:
                     res[s] = jax_backend()
                 print(f"speed: {s} done in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -34,6 +34,15 @@ def _call(model, fn, point):
 
 
 @pytest.fixture(scope="module")
+def users_model():
+    """A user's study with CENTRED_STUDY_ROWS salvage rows: its study effect and the salvage
+    block's type contrasts are sampled centred."""
+    from netbayes.models import survival
+
+    return SurvivalModel("pfs", patients=_rows(survival.CENTRED_STUDY_ROWS, "lyon")).build()
+
+
+@pytest.fixture(scope="module")
 def models():
     return {
         "pfs": SurvivalModel("pfs").build(),
@@ -77,42 +86,50 @@ def test_the_map_returns_the_parameters_it_was_given(models, name):
             assert float(anchor) == pytest.approx(vals["alpha2"] + u0, rel=1e-12)
 
 
-@pytest.mark.parametrize("name", ["pfs", "pfs_one_centre"])
-def test_density_is_the_written_one_times_the_jacobian(models, name):
+@pytest.mark.parametrize("name", ["pfs", "pfs_one_centre", "users"])
+def test_density_is_the_written_one_times_the_jacobian(models, users_model, name):
     """log p(types, w, contrasts) = log N(alpha_anchor; mu + u_0, sd) + sum log N(z_j; 0, 1)
     + log |det d(alpha, z)/d(types, w, contrasts)| at fixed sigma and u, the Jacobian taken
     numerically by PyTensor (a wrong conditional mean, SD or basis would break it)."""
     import pytensor
     import pytensor.tensor as pt
 
-    m = models[name]
-    prior = SurvivalPriors()["alpha1"]
+    m = users_model if name == "users" else models[name]
+    # the users' 500 salvage rows: block 2's contrasts are sampled centred
+    a, z, c = (
+        ("alpha2", "z2", "z2_contrasts_centred")
+        if name == "users"
+        else ("alpha1", "z1", "z1_contrasts")
+    )
+    prior = SurvivalPriors()[a]
     rng = np.random.default_rng(3)
-    coords = [m.rvs_to_values[m[n]] for n in ("alpha1_types", "z1_mean_w", "z1_contrasts")]
-    a_name = "alpha1" if name == "pfs_one_centre" else "alpha1_anchor"
-    [a_g, z_g] = m.replace_rvs_by_values([m[a_name], m["z1"]])
+    coords = [m.rvs_to_values[m[n]] for n in (f"{a}_types", f"{z}_mean_w", c)]
+    a_name = a if name == "pfs_one_centre" else f"{a}_anchor"
+    [a_g, z_g] = m.replace_rvs_by_values([m[a_name], m[z]])
     flat = pt.concatenate([pt.atleast_1d(a_g), z_g])
     jac = pt.concatenate(
         [pt.atleast_2d(pytensor.gradient.jacobian(flat, c)).reshape((7, -1)) for c in coords],
         axis=1,
     )
-    prior_lp = m.logp(vars=[m["alpha1_types"], m["z1_mean_w"], m["z1_contrasts"]])
+    prior_lp = m.logp(vars=[m[f"{a}_types"], m[f"{z}_mean_w"], m[c]])
     outs = [prior_lp, jac, a_g, z_g]
-    if name == "pfs":
+    if name != "pfs_one_centre":
         outs.append(m.replace_rvs_by_values([m["u_study"]])[0])
     fn = pytensor.function(m.value_vars, outs, on_unused_input="ignore")
     for _ in range(4):
-        vals = {"alpha1": rng.normal(3.7, 0.8), "z1": rng.normal(size=6),
-                "sigma1": rng.uniform(0.02, 2.0)}  # fmt: skip
+        vals = {a: rng.normal(3.7, 0.8), z: rng.normal(size=6),
+                f"sigma{a[-1]}": rng.uniform(0.02, 2.0)}  # fmt: skip
         if name == "pfs":
             vals |= {"tau": rng.uniform(0.05, 0.8), "z_study": rng.normal(size=1)}
+        if name == "users":
+            vals |= {"tau": rng.uniform(0.05, 0.8), "z_study_noncentred": rng.normal(size=1)}
         point = _value_point(m, SurvivalPriors(), vals)
-        lp, j, a, z, *u = _call(m, fn, point)
+        lp, j, a_v, z_v, *u = _call(m, fn, point)
         assert j.shape == (7, 7)
         mu = prior.mu + (float(u[0][0]) if u else 0.0)
         written = (
-            -0.5 * ((a - mu) / prior.sigma) ** 2 - math.log(prior.sigma * math.sqrt(2 * math.pi))
-            - 0.5 * np.sum(z**2) - 3 * math.log(2 * math.pi)
+            -0.5 * ((a_v - mu) / prior.sigma) ** 2 - math.log(prior.sigma * math.sqrt(2 * math.pi))
+            - 0.5 * np.sum(z_v**2) - 3 * math.log(2 * math.pi)
         )  # fmt: skip
         assert float(lp) == pytest.approx(written + math.log(abs(np.linalg.det(j))), abs=1e-10)
 
@@ -202,25 +219,33 @@ def test_a_study_with_many_rows_is_sampled_centred(study_models):
     assert sm.studies == ["rotterdam2019", "lyon", "oslo"]
     np.testing.assert_array_equal(sm._centred_studies(), [False, True, False])
     free = {v.name for v in m.free_RVs}
-    assert {"u_study_centred", "z_study_noncentred"} <= free and "z_study" not in free
+    assert {"u_study_relative", "z_study_noncentred"} <= free and "z_study" not in free
     assert "z_study" in {v.name for v in plain.free_RVs}
     assert SurvivalModel("pfs")._centred_studies().tolist() == [False]  # published data alone
+    assert "z2_contrasts_centred" in free and "z1_contrasts" in free  # 520 salvage rows, 0 first
+    assert "z2_contrasts" in {v.name for v in plain.free_RVs}
 
 
 def test_centred_study_density_is_the_non_centred_one_over_tau(study_models):
-    """At the same tau and z, the joint log density with lyon's effect centred is the
-    non-centred one minus log tau (the Jacobian of u = tau z), every likelihood term equal;
-    and z_study, u_study are recorded as written."""
+    """At the same parameters, the joint log density with lyon's effect centred (relative to
+    the anchor's, u_lyon - u_0) and the salvage contrasts centred is the non-centred one minus
+    log tau and 5 log sigma2 (the Jacobians of u = tau z and sigma2 x contrasts; the shift by
+    u_0 has Jacobian 1), every likelihood term equal; z_study and u_study are recorded as
+    written."""
     _, m, plain = study_models
     rng = np.random.default_rng(8)
     base = plain.initial_point()
     for _ in range(3):
         p_nc = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in base.items()}
         tau, z = math.exp(float(p_nc["tau_log__"])), p_nc["z_study"]
-        p_c = {k: v for k, v in p_nc.items() if k != "z_study"}
-        p_c |= {"u_study_centred": tau * z[[1]], "z_study_noncentred": z[[0, 2]]}
+        s2 = math.exp(float(p_nc["sigma2_log__"]))
+        p_c = {k: v for k, v in p_nc.items() if k not in ("z_study", "z2_contrasts")}
+        p_c |= {"u_study_relative": tau * (z[[1]] - z[0]), "z_study_noncentred": z[[0, 2]],
+                "z2_contrasts_centred": s2 * p_nc["z2_contrasts"]}  # fmt: skip
         lp_c, lp_nc = m.compile_logp()(p_c), plain.compile_logp()(p_nc)
-        assert float(lp_c) == pytest.approx(float(lp_nc) - math.log(tau), abs=1e-8)
+        # Jacobians: u = tau z (one study), the 5 salvage contrasts times sigma2
+        want = float(lp_nc) - math.log(tau) - 5 * math.log(s2)
+        assert float(lp_c) == pytest.approx(want, abs=1e-8)
         z_got, u_got = _call(m, _fn(m, [m["z_study"], m["u_study"]]), p_c)
         np.testing.assert_allclose(z_got, z, rtol=1e-12)
         np.testing.assert_allclose(u_got, tau * z, rtol=1e-12)

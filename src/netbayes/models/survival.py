@@ -85,7 +85,11 @@ intercept and the mean offset :math:`\bar z` trade along a ridge whose width dep
   :math:`\bar z = \frac{\sigma/n}{s^2 + \sigma^2/n}(m - \mu) + \sqrt{\frac{s^2}{n(s^2 +
   \sigma^2/n)}}\, w` with :math:`w \sim N(0, 1)`;
 * ``<z>_contrasts``: :math:`z - \bar z` in an orthonormal basis of the vectors that sum to 0,
-  :math:`n - 1` independent N(0, 1).
+  :math:`n - 1` independent N(0, 1); or, where the user's patient rows of the block (first
+  line for ``z1``, salvage lines for ``z2``) number at least :data:`CENTRED_STUDY_ROWS`,
+  ``<z>_contrasts_centred`` :math:`= \sigma \times` those contrasts,
+  :math:`N(0, \sigma)`: many rows pin the types' differences down, which the standardised
+  contrasts would tie to :math:`1/\sigma`.
 
 This is an exact change of variables of :math:`\alpha \sim N(\mu, s^2)`,
 :math:`z_j \sim N(0, 1)`: :math:`\alpha`, :math:`z` (and, with the study level, the anchor
@@ -95,11 +99,14 @@ checks the prior draws and the log densities). ``log_prior`` of a fit holds the 
 :math:`\alpha` (or the anchor) and :math:`z`, as before.
 
 The study effects are :math:`u_s = \tau z_s`, sampled as ``z_study`` (non-centred), except
-for a user's study with at least :data:`CENTRED_STUDY_ROWS` patient rows, whose effect is
-sampled as ``u_study_centred`` :math:`\sim N(0, \tau)` (the others then as
-``z_study_noncentred``; ``z_study`` = :math:`u/\tau` is recorded for all). Many rows pin such
-a study's :math:`u` down, and :math:`z = u/\tau` would follow :math:`1/\tau` along a narrow
-curve. Again the posterior is the same; ``log_prior`` holds :math:`z`'s N(0, 1) density.
+for a user's study (not the first, anchor, study) with at least :data:`CENTRED_STUDY_ROWS`
+patient rows, whose effect is sampled centred and relative to the anchor study's, as
+``u_study_relative`` :math:`= u_s - u_0 \sim N(-u_0, \tau)` (the others then as
+``z_study_noncentred``; ``u_study`` and ``z_study`` = :math:`u/\tau` are recorded for all).
+Many rows pin down such a study's intercept, :math:`\alpha + u_s`, and the anchored
+intercept :math:`\alpha + u_0` is pinned by the anchor study's data, so their difference is
+what the data fix; as :math:`\tau z_s` it would follow :math:`1/\tau` along a narrow curve.
+Again the posterior is the same; ``log_prior`` holds :math:`z`'s N(0, 1) density.
 """
 
 from __future__ import annotations
@@ -152,11 +159,12 @@ transitions at 0.9 in 3 seeds (the shipped one included); in the plain non-centr
 coordinates it needed 0.98, twice the gradients (``benchmarks/README.md``, "Where the time
 goes")."""
 CENTRED_STUDY_ROWS = 500
-"""A user's study with at least this many patient rows has its study effect sampled centred
-(u ~ N(0, tau)) rather than as tau z ("Sampling coordinates" above): its rows pin u down, and
-u = tau z would tie z to 1/tau along a narrow curve (with 10,000 rows: 8 divergent transitions
-and 23 leapfrog steps per draw at target acceptance 0.9 in 2 x 300 draws; centred, none and
-16)."""
+"""A user's study (not the anchor) with at least this many patient rows has its study effect
+sampled centred, relative to the anchor study's, and a block (first line, salvage) with at
+least this many of the user's rows has its type contrasts sampled centred ("Sampling
+coordinates" above): the rows pin those differences down, which standardised coordinates
+would tie to 1/tau or 1/sigma along a narrow curve (``benchmarks/README.md``, "Where the time
+goes")."""
 ADAPTATION = "low_rank"
 """Default mass-matrix adaptation of :meth:`SurvivalModel.fit`: nutpie's diagonal plus
 low-rank estimate. The shapes, intercepts and covariate effects are correlated through the
@@ -532,7 +540,8 @@ def _sampling_coordinates(draws: Mapping[str, Any], priors: Any) -> dict[str, np
     """The type-mean sampling coordinates of posterior ``draws`` (the model's parameters:
     ``alpha1``, ``z1``, ``sigma1``, ..., ``u_study`` with the study level; draws on the leading
     axes): what the model's free variables were at those draws, e.g. to evaluate its graph at a
-    stored posterior. ``priors`` are the model's (:class:`SurvivalPriors`)."""
+    stored posterior, for a model whose study effects and type contrasts are all sampled
+    standardised (no large user table). ``priors`` are the model's (:class:`SurvivalPriors`)."""
     out: dict[str, np.ndarray] = {}
     u0 = np.asarray(draws["u_study"], float)[..., 0] if "u_study" in draws else 0.0
     for a, z, s in _TYPE_BLOCKS:
@@ -556,6 +565,8 @@ def _value_point(model: Any, priors: Any, values: Mapping[str, Any]) -> dict[str
     ip = model.initial_point()
     free = {rv.name: rv for rv in model.free_RVs}
     blocks = [b for b in _TYPE_BLOCKS if f"{b[0]}_types" in free]
+    if "z_study" in values and "z_study" not in free:  # pragma: no cover - test helper limit
+        raise KeyError("z_study is not a free parameter of the model (sampled centred)")
     in_blocks = {n for b in blocks for n in b[:2]}
     for name, v in values.items():
         if name in in_blocks:
@@ -582,7 +593,11 @@ def _value_point(model: Any, priors: Any, values: Mapping[str, Any]) -> dict[str
         alpha = np.asarray(values.get(a, prior.mu), float)
         zv = np.asarray(values.get(z, np.zeros(n)), float)
         mean, w, c = _type_mean_coordinates(alpha + u0, zv, sig, prior.mu + u0, prior.sigma)
-        ip |= {f"{a}_types": mean, f"{z}_mean_w": w, f"{z}_contrasts": c}
+        ip |= {f"{a}_types": mean, f"{z}_mean_w": w}
+        if f"{z}_contrasts_centred" in free:
+            ip[f"{z}_contrasts_centred"] = sig * c
+        else:
+            ip[f"{z}_contrasts"] = c
     return ip
 
 
@@ -1055,14 +1070,26 @@ class SurvivalModel(SurvivalInfo):
         return list(dict.fromkeys(out))
 
     def _centred_studies(self) -> np.ndarray:
-        """Which studies' effects are sampled centred: those with at least
-        :data:`CENTRED_STUDY_ROWS` of the user's patient rows (boolean, in :attr:`studies`
-        order)."""
+        """Which studies' effects are sampled centred, relative to the anchor study's: those
+        other than the first with at least :data:`CENTRED_STUDY_ROWS` of the user's patient
+        rows (boolean, in :attr:`studies` order)."""
         names = self.studies
         if self.patients is None:
             return np.zeros(len(names), dtype=bool)
         counts = self.patients["study"].value_counts()
-        return np.array([counts.get(s, 0) >= CENTRED_STUDY_ROWS for s in names], dtype=bool)
+        out = np.array([counts.get(s, 0) >= CENTRED_STUDY_ROWS for s in names], dtype=bool)
+        out[:1] = False  # the anchor study: its data pin the anchored intercepts, not u_0
+        return out
+
+    def _centred_contrasts(self, z_name: str) -> bool:
+        """Whether the type contrasts of block ``z_name`` are sampled centred: the user's
+        rows of that block (first line for ``z1``, salvage lines for ``z2``) number at least
+        :data:`CENTRED_STUDY_ROWS`."""
+        if self.patients is None or z_name == "z1_os":
+            return False
+        first = int((self.patients["line"].astype(str) == spec.FIRST_LINE).sum())
+        rows = first if z_name == "z1" else len(self.patients) - first
+        return rows >= CENTRED_STUDY_ROWS
 
     def _study_index(self, labels: Any) -> np.ndarray:
         names = self.studies
@@ -1104,11 +1131,14 @@ class SurvivalModel(SurvivalInfo):
                     z_study = pm.Normal("z_study", 0, 1, dims="study")
                     u_study = pm.Deterministic("u_study", tau * z_study, dims="study")
                 else:  # "Sampling coordinates" in the module docstring
-                    u_c = pm.Normal("u_study_centred", 0, tau, shape=int(strong.sum()))
-                    u = pt.set_subtensor(pt.zeros(len(strong))[np.flatnonzero(strong)], u_c)
-                    if not strong.all():
-                        z_nc = pm.Normal("z_study_noncentred", 0, 1, shape=int((~strong).sum()))
-                        u = pt.set_subtensor(u[np.flatnonzero(~strong)], tau * z_nc)
+                    weak = np.flatnonzero(~strong)  # the anchor study 0 among them
+                    z_nc = pm.Normal("z_study_noncentred", 0, 1, shape=len(weak))
+                    u = pt.set_subtensor(pt.zeros(len(strong))[weak], tau * z_nc)
+                    # u_s ~ N(0, tau) as u_s - u_0 ~ N(-u_0, tau) (Jacobian 1 at fixed u_0)
+                    rel = pm.Normal(
+                        "u_study_relative", mu=-u[0], sigma=tau, shape=int(strong.sum())
+                    )
+                    u = pt.set_subtensor(u[np.flatnonzero(strong)], u[0] + rel)
                     u_study = pm.Deterministic("u_study", u, dims="study")
                     pm.Deterministic("z_study", u_study / tau, dims="study")
 
@@ -1125,7 +1155,11 @@ class SurvivalModel(SurvivalInfo):
                 var = prior.sigma**2 + sigma**2 / n
                 mean = pm.Normal(f"{name}_types", mu=mu, sigma=pt.sqrt(var))
                 w = pm.Normal(f"{z_name}_mean_w", 0, 1)
-                contrasts = pm.Normal(f"{z_name}_contrasts", 0, 1, shape=n - 1)
+                if self._centred_contrasts(z_name):  # sigma x the contrasts, N(0, sigma)
+                    d = pm.Normal(f"{z_name}_contrasts_centred", 0, sigma, shape=n - 1)
+                    contrasts = d / sigma
+                else:
+                    contrasts = pm.Normal(f"{z_name}_contrasts", 0, 1, shape=n - 1)
                 z_bar = sigma / n * (mean - mu) / var + pt.sqrt(prior.sigma**2 / (n * var)) * w
                 z = pm.Deterministic(
                     z_name, z_bar + pt.dot(_contrast_basis(n), contrasts), dims="tumour_type"
@@ -1811,7 +1845,7 @@ class SurvivalModel(SurvivalInfo):
         if self.study_level and "z_study" not in free:  # some study effects sampled centred
             lp["z_study"] = _normal_logpdf(post["z_study"], 0.0, 1.0)
         for a_name, z_name, _ in _TYPE_BLOCKS:
-            if f"{z_name}_contrasts" not in free:
+            if not {f"{z_name}_contrasts", f"{z_name}_contrasts_centred"} & free:
                 continue
             prior = self.priors[a_name]
             name, mu = a_name, prior.mu
