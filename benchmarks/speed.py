@@ -190,8 +190,14 @@ warnings.simplefilter("ignore")
 sys.path.insert(0, "benchmarks")
 from run_benchmarks import _user_rows
 from netbayes.models.survival import SurvivalModel
-n = int(sys.argv[1])
-pts, _ = _user_rows(n, 3)
+import os
+import pandas as pd
+n, rows = int(sys.argv[1]), sys.argv[2]
+if os.path.exists(rows):  # the same rows for both trees (the base tree lacks today's drivers)
+    pts = pd.read_csv(rows)
+else:
+    pts, _ = _user_rows(n, 3)
+    pts.to_csv(rows, index=False, float_format="%.17g")
 m = SurvivalModel("pfs", patients=pts)
 t0 = time.perf_counter()
 f = m.fit(progress=False, seed=1, prior_draws=0)
@@ -328,15 +334,18 @@ def registry_fit(trees: dict[str, Path], n: int, base_limit_s: float) -> dict[st
     """The default PFS fit (4 x 1000 draws, 1000 warm-up) with ``n`` simulated user rows: the
     new code to the end, the base code stopped after ``base_limit_s`` seconds."""
     res: dict[str, Any] = {"n_rows": n, "base_limit_s": base_limit_s}
-    res["new"] = _result(_run(["-c", REGISTRY_FIT, str(n)], _env(trees["new"]))[1])
+    rows = str(trees["base"].parent / "registry_rows.csv")  # in the temporary worktree
+    res["new"] = _result(_run(["-c", REGISTRY_FIT, str(n), rows], _env(trees["new"]))[1])
     try:
         out = subprocess.run(
-            [sys.executable, "-c", REGISTRY_FIT, str(n)], env=_env(trees["base"]), cwd=ROOT,
+            [sys.executable, "-c", REGISTRY_FIT, str(n), rows], env=_env(trees["base"]), cwd=ROOT,
             capture_output=True, text=True, check=True, timeout=base_limit_s,
         )  # fmt: skip
         res["base"] = _result(out.stdout)
     except subprocess.TimeoutExpired:
         res["base"] = {"not_finished_after_s": base_limit_s}
+    except subprocess.CalledProcessError as e:  # recorded, so that the other sections are kept
+        res["base"] = {"failed": (e.stderr or "")[-2000:]}
     return res
 
 
@@ -456,12 +465,15 @@ def _markdown(res: dict[str, Any]) -> str:
     if "registry_fit" in res:
         r = res["registry_fit"]
         f, b = r["new"], r["base"]
-        before = (
-            f"base not finished after {b['not_finished_after_s']:.0f} s"
-            if "not_finished_after_s" in b
-            else f"base {b['wall_s']:.0f} s ({b['divergences']} divergences, max R-hat "
-            f"{b['max_r_hat']:.3f}, min bulk ESS {b['min_ess_bulk']:.0f})"
-        )
+        if "not_finished_after_s" in b:
+            before = f"base not finished after {b['not_finished_after_s']:.0f} s"
+        elif "failed" in b:
+            before = f"base failed: {b['failed'].strip().splitlines()[-1:]}"
+        else:
+            before = (
+                f"base {b['wall_s']:.0f} s ({b['divergences']} divergences, max R-hat "
+                f"{b['max_r_hat']:.3f}, min bulk ESS {b['min_ess_bulk']:.0f})"
+            )
         lines += [
             f"- Default PFS fit with {r['n_rows']:,} user rows (4 x 1000 draws): new "
             f"{f['wall_s']:.0f} s (compile {f['compile_s']:.0f} s, sampling {f['sample_s']:.0f} "
