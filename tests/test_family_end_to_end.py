@@ -73,10 +73,15 @@ def test_lognormal_fit_recovers_truth_saves_and_predicts(tmp_path):
     assert pr["k2"].shape == (1, 1000)
     # k2's prior draws are wide, its posterior narrow (400 patients)
     assert float(pr["k2"].std()) > 3 * float(fit.posterior["posterior"]["k2"].std())
+    # power-scaling sensitivity from 2 x 300 draws is noisy: over the seeds 5-8 (this fit,
+    # 2026-12-07) the prior's was 0.042-0.065 and the likelihood's 0.12-0.16, so the checks
+    # are "small" (< 0.1, where a prior-driven k2 would be far above) and "the likelihood's at
+    # least 1.5 times the prior's" (2.0-3.4 seen), not the 0.05 of priorsense's flag itself
     sens = az.psense(fit.posterior, var_names=["k2", "beta_x"], group="prior")
-    assert np.isfinite(sens["k2"].to_numpy()).all() and float(sens["k2"]) < 0.05
+    assert np.isfinite(sens["k2"].to_numpy()).all() and float(sens["k2"]) < 0.1
     sens_l = az.psense(fit.posterior, var_names=["k2"], group="likelihood")
     assert float(sens_l["k2"]) > 0.05  # the data, not the prior, decide k2
+    assert float(sens_l["k2"]) > 1.5 * float(sens["k2"])
 
     path = fit.save(tmp_path)
     tree = az.from_netcdf(path)
