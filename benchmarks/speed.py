@@ -1,6 +1,6 @@
 """Issue 19's speed figures in one run, each against the code before the change where it changed.
 
-    python benchmarks/speed.py --base-ref 7efc90c~1 [--sections all] [--runs 3]
+    python benchmarks/speed.py --base-ref 7efc90c~1 [--sections all] [--runs 3] [--merge]
 
 Checks ``--base-ref`` out into a temporary git worktree and runs every measurement in fresh
 processes with ``PYTHONPATH`` pointing at the base tree's ``src`` or at this tree's, interleaved
@@ -14,7 +14,10 @@ processes with ``PYTHONPATH`` pointing at the base tree's ``src`` or at this tre
   tree; the second process's compile time (the new code loads nutpie's C callbacks from the
   disk cache).
 * ``cold_start``: ``netbayes predict`` (the README command) against ``python -c "import
-  pymc"``, both trees, ``--runs`` each (compiled bytecode present, as after ``pip install``).
+  pymc"`` and ``python -c "import numpy"`` (the floor), both trees, ``--runs`` each (compiled
+  bytecode present, as after ``pip install``; the calibrated-ranges cache written by one
+  untimed first run, also reported); the text output compared, the ``--json`` numbers
+  compared, and which of pandas, SciPy and xarray the command loads.
 * ``fits``: the default fits (PFS and toxicity, 4 x 1000 draws, each model's default
   settings), both trees, each on a warm compile cache (this tree's model is fitted once
   before the one measured): wall, compile and sampling seconds, gradient evaluations
@@ -41,6 +44,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -290,20 +294,57 @@ def cold_start(trees: dict[str, Path], runs: int) -> dict[str, Any]:
     for src in trees.values():  # what `pip install` leaves: bytecode for every module
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True,
                        capture_output=True)  # fmt: skip
-    t: dict[str, list[float]] = {"base": [], "new": [], "import pymc": []}
+    cache = Path(tempfile.mkdtemp(prefix="netbayes-speed-cache-"))  # the ranges cache, empty
+    envs = {k: dict(_env(src), NETBAYES_CACHE_DIR=str(cache)) for k, src in trees.items()}
+    first = {k: _run(PREDICT, envs[k], cwd=src.parent)[0] for k, src in trees.items()}
+    t: dict[str, list[float]] = {"base": [], "new": [], "import pymc": [], "import numpy": []}
     outs = {}
     for _ in range(runs):
         for k, src in trees.items():
-            dt, outs[k] = _run(PREDICT, _env(src), cwd=src.parent)
+            dt, outs[k] = _run(PREDICT, envs[k], cwd=src.parent)
             t[k].append(dt)
         t["import pymc"].append(_run(["-c", "import pymc"], dict(os.environ))[0])
+        t["import numpy"].append(_run(["-c", "import numpy"], dict(os.environ))[0])
+    js = {k: json.loads(_run([*PREDICT, "--json"], envs[k], cwd=src.parent)[1])
+          for k, src in trees.items()}  # fmt: skip
+    a, b = _json_numbers(js["base"]), _json_numbers(js["new"])
+    probe = "import sys, runpy; sys.argv = ['netbayes', *sys.argv[1:]]\n" + (
+        "try:\n    runpy.run_module('netbayes.cli', run_name='__main__')\nexcept SystemExit:\n"
+        "    pass\nprint(sorted(m for m in ('pandas', 'scipy', 'xarray') if m in sys.modules),"
+        " file=sys.stderr)"
+    )
+    loaded = {}
+    for k, src in trees.items():
+        p = subprocess.run([sys.executable, "-c", probe, *PREDICT[2:]], env=envs[k],
+                           cwd=src.parent, capture_output=True, text=True, check=True)  # fmt: skip
+        loaded[k] = p.stderr.strip().splitlines()[-1]
+    shutil.rmtree(cache, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in t.items()}
     return {
-        "runs_s": t, **{f"{k}_median_s": round(v, 3) for k, v in med.items()},
+        "runs_s": t,
+        **{f"{k}_median_s": round(v, 3) for k, v in med.items()},
+        "first_run_s": {k: round(v, 3) for k, v in first.items()},
         "new_over_import_pymc": round(med["new"] / med["import pymc"], 3),
         "base_over_import_pymc": round(med["base"] / med["import pymc"], 3),
+        "new_over_base": round(med["new"] / med["base"], 3),
         "identical_output": outs["base"] == outs["new"],
-    }  # fmt: skip
+        "json_keys_identical": [x[0] for x in a] == [x[0] for x in b],
+        "json_max_abs_difference": max(
+            (abs(x[1] - y[1]) for x, y in zip(a, b, strict=True)), default=0.0
+        ),
+        "loaded_by_predict": loaded,
+    }
+
+
+def _json_numbers(doc: Any, path: str = "") -> list[tuple[str, float]]:
+    """The numbers of a JSON document in order, by path (``created`` dates left out)."""
+    if isinstance(doc, dict):
+        return [x for k, v in doc.items() for x in _json_numbers(v, f"{path}/{k}")]
+    if isinstance(doc, list):
+        return [x for i, v in enumerate(doc) for x in _json_numbers(v, f"{path}[{i}]")]
+    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        return [(path, float(doc))]
+    return []
 
 
 def fits(trees: dict[str, Path]) -> dict[str, Any]:
@@ -382,6 +423,19 @@ def _markdown(res: dict[str, Any]) -> str:
         f"at the start {m['load_average_start']}. Base: `{res['base_ref']}`.",
         "",
     ]
+    if res.get("runs"):
+        lines[-1:] = [
+            "",
+            "The sections come from these runs (each measured base and new in one command):",
+            "",
+            *(
+                f"- `{r['commit']}` ({r['date']}, base `{r.get('base_ref', res['base_ref'])}`, "
+                f"load average at the start {r['machine']['load_average_start']}): "
+                f"{', '.join(r['sections'])}"
+                for r in res["runs"]
+            ),
+            "",
+        ]
     if "validate" in res:
         v = res["validate"]
         lines += [
@@ -414,6 +468,17 @@ def _markdown(res: dict[str, Any]) -> str:
             f"{c['import pymc_median_s']} s: new/import pymc {c['new_over_import_pymc']}"
             f"; identical output: {c['identical_output']}."
         ]
+        if "first_run_s" in c:
+            lines[-1] += (
+                f" New/base {c['new_over_base']}; `import numpy` alone "
+                f"{c['import numpy_median_s']} s. The first run on a machine (it writes the "
+                f"calibrated-ranges cache): base {c['first_run_s']['base']} s, new "
+                f"{c['first_run_s']['new']} s. `--json`: the same keys "
+                f"({c['json_keys_identical']}), numbers within "
+                f"{c['json_max_abs_difference']:.1e} (the normal CDF in NumPy). Loaded by "
+                f"the command: base {c['loaded_by_predict']['base']}, new "
+                f"{c['loaded_by_predict']['new']}."
+            )
     if "fits" in res:
         for (tree, k), f in (
             ((t, m), res["fits"][t][m]) for m in ("pfs", "toxicity") for t in ("base", "new")
@@ -490,6 +555,26 @@ SECTIONS = (
 )  # fmt: skip
 
 
+def _merged(old: dict[str, Any], new: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
+    """``old`` results with ``new``'s sections, and ``new``'s run added to ``runs``."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    runs = [
+        {**r, "sections": [x for x in r["sections"] if x not in sections]}
+        for r in old.get("runs", [])
+    ]
+    runs = [r for r in runs if r["sections"]]
+    runs.append({"commit": commit + ("+uncommitted src" if dirty else ""), "date": new["date"],
+                 "base_ref": new["base_ref"], "machine": new["machine"],
+                 "sections": list(sections)})  # fmt: skip
+    out = {k: v for k, v in old.items() if k != "runs"}
+    out.update({k: v for k, v in new.items() if k in sections})
+    out["date"], out["runs"] = new["date"], runs
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base-ref", required=True, help="git commit of the code before")
@@ -498,6 +583,9 @@ def main() -> int:
     ap.add_argument("--registry-rows", type=int, default=100_000)
     ap.add_argument("--registry-base-limit", type=float, default=600.0,
                     help="seconds after which the base code's registry fit is stopped")  # fmt: skip
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sections of the results file, replace those run and "
+                    "record this run (commit, date, machine) in its 'runs'")  # fmt: skip
     a = ap.parse_args()
     todo = SECTIONS if "all" in a.sections else tuple(a.sections)
     res: dict[str, Any] = {
@@ -541,6 +629,8 @@ def main() -> int:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
                            check=True)  # fmt: skip
     res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    if a.merge and (RESULTS / "speed.json").is_file():
+        res = _merged(json.loads((RESULTS / "speed.json").read_text()), res, todo)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "speed.json").write_text(json.dumps(res, indent=2) + "\n")
     text = _markdown(res)

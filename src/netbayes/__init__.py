@@ -2,8 +2,9 @@
 
 The public API is the names listed in ``__all__``; everything else is internal.
 
-``import netbayes`` is light: the models (which need PyMC) and the prediction API are loaded on
-first use of their names, so ``netbayes.predict_patient(...)`` never imports PyMC.
+``import netbayes`` is light: the models (which need PyMC), the prediction API and the data
+tables (pandas) are loaded on first use of their names, so ``netbayes.predict_patient(...)``
+never imports PyMC, and ``netbayes predict`` neither pandas nor SciPy.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from importlib import import_module
 from typing import Any
 
 from netbayes._version import __version__
-from netbayes.cohorts import calibration_summary, re188_cycle_grade_counts, survival_summaries
-from netbayes.data import DataFormatError, list_tables, load_table
 from netbayes.intervals import DEFAULT_INTERVAL, Interval
 from netbayes.vocab import CELL_LINES, LINES, TUMOUR_TYPES
 
 _LAZY = {
+    # the calibration tables (pandas when used)
+    "calibration_summary": "netbayes.cohorts",
+    "re188_cycle_grade_counts": "netbayes.cohorts",
+    "survival_summaries": "netbayes.cohorts",
+    "DataFormatError": "netbayes.data",
+    "list_tables": "netbayes.data",
+    "load_table": "netbayes.data",
     # models and fitting (import PyMC when used)
     "SurvivalModel": "netbayes.models.survival",
     "SurvivalPriors": "netbayes.models.survival",

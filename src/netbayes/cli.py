@@ -102,10 +102,15 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from netbayes._lazy import LazyModule
 from netbayes._version import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 
 def _print_frame(title: str, df: pd.DataFrame) -> None:
@@ -193,7 +198,7 @@ def _print_prediction(
     rmst: Sequence[dict] = (),
 ) -> None:
     E = pred.endpoint.upper()
-    row = pred.patients.iloc[0]
+    row = pred._input()  # the first patient's row of pred.patients, without the data frame
     card = predictor.cards.get("survival") or {}
     print(
         f"netbayes {__version__}: patient prediction ({E}; {predictor.n_draws} posterior draws "
@@ -202,7 +207,7 @@ def _print_prediction(
     for m in unconverged:
         print(f"WARNING: NOT CONVERGED: {m}; do not report these numbers as they are")
     x = row["prior_pfs_months"]
-    xs = "n/a" if pd.isna(x) else f"{x:g} months"
+    xs = "n/a" if x is None or math.isnan(x) else f"{x:g} months"
     print(
         f"Patient: {row['tumour_type']}, {row['line']}; prior PFS "
         f"{xs}; prior 177Lu {row['prior_gbq']:g} GBq, planned {row['planned_gbq']:g} GBq "
@@ -258,8 +263,8 @@ def _print_prior_share(pred) -> None:
     """The prior share of each answer (netbayes.predict.share), with its parameters."""
     from netbayes.predict.share import MOSTLY_PRIOR, PRIOR_DOMINATED_RATIO
 
-    s = pred.prior_share
-    if s is None or s.empty:
+    s = pred._share_records()  # the rows of pred.prior_share, without making the data frame
+    if not s:
         return
     E = pred.endpoint.upper()
     print()
@@ -269,17 +274,17 @@ def _print_prior_share(pred) -> None:
         f"{PRIOR_DOMINATED_RATIO:g} x their prior SD (docs/prior_share.md):"
     )
     rows = []
-    for r in s.itertuples():
-        if r.quantity.startswith("median_"):
+    for r in s:
+        if r["quantity"].startswith("median_"):
             what = f"Median {E}"
-        elif r.quantity.endswith("_gt"):
-            what = f"P({E} > {r.t_months:g} months)"
+        elif r["quantity"].endswith("_gt"):
+            what = f"P({E} > {r['t_months']:g} months)"
         else:
-            what = f"P(grade >= III), {r.cell_line}"
-        parts = sorted(r.parameters.items(), key=lambda kv: -kv[1])
+            what = f"P(grade >= III), {r['cell_line']}"
+        parts = sorted(r["parameters"].items(), key=lambda kv: -kv[1])
         named = ", ".join(f"{k} {100 * v:.0f}%" for k, v in parts if v >= 0.005) or "-"
-        flag = "  MOSTLY PRIOR" if r.share > MOSTLY_PRIOR else ""
-        rows.append((what, f"{100 * r.share:.0f}%", named + flag))
+        flag = "  MOSTLY PRIOR" if r["share"] > MOSTLY_PRIOR else ""
+        rows.append((what, f"{100 * r['share']:.0f}%", named + flag))
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     for r in rows:

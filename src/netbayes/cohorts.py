@@ -7,12 +7,18 @@ invent data. Derived quantities (grade-0 counts, Wald standard errors) are compu
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from netbayes import vocab
+from netbayes._lazy import LazyModule
 from netbayes.data import load_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = [
     "calibration_summary",

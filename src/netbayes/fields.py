@@ -52,12 +52,17 @@ import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from netbayes._lazy import LazyModule, loaded
 from netbayes.intervals import _show
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = [
     "INTEGER_LIMITS",
@@ -136,10 +141,16 @@ _TIME_TYPES = (
     _dt.timedelta,
     np.datetime64,
     np.timedelta64,
-    pd.Timestamp,
-    pd.Timedelta,
-    pd.Period,
 )
+"""Date and duration types; pandas' (``Timestamp``, ``Timedelta``, ``Period``) are added by
+:func:`_time_types` once pandas is loaded (a value cannot be one of them before)."""
+
+
+def _time_types() -> tuple[type, ...]:
+    pandas = loaded("pandas")
+    if pandas is None:
+        return _TIME_TYPES
+    return (*_TIME_TYPES, pandas.Timestamp, pandas.Timedelta, pandas.Period)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -248,7 +259,10 @@ def check_range(field: str, x: float, value: Any = None, row: Any = None) -> flo
 
 
 def _is_missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
+    if v is None:
+        return True
+    pandas = loaded("pandas")  # pd.NA and pd.NaT exist only once pandas is loaded
+    if pandas is not None and (v is pandas.NA or v is pandas.NaT):
         return True
     if isinstance(v, (float, np.floating)):
         return bool(np.isnan(v))
@@ -259,7 +273,7 @@ def _not_a_number(v: Any) -> str | None:
     """Why ``v`` (not missing) is not a plain real number, or None if it is one."""
     if isinstance(v, (bool, np.bool_)):
         return "a number, not a boolean (True is not 1)"
-    if isinstance(v, _TIME_TYPES):
+    if isinstance(v, _time_types()):
         return (
             f"a plain number, not a {type(v).__name__} (dates and durations are not converted: "
             "give the value as a number in the field's unit)"

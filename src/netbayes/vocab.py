@@ -33,9 +33,14 @@ Published summary tables also carry an aggregate row, ``all`` (all tumour types 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import pandas as pd
+from netbayes._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 TUMOUR_TYPES: Final[tuple[str, ...]] = (
     "foregut",

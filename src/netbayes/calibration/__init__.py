@@ -31,6 +31,7 @@ from netbayes.calibration.published import (
     load_published,
 )
 from netbayes.calibration.ranges import CALIBRATION_KEYS, check_calibration
+from netbayes.calibration.ranges_cache import cached_ranges
 
 __all__ = [
     "CALIBRATION_KEYS",
@@ -61,6 +62,10 @@ type_weight_rows = rotterdam.type_weight_rows
 def calibrated_ranges() -> dict[str, Any]:
     """The input ranges the calibration data cover, for extrapolation warnings.
 
+    Computed from the tables once per version of the data and of this code, then read from a
+    small disk cache (:mod:`netbayes.calibration.ranges_cache`): loading a posterior compares its
+    card's ranges with these, and the cache spares that comparison the pandas import.
+
     Returns
     -------
     dict
@@ -73,6 +78,10 @@ def calibrated_ranges() -> dict[str, Any]:
         ``re188_prior_pfs`` ((mean, min, max) months from the previous treatment to 188Re-HEDP
         in the pilot, its prior-PFS information).
     """
+    return cached_ranges(_calibrated_ranges)
+
+
+def _calibrated_ranges() -> dict[str, Any]:
     act = rotterdam.activity_ranges()
     re = re188.activity_ranges()
     planned = dict(act["planned_gbq"])

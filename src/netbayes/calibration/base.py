@@ -9,10 +9,16 @@ its row in ``data/sources.csv``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+from netbayes._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = ["Correlation", "IndividualSurvival", "SelectionRule", "SurvivalCalibration"]
 

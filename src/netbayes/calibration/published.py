@@ -18,15 +18,20 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from netbayes import fields, vocab
+from netbayes._lazy import LazyModule
 from netbayes.calibration import rotterdam
 from netbayes.cohorts import wald_se
 from netbayes.spec import FIRST_LINE, GBQ_REF
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = [
     "SURVIVAL_COLUMNS",
@@ -275,9 +280,7 @@ def _sources(source: Any, name: str | None) -> list[_Source]:
 # ---------------------------------------------------------------------------------------------
 # cells
 # ---------------------------------------------------------------------------------------------
-_TIME_TYPES = (
-    pd.Timedelta,
-    pd.Timestamp,
+_TIME_TYPES = (  # pandas' Timestamp and Timedelta subclass datetime and timedelta
     _dt.date,
     _dt.datetime,
     _dt.time,

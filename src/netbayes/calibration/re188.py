@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
+from netbayes._lazy import LazyModule
 from netbayes.calibration.base import IndividualSurvival
 from netbayes.calibration.rotterdam import type_weight_rows
 from netbayes.data import load_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = ["STUDY_ID", "activity_ranges", "os_times", "patients", "prior_pfs_interval"]
 

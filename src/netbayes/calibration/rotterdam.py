@@ -9,14 +9,20 @@ published Spearman correlation, the tumour-type mix and the activity ranges the 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from netbayes import vocab
+from netbayes._lazy import LazyModule
 from netbayes.calibration.base import Correlation, SelectionRule
 from netbayes.cohorts import survival_summaries
 from netbayes.data import load_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = [
     "STUDY_ID",

@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr, ndtri
 
 from netbayes.families.base import SurvivalFamily
 
@@ -22,6 +21,14 @@ _LOG_SQRT_2PI = np.array(0.5 * math.log(2.0 * math.pi))
 _SQRT2 = np.array(math.sqrt(2.0))
 
 
+def _special() -> Any:
+    """:mod:`scipy.special`, imported on first use: it costs a quarter of a second, which a
+    prediction from a Weibull model (the default) need not pay."""
+    import scipy.special
+
+    return scipy.special
+
+
 class LogNormalFamily(SurvivalFamily):
     """Log-normal AFT family: shape ``k`` is the precision of log time, ``lam`` the median."""
 
@@ -29,17 +36,17 @@ class LogNormalFamily(SurvivalFamily):
     description = "log-normal AFT: log T ~ N(log lambda, 1/k^2)"
 
     def sf0(self, z: np.ndarray) -> np.ndarray:
-        return ndtr(-np.asarray(z, float))
+        return _special().ndtr(-np.asarray(z, float))
 
     def cdf0(self, z: np.ndarray) -> np.ndarray:
-        return ndtr(np.asarray(z, float))
+        return _special().ndtr(np.asarray(z, float))
 
     def logpdf0(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, float)
         return -0.5 * z * z - _LOG_SQRT_2PI
 
     def ppf0(self, p: np.ndarray) -> np.ndarray:
-        return ndtri(np.asarray(p, float))
+        return _special().ndtri(np.asarray(p, float))
 
     def rmst(self, tau: Any, k: Any, lam: Any) -> np.ndarray:
         """:math:`\\tau S(\\tau) + \\lambda e^{\\sigma^2/2}\\,\\Phi\\{(\\log\\tau - \\log\\lambda -
@@ -50,7 +57,7 @@ class LogNormalFamily(SurvivalFamily):
         te = np.maximum(tau, 0.0)
         with np.errstate(divide="ignore"):
             z = (np.log(te) - np.log(lam) - sig**2) / sig
-        return te * self.sf(te, k, lam) + lam * np.exp(0.5 * sig**2) * ndtr(z)
+        return te * self.sf(te, k, lam) + lam * np.exp(0.5 * sig**2) * _special().ndtr(z)
 
     @staticmethod
     def _log_ndtr_pt(x: Any) -> Any:
@@ -87,7 +94,7 @@ class LogNormalFamily(SurvivalFamily):
 
     def logsf_np(self, t: Any, k: Any, lam: Any) -> np.ndarray:
         """:math:`\\log\\Phi(-z)` (``log_ndtr``: accurate in the upper tail)."""
-        return log_ndtr(-self._z(t, k, lam))
+        return _special().log_ndtr(-self._z(t, k, lam))
 
 
 LOGNORMAL = LogNormalFamily()

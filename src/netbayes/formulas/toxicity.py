@@ -3,8 +3,8 @@ r"""Closed forms of the toxicity model's predictions, per posterior draw (NumPy 
 These are the formulas of :mod:`netbayes.models.toxicity` written for plain arrays of
 posterior draws (first axis = draw), so that predictions need neither PyMC nor PyTensor. The
 model itself calls them for its risk table, predictive check and simulations, so there is one
-implementation. Importing this module imports NumPy, SciPy (``scipy.special.ndtr``) and
-:mod:`netbayes.vocab`, nothing else of netbayes.
+implementation. Importing this module imports NumPy, :mod:`netbayes.normal` (the normal CDF)
+and :mod:`netbayes.vocab`, nothing else of netbayes.
 
 Model (probit, conditional on the patient propensity)
 -----------------------------------------------------
@@ -61,9 +61,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr
 
 from netbayes import spec, vocab
+from netbayes.normal import ndtr
 from netbayes.spec import A_REF_GBQ, DOSE_SCALE_GBQ
 
 __all__ = [

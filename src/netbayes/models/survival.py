@@ -116,13 +116,13 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 
 from netbayes import fields as fld
 from netbayes import spec, vocab
+from netbayes._lazy import LazyModule
 from netbayes.calibration import (
     SurvivalCalibration,
     default_activities,
@@ -134,6 +134,11 @@ from netbayes.formulas.survival import re188_prior_pfs_nodes
 from netbayes.models.base import SurvivalInfo, study_column
 from netbayes.priors import Prior, PriorSet
 from netbayes.spec import GBQ_REF, GBQ_UNIT, X_REF
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = [
     "PATIENT_COLUMNS",
@@ -284,9 +289,9 @@ class SurvivalPriors(PriorSet):
     def kind(self, name: str) -> str:
         """As :meth:`PriorSet.kind`; the OS model's linked ``beta_x`` default is
         ``"linked"``."""
-        p = self[name]
-        if name == "beta_x":
-            link = os_beta_x_prior()
+        p, d = self[name], self.DEFAULTS[name]
+        if name == "beta_x" and (p.dist, p.mu, p.sigma) != (d.dist, d.mu, d.sigma):
+            link = os_beta_x_prior()  # reads the OS tables: only when it can be the link
             if (p.dist, p.mu, p.sigma) == (link.dist, link.mu, link.sigma):
                 return "linked"
         return super().kind(name)

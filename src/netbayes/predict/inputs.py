@@ -11,14 +11,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from netbayes import calibration, fields, spec, vocab
+from netbayes._lazy import LazyModule
 from netbayes.calibration import calibrated_ranges, check_calibration
 from netbayes.fields import MIN_PRIOR_PFS_MONTHS
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 
 __all__ = [

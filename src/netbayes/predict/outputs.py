@@ -32,14 +32,19 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from netbayes._lazy import LazyModule
 from netbayes.intervals import Interval, as_interval
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from netbayes.families import SurvivalFamily
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = ["LawOutputs"]
 

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
-from scipy.special import ndtr
 
 from netbayes import calibration, spec, vocab
+from netbayes._lazy import LazyModule
 from netbayes.calibration import calibrated_ranges
 from netbayes.cohorts import largest_remainder
 from netbayes.families import family_of, get_family
@@ -23,6 +22,7 @@ from netbayes.formulas import survival as F
 from netbayes.formulas import toxicity as T
 from netbayes.formulas.study import CENTRES, study_draws, study_labels
 from netbayes.intervals import Interval, as_interval
+from netbayes.normal import ndtr
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -76,7 +76,13 @@ from netbayes.predict.results import (
     Prediction,
     StandardisedPrediction,
     _describe,
+    parameter_frame,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = ["Predictor", "predict"]
 
@@ -537,6 +543,12 @@ class Predictor:
             ``prior_dominated``; ``attrs["prior_source"]``: per model, where the priors come
             from (the model card, or the model's defaults for draws without one).
         """
+        return parameter_frame(*self._prior_parameter_rows(centre))
+
+    def _prior_parameter_rows(
+        self, centre: str = "new"
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """The rows of :meth:`prior_parameters` and the source of each model's priors."""
         centre = self._check_centre(centre)
         rows, sources = [], {}
         for model in ("survival", "toxicity"):
@@ -550,9 +562,7 @@ class Predictor:
                  "sd_ratio": e.sd_ratio, "prior_dominated": e.prior_dominated}
                 for e in st[0].elements
             ]  # fmt: skip
-        out = pd.DataFrame(rows)
-        out.attrs["prior_source"] = sources
-        return out
+        return rows, sources
 
     def centre_note(self, centre: str) -> str:
         """What ``centre`` means for this predictor, in words (for headers and JSON)."""
@@ -866,17 +876,15 @@ class Predictor:
             share = np.concatenate(shares, axis=1)
             for i, q in enumerate(names):
                 cols[f"{q}_prior_share"] = share[:, i]
-            long = pd.DataFrame(
-                [
-                    {"patient": lab, "quantity": q, "t_months": np.nan, "cell_line": None,
-                     "scale": "log" if q.startswith(("median", "rmst", "quantile")) else "logit",
-                     "share": float(share[p, i]), "parameters": {}}
-                    for i, q in enumerate(names)
-                    for p, lab in enumerate(df.index)
-                    if share[p, i] > sh.MOSTLY_PRIOR
-                ]
-            )  # fmt: skip
-            _warn_prior(long, self.prior_parameters(centre), P, stacklevel=2)
+            long = [
+                {"patient": lab, "quantity": q, "t_months": np.nan, "cell_line": None,
+                 "scale": "log" if q.startswith(("median", "rmst", "quantile")) else "logit",
+                 "share": float(share[p, i]), "parameters": {}}
+                for i, q in enumerate(names)
+                for p, lab in enumerate(df.index)
+                if share[p, i] > sh.MOSTLY_PRIOR
+            ]  # fmt: skip
+            _warn_prior(long, self._prior_parameter_rows(centre)[0], P, stacklevel=2)
         cols["extrapolation"] = ["; ".join(notes) for notes in batch.notes]
         out = pd.DataFrame(cols, index=df.index.copy())
         out.index.name = "patient"
@@ -1109,7 +1117,7 @@ class Predictor:
         z_new = _new_type_effects(b, seed, self.n_draws)
         S_all, med_all, gt_all, tox_all = [], [], [], []
         rows: list[dict[str, Any]] = []
-        curve_rows: list[pd.DataFrame] = []
+        curve_rows: list[dict[str, Any]] = []
         lo_c, hi_c = iv.columns
         lines = [vocab.LINES[li] for li in b.line]
         st_s = self._share_state("survival", centre)
@@ -1183,40 +1191,31 @@ class Predictor:
                     )
             desc = iv.describe(surv, axis=0)
             curve_rows.append(
-                pd.DataFrame(
-                    {
-                        "patient": [lab] * len(tgrid),
-                        "t_months": tgrid,
-                        "median": desc["median"],
-                        "mean": desc["mean"],
-                        lo_c: desc[lo_c],
-                        hi_c: desc[hi_c],
-                    }
-                )
+                {
+                    "patient": [lab] * len(tgrid),
+                    "t_months": tgrid,
+                    "median": desc["median"],
+                    "mean": desc["mean"],
+                    lo_c: desc[lo_c],
+                    hi_c: desc[hi_c],
+                }
             )
-        summary = pd.DataFrame(rows)[
-            ["patient", "quantity", "t_months", "cell_line", "unit", "median", "mean", lo_c, hi_c]
-        ]
-        summary["cell_line"] = summary["cell_line"].astype("string")
         for c in ("median", "mean", lo_c, hi_c):
-            _finite(c, summary[c].to_numpy(float))
-        pdf = pd.DataFrame(
-            {
-                "tumour_type": [b.tumour_type(i) for i in range(len(lines))],
-                "line": lines,
-                "prior_pfs_months": b.prior_pfs,
-                "prior_gbq": b.prior,
-                "planned_gbq": b.planned,
-                "cumulative_gbq": [
-                    F.cumulative_gbq(pg, pl, ln)
-                    for pg, pl, ln in zip(b.prior, b.planned, lines, strict=True)
-                ],
-                "new_type": b.type >= _NEW_TYPE_BASE,
-                "extrapolation": ["; ".join(notes) for notes in b.notes],
-                "extrapolation_notes": [list(notes) for notes in b.notes],
-            },
-            index=pd.Index(labels, name="patient"),
-        )
+            _finite(c, np.array([r[c] for r in rows], dtype=float))
+        inputs = {
+            "tumour_type": [b.tumour_type(i) for i in range(len(lines))],
+            "line": lines,
+            "prior_pfs_months": b.prior_pfs,
+            "prior_gbq": b.prior,
+            "planned_gbq": b.planned,
+            "cumulative_gbq": [
+                F.cumulative_gbq(pg, pl, ln)
+                for pg, pl, ln in zip(b.prior, b.planned, lines, strict=True)
+            ],
+            "new_type": b.type >= _NEW_TYPE_BASE,
+            "extrapolation": ["; ".join(notes) for notes in b.notes],
+            "extrapolation_notes": [list(notes) for notes in b.notes],
+        }
         arrays = {
             "survival": np.stack(S_all),
             f"median_{e}_months": np.stack(med_all),
@@ -1230,22 +1229,21 @@ class Predictor:
         if tox_all:
             arrays["p_grade3plus"] = np.stack(tox_all)
             coords["cell_line"] = [*vocab.CELL_LINES, "any"]
-        prior_share = pd.DataFrame(share_rows)
-        prior_share["cell_line"] = prior_share["cell_line"].astype("string")
-        params = self.prior_parameters(centre)
-        _warn_prior(prior_share, params, n_pat, stacklevel=3)
+        params = self._prior_parameter_rows(centre)
+        _warn_prior(share_rows, params[0], n_pat, stacklevel=3)
         return Prediction(
-            patients=pdf,
-            summary=summary,
-            curve=pd.concat(curve_rows, ignore_index=True),
+            _labels=list(labels),
+            _inputs=inputs,
+            _summary=rows,
+            _curve=curve_rows,
+            _shares=share_rows,
+            _parameters=params,
             interval=iv,
             endpoint=e,
             arrays=arrays,
             coords=coords,
             centre=centre,
             centre_note=self.centre_note(centre),
-            prior_share=prior_share,
-            prior_parameters=params,
             family=self.family,
             laws=laws,
             chains=self.chains,
@@ -1493,10 +1491,9 @@ class Predictor:
             summary["prior_share"] = np.nan
         else:
             summary["prior_share"] = shares["share"].to_numpy(float) if len(shares) else 0.0
-        params = self.prior_parameters(centre)
         if len(shares):
             shares["cell_line"] = shares["cell_line"].astype("string")
-            _warn_prior(shares, params, 1, stacklevel=2)
+            _warn_prior(share_rows, self._prior_parameter_rows(centre)[0], 1, stacklevel=2)
         desc = iv.describe(curve_draws, axis=0)
         curve = pd.DataFrame({"t_months": tgrid, "median": desc["median"], "mean": desc["mean"],
                               lo: desc[lo], hi: desc[hi]})  # fmt: skip
@@ -1927,30 +1924,36 @@ def _share_rows(
     ]
 
 
-def _warn_prior(shares: pd.DataFrame, params: pd.DataFrame, n: int, stacklevel: int) -> None:
+def _warn_prior(
+    shares: Sequence[Mapping[str, Any]], params: Sequence[Mapping[str, Any]], n: int,
+    stacklevel: int,
+) -> None:  # fmt: skip
     """A :class:`~netbayes.predict.share.PriorDominatedWarning` per answer whose prior share
     is above :data:`~netbayes.predict.share.MOSTLY_PRIOR` (one patient), or per kind of answer
-    with the number of patients and the first one's message (several)."""
-    if shares.empty:
+    with the number of patients and the first one's message (several). ``shares`` and
+    ``params`` are the rows of :attr:`Prediction.prior_share` and
+    :meth:`Predictor.prior_parameters`."""
+    if not shares:
         return
     elements = {
-        r.parameter: sh.ParameterElement(r.model, r.parameter, r.prior, r.kind, r.prior_sd,
-                                         r.posterior_sd)
-        for r in params.itertuples()
+        r["parameter"]: sh.ParameterElement(r["model"], r["parameter"], r["prior"], r["kind"],
+                                            r["prior_sd"], r["posterior_sd"])
+        for r in params
     }  # fmt: skip
-    hot = shares[shares["share"] > sh.MOSTLY_PRIOR]
     seen: dict[str, list[Any]] = {}
-    for r in hot.itertuples():
-        what = _answer_name(r.quantity, r.t_months, r.cell_line)
-        model = "toxicity" if r.quantity.startswith("p_grade3plus") else "survival"
+    for r in shares:
+        if not r["share"] > sh.MOSTLY_PRIOR:
+            continue
+        what = _answer_name(r["quantity"], r["t_months"], r["cell_line"])
+        model = "toxicity" if r["quantity"].startswith("p_grade3plus") else "survival"
         els = {k: v for k, v in elements.items() if v.model == model}
-        msg = sh.warning_text(f"{what} ({r.scale} scale)", r.share, r.parameters, els)
+        msg = sh.warning_text(f"{what} ({r['scale']} scale)", r["share"], r["parameters"], els)
         if n == 1:
             warnings.warn(msg, sh.PriorDominatedWarning, stacklevel=stacklevel + 1)
         elif what in seen:
             seen[what][0] += 1
         else:
-            seen[what] = [1, r.patient, msg]
+            seen[what] = [1, r["patient"], msg]
     for count, lab, msg in seen.values():
         who = f"{count} of {n} patients, e.g. patient {lab!r}" if count > 1 else f"patient {lab!r}"
         warnings.warn(f"{who}: {msg}", sh.PriorDominatedWarning, stacklevel=stacklevel + 1)

@@ -10,13 +10,18 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from netbayes._lazy import LazyModule
 from netbayes.intervals import Interval
 from netbayes.predict.outputs import Law, LawOutputs
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 
 __all__ = ["CohortPrediction", "Estimate", "Prediction"]
@@ -24,6 +29,44 @@ __all__ = ["CohortPrediction", "Estimate", "Prediction"]
 
 def _describe(interval: Interval, draws: np.ndarray) -> dict[str, float]:
     return {k: float(v) for k, v in interval.describe(np.asarray(draws, float)).items()}
+
+
+def _missing(v: Any) -> bool:
+    """None or a float NaN (what pandas shows as missing in a float column)."""
+    return v is None or (isinstance(v, (float, np.floating)) and bool(np.isnan(v)))
+
+
+def _text(v: Any) -> str:
+    """A cell of a pandas ``string`` column as ``astype(str)`` gives it (None is ``<NA>``)."""
+    return "<NA>" if v is None else str(v)
+
+
+SUMMARY_COLUMNS = ("patient", "quantity", "t_months", "cell_line", "unit", "median", "mean")
+"""The leading columns of a prediction's summary; the interval's bounds follow."""
+
+
+def summary_frame(rows: list[dict[str, Any]], interval: Interval) -> pd.DataFrame:
+    """The summary table of a prediction from its rows (``cell_line`` a ``string`` column)."""
+    lo, hi = interval.columns
+    out = pd.DataFrame(rows)[[*SUMMARY_COLUMNS, lo, hi]]
+    out["cell_line"] = out["cell_line"].astype("string")
+    return out
+
+
+def share_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The prior-share table of a prediction from its rows (``cell_line`` a ``string``
+    column)."""
+    out = pd.DataFrame(rows)
+    out["cell_line"] = out["cell_line"].astype("string")
+    return out
+
+
+def parameter_frame(rows: list[dict[str, Any]], sources: Mapping[str, str]) -> pd.DataFrame:
+    """The prior-parameters table (:meth:`Predictor.prior_parameters`) from its rows, the
+    source of each model's priors in ``attrs["prior_source"]``."""
+    out = pd.DataFrame(rows)
+    out.attrs["prior_source"] = dict(sources)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,21 +151,57 @@ class Prediction(LawOutputs):
         components), behind :meth:`survival`, :meth:`rmst` and the other law summaries.
     """
 
-    patients: pd.DataFrame
-    summary: pd.DataFrame
-    curve: pd.DataFrame
     interval: Interval
     endpoint: str
     arrays: dict[str, np.ndarray] = field(repr=False)
     coords: dict[str, Any] = field(repr=False)
     centre: str = "new"
     centre_note: str = ""
-    prior_share: pd.DataFrame | None = None
-    prior_parameters: pd.DataFrame | None = None
     family: Any = None
     laws: dict[Any, Law] = field(default_factory=dict, repr=False)
     chains: int = 1
     tox_chains: int = 1
+    # the tables as plain records; the data frames above are made from them on first access,
+    # so that a prediction that prints (``netbayes predict``) never imports pandas
+    _labels: list[Any] = field(default_factory=list, repr=False)
+    _inputs: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    _summary: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _curve: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _shares: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _parameters: tuple[list[dict[str, Any]], dict[str, str]] | None = field(
+        default=None, repr=False
+    )
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """The validated inputs, one row per patient (see the class docstring)."""
+        return pd.DataFrame(self._inputs, index=pd.Index(self._labels, name="patient"))
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """The tidy table of every answer (see the class docstring)."""
+        return summary_frame(self._summary, self.interval)
+
+    @cached_property
+    def curve(self) -> pd.DataFrame:
+        """:math:`S(t)` on the time grid (see the class docstring)."""
+        return pd.concat([pd.DataFrame(c) for c in self._curve], ignore_index=True)
+
+    @cached_property
+    def prior_share(self) -> pd.DataFrame | None:
+        """The prior share of every answer (see the class docstring)."""
+        return None if self._shares is None else share_frame(self._shares)
+
+    @cached_property
+    def prior_parameters(self) -> pd.DataFrame | None:
+        """The parameters behind the answers (see the class docstring)."""
+        return None if self._parameters is None else parameter_frame(*self._parameters)
+
+    def _input(self, patient: Any = None) -> dict[str, Any]:
+        """The validated inputs of ``patient`` (default: the first), as :attr:`patients` has
+        them: column name to value."""
+        i = self._labels.index(self._patient_id(patient))
+        return {k: v[i] for k, v in self._inputs.items()}
 
     def _law_units(self) -> dict[Any, Law]:
         if not self.laws or self.family is None:
@@ -159,16 +238,16 @@ class Prediction(LawOutputs):
                           attrs={"endpoint": e, "interval": self.interval.text})  # fmt: skip
 
     def _patient_id(self, patient: Any) -> Any:
-        pid = self.patients.index[0] if patient is None else patient
-        if pid not in self.patients.index:
-            raise KeyError(f"patient {pid!r} not found; patients: {list(self.patients.index)}")
+        pid = self._labels[0] if patient is None else patient
+        if pid not in self._labels:
+            raise KeyError(f"patient {pid!r} not found; patients: {list(self._labels)}")
         return pid
 
-    def _estimates(self, quantity: str, patient: Any) -> pd.DataFrame:
-        s = self.summary
-        return s[(s["patient"] == self._patient_id(patient)) & (s["quantity"] == quantity)]
+    def _estimates(self, quantity: str, patient: Any) -> list[dict[str, Any]]:
+        pid = self._patient_id(patient)
+        return [r for r in self._summary if r["patient"] == pid and r["quantity"] == quantity]
 
-    def _estimate(self, row: pd.Series) -> Estimate:
+    def _estimate(self, row: Mapping[str, Any]) -> Estimate:
         lo, hi = self.interval.columns
         return Estimate(
             str(row["quantity"]),
@@ -182,12 +261,12 @@ class Prediction(LawOutputs):
 
     def median(self, patient: Any = None) -> Estimate:
         """The median PFS (or OS) in months of ``patient`` (default: the first patient)."""
-        return self._estimate(self._estimates(f"median_{self.endpoint}", patient).iloc[0])
+        return self._estimate(self._estimates(f"median_{self.endpoint}", patient)[0])
 
     def event_free_times(self, patient: Any = None) -> tuple[float, ...]:
         """The times (months) at which :meth:`p_event_free` was predicted."""
         rows = self._estimates(f"p_{self.endpoint}_gt", patient)
-        return tuple(float(t) for t in rows["t_months"])
+        return tuple(float(r["t_months"]) for r in rows)
 
     def p_event_free(self, t: float, patient: Any = None) -> Estimate:
         """P(PFS > t) (or OS > t) of ``patient`` at a predicted time ``t`` (months).
@@ -198,17 +277,17 @@ class Prediction(LawOutputs):
             If ``t`` is not one of :meth:`event_free_times` (ask for it with ``times=``).
         """
         rows = self._estimates(f"p_{self.endpoint}_gt", patient)
-        hit = rows[np.isclose(rows["t_months"].to_numpy(float), float(t))]
-        if hit.empty:
+        hit = [r for r in rows if np.isclose(float(r["t_months"]), float(t))]
+        if not hit:
+            times = ", ".join(f"{r['t_months']:g}" for r in rows)
             raise KeyError(
-                f"t={t!r} was not predicted; predicted times: "
-                f"{', '.join(f'{x:g}' for x in rows['t_months'])} (pass times=[...])"
+                f"t={t!r} was not predicted; predicted times: {times} (pass times=[...])"
             )
-        return self._estimate(hit.iloc[0])
+        return self._estimate(hit[0])
 
     def cell_lines(self, patient: Any = None) -> tuple[str, ...]:
         """The cell lines with a grade >= III risk (empty without a toxicity posterior)."""
-        return tuple(str(c) for c in self._estimates("p_grade3plus", patient)["cell_line"])
+        return tuple(str(r["cell_line"]) for r in self._estimates("p_grade3plus", patient))
 
     def p_grade3plus(self, cell_line: str = "any", patient: Any = None) -> Estimate:
         """P(grade >= III) of ``cell_line`` (``"any"``: any of the three) for ``patient``.
@@ -219,15 +298,15 @@ class Prediction(LawOutputs):
             If the prediction has no toxicity posterior, or ``cell_line`` is not a cell line.
         """
         rows = self._estimates("p_grade3plus", patient)
-        if rows.empty:
+        if not rows:
             raise ValueError("this prediction has no toxicity posterior (no grade >= III risks)")
-        hit = rows[rows["cell_line"].astype(str) == cell_line]
-        if hit.empty:
+        hit = [r for r in rows if str(r["cell_line"]) == cell_line]
+        if not hit:
             raise ValueError(
                 f"cell_line={cell_line!r} is not allowed; expected one of "
-                f"{', '.join(map(str, rows['cell_line']))}"
+                f"{', '.join(str(r['cell_line']) for r in rows)}"
             )
-        return self._estimate(hit.iloc[0])
+        return self._estimate(hit[0])
 
     def sentence(self, patient: Any = None, digits: int = 1) -> str:
         """A results sentence for the median, e.g. ``"median PFS after R-PRRT 14.2 months
@@ -242,7 +321,7 @@ class Prediction(LawOutputs):
         """
         pid = self._patient_id(patient)
         med = self.median(pid)
-        line = self.patients.loc[pid, "line"]
+        line = self._input(pid)["line"]
         what = f"median {self.endpoint.upper()} after {line}"
         return self.interval.sentence(
             what, med.median, med.lower, med.upper, unit="months", digits=digits
@@ -258,12 +337,13 @@ class Prediction(LawOutputs):
             "interval": {"kind": self.interval.kind, "prob": self.interval.prob},
             "patients": [],
         }
-        for pid, prow in self.patients.iterrows():
+        for pid in self._labels:
+            prow = self._input(pid)
             out["patients"].append(
                 {
                     "patient": pid if isinstance(pid, (int, str)) else str(pid),
                     "input": {
-                        k: (None if pd.isna(prow[k]) else prow[k])
+                        k: (None if _missing(prow[k]) else prow[k])
                         for k in ("tumour_type", "line", "prior_pfs_months", "prior_gbq")
                     }
                     | {"planned_gbq": float(prow["planned_gbq"])},
@@ -279,25 +359,26 @@ class Prediction(LawOutputs):
                     ),
                 }
             )
-            if self.prior_share is not None:
+            if self._shares is not None:
                 out["patients"][-1]["prior_share"] = self._share_dict(pid)
-        if self.prior_parameters is not None:
+        if self._parameters is not None:
             from netbayes.predict.share import MOSTLY_PRIOR, PRIOR_DOMINATED_RATIO
 
-            pp = self.prior_parameters
+            rows, sources = self._parameters
             out["prior_share"] = {
                 "sd_ratio_threshold": PRIOR_DOMINATED_RATIO,
                 "warn_above": MOSTLY_PRIOR,
-                "prior_source": dict(pp.attrs.get("prior_source", {})),
+                "prior_source": dict(sources),
                 "prior_dominated": [
                     {
-                        "model": r.model,
-                        "parameter": r.parameter,
-                        "prior": r.prior,
-                        "kind": r.kind,
-                        "sd_ratio": float(r.sd_ratio),
+                        "model": r["model"],
+                        "parameter": r["parameter"],
+                        "prior": r["prior"],
+                        "kind": r["kind"],
+                        "sd_ratio": float(r["sd_ratio"]),
                     }
-                    for r in pp[pp["prior_dominated"]].itertuples()
+                    for r in rows
+                    if r["prior_dominated"]
                 ],
             }
         return out
@@ -312,38 +393,45 @@ class Prediction(LawOutputs):
         KeyError
             No such answer (the message lists the answers there are).
         """
-        if self.prior_share is None:
+        if self._shares is None:
             raise KeyError("this prediction has no prior share")
-        s = self.prior_share
-        hit = s[(s["patient"] == self._patient_id(patient)) & (s["quantity"] == quantity)]
+        pid = self._patient_id(patient)
+        hit = [r for r in self._shares if r["patient"] == pid and r["quantity"] == quantity]
         for k, v in where.items():
-            col = hit[k].to_numpy(float) if k == "t_months" else hit[k].astype(str).to_numpy()
-            hit = hit[np.isclose(col, float(v))] if k == "t_months" else hit[col == str(v)]
+            if k == "t_months":
+                hit = [r for r in hit if np.isclose(float(r[k]), float(v))]
+            else:
+                hit = [r for r in hit if _text(r.get(k)) == str(v)]
         if len(hit) != 1:
-            have = sorted({str(q) for q in s["quantity"]})
+            have = sorted({str(r["quantity"]) for r in self._shares})
             raise KeyError(
                 f"no single answer quantity={quantity!r} {where}; quantities: {', '.join(have)} "
                 "(p_*_gt takes t_months=, p_grade3plus cell_line=)"
             )
-        return float(hit["share"].iloc[0])
+        return float(hit[0]["share"])
+
+    def _share_records(self) -> list[dict[str, Any]]:
+        """The rows of :attr:`prior_share` as dictionaries (empty without a prior share)."""
+        return [dict(r) for r in self._shares or ()]
 
     def _share_dict(self, pid: Any) -> dict[str, Any]:
         """The ``prior_share`` entry of a patient in :meth:`to_dict`."""
-        assert self.prior_share is not None
-        s = self.prior_share[self.prior_share["patient"] == pid]
+        assert self._shares is not None
         e = self.endpoint
 
-        def one(r: Any) -> dict[str, Any]:
-            return {"share": float(r.share), "scale": r.scale,
-                    "parameters": {k: float(v) for k, v in r.parameters.items()}}  # fmt: skip
+        def one(r: Mapping[str, Any]) -> dict[str, Any]:
+            return {"share": float(r["share"]), "scale": r["scale"],
+                    "parameters": {k: float(v) for k, v in r["parameters"].items()}}  # fmt: skip
 
         out: dict[str, Any] = {}
-        for r in s.itertuples():
-            if r.quantity == f"p_{e}_gt":
-                out.setdefault("p_event_free", []).append({"t_months": float(r.t_months),
+        for r in self._shares:
+            if r["patient"] != pid:
+                continue
+            if r["quantity"] == f"p_{e}_gt":
+                out.setdefault("p_event_free", []).append({"t_months": float(r["t_months"]),
                                                            **one(r)})  # fmt: skip
-            elif r.quantity == "p_grade3plus":
-                out.setdefault(r.quantity, {})[str(r.cell_line)] = one(r)
+            elif r["quantity"] == "p_grade3plus":
+                out.setdefault(r["quantity"], {})[_text(r["cell_line"])] = one(r)
             else:
                 out["median_months"] = one(r)
         return out

@@ -1,0 +1,149 @@
+"""The disk cache of the calibrated ranges, and the prediction path it keeps free of pandas."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netbayes.calibration import _calibrated_ranges, calibrated_ranges
+from netbayes.calibration import ranges_cache as rc
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(rc.ENV_VAR, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def counted():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return _calibrated_ranges()
+
+    return compute, calls
+
+
+def test_read_back_equals_the_computed_ranges_exactly(cache):
+    compute, calls = counted()
+    first = rc.cached_ranges(compute)
+    second = rc.cached_ranges(compute)
+    assert len(calls) == 1  # the second came from the file
+    assert second == first == _calibrated_ranges() == calibrated_ranges()
+    # tuples come back as tuples, floats as the same floats
+    assert isinstance(second["cumulative_gbq"], tuple)
+    assert isinstance(second["planned_gbq"]["R-PRRT"], tuple)
+    assert repr(second) == repr(first)
+    files = list(cache.glob("calibrated-ranges-*.json"))
+    assert len(files) == 1
+    assert json.loads(files[0].read_text())["key"] == rc._key()
+    assert not list(cache.glob(".*.tmp"))  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        json.dumps({"key": "0" * 64, "ranges": {}}),  # another key
+        None,  # the right key, ranges that fail check_calibration
+    ],
+)
+def test_a_bad_file_is_ignored_and_rewritten(cache, content):
+    compute, calls = counted()
+    rc.cached_ranges(compute)
+    (path,) = cache.glob("calibrated-ranges-*.json")
+    if content is None:
+        doc = json.loads(path.read_text())
+        doc["ranges"]["cumulative_gbq"] = [60.5, 26.3]  # lower > upper
+        content = json.dumps(doc)
+    path.write_text(content)
+    assert rc.cached_ranges(compute) == _calibrated_ranges()
+    assert len(calls) == 2
+    assert rc.cached_ranges(compute) == _calibrated_ranges()
+    assert len(calls) == 2  # rewritten: read back the third time
+
+
+def test_an_unwritable_folder_means_no_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv(rc.ENV_VAR, str(blocker / "cache"))  # a folder under a file
+    compute, calls = counted()
+    assert rc.cached_ranges(compute) == _calibrated_ranges()
+    assert rc.cached_ranges(compute) == _calibrated_ranges()
+    assert len(calls) == 2
+
+
+def test_the_key_follows_the_data(tmp_path, monkeypatch):
+    from netbayes import data
+
+    copy = tmp_path / "data"
+    shutil.copytree(data.data_dir(), copy)
+    monkeypatch.setattr(data, "data_dir", lambda: copy)
+    before = rc._key()
+    f = copy / "rotterdam_doses.csv"
+    f.write_bytes(f.read_bytes() + b"\n")
+    assert rc._key() != before
+
+
+def test_cache_folder_precedence(tmp_path, monkeypatch):
+    monkeypatch.setenv(rc.ENV_VAR, str(tmp_path / "a"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "b"))
+    assert rc.cache_dir() == tmp_path / "a"
+    monkeypatch.delenv(rc.ENV_VAR)
+    assert rc.cache_dir() == tmp_path / "b" / "netbayes"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert rc.cache_dir() == Path(str(tmp_path / "home")) / ".cache" / "netbayes"
+
+
+MAIN = [
+    "predict", "--tumour-type", "midgut", "--line", "R-PRRT", "--prior-pfs", "30",
+    "--prior-gbq", "29.9", "--planned-gbq", "14.9",
+]  # fmt: skip
+PROBE = """
+import contextlib, io, sys
+from netbayes.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    main(sys.argv[1:])
+loaded = sorted(m for m in ("pandas", "scipy", "xarray", "pymc", "pytensor") if m in sys.modules)
+print(repr(loaded))
+print(out.getvalue(), end="")
+"""
+
+
+def test_netbayes_predict_loads_neither_pandas_nor_scipy(tmp_path):
+    """The README's command: the first run on a machine computes the ranges (pandas), every
+    later one reads them, and prints the same."""
+    env = {**os.environ, rc.ENV_VAR: str(tmp_path / "cache")}
+    cmd = [sys.executable, "-c", PROBE, *MAIN]
+    runs = [
+        subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=True)
+        for _ in range(2)
+    ]
+    first, second = (r.stdout.split("\n", 1) for r in runs)
+    assert first[0] == "['pandas']"  # the tables read once, for the cache
+    assert second[0] == "[]"
+    assert second[1] == first[1]
+    assert "Median PFS, months" in second[1]
+
+
+def test_lazy_module_imports_on_first_use(monkeypatch):
+    from netbayes._lazy import LazyModule, loaded
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    lazy = LazyModule("colorsys")
+    assert "not imported yet" in repr(lazy)
+    assert loaded("colorsys") is None
+    assert lazy.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    assert loaded("colorsys") is sys.modules["colorsys"]
+    assert "(imported)" in repr(lazy)
+    with pytest.raises(AttributeError):
+        lazy.no_such_function  # noqa: B018
