@@ -424,7 +424,8 @@ def _markdown(res: dict[str, Any]) -> str:
         "",
     ]
     if res.get("runs"):
-        lines[-1:] = [
+        lines[-3:] = [
+            f"Machine: {m['cpu_count']} cores, {m['platform']}, Python {m['python']}.",
             "",
             "The sections come from these runs (each measured base and new in one command):",
             "",
@@ -571,7 +572,7 @@ def _merged(old: dict[str, Any], new: dict[str, Any], sections: tuple[str, ...])
                  "sections": list(sections)})  # fmt: skip
     out = {k: v for k, v in old.items() if k != "runs"}
     out.update({k: v for k, v in new.items() if k in sections})
-    out["date"], out["runs"] = new["date"], runs
+    out["date"], out["machine"], out["runs"] = new["date"], new["machine"], runs
     return out
 
 
