@@ -119,18 +119,18 @@ def ndtr(x: ArrayLike, out: NDArray[np.float64] | None = None) -> NDArray[np.flo
         e = min(flat.size, s + _BLOCK)
         m = e - s
         k, h, t, acc = kb[:m], hb[:m], tb[:m], ab[:m]
-        np.clip(flat[s:e], -_EDGE, _EDGE, out=h)
-        np.nan_to_num(h, copy=False, nan=0.0)  # NaN put back below
+        np.fmax(flat[s:e], -_EDGE, out=h)  # fmax and fmin: NaN becomes an edge, put back below
+        np.fmin(h, _EDGE, out=h)
         np.multiply(h, 1.0 / _STEP, out=t)
         np.rint(t, out=t)
         k[...] = t
         t *= _STEP
         h -= t
         k += offset
-        coef[_TERMS].take(k, out=acc)
+        coef[_TERMS].take(k, out=acc, mode="clip")  # k is in range: no bounds check needed
         for n in range(_TERMS - 1, -1, -1):
             acc *= h
-            coef[n].take(k, out=t)
+            coef[n].take(k, out=t, mode="clip")
             acc += t
         dest[s:e] = acc
     if low_v is not None:

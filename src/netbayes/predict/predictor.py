@@ -22,6 +22,7 @@ from netbayes.formulas import survival as F
 from netbayes.formulas import toxicity as T
 from netbayes.formulas.study import CENTRES, study_draws, study_labels
 from netbayes.intervals import Interval, as_interval
+from netbayes.normal import ndtr
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -1055,10 +1056,6 @@ class Predictor:
         if table.max_error > _ANY_LINE_TOLERANCE:  # pragma: no cover - guarded by the bound
             raise RuntimeError(f"any-line risk table error bound {table.max_error:.2g} too large")
         out = np.empty((U, 4, 4))
-        # SciPy's normal CDF here, in C: about twice as fast as netbayes.normal's on a batch's
-        # patients x draws, and its 0.25 s import is nothing beside a batch; the two agree to
-        # 2.3e-16 (tests/test_normal.py), far inside the batch's agreement with single patients
-        from scipy.special import ndtr as ndtr_c
 
         n_work = max(1, min(threads, -(-U // chunk)))
         work = [np.empty((min(chunk, U), 4, S)) for _ in range(n_work)]  # one per thread
@@ -1070,7 +1067,7 @@ class Predictor:
                 eta = _toxicity_eta(th, vocab.LINES[int(part[a, 0])], part[a:z, 1], part[a:z, 2])
                 for j in range(c3.shape[1]):  # as formulas.toxicity.grade3_risk:
                     v = buf[a:z, j]  # -(c - eta) is exactly eta - c
-                    ndtr_c(np.divide(np.subtract(eta, c3[:, j], out=v), scale, out=v), out=v)
+                    ndtr(np.divide(np.subtract(eta, c3[:, j], out=v), scale, out=v), out=v)
                 buf[a:z, 3] = table(eta)
             if var is not None:
                 var[c0 : c0 + len(part)] = sh.transform(buf, "probability").var(axis=-1)
