@@ -51,7 +51,7 @@ def test_read_back_equals_the_computed_ranges_exactly(cache):
     "content",
     [
         "not json",
-        json.dumps({"key": "0" * 64, "ranges": {}}),  # another key
+        json.dumps({"key": "0" * 64, "value": {}}),  # another key
         None,  # the right key, ranges that fail check_calibration
     ],
 )
@@ -61,13 +61,33 @@ def test_a_bad_file_is_ignored_and_rewritten(cache, content):
     (path,) = cache.glob("calibrated-ranges-*.json")
     if content is None:
         doc = json.loads(path.read_text())
-        doc["ranges"]["cumulative_gbq"] = [60.5, 26.3]  # lower > upper
+        doc["value"]["cumulative_gbq"] = [60.5, 26.3]  # lower > upper
         content = json.dumps(doc)
     path.write_text(content)
     assert rc.cached_ranges(compute) == _calibrated_ranges()
     assert len(calls) == 2
     assert rc.cached_ranges(compute) == _calibrated_ranges()
     assert len(calls) == 2  # rewritten: read back the third time
+
+
+def test_the_os_link_share_is_cached_exactly(cache):
+    from netbayes.calibration import pfs_share_of_os, survival_calibration
+    from netbayes.models.survival import BETA_X_PFS_POSTERIOR, _os_beta_x_prior, os_beta_x_prior
+
+    want = pfs_share_of_os(survival_calibration("os"))
+    assert want == pytest.approx(14.6 / 26.2, abs=1e-12)  # Table 5, all tumours, R-PRRT
+    calls = []
+    for _ in range(2):
+        got = rc.cached_share(lambda: calls.append(1) or want)
+        assert got == want and isinstance(got, float)
+    assert len(calls) == 1
+    (path,) = cache.glob("rprrt-pfs-share-of-os-*.json")
+    path.write_text(json.dumps({"key": rc._key(), "value": 1.5}))  # not a share: recomputed
+    assert rc.cached_share(lambda: calls.append(1) or want) == want and len(calls) == 2
+    # the default link prior (through the cache) is the one computed from the tables
+    link = os_beta_x_prior()
+    assert link == _os_beta_x_prior(BETA_X_PFS_POSTERIOR, survival_calibration("os"))
+    assert (link.mu, link.sigma) == (0.452, 0.153)
 
 
 def test_an_unwritable_folder_means_no_cache(tmp_path, monkeypatch):
@@ -119,11 +139,12 @@ print(out.getvalue(), end="")
 """
 
 
-def test_netbayes_predict_loads_neither_pandas_nor_scipy(tmp_path):
-    """The README's command: the first run on a machine computes the ranges (pandas), every
-    later one reads them, and prints the same."""
+@pytest.mark.parametrize("extra", [[], ["--endpoint", "os"]], ids=["pfs", "os"])
+def test_netbayes_predict_loads_neither_pandas_nor_scipy(tmp_path, extra):
+    """The README's command (and its OS twin): the first run on a machine computes the cached
+    values (pandas), every later one reads them, and prints the same."""
     env = {**os.environ, rc.ENV_VAR: str(tmp_path / "cache")}
-    cmd = [sys.executable, "-c", PROBE, *MAIN]
+    cmd = [sys.executable, "-c", PROBE, *MAIN, *extra]
     runs = [
         subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=True)
         for _ in range(2)
@@ -132,7 +153,7 @@ def test_netbayes_predict_loads_neither_pandas_nor_scipy(tmp_path):
     assert first[0] == "['pandas']"  # the tables read once, for the cache
     assert second[0] == "[]"
     assert second[1] == first[1]
-    assert "Median PFS, months" in second[1]
+    assert ("Median OS, months" if extra else "Median PFS, months") in second[1]
 
 
 def test_lazy_module_imports_on_first_use(monkeypatch):

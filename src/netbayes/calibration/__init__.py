@@ -31,7 +31,7 @@ from netbayes.calibration.published import (
     load_published,
 )
 from netbayes.calibration.ranges import CALIBRATION_KEYS, check_calibration
-from netbayes.calibration.ranges_cache import cached_ranges
+from netbayes.calibration.ranges_cache import cached_ranges, cached_share
 
 __all__ = [
     "CALIBRATION_KEYS",
@@ -47,6 +47,8 @@ __all__ = [
     "check_new_studies",
     "default_activities",
     "load_published",
+    "pfs_share_of_os",
+    "rprrt_pfs_share_of_os",
     "survival_calibration",
     "toxicity_calibration",
     "type_weight_rows",
@@ -109,6 +111,35 @@ def default_activities(line: str) -> tuple[float, float]:
     if line == "R-PRRT":
         return in_phase["I-PRRT"], in_phase["R-PRRT"]
     return act["cumulative_after_r"], in_phase["RR-PRRT"]
+
+
+@cache
+def rprrt_pfs_share_of_os() -> float:
+    """Median PFS / median OS after R-PRRT, all tumour types (Rotterdam Table 5: 14.6 / 26.2),
+    the input of the OS model's linked ``beta_x`` prior (``os_beta_x_prior``); computed once
+    per version of the data, then read from the disk cache (:mod:`.ranges_cache`)."""
+    return cached_share(lambda: pfs_share_of_os(survival_calibration("os")))
+
+
+def pfs_share_of_os(cal: SurvivalCalibration) -> float:
+    """Median PFS / median OS of the all-tumour R-PRRT retreatment rows of ``cal``.
+
+    Raises
+    ------
+    ValueError
+        If the share is not in (0, 1).
+    """
+
+    def all_rprrt(ep: str) -> float:
+        t = cal.summaries[ep]
+        row = t[(t["tumour_type"] == "all") & (t["line"] == "R-PRRT")
+                & (t["group"] == "retreatment")]  # fmt: skip
+        return float(row["median_months"].iloc[0])
+
+    share = all_rprrt("pfs") / all_rprrt("os")
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"PFS share of OS after R-PRRT {share:.3g} is not in (0, 1)")
+    return share
 
 
 def survival_calibration(endpoint: str = "pfs") -> SurvivalCalibration:

@@ -1,9 +1,12 @@
-"""A content-keyed disk cache of :func:`netbayes.calibration.calibrated_ranges`.
+"""A content-keyed disk cache of the few values prediction derives from the data tables.
 
-Loading a saved posterior compares its card's calibrated ranges with the packaged data's; those
-come from the data tables, and reading them needs pandas, whose import alone costs more than a
-whole ``netbayes predict``. The ranges are therefore computed once per version of the data and
-of the code that derives them, and kept in a small JSON file:
+Loading a saved posterior compares its card's calibrated ranges
+(:func:`netbayes.calibration.calibrated_ranges`) with the packaged data's, and the OS model's
+default ``beta_x`` prior is linked to the PFS share of OS after R-PRRT
+(:func:`netbayes.calibration.rprrt_pfs_share_of_os`); both come from the data tables, and
+reading them needs pandas, whose import alone costs more than a whole ``netbayes predict``.
+They are therefore computed once per version of the data and of the code that derives them,
+and kept in small JSON files:
 
 * **Where**: ``$NETBAYES_CACHE_DIR``, else ``$XDG_CACHE_HOME/netbayes``, else
   ``~/.cache/netbayes``; a folder that cannot be made or written only means no cache (the
@@ -15,8 +18,8 @@ of the code that derives them, and kept in a small JSON file:
   :func:`netbayes.calibration.ranges.check_calibration` is ignored and rewritten. Writes are
   atomic (temporary file, then ``os.replace``).
 
-The file holds the dictionary with tuples written as JSON lists; the ranges hold no lists, so
-every list read back is a tuple again and the value equals the computed one exactly (floats
+A file holds the value with tuples written as JSON lists; the values hold no lists, so every
+list read back is a tuple again and the value equals the computed one exactly (floats
 round-trip through JSON).
 """
 
@@ -32,7 +35,7 @@ from typing import Any
 
 from netbayes.calibration.ranges import check_calibration
 
-__all__ = ["ENV_VAR", "cache_dir", "cached_ranges"]
+__all__ = ["ENV_VAR", "cache_dir", "cached", "cached_ranges", "cached_share"]
 
 ENV_VAR = "NETBAYES_CACHE_DIR"
 """The environment variable naming the cache folder."""
@@ -82,50 +85,71 @@ def _tuples(obj: Any) -> Any:
     return obj
 
 
-def _read(path: Path, key: str) -> dict[str, Any] | None:
+def _read(path: Path, key: str, check: Callable[[Any], None]) -> Any:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or doc.get("key") != key:
             return None
-        ranges = _tuples(doc["ranges"])
-        check_calibration(ranges)
+        value = _tuples(doc["value"])
+        check(value)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return ranges
+    return value
 
 
-def _write(path: Path, key: str, ranges: dict[str, Any]) -> None:
+def _write(path: Path, key: str, value: Any) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"key": key, "ranges": ranges}, fh, allow_nan=False)
+                json.dump({"key": key, "value": value}, fh, allow_nan=False)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
     except (OSError, ValueError, TypeError):
-        pass  # no cache: the ranges are computed again next time
+        pass  # no cache: the value is computed again next time
 
 
-def cached_ranges(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The calibrated ranges from the cache, or ``compute()`` written to it.
+def cached(name: str, compute: Callable[[], Any], check: Callable[[Any], None]) -> Any:
+    """A value derived from the data tables, from the cache or ``compute()`` written to it.
 
     Parameters
     ----------
+    name : str
+        The value's file name stem (``calibrated-ranges``).
     compute : callable
-        Computes the ranges from the data tables.
+        Computes the value from the tables: JSON numbers, strings, dicts with string keys and
+        tuples (no lists).
+    check : callable
+        Raises ValueError for a value read back that is not well formed.
 
     Returns
     -------
-    dict
+    object
         Equal to ``compute()``.
     """
     key = _key()
-    path = cache_dir() / f"calibrated-ranges-{key[:32]}.json"
-    ranges = _read(path, key)
-    if ranges is None:
-        ranges = compute()
-        _write(path, key, ranges)
-    return ranges
+    path = cache_dir() / f"{name}-{key[:32]}.json"
+    value = _read(path, key, check)
+    if value is None:
+        value = compute()
+        _write(path, key, value)
+    return value
+
+
+def cached_ranges(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """:func:`cached` for :func:`netbayes.calibration.calibrated_ranges` (checked with
+    :func:`~netbayes.calibration.ranges.check_calibration`)."""
+    return cached("calibrated-ranges", compute, check_calibration)
+
+
+def _check_share(value: Any) -> None:
+    if not (isinstance(value, float) and 0.0 < value < 1.0):
+        raise ValueError(f"{value!r} is not a share in (0, 1)")
+
+
+def cached_share(compute: Callable[[], float]) -> float:
+    """:func:`cached` for :func:`netbayes.calibration.rprrt_pfs_share_of_os`."""
+    return cached("rprrt-pfs-share-of-os", compute, _check_share)

@@ -126,6 +126,8 @@ from netbayes._lazy import LazyModule
 from netbayes.calibration import (
     SurvivalCalibration,
     default_activities,
+    pfs_share_of_os,
+    rprrt_pfs_share_of_os,
     survival_calibration,
     type_weight_rows,
 )
@@ -338,22 +340,17 @@ def os_beta_x_prior(
 
 @functools.cache
 def _os_beta_x_prior_default(pfs: tuple[float, float]) -> Prior:
-    """:func:`os_beta_x_prior` on the packaged calibration (read once)."""
-    return _os_beta_x_prior(pfs, survival_calibration("os"))
+    """:func:`os_beta_x_prior` on the packaged calibration (its share read once, cached)."""
+    return _linked_prior(pfs, rprrt_pfs_share_of_os())
 
 
 def _os_beta_x_prior(pfs: tuple[float, float], cal: SurvivalCalibration) -> Prior:
     """:func:`os_beta_x_prior` on the calibration ``cal``."""
+    return _linked_prior(pfs, pfs_share_of_os(cal))
 
-    def all_rprrt(ep: str) -> float:
-        t = cal.summaries[ep]
-        row = t[(t["tumour_type"] == "all") & (t["line"] == "R-PRRT")
-                & (t["group"] == "retreatment")]  # fmt: skip
-        return float(row["median_months"].iloc[0])
 
-    share = all_rprrt("pfs") / all_rprrt("os")
-    if not 0.0 < share < 1.0:
-        raise ValueError(f"PFS share of OS after R-PRRT {share:.3g} is not in (0, 1)")
+def _linked_prior(pfs: tuple[float, float], share: float) -> Prior:
+    """The linked prior from the PFS posterior ``pfs`` and the PFS share of OS."""
     m, sd = float(pfs[0]), float(pfs[1])
     ew, vw = (1.0 + share) / 2.0, (1.0 - share) ** 2 / 12.0
     return Prior.normal(
