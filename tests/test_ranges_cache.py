@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -168,3 +169,39 @@ def test_lazy_module_imports_on_first_use(monkeypatch):
     assert "(imported)" in repr(lazy)
     with pytest.raises(AttributeError):
         lazy.no_such_function  # noqa: B018
+
+
+def test_prediction_records_and_frames_agree():
+    """A Prediction keeps records and makes its data frames on first access: the accessors
+    (records) and the frames say the same, and to_dict gives plain Python values."""
+    import warnings
+
+    from netbayes.predict import Predictor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = Predictor.load("pfs").patient(
+            tumour_type="pancreatic", line="I-PRRT", planned_gbq=29.6, times=[6.0, 12.0]
+        )
+    s = pred.summary
+    med = s[s["quantity"] == "median_pfs"].iloc[0]
+    assert pred.median().median == med["median"] and pred.median().upper == med["eti95_upper"]
+    for t in pred.event_free_times():
+        row = s[(s["quantity"] == "p_pfs_gt") & (s["t_months"] == t)].iloc[0]
+        assert pred.p_event_free(t).lower == row["eti95_lower"]
+    assert list(pred.cell_lines()) == list(s[s["quantity"] == "p_grade3plus"]["cell_line"])
+    assert s["cell_line"].dtype == "string"
+    row, rec = pred.patients.iloc[0], pred._input()
+    assert set(rec) == set(row.index)
+    assert all(rec[k] == row[k] for k in rec if k != "prior_pfs_months")
+    assert math.isnan(rec["prior_pfs_months"]) and math.isnan(row["prior_pfs_months"])
+    inp = pred.to_dict()["patients"][0]["input"]
+    assert inp["prior_pfs_months"] is None  # I-PRRT: no prior PFS
+    assert {type(v) for k, v in inp.items() if k != "prior_pfs_months"} <= {str, float}
+    share = pred.prior_share
+    assert len(share) == len(pred._share_records())
+    for r in pred._share_records():
+        q, t, c = r["quantity"], r["t_months"], r["cell_line"]
+        where = {"t_months": t} if q.endswith("_gt") else {"cell_line": c} if c else {}
+        assert pred.prior_share_of(q, **where) == r["share"]
+    assert pred.prior_parameters.attrs["prior_source"]["survival"] == "the posterior's model card"

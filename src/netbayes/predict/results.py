@@ -201,7 +201,9 @@ class Prediction(LawOutputs):
         """The validated inputs of ``patient`` (default: the first), as :attr:`patients` has
         them: column name to value."""
         i = self._labels.index(self._patient_id(patient))
-        return {k: v[i] for k, v in self._inputs.items()}
+        # Python scalars, as a row of the mixed-type data frame gives them
+        return {k: v[i].item() if isinstance(v[i], np.generic) else v[i]
+                for k, v in self._inputs.items()}  # fmt: skip
 
     def _law_units(self) -> dict[Any, Law]:
         if not self.laws or self.family is None:
