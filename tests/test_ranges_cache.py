@@ -107,10 +107,14 @@ def test_the_key_follows_the_data(tmp_path, monkeypatch):
     copy = tmp_path / "data"
     shutil.copytree(data.data_dir(), copy)
     monkeypatch.setattr(data, "data_dir", lambda: copy)
+    rc._key.cache_clear()  # the key is computed once per process
     before = rc._key()
     f = copy / "rotterdam_doses.csv"
     f.write_bytes(f.read_bytes() + b"\n")
+    rc._key.cache_clear()
     assert rc._key() != before
+    monkeypatch.undo()
+    rc._key.cache_clear()
 
 
 def test_cache_folder_precedence(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ the prediction API's data-frame outputs) bind ``pd`` to a :class:`LazyModule` in
         pd = LazyModule("pandas")
 
 so pandas is imported the first time a data frame is made or read, and never by a prediction
-that makes none (``tests/test_cli.py`` checks the command's imports at run time).
+that makes none (``tests/test_ranges_cache.py`` checks the command's imports at run time).
 """
 
 from __future__ import annotations

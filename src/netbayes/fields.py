@@ -142,15 +142,14 @@ _TIME_TYPES = (
     np.datetime64,
     np.timedelta64,
 )
-"""Date and duration types; pandas' (``Timestamp``, ``Timedelta``, ``Period``) are added by
-:func:`_time_types` once pandas is loaded (a value cannot be one of them before)."""
+"""Date and duration types (pandas' ``Timestamp`` and ``Timedelta`` subclass ``datetime`` and
+``timedelta``); pandas' ``Period`` is added by :func:`_time_types` once pandas is loaded (a
+value cannot be one before)."""
 
 
 def _time_types() -> tuple[type, ...]:
     pandas = loaded("pandas")
-    if pandas is None:
-        return _TIME_TYPES
-    return (*_TIME_TYPES, pandas.Timestamp, pandas.Timedelta, pandas.Period)
+    return _TIME_TYPES if pandas is None else (*_TIME_TYPES, pandas.Period)
 
 
 # ----------------------------------------------------------------------------------------------

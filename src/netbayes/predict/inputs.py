@@ -17,9 +17,6 @@ from netbayes._lazy import LazyModule
 from netbayes.calibration import calibrated_ranges, check_calibration
 from netbayes.fields import MIN_PRIOR_PFS_MONTHS
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 if TYPE_CHECKING:
     import pandas as pd
 else:

@@ -37,12 +37,10 @@ from netbayes._lazy import LazyModule
 from netbayes.intervals import Interval, as_interval
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     import xarray as xr
 
     from netbayes.families import SurvivalFamily
-
-if TYPE_CHECKING:
-    import pandas as pd
 else:
     pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 

@@ -25,10 +25,13 @@ from netbayes.intervals import Interval, as_interval
 from netbayes.normal import ndtr
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     import xarray as xr
 
     from netbayes.fitting import FitResult
     from netbayes.store import StoredPosterior
+else:
+    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 from netbayes.predict import share as sh
 from netbayes.predict.evaluate import (
@@ -78,11 +81,6 @@ from netbayes.predict.results import (
     _describe,
     parameter_frame,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
-else:
-    pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
 __all__ = ["Predictor", "predict"]
 

@@ -16,10 +16,8 @@ from netbayes.intervals import Interval
 from netbayes.predict.outputs import Law, LawOutputs
 
 if TYPE_CHECKING:  # pragma: no cover
-    import xarray as xr
-
-if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 else:
     pd = LazyModule("pandas")  # imported on first use: not on the prediction path
 
