@@ -553,6 +553,33 @@ def test_plot_risk_writes_png_with_band_label(tmp_path, monkeypatch):
         tm.plot_risk(fit, None, ax=mine.subplots(1, 2))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [({}, ("nutpie", 0.98, "low_rank")),
+     ({"adaptation": "diag"}, ("nutpie", 0.98, "diag")),
+     ({"sampler": "pymc", "target_accept": 0.95}, ("pymc", 0.95, "diag"))],
+)  # fmt: skip
+def test_fit_passes_the_default_adaptation_with_nutpie_only(monkeypatch, kwargs, expected):
+    """nutpie's low-rank mass matrix by default (ADAPTATION); PyMC's NUTS, which has no
+    such option, gets its diagonal one; an explicit choice is passed on."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(model, **kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(tox, "sample", fake)
+    tm = ToxicityModel()
+    tm.model = object()  # no build: only the call is checked
+    with pytest.raises(Stop):
+        tm.fit(**kwargs)
+    assert (seen["sampler"], seen["target_accept"], seen["adaptation"]) == expected
+    assert tox.ADAPTATION == "low_rank" and tox.TARGET_ACCEPT == 0.98
+
+
 # ----------------------------------------------------------------------------------------------
 # real MCMC (slow)
 # ----------------------------------------------------------------------------------------------
@@ -566,6 +593,7 @@ def test_default_fit_small():
         warnings.simplefilter("ignore")  # short run: ESS target not expected
         fit = tm.fit(draws=250, tune=300, chains=2, progress=False)
     assert fit.n_divergences == 0
+    assert (fit.settings["target_accept"], fit.settings["adaptation"]) == (0.98, "low_rank")
     assert fit.draws("c3").shape == (500, 3)
     scale = np.sqrt(1.0 + fit.draws("sigma_u") ** 2)
     np.testing.assert_allclose(fit.draws("c3"), scale[:, None] * fit.draws("c3_marg"))

@@ -211,6 +211,7 @@ from netbayes.models.toxicity_priors import DEFAULT_PRIORS, ToxicityPriors
 from netbayes.priors import Prior
 
 __all__ = [
+    "ADAPTATION",
     "A_REF_GBQ",
     "DEFAULT_PRIORS",
     "DOSE_SCALE_GBQ",
@@ -234,7 +235,14 @@ TARGET_ACCEPT = 0.98
 """Default NUTS target acceptance of :meth:`ToxicityModel.fit` (and the coverage benchmark);
 see "Parameterisation" in the module docstring for why not nutpie's 0.8. With the study level
 (``tau_tox``) the default fit at 0.9 had 4 divergent transitions in 4000 draws (shipped seed),
-at 0.95 one, at 0.98 none."""
+at 0.95 one, at 0.98 none; with :data:`ADAPTATION` 5-11 at 0.9, 2 at 0.95, none at 0.98."""
+ADAPTATION = "low_rank"
+"""Default mass-matrix adaptation of :meth:`ToxicityModel.fit` with nutpie: the diagonal plus
+a low-rank estimate of the posterior's strongest correlations (the study effects, the
+cutpoints and the selection effects share the Rotterdam margins). At :data:`TARGET_ACCEPT`
+it halves the leapfrog steps per draw against the diagonal estimate (30 against 54, shipped
+seed) and raises the smallest bulk ESS (1335 against 645); ``benchmarks/README.md``, "Where
+the time goes"."""
 MARGINS: tuple[str, ...] = ("exact", "composite")
 """Likelihoods of the published margins (:class:`ToxicityModel`'s ``margins``)."""
 PHASES: tuple[str, ...] = TOXICITY_PHASES
@@ -860,6 +868,7 @@ class ToxicityModel(ToxicityInfo):
         progress: bool = True,
         target_accept: float = TARGET_ACCEPT,
         cores: int | None = None,
+        adaptation: str | None = None,
     ) -> FitResult:
         """Sample the posterior with :func:`netbayes.fitting.sample` (nutpie by default).
 
@@ -869,6 +878,9 @@ class ToxicityModel(ToxicityInfo):
             As in :func:`netbayes.fitting.sample`.
         target_accept : float
             Step-size adaptation target (default :data:`TARGET_ACCEPT`).
+        adaptation : {"diag", "low_rank"}, optional
+            nutpie's mass-matrix adaptation (default :data:`ADAPTATION`; PyMC's sampler:
+            its own diagonal one, and only None or ``"diag"`` are allowed).
 
         Returns
         -------
@@ -890,6 +902,9 @@ class ToxicityModel(ToxicityInfo):
             target_accept=target_accept,
             var_names=self.parameter_names(),
             cores=cores,
+            adaptation=(ADAPTATION if sampler == "nutpie" else "diag")
+            if adaptation is None
+            else adaptation,  # type: ignore[arg-type]
         )
         fit.model_info = self.model_info()  # what fit.save() records (models.base)
         return fit

@@ -1,0 +1,317 @@
+r"""The count-lattice dynamic programme of the 188Re-HEDP cycles as one PyTensor operation.
+
+:func:`netbayes.likelihoods.ordinal.poisson_multinomial_lattice_loglik` computes, for each
+row :math:`r` (a cell line), the log-probability that :math:`J` units (the cycles) with
+their own category probabilities give the observed count vector, by the forward recursion on
+the flattened lattice of partial count vectors (:func:`netbayes.formulas.toxicity_margins.
+count_lattice`):
+
+.. math::
+
+    \alpha_0 = \mathrm{init}, \qquad
+    \alpha_j[m] = \log \sum_g \exp\bigl(\bar\alpha_{j-1}[\mathrm{prev}[m, g]]
+        + \log p_j[\mathrm{row}[m], g]\bigr), \qquad
+    \mathrm{out}_r = \alpha_J[\mathrm{final}_r],
+
+where :math:`\bar\alpha` is :math:`\alpha` with one more entry, :data:`SENTINEL`, for the
+predecessors that do not exist. Written as a graph of PyTensor operations, each of the
+:math:`J` steps is a concatenation, a gather, an add and a log-sum-exp, and the gradient adds a
+scatter per step: about 70% of the toxicity model's gradient time in nutpie's numba backend,
+almost all of it the per-operation overhead of small arrays (``benchmarks/README.md``, "Where
+the time goes").
+
+:class:`LatticeLogLik` computes the same recursion in one operation, and its gradient with
+the reverse (backward) pass of the same recursion, in one more (:class:`LatticeLogLikGrad`).
+With :math:`\beta_J[\mathrm{final}_r] = \bar g_r` (the output's gradient) and the step's
+weights :math:`s_j[m, g] = \exp(\bar\alpha_{j-1}[\mathrm{prev}[m, g]] + \log p_j[\mathrm{row}[m],
+g] - \alpha_j[m])`,
+
+.. math::
+
+    \frac{\partial}{\partial \log p_j[r, g]} = \sum_{m:\,\mathrm{row}[m] = r} \beta_j[m]\,
+    s_j[m, g], \qquad
+    \beta_{j-1}[k] = \sum_{(m, g):\,\mathrm{prev}[m, g] = k} \beta_j[m]\, s_j[m, g],
+
+and :math:`\beta_0` is the gradient with respect to ``init``. Each operation has a NumPy
+implementation (``perform``, used by PyTensor's C and Python backends) and a numba one (used by
+nutpie and ``mode="NUMBA"``), registered with PyTensor's numba dispatch with a cache key, so
+that a compiled model is cached on disk as before. Both give the graph's values to rounding
+(tested against the graph, finite differences and each other).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import disconnected_type, grad_not_implemented
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+
+__all__ = ["SENTINEL", "LatticeLogLik", "LatticeLogLikGrad", "lattice_loglik"]
+
+SENTINEL = -1e4
+"""Log-value of a predecessor that does not exist (``prev`` equal to the number of states)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# NumPy implementation (perform)
+# ----------------------------------------------------------------------------------------------
+def _sizes(prev: np.ndarray) -> np.ndarray:
+    """Units in each state (its count vector's sum): a state's predecessors come before it."""
+    M = prev.shape[0]
+    size = np.zeros(M, dtype=np.int64)
+    for m in range(M):
+        for k in prev[m]:
+            if k < M:
+                size[m] = size[k] + 1
+                break
+    return size
+
+
+def _forward_np(
+    prev: np.ndarray, row: np.ndarray, init: np.ndarray, logp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`\\alpha` of every state at the step of its size, and the sizes."""
+    M = init.shape[0]
+    size = _sizes(prev)
+    alpha = np.where(size == 0, init, -np.inf)
+    for s in range(1, logp.shape[0] + 1):
+        m = np.flatnonzero(size == s)
+        k = prev[m]
+        valid = k < M
+        cand = np.where(valid, alpha[np.minimum(k, M - 1)] + logp[s - 1][row[m]], -np.inf)
+        mx = cand.max(axis=-1)
+        safe = np.where(np.isfinite(mx), mx, 0.0)
+        with np.errstate(divide="ignore"):
+            alpha[m] = np.log(np.exp(cand - safe[:, None]).sum(axis=-1)) + safe
+    return alpha, size
+
+
+def _out_np(alpha: np.ndarray, size: np.ndarray, final: np.ndarray, J: int) -> np.ndarray:
+    return np.where(size[final] == J, alpha[final], -np.inf)
+
+
+def _backward_np(
+    prev: np.ndarray, row: np.ndarray, final: np.ndarray, logp: np.ndarray,
+    alpha: np.ndarray, size: np.ndarray, g_out: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Gradients with respect to ``logp`` and ``init``."""
+    J = logp.shape[0]
+    M = alpha.shape[0]
+    beta = np.zeros(M + 1)
+    ok = size[final] == J
+    np.add.at(beta, final[ok], g_out[ok])
+    g_logp = np.zeros_like(logp)
+    for s in range(J, 0, -1):
+        m = np.flatnonzero(size == s)
+        k = prev[m]
+        valid = k < M
+        a = alpha[m]
+        cand = alpha[np.minimum(k, M - 1)] + logp[s - 1][row[m]]
+        with np.errstate(invalid="ignore", over="ignore"):
+            wt = np.where(valid & np.isfinite(a)[:, None], np.exp(cand - a[:, None]), 0.0)
+        w = beta[m][:, None] * wt  # (n, G)
+        np.add.at(g_logp[s - 1], row[m], w)
+        np.add.at(beta, k, w)
+    return g_logp, np.where(size == 0, beta[:M], 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# numba implementation (nutpie, mode="NUMBA")
+# ----------------------------------------------------------------------------------------------
+def _forward_loops(prev, row, init, logp):  # pragma: no cover - compiled by numba
+    M, G = prev.shape
+    size = np.zeros(M, dtype=np.int64)
+    alpha = np.empty(M)
+    cand = np.empty(G)
+    for m in range(M):
+        first = -1
+        for g in range(G):
+            if prev[m, g] < M:
+                first = prev[m, g]
+                break
+        if first < 0:
+            size[m] = 0
+            alpha[m] = init[m]
+            continue
+        s = size[first] + 1
+        size[m] = s
+        if s > logp.shape[0]:
+            alpha[m] = -np.inf
+            continue
+        mx = -np.inf
+        for g in range(G):
+            k = prev[m, g]
+            c = alpha[k] + logp[s - 1, row[m], g] if k < M else -np.inf
+            cand[g] = c
+            if c > mx:
+                mx = c
+        if mx == -np.inf:
+            alpha[m] = -np.inf
+        else:
+            acc = 0.0
+            for g in range(G):
+                acc += np.exp(cand[g] - mx)
+            alpha[m] = np.log(acc) + mx
+    return alpha, size
+
+
+def _forward_out_loops(prev, row, init, final, logp):  # pragma: no cover - compiled by numba
+    alpha, size = _forward_loops_jit(prev, row, init, logp)
+    J = logp.shape[0]
+    out = np.empty(final.shape[0])
+    for r in range(final.shape[0]):
+        out[r] = alpha[final[r]] if size[final[r]] == J else -np.inf
+    return out
+
+
+def _grad_loops(prev, row, init, final, logp, g_out):  # pragma: no cover - compiled by numba
+    alpha, size = _forward_loops_jit(prev, row, init, logp)
+    J = logp.shape[0]
+    M, G = prev.shape
+    beta = np.zeros(M)
+    for r in range(final.shape[0]):
+        if size[final[r]] == J:
+            beta[final[r]] += g_out[r]
+    g_logp = np.zeros(logp.shape)
+    g_init = np.zeros(M)
+    for m in range(M - 1, -1, -1):
+        b = beta[m]
+        s = size[m]
+        if s == 0:
+            g_init[m] = b
+            continue
+        a = alpha[m]
+        if b == 0.0 or a == -np.inf or s > J:
+            continue
+        for g in range(G):
+            k = prev[m, g]
+            if k < M:
+                w = b * np.exp(alpha[k] + logp[s - 1, row[m], g] - a)
+                g_logp[s - 1, row[m], g] += w
+                beta[k] += w
+    return g_logp, g_init
+
+
+_forward_loops_jit: Any = None
+
+
+def _jit(fn: Any) -> Any:
+    from pytensor.link.numba.dispatch import basic as numba_basic
+
+    return numba_basic.numba_njit(fn)
+
+
+def _register_numba() -> None:
+    """Register both operations with PyTensor's numba dispatch (with a cache key)."""
+    global _forward_loops_jit
+    try:
+        from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+    except ImportError:  # pragma: no cover - PyTensor without numba
+        return
+    _forward_loops_jit = _jit(_forward_loops)
+    # the numba kernels read this module's globals: a numba compile of the outer
+    # functions resolves _forward_loops_jit to the dispatcher above
+    forward = _jit(_forward_out_loops)
+    grad = _jit(_grad_loops)
+
+    @register_funcify_default_op_cache_key(LatticeLogLik)
+    def _funcify_forward(op: Any, node: Any = None, **kwargs: Any) -> Any:
+        return forward, _KERNEL_VERSION
+
+    @register_funcify_default_op_cache_key(LatticeLogLikGrad)
+    def _funcify_grad(op: Any, node: Any = None, **kwargs: Any) -> Any:
+        return grad, _KERNEL_VERSION
+
+
+_KERNEL_VERSION = 1
+"""Part of the numba cache key of both kernels: raise it when a kernel changes."""
+
+
+# ----------------------------------------------------------------------------------------------
+# the operations
+# ----------------------------------------------------------------------------------------------
+def _inputs(prev: Any, row: Any, init: Any, final: Any) -> list[Any]:
+    prev = pt.as_tensor_variable(prev)
+    row = pt.as_tensor_variable(row)
+    final = pt.as_tensor_variable(final)
+    init = pt.as_tensor_variable(init)
+    for name, v, nd in (("prev", prev, 2), ("row", row, 1), ("final", final, 1)):
+        if v.type.dtype not in ("int64", "int32") or v.type.ndim != nd:
+            raise TypeError(f"{name} must be an integer tensor of {nd} dimensions, got {v.type}")
+    if init.type.ndim != 1:
+        raise TypeError(f"init must be a vector, got {init.type}")
+    return [pt.cast(prev, "int64"), pt.cast(row, "int64"), pt.cast(init, "float64"),
+            pt.cast(final, "int64")]  # fmt: skip
+
+
+class LatticeLogLik(Op):
+    """``out[r]``: the log-probability of row ``r``'s final count vector (module docstring).
+
+    Inputs ``prev`` (M, G) int, ``row`` (M,) int, ``init`` (M,) float, ``final`` (R,) int,
+    ``logp`` (J, R, G) float; output (R,) float64.
+    """
+
+    __props__ = ()
+
+    def make_node(self, prev: Any, row: Any, init: Any, final: Any, logp: Any) -> Apply:
+        ins = [*_inputs(prev, row, init, final), pt.cast(pt.as_tensor_variable(logp), "float64")]
+        if ins[4].type.ndim != 3:
+            raise TypeError(f"logp must be a 3-dimensional tensor (J, R, G), got {ins[4].type}")
+        out = pt.tensor(dtype="float64", shape=(ins[3].type.shape[0],))
+        return Apply(self, ins, [out])
+
+    def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list[Any]]) -> None:
+        prev, row, init, final, logp = inputs
+        alpha, size = _forward_np(prev, row, init, logp)
+        outputs[0][0] = _out_np(alpha, size, final, logp.shape[0])
+
+    def infer_shape(self, fgraph: Any, node: Apply, shapes: list[Any]) -> list[Any]:
+        return [(shapes[3][0],)]
+
+    def pullback(self, inputs: Any, outputs: Any, cotangents: Any) -> list[Any]:
+        prev, row, init, final, logp = inputs
+        g_logp, g_init = LatticeLogLikGrad()(prev, row, init, final, logp, cotangents[0])
+        return [
+            disconnected_type(), disconnected_type(), g_init, disconnected_type(), g_logp,
+        ]  # fmt: skip
+
+    def connection_pattern(self, node: Apply) -> list[list[bool]]:
+        return [[False], [False], [True], [False], [True]]
+
+
+class LatticeLogLikGrad(Op):
+    """Gradients of :class:`LatticeLogLik` with respect to ``logp`` and ``init``, given the
+    output's gradient (the reverse pass of the module docstring)."""
+
+    __props__ = ()
+
+    def make_node(self, prev: Any, row: Any, init: Any, final: Any, logp: Any, g_out: Any) -> Apply:
+        ins = [*_inputs(prev, row, init, final), pt.cast(pt.as_tensor_variable(logp), "float64"),
+               pt.cast(pt.as_tensor_variable(g_out), "float64")]  # fmt: skip
+        outs = [pt.tensor(dtype="float64", shape=ins[4].type.shape),
+                pt.tensor(dtype="float64", shape=ins[2].type.shape)]  # fmt: skip
+        return Apply(self, ins, outs)
+
+    def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list[Any]]) -> None:
+        prev, row, init, final, logp, g_out = inputs
+        alpha, size = _forward_np(prev, row, init, logp)
+        g_logp, g_init = _backward_np(prev, row, final, logp, alpha, size, g_out)
+        outputs[0][0] = g_logp
+        outputs[1][0] = g_init
+
+    def infer_shape(self, fgraph: Any, node: Apply, shapes: list[Any]) -> list[Any]:
+        return [shapes[4], shapes[2]]
+
+    def pullback(self, inputs: Any, outputs: Any, cotangents: Any) -> list[Any]:
+        return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
+
+
+def lattice_loglik(prev: Any, row: Any, init: Any, final: Any, logp: Any) -> Any:
+    """:class:`LatticeLogLik` applied to the inputs (see the module docstring)."""
+    return LatticeLogLik()(prev, row, init, final, logp)
+
+
+_register_numba()
