@@ -9,6 +9,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from _graphs import potentials_at
 from scipy import integrate, stats
 
 from netbayes.families import FAMILIES, LOGNORMAL, WEIBULL
@@ -232,13 +233,7 @@ def test_n_eff_against_simulated_km_medians(fam, k, ratio, accrual):
 
 
 # -- the model option ---------------------------------------------------------------------------
-def _potentials(model, point):
-    """Every potential of ``model`` at a point of its value variables."""
-    names = [p.name for p in model.potentials]
-    graphs = model.replace_rvs_by_values([model[n] for n in names])
-    fn = pytensor.function(model.value_vars, graphs, on_unused_input="ignore")
-    vals = fn(**{v.name: point[v.name] for v in model.value_vars})
-    return dict(zip(names, (float(v) for v in vals), strict=True))
+_potentials = potentials_at  # compiled once per model (tests/_graphs.py)
 
 
 def _points(model, seed=0, count=3):

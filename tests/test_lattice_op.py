@@ -130,3 +130,17 @@ def test_the_numba_kernels_have_a_cache_key():
         assert key is not None
         keys.add(key)
     assert len(keys) == 2
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA"])
+def test_a_lattice_out_of_order_is_refused(mode):
+    """The one-pass programme needs each state after its predecessors (count_lattice's order)."""
+    lat = tm.count_lattice(COUNTS[:1])
+    prev = lat["prev"].copy()
+    prev[1, prev[1] < len(prev)] = 5  # state 1 "comes from" a later state
+    x = pt.tensor("x", shape=(J, 1, G))
+    f = pytensor.function(
+        [x], lattice.lattice_loglik(prev, lat["row"], lat["init"], lat["final"], x), mode=mode
+    )
+    with pytest.raises(ValueError, match="predecessors must come before it"):
+        f(_logp(0)[:, :1])

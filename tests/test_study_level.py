@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _graphs import potentials_at, values_at
 
 from netbayes.calibration import heterogeneity
 from netbayes.models.survival import SurvivalModel, SurvivalPriors
@@ -34,21 +35,8 @@ def test_tau_priors_are_the_derived_ones():
 # ----------------------------------------------------------------------------------------------
 # survival model terms
 # ----------------------------------------------------------------------------------------------
-def _values(model, outs, point):
-    """The graphs ``outs`` (variables of ``model``) evaluated at a point of its value variables."""
-    import pytensor
-
-    graphs = model.replace_rvs_by_values(outs)
-    fn = pytensor.function(model.value_vars, graphs, on_unused_input="ignore")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(**{v.name: point[v.name] for v in model.value_vars})
-
-
-def _potentials(model, point):
-    names = [p.name for p in model.potentials]
-    vals = _values(model, [model[n] for n in names], point)
-    return dict(zip(names, (float(v) for v in vals), strict=True))
+_values = values_at  # compiled once per model and outputs (tests/_graphs.py)
+_potentials = potentials_at
 
 
 def _point(model, rng, **fixed):
@@ -395,7 +383,8 @@ def test_an_all_row_mixes_its_tumour_types():
     p = _point(mod, np.random.default_rng(1), z2_contrasts=np.zeros(5), z1_contrasts=np.zeros(5))
     lp = _values(mod, [mod["study_medians_salvage"]], p)
     one = SurvivalModel("pfs", studies=rows.iloc[[1]], include_published=False, study_level=False)
-    lp1 = _values(one.build(), [one.build()["study_medians_salvage"]], p)
+    built = one.build()
+    lp1 = _values(built, [built["study_medians_salvage"]], p)
     assert float(lp[0]) == pytest.approx(2 * float(lp1[0]), rel=1e-9)
 
 

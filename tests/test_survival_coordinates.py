@@ -68,6 +68,9 @@ def test_the_map_returns_the_parameters_it_was_given(models, name):
     if name == "os":
         blocks.append(("alpha1_os", "z1_os", "sigma1_os"))
     rng = np.random.default_rng(11)
+    names = [n for b in blocks for n in b]
+    blocks_fn = _fn(m, [m[n] for n in names])  # compiled once
+    anchor_fn = _fn(m, [m["alpha2_anchor"]]) if name != "pfs_one_centre" else None
     for _ in range(3):
         vals = {}
         for a, z, s in blocks:
@@ -76,13 +79,12 @@ def test_the_map_returns_the_parameters_it_was_given(models, name):
             vals |= {"tau": rng.uniform(0.05, 0.8), "z_study": rng.normal(size=m["z_study"].size
                                                                         .eval())}  # fmt: skip
         point = _value_point(m, SurvivalPriors(), vals)
-        names = [n for b in blocks for n in b]
-        got = dict(zip(names, _call(m, _fn(m, [m[n] for n in names]), point), strict=True))
+        got = dict(zip(names, _call(m, blocks_fn, point), strict=True))
         for n in names:
             np.testing.assert_allclose(got[n], vals[n], rtol=1e-12, atol=1e-12, err_msg=n)
         if name != "pfs_one_centre":
             u0 = vals["tau"] * vals["z_study"][0]
-            [anchor] = _call(m, _fn(m, [m["alpha2_anchor"]]), point)
+            [anchor] = _call(m, anchor_fn, point)
             assert float(anchor) == pytest.approx(vals["alpha2"] + u0, rel=1e-12)
 
 
@@ -235,6 +237,8 @@ def test_centred_study_density_is_the_non_centred_one_over_tau(study_models):
     _, m, plain = study_models
     rng = np.random.default_rng(8)
     base = plain.initial_point()
+    logp_c, logp_nc = m.compile_logp(), plain.compile_logp()  # compiled once: seconds each
+    z_and_u = _fn(m, [m["z_study"], m["u_study"]])
     for _ in range(3):
         p_nc = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in base.items()}
         tau, z = math.exp(float(p_nc["tau_log__"])), p_nc["z_study"]
@@ -242,11 +246,11 @@ def test_centred_study_density_is_the_non_centred_one_over_tau(study_models):
         p_c = {k: v for k, v in p_nc.items() if k not in ("z_study", "z2_contrasts")}
         p_c |= {"u_study_relative": tau * (z[[1]] - z[0]), "z_study_noncentred": z[[0, 2]],
                 "z2_contrasts_centred": s2 * p_nc["z2_contrasts"]}  # fmt: skip
-        lp_c, lp_nc = m.compile_logp()(p_c), plain.compile_logp()(p_nc)
+        lp_c, lp_nc = logp_c(p_c), logp_nc(p_nc)
         # Jacobians: u = tau z (one study), the 5 salvage contrasts times sigma2
         want = float(lp_nc) - math.log(tau) - 5 * math.log(s2)
         assert float(lp_c) == pytest.approx(want, abs=1e-8)
-        z_got, u_got = _call(m, _fn(m, [m["z_study"], m["u_study"]]), p_c)
+        z_got, u_got = _call(m, z_and_u, p_c)
         np.testing.assert_allclose(z_got, z, rtol=1e-12)
         np.testing.assert_allclose(u_got, tau * z, rtol=1e-12)
 

@@ -251,8 +251,9 @@ def count_lattice(counts: ArrayLike) -> dict[str, NDArray]:
     r"""The state space of :func:`log_poisson_multinomial` for several count vectors, flattened.
 
     For each row :math:`r` of ``counts`` the states are the count vectors :math:`s \le c_r`
-    (componentwise); they are stacked into one vector of :math:`M` states so that one gather per
-    unit advances every row's dynamic programme at once (the model's 188Re-HEDP term:
+    (componentwise); they are stacked into one vector of :math:`M` states, each after its
+    predecessors, so that one pass over the states runs every row's dynamic programme (the
+    model's 188Re-HEDP term:
     :func:`netbayes.likelihoods.ordinal.poisson_multinomial_lattice_loglik`).
 
     Parameters

@@ -53,6 +53,10 @@ __all__ = ["SENTINEL", "LatticeLogLik", "LatticeLogLikGrad", "lattice_loglik"]
 
 SENTINEL = -1e4
 """Log-value of a predecessor that does not exist (``prev`` equal to the number of states)."""
+_ORDER_MESSAGE = (
+    "prev: each state's predecessors must come before it (indices 0 to the state's own minus "
+    "1) or be the sentinel (the number of states), as count_lattice makes them"
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -61,6 +65,8 @@ SENTINEL = -1e4
 def _sizes(prev: np.ndarray) -> np.ndarray:
     """Units in each state (its count vector's sum): a state's predecessors come before it."""
     M = prev.shape[0]
+    if np.any((prev < M) & (prev >= np.arange(M)[:, None])) or np.any(prev < 0):
+        raise ValueError(_ORDER_MESSAGE)
     size = np.zeros(M, dtype=np.int64)
     for m in range(M):
         for k in prev[m]:
@@ -129,9 +135,11 @@ def _forward_loops(prev, row, init, logp):  # pragma: no cover - compiled by num
     for m in range(M):
         first = -1
         for g in range(G):
-            if prev[m, g] < M:
-                first = prev[m, g]
-                break
+            k = prev[m, g]
+            if k < 0 or (k < M and k >= m):
+                raise ValueError(_ORDER_MESSAGE)
+            if k < M and first < 0:
+                first = k
         if first < 0:
             size[m] = 0
             alpha[m] = init[m]
@@ -226,8 +234,21 @@ def _register_numba() -> None:
         return grad, _KERNEL_VERSION
 
 
-_KERNEL_VERSION = 1
-"""Part of the numba cache key of both kernels: raise it when a kernel changes."""
+def _kernel_version() -> int:
+    """Part of the numba cache key of both kernels: a hash of their source, so that a changed
+    kernel is never loaded from an older compile on disk."""
+    import hashlib
+    import inspect
+
+    try:
+        text = "".join(inspect.getsource(f) for f in (_forward_loops, _forward_out_loops,
+                                                      _grad_loops))  # fmt: skip
+    except OSError:  # pragma: no cover - no source files: key on the package version
+        from netbayes._version import __version__ as text
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
+
+
+_KERNEL_VERSION = _kernel_version()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -268,7 +289,7 @@ class LatticeLogLik(Op):
         alpha, size = _forward_np(prev, row, init, logp)
         outputs[0][0] = _out_np(alpha, size, final, logp.shape[0])
 
-    def infer_shape(self, fgraph: Any, node: Apply, shapes: list[Any]) -> list[Any]:
+    def infer_shape(self, node: Apply, shapes: list[Any]) -> list[Any]:
         return [(shapes[3][0],)]
 
     def pullback(self, inputs: Any, outputs: Any, cotangents: Any) -> list[Any]:
@@ -302,7 +323,7 @@ class LatticeLogLikGrad(Op):
         outputs[0][0] = g_logp
         outputs[1][0] = g_init
 
-    def infer_shape(self, fgraph: Any, node: Apply, shapes: list[Any]) -> list[Any]:
+    def infer_shape(self, node: Apply, shapes: list[Any]) -> list[Any]:
         return [shapes[4], shapes[2]]
 
     def pullback(self, inputs: Any, outputs: Any, cotangents: Any) -> list[Any]:
