@@ -209,3 +209,56 @@ def test_prediction_records_and_frames_agree():
         where = {"t_months": t} if q.endswith("_gt") else {"cell_line": c} if c else {}
         assert pred.prior_share_of(q, **where) == r["share"]
     assert pred.prior_parameters.attrs["prior_source"]["survival"] == "the posterior's model card"
+
+
+# ----------------------------------------------------------------------------------------------
+# the prior share's regressions
+# ----------------------------------------------------------------------------------------------
+def _flat(seed=0, n=400):
+    """A toxicity-like Flat: five columns, two of them prior-dominated."""
+    import numpy as np
+
+    from netbayes.predict import share as sh
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)) @ rng.normal(size=(5, 5))
+    sds = [0.1, 1.0, 0.1, 1.0, 0.1]  # posterior SDs: p1 and p3 are prior-dominated
+    elements = [sh.ParameterElement("toxicity", f"p{j}", "Normal(0, 1)", "default", 1.0, sd)
+                for j, sd in enumerate(sds)]  # fmt: skip
+    draws = {"p": X.copy()}
+    return sh.Flat("toxicity", draws, elements, X, [("p", (j,), "identity") for j in range(5)])
+
+
+def test_share_regressions_are_cached_exactly(cache, monkeypatch):
+    """The share's conditional draws read through the cache are the ones computed without it,
+    bit for bit; a second call solves nothing; other draws get their own file; a damaged
+    file is ignored and rewritten."""
+    import numpy as np
+
+    from netbayes.predict import share as sh
+
+    flat = _flat()
+    assert flat.prior_dominated() == [1, 3]
+    direct = {"*": flat.conditional([1, 3]), "p1": flat.conditional([1]),
+              "p3": flat.conditional([3])}  # fmt: skip
+    solves = []
+    real = sh.Flat.regression
+    monkeypatch.setattr(sh.Flat, "regression", lambda self, p: solves.append(p) or real(self, p))
+    first = sh.conditionals(flat)
+    assert solves == [[1, 3], [1], [3]]
+    second = sh.conditionals(flat)
+    assert len(solves) == 3  # from the file
+    for got in (first, second):
+        assert got.keys() == direct.keys()
+        for k in direct:
+            np.testing.assert_array_equal(got[k]["p"], direct[k]["p"])
+    [path] = cache.glob("share-regressions-*.json")
+    sh.conditionals(_flat(seed=1))  # other draws: another file
+    assert len(list(cache.glob("share-regressions-*.json"))) == 2
+    doc = json.loads(path.read_text())
+    doc["value"][0] = [[1.0, 2.0]]  # the wrong shape for the "*" regression
+    path.write_text(json.dumps(doc))
+    again = sh.conditionals(flat)
+    assert len(solves) == 9  # the other flat's three, then the first flat's again
+    np.testing.assert_array_equal(again["*"]["p"], direct["*"]["p"])
+    assert json.loads(path.read_text())["value"][0] != [[1.0, 2.0]]  # rewritten

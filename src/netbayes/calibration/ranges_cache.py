@@ -12,8 +12,10 @@ and kept in small JSON files:
   ``~/.cache/netbayes``; a folder that cannot be made or written only means no cache (the
   values are then computed each time).
 * **Key**: SHA-256 over the package version, every calibration CSV (name and bytes) and the
-  source of every module of the package. Changed data or code give a new key, so a cached
-  file is never stale; nothing ever needs clearing by hand.
+  source of every module of the package, and for a value computed from more than the tables
+  (the prior share's regressions on a posterior's draws) that content too. Changed data,
+  code or draws give a new key, so a cached file is never stale; nothing ever needs clearing
+  by hand.
 * **Checks**: a file that is unreadable, is not JSON, has another key or holds a value that
   fails its check (:func:`netbayes.calibration.ranges.check_calibration` for the ranges, a
   share in (0, 1) for the OS link) is ignored and rewritten. Writes are atomic (temporary
@@ -102,7 +104,12 @@ def _write(path: Path, key: str, value: Any) -> None:
         pass  # no cache: the value is computed again next time
 
 
-def cached(name: str, compute: Callable[[], Any], check: Callable[[Any], None]) -> Any:
+def cached(
+    name: str,
+    compute: Callable[[], Any],
+    check: Callable[[Any], None],
+    content: bytes | None = None,
+) -> Any:
     """A value derived from the data tables, from the cache or ``compute()`` written to it.
 
     Parameters
@@ -114,6 +121,9 @@ def cached(name: str, compute: Callable[[], Any], check: Callable[[Any], None]) 
         tuples (no lists).
     check : callable
         Raises ValueError for a value read back that is not well formed.
+    content : bytes, optional
+        What else the value is computed from (e.g. posterior draws): hashed into the key, so
+        that other content gives another file.
 
     Returns
     -------
@@ -121,6 +131,8 @@ def cached(name: str, compute: Callable[[], Any], check: Callable[[Any], None]) 
         Equal to ``compute()``.
     """
     key = _key()
+    if content is not None:
+        key = hashlib.sha256(key.encode() + b"\0" + content).hexdigest()
     path = cache_dir() / f"{name}-{key[:32]}.json"
     value = _read(path, key, check)
     if value is None:

@@ -183,18 +183,33 @@ class Flat:
         """Columns of the prior-dominated elements."""
         return [i for i, e in enumerate(self.elements) if e.prior_dominated]
 
-    def conditional(self, fixed: Sequence[int]) -> dict[str, np.ndarray]:
+    def regression(self, fixed: Sequence[int]) -> np.ndarray | None:
+        """:math:`B`, the least-squares regression of the other columns on the ``fixed``
+        ones (centred), shape ``(len(fixed), others)``; None when no column is left."""
+        X = self.X
+        P = list(fixed)
+        rest = [i for i in range(X.shape[1]) if i not in set(P)]
+        if not rest:
+            return None
+        mean = X.mean(axis=0)
+        B, *_ = np.linalg.lstsq(X[:, P] - mean[P], X[:, rest] - mean[rest], rcond=None)
+        return B
+
+    def conditional(
+        self, fixed: Sequence[int], B: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Draws with the ``fixed`` columns at their mean and the others at their
-        linear-Gaussian conditional given that (see the module docstring)."""
+        linear-Gaussian conditional given that (see the module docstring); ``B`` is
+        :meth:`regression`'s value where already known (computed when None)."""
         X = self.X
         mean = X.mean(axis=0)
         Xn = X.copy()
         P = list(fixed)
         rest = [i for i in range(X.shape[1]) if i not in set(P)]
-        Xc = X[:, P] - mean[P]
         if rest:
-            B, *_ = np.linalg.lstsq(Xc, X[:, rest] - mean[rest], rcond=None)
-            Xn[:, rest] = X[:, rest] - Xc @ B
+            if B is None:
+                B = self.regression(P)
+            Xn[:, rest] = X[:, rest] - (X[:, P] - mean[P]) @ B
         Xn[:, P] = mean[P]
         return self.unflatten(Xn)
 
@@ -324,14 +339,50 @@ def _share(var_fixed: np.ndarray, var_all: np.ndarray) -> np.ndarray:
 def conditionals(flat: Flat) -> dict[str, dict[str, np.ndarray]]:
     """The draws of the share's reductions: ``"*"`` with every prior-dominated element fixed
     (and the others conditioned), then one entry per prior-dominated element alone, by label.
-    Empty when no element is prior-dominated."""
+    Empty when no element is prior-dominated.
+
+    The reductions' regressions depend on the posterior's draws alone, not on the patient,
+    and cost more than the rest of a one-patient prediction's share (a least-squares solve
+    over every draw each): they are kept in the disk cache of
+    :mod:`netbayes.calibration.ranges_cache`, keyed by the draws' bytes, so a later process
+    re-uses the same coefficients (the same numbers, bit for bit)."""
     cols = flat.prior_dominated()
     if not cols:
         return {}
-    out = {"*": flat.conditional(cols)}
-    for j in cols:
-        out[flat.elements[j].label] = flat.conditional([j])
-    return out
+    sets = [("*", cols)] + [(flat.elements[j].label, [j]) for j in cols]
+    coefs = _regressions(flat, [p for _, p in sets])
+    return {label: flat.conditional(p, B) for (label, p), B in zip(sets, coefs, strict=True)}
+
+
+def _regressions(flat: Flat, sets: list[list[int]]) -> list[np.ndarray | None]:
+    """:meth:`Flat.regression` of each set of columns, through the disk cache."""
+    from netbayes.calibration.ranges_cache import cached
+
+    X = np.ascontiguousarray(flat.X, dtype=np.float64)
+    shapes = [(len(p), X.shape[1] - len(p)) for p in sets]
+    content = b"".join([repr((X.shape, sets)).encode(), b"\0", X.tobytes()])
+
+    def compute() -> tuple:
+        out = []
+        for p in sets:
+            B = flat.regression(p)
+            out.append(None if B is None else tuple(tuple(float(v) for v in row) for row in B))
+        return tuple(out)
+
+    def check(value: Any) -> None:
+        if not isinstance(value, tuple) or len(value) != len(sets):
+            raise ValueError("not one regression per set")
+        for B, (k, r) in zip(value, shapes, strict=True):
+            if r == 0:
+                if B is not None:
+                    raise ValueError("a regression where no column is left")
+                continue
+            a = np.asarray(B, dtype=float)
+            if a.shape != (k, r) or not np.all(np.isfinite(a)):
+                raise ValueError("a regression of the wrong shape")
+
+    value = cached("share-regressions", compute, check, content=content)
+    return [None if B is None else np.array(B, dtype=np.float64) for B in value]
 
 
 def shares(
