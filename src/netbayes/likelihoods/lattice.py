@@ -36,7 +36,9 @@ and :math:`\beta_0` is the gradient with respect to ``init``. Each operation has
 implementation (``perform``, used by PyTensor's C and Python backends) and a numba one (used by
 nutpie and ``mode="NUMBA"``), registered with PyTensor's numba dispatch with a cache key, so
 that a compiled model is cached on disk as before. Both give the graph's values to rounding
-(tested against the graph, finite differences and each other).
+(tested against the graph, finite differences and each other). There is no JAX
+implementation: the toxicity model's exact likelihood runs on PyTensor's C and numba backends
+(nutpie, PyMC's own NUTS), not through JAX samplers.
 """
 
 from __future__ import annotations
