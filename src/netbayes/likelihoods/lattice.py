@@ -36,9 +36,13 @@ and :math:`\beta_0` is the gradient with respect to ``init``. Each operation has
 implementation (``perform``, used by PyTensor's C and Python backends) and a numba one (used by
 nutpie and ``mode="NUMBA"``), registered with PyTensor's numba dispatch with a cache key, so
 that a compiled model is cached on disk as before. Both give the graph's values to rounding
-(tested against the graph, finite differences and each other). There is no JAX
-implementation: the toxicity model's exact likelihood runs on PyTensor's C and numba backends
-(nutpie, PyMC's own NUTS), not through JAX samplers.
+(tested against the graph, finite differences and each other). For JAX
+(PyMC's numpyro and blackjax samplers, nutpie's JAX backend) a graph rewrite of PyTensor's
+JAX mode (tag ``"jax"``) puts the graph of the recursion (:func:`lattice_graph`) and its
+autodiff gradient back in place of the two operations, so that they do not stand in JAX's
+way (tested by applying the JAX rewrites without JAX; run in JAX where it is installed). The
+toxicity model as a whole does not compile in JAX, before this operation as now: another part
+of its graph has a shape JAX cannot trace.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from pytensor.gradient import disconnected_type, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-__all__ = ["SENTINEL", "LatticeLogLik", "LatticeLogLikGrad", "lattice_loglik"]
+__all__ = ["SENTINEL", "LatticeLogLik", "LatticeLogLikGrad", "lattice_graph", "lattice_loglik"]
 
 SENTINEL = -1e4
 """Log-value of a predecessor that does not exist (``prev`` equal to the number of states)."""
@@ -337,4 +341,43 @@ def lattice_loglik(prev: Any, row: Any, init: Any, final: Any, logp: Any) -> Any
     return LatticeLogLik()(prev, row, init, final, logp)
 
 
+def lattice_graph(prev: Any, row: Any, init: Any, final: Any, logp: Any) -> Any:
+    """The same recursion as a graph of PyTensor operations: every state advanced at every
+    unit, a missing predecessor at :data:`SENTINEL` (a row whose counts do not sum to the
+    number of units gets a value near ``SENTINEL`` times the missing units rather than -inf).
+    What JAX runs (the module docstring), and the reference of the tests."""
+    logp = pt.as_tensor_variable(logp)
+    J = logp.type.shape[0]
+    if J is None:
+        raise ValueError("logp must have a known number of units (first axis)")
+    state = pt.as_tensor_variable(init)
+    for j in range(J):
+        ext = pt.concatenate([state, pt.as_tensor_variable(np.array([SENTINEL]))])
+        state = pt.logsumexp(ext[prev] + logp[j][row], axis=-1)
+    return state[final]
+
+
+def _register_jax_rewrite() -> None:
+    """In PyTensor's JAX mode only, replace both operations by :func:`lattice_graph` and its
+    gradient (no JAX import here: the rewrite is registered by tag)."""
+    import pytensor
+    from pytensor.compile import optdb
+    from pytensor.graph.rewriting.basic import in2out, node_rewriter
+
+    @node_rewriter([LatticeLogLik, LatticeLogLikGrad])
+    def lattice_as_graph(fgraph: Any, node: Apply) -> list[Any] | None:
+        prev, row, init, final, logp = node.inputs[:5]
+        if logp.type.shape[0] is None:
+            return None
+        out = lattice_graph(prev, row, init, final, logp)
+        if isinstance(node.op, LatticeLogLik):
+            return [out]
+        g_out = node.inputs[5]
+        g_logp, g_init = pytensor.grad((out * g_out).sum(), [logp, init])
+        return [g_logp, g_init]
+
+    optdb.register("netbayes_lattice_as_graph", in2out(lattice_as_graph), "jax", position=0.5)
+
+
 _register_numba()
+_register_jax_rewrite()
