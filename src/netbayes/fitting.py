@@ -479,8 +479,11 @@ def sample(
         Chains run in parallel on this many cores (default: all available, at most ``chains``).
     seed : int
         Random seed, 0 to 2**63-1. The same seed, data and software versions on the same
-        machine give the same draws, bit for bit; another machine or other versions give a
-        statistically equivalent posterior, not the same draws.
+        machine give the same draws, bit for bit, except in the process that first compiles
+        the model into an empty PyTensor cache (numba's code built there differs in the last
+        bits from the cached code later processes load; README, "Reproducibility"); another
+        machine or other versions give a statistically equivalent posterior, not the same
+        draws.
     sampler : {"nutpie", "pymc"}
         nutpie (compiled, fast; default) or PyMC's own NUTS.
     progress : bool

@@ -1446,7 +1446,8 @@ def fit_default(
     """Fit one default model on the packaged data and store its posterior.
 
     This is what ``netbayes fit`` runs (it imports PyMC). The same ``seed``, data and software
-    on the same machine give the same draws, bit for bit (compare the cards' ``draws_sha256``);
+    on the same machine give the same draws, bit for bit (compare the cards' ``draws_sha256``),
+    once the model's compiled code is in PyTensor's cache (README, "Reproducibility");
     another machine or other versions of the sampler stack give a statistically equivalent
     posterior, not the same draws (see the README, "Reproducibility"). A posterior of the same
     model type in ``folder`` is replaced. A fit that misses the convergence targets is not
