@@ -59,7 +59,8 @@ def test_values_and_gradients_are_the_graphs(compiled, mode, scale):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, np.abs(b).max()))
 
 
-def test_numba_and_numpy_implementations_agree(compiled):
+def test_the_numba_and_c_backends_agree(compiled):
+    """The same kernels, called by a compiled numba graph and by perform (fast-math flags aside)."""
     lp, w = _logp(7, 3.0), np.array([0.3, 1.0, -2.0])
     a, b = compiled["op", "NUMBA"](lp, w), compiled["op", "FAST_RUN"](lp, w)
     for x, y in zip(a, b, strict=True):

@@ -32,11 +32,11 @@ g] - \alpha_j[m])`,
     s_j[m, g], \qquad
     \beta_{j-1}[k] = \sum_{(m, g):\,\mathrm{prev}[m, g] = k} \beta_j[m]\, s_j[m, g],
 
-and :math:`\beta_0` is the gradient with respect to ``init``. Each operation has a NumPy
-implementation (``perform``, used by PyTensor's C and Python backends) and a numba one (used by
-nutpie and ``mode="NUMBA"``), registered with PyTensor's numba dispatch with a cache key, so
-that a compiled model is cached on disk as before. Both give the graph's values to rounding
-(tested against the graph, finite differences and each other). For JAX
+and :math:`\beta_0` is the gradient with respect to ``init``. Both are numba kernels:
+registered with PyTensor's numba dispatch with a cache key (nutpie, ``mode="NUMBA"``), so that
+a compiled model is cached on disk as before, and called from ``perform`` in PyTensor's C and
+Python backends (PyMC's own NUTS). They give the graph's values to rounding (tested against
+the graph, finite differences and a direct NumPy recursion, in both backends). For JAX
 (PyMC's numpyro and blackjax samplers, nutpie's JAX backend) a graph rewrite of PyTensor's
 JAX mode (tag ``"jax"``) puts the graph of the recursion (:func:`lattice_graph`) and its
 autodiff gradient back in place of the two operations, so that they do not stand in JAX's
@@ -54,6 +54,7 @@ import pytensor.tensor as pt
 from pytensor.gradient import disconnected_type, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import numba_njit
 
 __all__ = ["SENTINEL", "LatticeLogLik", "LatticeLogLikGrad", "lattice_graph", "lattice_loglik"]
 
@@ -66,72 +67,7 @@ _ORDER_MESSAGE = (
 
 
 # ----------------------------------------------------------------------------------------------
-# NumPy implementation (perform)
-# ----------------------------------------------------------------------------------------------
-def _sizes(prev: np.ndarray) -> np.ndarray:
-    """Units in each state (its count vector's sum): a state's predecessors come before it."""
-    M = prev.shape[0]
-    if np.any((prev < M) & (prev >= np.arange(M)[:, None])) or np.any(prev < 0):
-        raise ValueError(_ORDER_MESSAGE)
-    size = np.zeros(M, dtype=np.int64)
-    for m in range(M):
-        for k in prev[m]:
-            if k < M:
-                size[m] = size[k] + 1
-                break
-    return size
-
-
-def _forward_np(
-    prev: np.ndarray, row: np.ndarray, init: np.ndarray, logp: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\alpha` of every state at the step of its size, and the sizes."""
-    M = init.shape[0]
-    size = _sizes(prev)
-    alpha = np.where(size == 0, init, -np.inf)
-    for s in range(1, logp.shape[0] + 1):
-        m = np.flatnonzero(size == s)
-        k = prev[m]
-        valid = k < M
-        cand = np.where(valid, alpha[np.minimum(k, M - 1)] + logp[s - 1][row[m]], -np.inf)
-        mx = cand.max(axis=-1)
-        safe = np.where(np.isfinite(mx), mx, 0.0)
-        with np.errstate(divide="ignore"):
-            alpha[m] = np.log(np.exp(cand - safe[:, None]).sum(axis=-1)) + safe
-    return alpha, size
-
-
-def _out_np(alpha: np.ndarray, size: np.ndarray, final: np.ndarray, J: int) -> np.ndarray:
-    return np.where(size[final] == J, alpha[final], -np.inf)
-
-
-def _backward_np(
-    prev: np.ndarray, row: np.ndarray, final: np.ndarray, logp: np.ndarray,
-    alpha: np.ndarray, size: np.ndarray, g_out: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Gradients with respect to ``logp`` and ``init``."""
-    J = logp.shape[0]
-    M = alpha.shape[0]
-    beta = np.zeros(M + 1)
-    ok = size[final] == J
-    np.add.at(beta, final[ok], g_out[ok])
-    g_logp = np.zeros_like(logp)
-    for s in range(J, 0, -1):
-        m = np.flatnonzero(size == s)
-        k = prev[m]
-        valid = k < M
-        a = alpha[m]
-        cand = alpha[np.minimum(k, M - 1)] + logp[s - 1][row[m]]
-        with np.errstate(invalid="ignore", over="ignore"):
-            wt = np.where(valid & np.isfinite(a)[:, None], np.exp(cand - a[:, None]), 0.0)
-        w = beta[m][:, None] * wt  # (n, G)
-        np.add.at(g_logp[s - 1], row[m], w)
-        np.add.at(beta, k, w)
-    return g_logp, np.where(size == 0, beta[:M], 0.0)
-
-
-# ----------------------------------------------------------------------------------------------
-# numba implementation (nutpie, mode="NUMBA")
+# the kernels (numba: nutpie and mode="NUMBA"; perform: the C and Python backends)
 # ----------------------------------------------------------------------------------------------
 def _forward_loops(prev, row, init, logp):  # pragma: no cover - compiled by numba
     M, G = prev.shape
@@ -209,35 +145,23 @@ def _grad_loops(prev, row, init, final, logp, g_out):  # pragma: no cover - comp
     return g_logp, g_init
 
 
-_forward_loops_jit: Any = None
-
-
-def _jit(fn: Any) -> Any:
-    from pytensor.link.numba.dispatch import basic as numba_basic
-
-    return numba_basic.numba_njit(fn)
-
-
 def _register_numba() -> None:
-    """Register both operations with PyTensor's numba dispatch (with a cache key)."""
-    global _forward_loops_jit
-    try:
-        from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
-    except ImportError:  # pragma: no cover - PyTensor without numba
-        return
-    _forward_loops_jit = _jit(_forward_loops)
-    # the numba kernels read this module's globals: a numba compile of the outer
-    # functions resolves _forward_loops_jit to the dispatcher above
-    forward = _jit(_forward_out_loops)
-    grad = _jit(_grad_loops)
+    """Register both operations with PyTensor's numba dispatch, with a cache key."""
+    from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
     @register_funcify_default_op_cache_key(LatticeLogLik)
     def _funcify_forward(op: Any, node: Any = None, **kwargs: Any) -> Any:
-        return forward, _KERNEL_VERSION
+        return _nb_forward, _KERNEL_VERSION
 
     @register_funcify_default_op_cache_key(LatticeLogLikGrad)
     def _funcify_grad(op: Any, node: Any = None, **kwargs: Any) -> Any:
-        return grad, _KERNEL_VERSION
+        return _nb_grad, _KERNEL_VERSION
+
+
+def _python_callable(fn: Any) -> Any:
+    """A kernel callable from Python (``perform``), compiled on first use and cached by numba
+    (PyTensor's numba settings, fast-math flags included, as in a compiled graph)."""
+    return numba_njit(fn, final_function=True, cache=True)
 
 
 def _kernel_version() -> int:
@@ -255,6 +179,14 @@ def _kernel_version() -> int:
 
 
 _KERNEL_VERSION = _kernel_version()
+
+# PyTensor's numba functions (no Python wrapper) for compiled graphs; the outer kernels find
+# _forward_loops_jit among this module's globals when numba compiles them
+_forward_loops_jit = numba_njit(_forward_loops)
+_nb_forward = numba_njit(_forward_out_loops)
+_nb_grad = numba_njit(_grad_loops)
+_py_forward: Any = None  # the same kernels with a Python wrapper, made on first perform
+_py_grad: Any = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,9 +223,10 @@ class LatticeLogLik(Op):
         return Apply(self, ins, [out])
 
     def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list[Any]]) -> None:
-        prev, row, init, final, logp = inputs
-        alpha, size = _forward_np(prev, row, init, logp)
-        outputs[0][0] = _out_np(alpha, size, final, logp.shape[0])
+        global _py_forward
+        if _py_forward is None:
+            _py_forward = _python_callable(_forward_out_loops)
+        outputs[0][0] = _py_forward(*inputs)
 
     def infer_shape(self, node: Apply, shapes: list[Any]) -> list[Any]:
         return [(shapes[3][0],)]
@@ -323,11 +256,10 @@ class LatticeLogLikGrad(Op):
         return Apply(self, ins, outs)
 
     def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list[Any]]) -> None:
-        prev, row, init, final, logp, g_out = inputs
-        alpha, size = _forward_np(prev, row, init, logp)
-        g_logp, g_init = _backward_np(prev, row, final, logp, alpha, size, g_out)
-        outputs[0][0] = g_logp
-        outputs[1][0] = g_init
+        global _py_grad
+        if _py_grad is None:
+            _py_grad = _python_callable(_grad_loops)
+        outputs[0][0], outputs[1][0] = _py_grad(*inputs)
 
     def infer_shape(self, node: Apply, shapes: list[Any]) -> list[Any]:
         return [shapes[4], shapes[2]]

@@ -54,6 +54,8 @@ from numpy.typing import NDArray
 from pytensor.graph.basic import Variable
 from pytensor.tensor import TensorLike, TensorVariable
 
+# NumPy-only pieces live in netbayes.formulas.toxicity (no PyTensor on the prediction path);
+# they are re-exported here so that the likelihood API stays complete.
 from netbayes.formulas.toxicity import (
     DEFAULT_N_NODES,
     DEFAULT_RULE,
@@ -65,9 +67,6 @@ from netbayes.formulas.toxicity import (
     normal_quadrature,
     ordered_cutpoints_from_increments_np,
 )
-
-# NumPy-only pieces live in netbayes.formulas.toxicity (no PyTensor on the prediction path);
-# they are re-exported here so that the likelihood API stays complete.
 from netbayes.likelihoods.lattice import lattice_loglik
 
 __all__ = [
