@@ -18,10 +18,11 @@ in a simulation whose SEs come from real KM curves), ``spearman_attenuation`` (l
 simulated coefficient is attenuated by the simulated censoring itself) and ``gamma_re188``
 (PFS model: no data, prior only); toxicity ``delta_user`` (no user patients here).
 
-The models are compiled once per process (nutpie) and each replicate's data swapped in with
-``with_data``. The replicates run in this process, or as tasks on Dask (``--workers N``: a
-local cluster of N worker processes; ``--scheduler tcp://host:8786``: a running cluster), with
-the same ranks either way (:mod:`netbayes.runner`).
+The models are compiled once per process (:func:`netbayes.fitting.compile_swappable`: nutpie's
+model with swappable data, its callbacks cached on disk, so a later process loads them) and
+each replicate's data swapped in with ``with_data``. The replicates run in this process, or as
+tasks on Dask (``--workers N``: a local cluster of N worker processes; ``--scheduler
+tcp://host:8786``: a running cluster), with the same ranks either way (:mod:`netbayes.runner`).
 
 Usage::
 
@@ -77,7 +78,7 @@ def _stats(tree, names) -> dict[str, float]:
 
 def _setup(model: str):
     """(compiled model, per-replicate simulator, ranked names, settings, readable labels)."""
-    import nutpie
+    from netbayes.fitting import compile_swappable
 
     s = dict(SETTINGS[model])
     if model == "survival":
@@ -89,7 +90,7 @@ def _setup(model: str):
         )
 
         sm = SurvivalModel("pfs")
-        compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
+        compiled = compile_swappable(sm.build())
         # with the study level the model fits the simulated study at intercepts alpha + u:
         # u = tau z is drawn from its prior with the rest (u = 0 would make alpha's ranks
         # pile up in the middle) and ranked too
@@ -118,7 +119,7 @@ def _setup(model: str):
     )
 
     tm = ToxicityModel()
-    compiled = nutpie.compile_pymc_model(tm.build(), freeze_model=False)
+    compiled = compile_swappable(tm.build())
     names = ["c3", "log_gap", *_SCALAR_PARAMS]
     s["target_accept"] = TARGET_ACCEPT
 

@@ -15,10 +15,11 @@ approximations of the likelihood: censoring before the median ignored, the asymp
 with a learned noise scale, the Spearman term without type heterogeneity, the plug-in SE of
 mixture rows, and the Greenwood/KM-slope SE the paper-style summaries carry.
 
-The model is compiled once (nutpie, ``freeze_model=False``) and each replicate's summaries
-are swapped in with ``with_data`` (:meth:`SurvivalModel.data_values`). The replicates run in
-this process or as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``;
-:mod:`netbayes.runner`), with the same rows either way.
+The model is compiled once (:func:`netbayes.fitting.compile_swappable`: nutpie's model with
+swappable data, its callbacks cached on disk) and each replicate's summaries are swapped in
+with ``with_data`` (:meth:`SurvivalModel.data_values`). The replicates run in this process or
+as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``; :mod:`netbayes.runner`),
+with the same rows either way.
 
 **Patient-level data.** ``--ipd`` fits one realistic truth (the real-data posterior means
 of the scalar parameters, type effects drawn once) with its simulated summaries alone and
@@ -173,7 +174,7 @@ class CoverageReplicate:
         self.verbose = verbose
 
     def _build(self):
-        import nutpie
+        from netbayes.fitting import compile_swappable
 
         # the simulated study is Table 5 alone: the OS model's real 188Re-HEDP patients
         # (which inform k2, alpha2, z2 and, since issue 16, beta_x and beta_gbq) are left
@@ -183,7 +184,7 @@ class CoverageReplicate:
             exclude_studies=("re188pilot",) if self.endpoint == "os" else (),
         )  # fmt: skip
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(sm.build(), freeze_model=False)
+        compiled = compile_swappable(sm.build())
         if self.verbose:
             print(f"compiled in {time.perf_counter() - t0:.1f} s", flush=True)
         return sm, compiled

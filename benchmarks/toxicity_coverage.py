@@ -12,11 +12,11 @@ measure what the model approximates: the composite likelihood (per-line and "any
 same patients), the multinomial for the 188Re cycles (which ignores that cycles of one patient
 share a propensity), and sampling error.
 
-The model is compiled once (nutpie) and re-used on each replicate's counts with
-``with_data``; diagnostics use :func:`netbayes.fitting.diagnose`. The fits run in this process
-or as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``; :mod:`netbayes.runner`);
-the truths and data are drawn here from one stream, in replicate order, so the results are the
-same either way.
+The model is compiled once (:func:`netbayes.fitting.compile_swappable`) and re-used on each
+replicate's counts with ``with_data``; diagnostics use :func:`netbayes.fitting.diagnose`. The
+fits run in this process or as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``;
+:mod:`netbayes.runner`); the truths and data are drawn here from one stream, in replicate
+order, so the results are the same either way.
 
 Usage::
 
@@ -182,11 +182,11 @@ class ToxicityCoverageReplicate:
         self.target_accept, self.verbose = target_accept, verbose
 
     def _build(self):
-        import nutpie
+        from netbayes.fitting import compile_swappable
 
         tm = ToxicityModel(any_weight=self.any_weight, margins=self.margins)
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(tm.build(), freeze_model=False)
+        compiled = compile_swappable(tm.build())
         if self.verbose:
             print(f"compiled in {time.perf_counter() - t0:.1f} s", flush=True)
         return tm, compiled

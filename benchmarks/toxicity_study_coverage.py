@@ -25,13 +25,13 @@ For K studies (K in 1, 3, 8) and R replicates each, one replicate:
 Truths come from the priors, so an exact Bayesian computation covers at the nominal rate on
 average over replicates; departures measure the model's approximations and the sampler.
 
-The model is built and compiled once per K (nutpie) on a template of K rows and re-used on each
-replicate's rows with ``with_data`` (the added studies' counts, sizes and activities are data
-containers). Each replicate's random stream is seeded by (seed, K, replicate); each finished
-replicate is appended to a JSONL file at once (with its sampler settings) and skipped on a
-rerun with the same settings (resume). The replicates run in this process or as tasks on Dask
-(``--workers N``, ``--scheduler tcp://host:8786``; :mod:`netbayes.runner`), with the same
-records either way.
+The model is built and compiled once per K (:func:`netbayes.fitting.compile_swappable`) on a
+template of K rows and re-used on each replicate's rows with ``with_data`` (the added studies'
+counts, sizes and activities are data containers). Each replicate's random stream is seeded by
+(seed, K, replicate); each finished replicate is appended to a JSONL file at once (with its
+sampler settings) and skipped on a rerun with the same settings (resume). The replicates run in
+this process or as tasks on Dask (``--workers N``, ``--scheduler tcp://host:8786``;
+:mod:`netbayes.runner`), with the same records either way.
 
 Usage::
 
@@ -203,11 +203,11 @@ class ToxicityStudyReplicate:
 
     @staticmethod
     def _build(k: int):
-        import nutpie
+        from netbayes.fitting import compile_swappable
 
         tm = template_model(k)
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(tm.build(), freeze_model=False)
+        compiled = compile_swappable(tm.build())
         print(f"K={k}: compiled in {time.perf_counter() - t0:.1f} s", flush=True)
         return tm, compiled
 

@@ -191,3 +191,54 @@ def test_another_nutpie_or_pytensor_falls_back_to_nutpies_compile(monkeypatch):
     assert fitting._fresh_compile(_toy(Y)) is sentinel
     monkeypatch.setattr(fitting, "_compile_cached", lambda m: None)  # no PyTensor cache key
     assert fitting._fresh_compile(_toy(Y)) is sentinel
+
+
+@pytest.mark.slow
+def test_swappable_compile_gives_nutpies_draws_for_swapped_data_and_loads_elsewhere():
+    """``compile_swappable`` is ``nutpie.compile_pymc_model(freeze_model=False)`` with its
+    callbacks cached: the same draws, bit for bit, for the data it was built with and for data
+    swapped in (other values, another length); the swap is used (the posterior moves); and a
+    second process loads both callbacks from the disk cache although its data differ, because
+    the key holds the data's types, not their values."""
+    import secrets
+    import subprocess
+    import sys
+    import textwrap
+
+    import nutpie
+
+    y = [0.3, -1.2, 0.8, 2.0, 0.1, 7.5 + secrets.randbelow(10**9) / 10**9]
+    ours = fitting.compile_swappable(_toy_det(y))
+    assert ours.compiled_logp_func is not None and ours.shared_data  # the data are swappable
+    theirs = nutpie.compile_pymc_model(_toy_det(y), freeze_model=False)
+    means = []
+    for data in (None, [5.0, 6.0, 7.0], [0.5] * 20):
+        a, b = (c if data is None else c.with_data(y=data) for c in (ours, theirs))
+        da, db = _draws(a), _draws(b)
+        assert set(da) == set(db) == {"mu", "sigma", "mu2"}
+        for v in da:
+            np.testing.assert_array_equal(da[v], db[v], err_msg=f"{v} with data {data}")
+        means.append(float(da["mu"].mean()))
+    assert means[1] > means[0] + 1.0 and means[1] > means[2] + 1.0  # the data were swapped
+    # the same model with other data values: loaded in another process
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_compiled_cache import _toy_det
+        from netbayes import fitting
+        c = fitting.compile_swappable(_toy_det({[*y[:-1], 1.0]!r}))
+        print("HITS", c.compiled_logp_func.cache_hits, c.compiled_expand_func.cache_hits)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    hits = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("HITS")]
+    assert hits == [["1", "1"]], out.stdout + out.stderr
+
+
+def test_swappable_compile_falls_back_to_nutpies(monkeypatch):
+    """Where the cached path does not apply, nutpie compiles with the data left swappable."""
+    import nutpie
+
+    seen = {}
+    monkeypatch.setattr(fitting, "_compile_cached", lambda m, swappable: None)
+    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda m, **kw: seen.update(kw) or "n")
+    assert fitting.compile_swappable(_toy(Y)) == "n" and seen == {"freeze_model": False}

@@ -27,6 +27,7 @@ __all__ = [
     "ConvergenceWarning",
     "FitResult",
     "clear_compiled",
+    "compile_swappable",
     "diagnose",
     "sample",
 ]
@@ -309,7 +310,7 @@ def netbayes_logp(dim, x_, out_, logp_, user_data_):
         x = carray(x_, ({n_dim},))
         out = carray(out_, ({n_dim},))
         logp = carray(logp_, ())
-        logp_val, grad = inner(x{args})
+{load}        logp_val, grad = inner(x{args})
         logp[()] = logp_val
         out[...] = grad
         if not np.all(np.isfinite(out)):
@@ -329,7 +330,7 @@ def netbayes_expand(dim, expanded, x_, out_, user_data_):
     try:
         x = carray(x_, ({n_dim},))
         out = carray(out_, ({n_expanded},))
-        (values,) = inner(x{args})
+{load}        (values,) = inner(x{args})
         out[...] = values
     except Exception:
         return -2
@@ -349,18 +350,25 @@ def _fresh_compile(model: Any) -> Any:
     return nutpie.compile_pymc_model(model) if compiled is None else compiled
 
 
-def _compile_cached(model: Any) -> Any:
+def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
     """nutpie's numba model of ``model`` with its two C callbacks cached on disk.
 
     nutpie compiles the log density (with its gradient) and the trace expansion as PyTensor
     numba functions, which PyTensor caches on disk, and wraps each in a numba C callback,
     which it compiles afresh in every process (most of its 15-30 s). Here the callbacks are
-    written as source with the model's data as constants, registered with PyTensor's numba
-    cache under a key (SHA-256 of PyTensor's keys of the two functions, the data's values, the
-    callbacks' source, the sizes and the numba and nutpie versions), and compiled with
-    numba's cache: a later process with the same model loads them instead. The callbacks
-    compute what nutpie's do (the same values, so the same draws; tested). None when PyTensor
-    has no cache key for a function or its numba cache is off (``pytensor.config.numba__cache``).
+    written as source, registered with PyTensor's numba cache under a key (SHA-256 of
+    PyTensor's keys of the two functions, the callbacks' source, the data, the sizes and the
+    numba and nutpie versions), and compiled with numba's cache: a later process with the same
+    model loads them instead. The callbacks compute what nutpie's do (the same values, so the
+    same draws; tested). None when PyTensor has no cache key for a function or its numba cache
+    is off (``pytensor.config.numba__cache``).
+
+    With ``swappable=False`` (:func:`sample`) the model's data are constants of the callbacks
+    and their values part of the key. With ``swappable=True`` the callbacks read the data
+    where nutpie's do, through its user data, so ``compiled.with_data(**values)`` swaps them
+    as with ``nutpie.compile_pymc_model(model, freeze_model=False)``; the key holds the data's
+    types and ranks only, so every process and every data set of the model share one compile
+    (the simulation benchmarks).
     """
     import hashlib
 
@@ -371,6 +379,7 @@ def _compile_cached(model: Any) -> Any:
         _make_functions,
         _prepare_dims_and_coords,
         _wrap_with_lock,
+        address_as_void_pointer,
         make_user_data,
     )
     from pymc.initial_point import make_initial_point_fn
@@ -391,6 +400,18 @@ def _compile_cached(model: Any) -> Any:
             pymc_initial_point_fn=_wrap_with_lock(point_fn), var_names=None,
         )
     )  # fmt: skip
+    shared_data: dict[str, np.ndarray] = {}  # nutpie's user data (swappable only)
+    shared_var_keys: dict[Any, str] = {}
+    if swappable:
+        for v in [*logp_fn.get_shared(), *expand_fn.get_shared()]:
+            if v not in shared_var_keys:
+                shared_var_keys[v] = key = f"d{len(shared_var_keys)}"
+                shared_data[key] = np.array(v.get_value(), order="C", copy=True)
+                shared_data[key].flags.writeable = False
+    user_data = make_user_data(shared_var_keys, shared_data)
+    words = _user_data_words(user_data.dtype, shared_var_keys) if swappable else {}
+    if swappable and words is None:
+        return None
     parts = []
     for fn, template, name in (
         (logp_fn, _CFUNC_LOGP, "netbayes_logp"),
@@ -400,9 +421,18 @@ def _compile_cached(model: Any) -> Any:
         inner_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
         if inner_key is None:
             return None
-        data = [np.array(v.get_value(), order="C", copy=True) for v in fn.get_shared()]
+        shared = fn.get_shared()
+        data = [np.array(v.get_value(), order="C", copy=True) for v in shared]
         args = "".join(f", d{i}" for i in range(len(data)))
-        src = template.format(n_dim=n_dim, n_expanded=n_expanded, args=args)
+        load = ""
+        if swappable:  # each array from nutpie's user data: its address and shape
+            load = f"        w = carray(user_data_, ({words['n']},), np.uint64)\n"
+            for i, v in enumerate(shared):
+                ptr, dims = words[shared_var_keys[v]]
+                shape = "".join(f"int(w[{k}]), " for k in dims)
+                at = f"address_as_void_pointer(w[{ptr}])"
+                load += f"        d{i} = carray({at}, ({shape}), t{i})\n"
+        src = template.format(n_dim=n_dim, n_expanded=n_expanded, args=args, load=load)
         parts.append((inner, inner_key, data, src, name))
     h = hashlib.sha256()
     for text in ("netbayes-cfunc-2", numba.__version__, nutpie.__version__, str(n_dim),
@@ -411,8 +441,11 @@ def _compile_cached(model: Any) -> Any:
     for _, inner_key, data, src, _ in parts:
         h.update(f"{inner_key}\0{src}\0".encode())
         for a in data:
-            h.update(f"{a.dtype.str}{a.shape}\0".encode())
-            h.update(a.tobytes())
+            if swappable:  # the values are read at each call: their types only
+                h.update(f"{a.dtype.str}{a.ndim}\0".encode())
+            else:
+                h.update(f"{a.dtype.str}{a.shape}\0".encode())
+                h.update(a.tobytes())
     key = h.hexdigest()
     T = numba.types
     sigs = {
@@ -428,8 +461,12 @@ def _compile_cached(model: Any) -> Any:
         env = {
             "__name__": __name__,  # numba rebuilds a cached function's environment from it
             "inner": inner, "np": np, "carray": numba.carray,
-            **{f"d{i}": a for i, a in enumerate(data)},
         }  # fmt: skip
+        if swappable:
+            env["address_as_void_pointer"] = address_as_void_pointer
+            env.update({f"t{i}": a.dtype.type for i, a in enumerate(data)})
+        else:
+            env.update({f"d{i}": a for i, a in enumerate(data)})
         py = compile_numba_function_src(src, name, env, cache_key=f"{key}-{name}")
         cfuncs[name] = numba.cfunc(sigs[name], cache=True)(py)
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
@@ -441,15 +478,69 @@ def _compile_cached(model: Any) -> Any:
         compiled_logp_func=cfuncs["netbayes_logp"],
         compiled_expand_func=cfuncs["netbayes_expand"],
         initial_point_func=initial_point_fn,
-        shared_data={},
-        shared_var_keys={},
-        user_data=make_user_data({}, {}),
+        shared_data=shared_data,
+        shared_var_keys=shared_var_keys,
+        user_data=user_data,
         n_expanded=n_expanded,
         shape_info=shape_info,
         logp_func=logp_fn,
         expand_func=expand_fn,
         reparameterized_names=reparameterized,
     )
+
+
+def _user_data_words(dtype: np.dtype, keys: dict[Any, str]) -> dict[str, Any] | None:
+    """Where nutpie's user data record (:func:`nutpie.compile_pymc.make_user_data`) keeps each
+    array's address and shape, in 8-byte words: ``{key: (address word, shape words)}`` and
+    ``n`` (the record's length in words); None for a layout other than packed 8-byte fields."""
+    if dtype.itemsize % 8:
+        return None
+    shared = dtype.fields["shared"]
+    base = shared[1]
+    sub = shared[0]
+    out: dict[str, Any] = {"n": dtype.itemsize // 8}
+    for key in keys.values():
+        ptr_t, ptr_off = sub["data"].fields[key][:2]
+        shape_t, shape_off = sub["shape"].fields[key][:2]
+        offsets = [base + sub.fields["data"][1] + ptr_off]
+        start = base + sub.fields["shape"][1] + shape_off
+        n = shape_t.shape[0] if shape_t.shape else 0
+        if ptr_t.itemsize != 8 or (n and shape_t.base.itemsize != 8):
+            return None
+        dims = [start + 8 * j for j in range(n)]
+        if any(o % 8 for o in [*offsets, *dims]):
+            return None
+        out[key] = (offsets[0] // 8, [o // 8 for o in dims])
+    return out
+
+
+def compile_swappable(model: Any) -> Any:
+    """nutpie's numba model of ``model`` whose data can be swapped, compiled once per machine.
+
+    What ``nutpie.compile_pymc_model(model, freeze_model=False)`` returns (``with_data``
+    swaps the model's ``pymc.Data`` values; the same draws for the same data and seed), with
+    its C callbacks cached on disk, keyed by the model's computation and the data's types, not
+    their values: a later process, or a simulation study's worker, loads them in seconds
+    instead of compiling for 15-30 s. Falls back to nutpie's own compile where the cache does
+    not apply (another nutpie or PyTensor, PyTensor's numba cache off).
+
+    Parameters
+    ----------
+    model : pymc.Model
+
+    Returns
+    -------
+    nutpie.compile_pymc.CompiledPyMCModel
+    """
+    import nutpie
+
+    try:
+        compiled = _compile_cached(model, swappable=True)
+    except (ImportError, AttributeError, TypeError, KeyError):  # another nutpie/PyTensor
+        compiled = None
+    if compiled is None:
+        return nutpie.compile_pymc_model(model, freeze_model=False)
+    return compiled
 
 
 def sample(
