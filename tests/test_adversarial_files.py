@@ -180,7 +180,7 @@ def test_report_out_empty_is_refused(models, tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_report_into_an_existing_folder_needs_force(models, tmp_path, capsys):
+def test_report_into_an_existing_folder_needs_force(models, tmp_path, capsys, cached_report_files):
     out = tmp_path / "rep"
     out.mkdir()
     (out / "validation.md").write_text("my own notes")
@@ -195,6 +195,7 @@ def test_report_into_an_existing_folder_needs_force(models, tmp_path, capsys):
     assert (out / "validation.md").read_text() != "my own notes"
     assert (out / "keep.txt").read_text() == "kept"  # only the report's own files replaced
     assert _leftovers(tmp_path) == [] and _leftovers(out) == []
+    assert cached_report_files == [True]  # the session's real report's files (conftest)
 
 
 def test_report_out_a_file_is_refused(models, tmp_path, capsys):
@@ -218,11 +219,15 @@ def test_interrupted_report_leaves_nothing(models, tmp_path, monkeypatch, capsys
     assert not out.exists() and list(tmp_path.iterdir()) == []  # no partial report
 
 
-def test_interrupted_forced_report_keeps_the_previous_one(models, tmp_path, monkeypatch):
+def test_interrupted_forced_report_keeps_the_previous_one(
+    models, tmp_path, monkeypatch, cached_report_files
+):
     from netbayes import plots
 
     out = tmp_path / "rep"
     assert main(["report", "--out", str(out)]) == 0
+    assert cached_report_files == [True]  # the previous report: the session's real one's files
+    monkeypatch.undo()  # the forced report below is written for real, until plot_validation
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     monkeypatch.setattr(plots, "plot_validation", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
@@ -231,7 +236,11 @@ def test_interrupted_forced_report_keeps_the_previous_one(models, tmp_path, monk
     assert _leftovers(tmp_path) == []
 
 
-def test_validate_csv_needs_force_and_is_atomic(tmp_path, capsys, monkeypatch):
+def test_validate_csv_needs_force_and_is_atomic(
+    tmp_path, capsys, monkeypatch, cached_loo_validation, shipped_validate
+):
+    """File plumbing only: the cross-validated table is the session's real one (conftest),
+    written by the command line's own --csv path."""
     csv = tmp_path / "v.csv"
     csv.write_text("my own table\n")
     assert main(["validate", "--csv", str(csv)]) == 2
@@ -254,7 +263,9 @@ def test_validate_csv_needs_force_and_is_atomic(tmp_path, capsys, monkeypatch):
     assert main(["validate", "--csv", str(csv), "--force"]) == 0
     _, err = capsys.readouterr()
     assert csv.read_text().startswith("endpoint,figure,")  # the cross-validated table
+    assert csv.read_bytes() == shipped_validate.csv  # all of it
     assert f"netbayes: wrote {csv}" in err
+    assert cached_loo_validation == [True, True]  # the two runs that got past the checks
 
 
 def test_validate_csv_into_a_folder_is_refused(tmp_path, capsys):

@@ -300,14 +300,16 @@ def test_validate_fails_loudly_on_a_wrong_posterior(tmp_path, capsys, monkeypatc
     assert rc == 1 and "FAIL" in out and "OUTSIDE PFS retreatment R-PRRT" in out
 
 
-def test_report_writes_tables_and_plots(tmp_path, capsys):
-    rc = main(["report", "--out", str(tmp_path / "rep")])
-    assert rc == 0
-    files = {p.name for p in (tmp_path / "rep").iterdir()}
+def test_report_writes_tables_and_plots(shipped_report):
+    # `netbayes report --out DIR` on the shipped posteriors, end to end, run once per session
+    # for the tests that need it (conftest)
+    rep = shipped_report.folder
+    assert shipped_report.rc == 0
+    files = {p.name for p in rep.iterdir()}
     for stem in ("validation", "parameters_survival-pfs", "parameters_toxicity"):
         assert {f"{stem}.md", f"{stem}.tex", f"{stem}.csv"} <= files
     assert {"validation.png", "forest_median_pfs.png", "toxicity_risk.png"} <= files
-    md = (tmp_path / "rep" / "parameters_survival-pfs.md").read_text()
+    md = (rep / "parameters_survival-pfs.md").read_text()
     assert "| z2[midgut] |" in md and "eti95_lower" in md and "max R-hat" in md
     # issue 18: natural-scale summaries with per-row convergence, the patient's curve
     assert {"survival_curve_pfs.png", "hazard_pfs.png", "rmst_pfs.png"} <= files
@@ -315,12 +317,12 @@ def test_report_writes_tables_and_plots(tmp_path, capsys):
     for m in ("survival-pfs", "survival-os", "toxicity"):
         assert {f"summary_{m}.md", f"summary_{m}.tex", f"summary_{m}.csv",
                 f"summary_{m}.html"} <= files  # fmt: skip
-    s = (tmp_path / "rep" / "summary_survival-pfs.md").read_text()
+    s = (rep / "summary_survival-pfs.md").read_text()
     assert "| **Time ratios (> 1: longer)** |" in s and "| per 10 GBq more cumulative 177Lu |" in s
     assert "r_hat" in s and "\u2013" in s and "credible interval" in s
-    tex = (tmp_path / "rep" / "validation.tex").read_text()
+    tex = (rep / "validation.tex").read_text()
     assert r"\begin{longtable}" in tex  # 101 rows break across pages
-    csv = pd.read_csv(tmp_path / "rep" / "summary_toxicity.csv")
+    csv = pd.read_csv(rep / "summary_toxicity.csv")
     assert {"median", "eti95_lower", "estimate", "ess_bulk"} <= set(csv.columns)
     assert (csv["r_hat"] < 1.01).all()  # the shipped fit's every reported quantity
 
@@ -357,11 +359,11 @@ def test_predict_interval_kind_hdi(models, capsys):
     assert "--interval-kind" in capsys.readouterr().err
 
 
-def test_report_tables_label_cell_lines_and_studies(tmp_path, capsys):
+def test_report_tables_label_cell_lines_and_studies(shipped_report):
     """The parameter tables name every element (issue 18): the toxicity store calls its
     cell-line dimension ``line``, which the report used to print as c3[0], c3[1], c3[2]."""
-    out = tmp_path / "rep"
-    assert main(["report", "--out", str(out)]) == 0  # the shipped posteriors
+    out = shipped_report.folder  # `netbayes report --out DIR`, the shipped posteriors (conftest)
+    assert shipped_report.rc == 0
     tox = (out / "parameters_toxicity.csv").read_text()
     for cl in ("leucocytes", "platelets", "haemoglobin"):
         assert f"c3[{cl}]" in tox
