@@ -424,7 +424,7 @@ def _markdown(res: dict[str, Any]) -> str:
         "",
     ]
     if res.get("runs"):
-        lines[-3:] = [
+        lines[-2:] = [
             f"Machine: {m['cpu_count']} cores, {m['platform']}, Python {m['python']}.",
             "",
             "The sections come from these runs (each measured base and new in one command):",
@@ -573,6 +573,7 @@ def _merged(old: dict[str, Any], new: dict[str, Any], sections: tuple[str, ...])
     out = {k: v for k, v in old.items() if k != "runs"}
     out.update({k: v for k, v in new.items() if k in sections})
     out["date"], out["machine"], out["runs"] = new["date"], new["machine"], runs
+    out["base_ref"] = new["base_ref"]
     return out
 
 
@@ -630,8 +631,10 @@ def main() -> int:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
                            check=True)  # fmt: skip
     res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    old = {}  # the run is recorded (commit, date, machine) with its sections either way
     if a.merge and (RESULTS / "speed.json").is_file():
-        res = _merged(json.loads((RESULTS / "speed.json").read_text()), res, todo)
+        old = json.loads((RESULTS / "speed.json").read_text())
+    res = _merged(old, res, todo)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "speed.json").write_text(json.dumps(res, indent=2) + "\n")
     text = _markdown(res)
