@@ -242,3 +242,31 @@ def test_swappable_compile_falls_back_to_nutpies(monkeypatch):
     monkeypatch.setattr(fitting, "_compile_cached", lambda m, swappable: None)
     monkeypatch.setattr(nutpie, "compile_pymc_model", lambda m, **kw: seen.update(kw) or "n")
     assert fitting.compile_swappable(_toy(Y)) == "n" and seen == {"freeze_model": False}
+
+
+@pytest.mark.slow
+def test_swappable_compile_reads_matrices_integers_and_scalars():
+    """Data of rank 2 (float), rank 1 (integer index) and rank 0 (a scale) are read through
+    nutpie's user data with their own shapes and types: nutpie's draws, bit for bit, before
+    and after a swap of all three."""
+    import nutpie
+
+    rng = np.random.default_rng(1)
+
+    def model(X, g, s):
+        with pm.Model() as m:
+            Xd, gd, sd = pm.Data("X", X), pm.Data("g", g), pm.Data("s", s)
+            b = pm.Normal("b", 0, 1, shape=3)
+            a = pm.Normal("a", 0, 1, shape=4)
+            pm.Normal("y", Xd @ b + a[gd], sd, observed=np.zeros(len(X)))
+        return m
+
+    X, g = rng.normal(size=(10, 3)), rng.integers(0, 4, 10)
+    ours = fitting.compile_swappable(model(X, g, 1.5))
+    theirs = nutpie.compile_pymc_model(model(X, g, 1.5), freeze_model=False)
+    new = dict(X=rng.normal(size=(10, 3)) + 2.0, g=rng.integers(0, 4, 10), s=0.7)
+    for a, b in ((ours, theirs), (ours.with_data(**new), theirs.with_data(**new))):
+        da, db = _draws(a), _draws(b)
+        for v in ("a", "b"):
+            np.testing.assert_array_equal(da[v], db[v], err_msg=v)
+    assert not np.array_equal(_draws(ours)["b"], _draws(ours.with_data(**new))["b"])
