@@ -4,6 +4,8 @@
 returns a :class:`FitResult`: the posterior as an ``xarray.DataTree``, a per-parameter diagnostics
 table, and plain NumPy draws. A fit that misses the convergence targets (any divergence,
 R-hat > 1.01, bulk ESS < 400) emits a :class:`ConvergenceWarning` saying what to try.
+:func:`compile_swappable` compiles a model once for many data sets (a simulation study:
+``nutpie.sample(compiled.with_data(**values), ...)`` per replicate), cached on disk.
 """
 
 from __future__ import annotations
