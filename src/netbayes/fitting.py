@@ -424,7 +424,10 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
         if inner_key is None:
             return None
         shared = fn.get_shared()
-        data = [np.array(v.get_value(), order="C", copy=True) for v in shared]
+        if swappable:  # read at each call from nutpie's copies; here only their types
+            data = [shared_data[shared_var_keys[v]] for v in shared]
+        else:
+            data = [np.array(v.get_value(), order="C", copy=True) for v in shared]
         args = "".join(f", d{i}" for i in range(len(data)))
         load = ""
         if swappable:  # each array from nutpie's user data: its address and shape
@@ -497,22 +500,17 @@ def _user_data_words(dtype: np.dtype, keys: dict[Any, str]) -> dict[str, Any] | 
     ``n`` (the record's length in words); None for a layout other than packed 8-byte fields."""
     if dtype.itemsize % 8:
         return None
-    shared = dtype.fields["shared"]
-    base = shared[1]
-    sub = shared[0]
+    sub, base = dtype.fields["shared"][:2]
     out: dict[str, Any] = {"n": dtype.itemsize // 8}
     for key in keys.values():
         ptr_t, ptr_off = sub["data"].fields[key][:2]
         shape_t, shape_off = sub["shape"].fields[key][:2]
-        offsets = [base + sub.fields["data"][1] + ptr_off]
+        ptr = base + sub.fields["data"][1] + ptr_off
         start = base + sub.fields["shape"][1] + shape_off
         n = shape_t.shape[0] if shape_t.shape else 0
-        if ptr_t.itemsize != 8 or (n and shape_t.base.itemsize != 8):
+        if ptr_t.itemsize != 8 or (n and shape_t.base.itemsize != 8) or (ptr | start) % 8:
             return None
-        dims = [start + 8 * j for j in range(n)]
-        if any(o % 8 for o in [*offsets, *dims]):
-            return None
-        out[key] = (offsets[0] // 8, [o // 8 for o in dims])
+        out[key] = (ptr // 8, [start // 8 + j for j in range(n)])
     return out
 
 
