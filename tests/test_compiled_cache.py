@@ -270,3 +270,100 @@ def test_swappable_compile_reads_matrices_integers_and_scalars():
         for v in ("a", "b"):
             np.testing.assert_array_equal(da[v], db[v], err_msg=v)
     assert not np.array_equal(_draws(ours)["b"], _draws(ours.with_data(**new))["b"])
+
+
+_RECORDED = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+import nutpie
+import nutpie.compile_pymc
+from test_compiled_cache import _draws, _toy_det
+from netbayes import fitting
+
+def no_rewrites(*a, **k):
+    raise AssertionError("_make_functions called")
+
+y, swap, mode = {y!r}, {swap!r}, sys.argv[1]
+model = _toy_det(y)
+make_functions = nutpie.compile_pymc._make_functions
+if mode == "hit":  # nothing rewritten or compiled: the record and numba's cache only
+    nutpie.compile_pymc._make_functions = no_rewrites
+c = fitting.compile_swappable(model) if swap else fitting._compile_cached(model)
+nutpie.compile_pymc._make_functions = make_functions
+out = {{"full": c.logp_func is not None, "hits": [c.compiled_logp_func.cache_hits,
+       c.compiled_expand_func.cache_hits], "n_dim": c.n_dim, "n_expanded": c.n_expanded,
+       "shapes": {{k: [int(i) for i in v] for k, v in c.shapes.items()}},
+       "dims": c.dims, "coords": {{k: list(map(str, v)) for k, v in (c.coords or {{}}).items()}},
+       "draws": {{k: v.tolist() for k, v in _draws(c).items()}}}}
+if swap:  # nutpie's own swappable compile, in this process: the same draws, swapped too
+    theirs = nutpie.compile_pymc_model(_toy_det(y), freeze_model=False)
+    for data in (None, [5.0, 6.0, 7.0]):
+        a, b = (x if data is None else x.with_data(y=data) for x in (c, theirs))
+        da, db = _draws(a), _draws(b)
+        out.setdefault("same_as_nutpie", []).append(
+            all(np.array_equal(da[v], db[v]) for v in da) and set(da) == set(db))
+print("RESULT", json.dumps(out))
+"""
+
+
+def _recorded(y: list[float], mode: str, swap: bool = False) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    code = _RECORDED.format(tests=str(Path(__file__).parent), y=y, swap=swap)
+    out = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stdout + out.stderr
+    return json.loads(lines[0][7:])
+
+
+def _record_file(y: list[float], swap: bool = False) -> Path:
+    from pymc.initial_point import make_initial_point_fn
+
+    m = _toy_det(y)
+    point_fn = make_initial_point_fn(
+        model=m, default_strategy="support_point", jitter_rvs=set(m.free_RVs),
+        return_transformed=True,
+    )  # fmt: skip
+    key = fitting._graph_key(m, fitting._model_graph(m), swap, point_fn)
+    assert key is not None
+    return fitting._record_path(key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("swap", [False, True], ids=["sample", "swappable"])
+def test_a_recorded_compile_loads_without_rewriting_and_gives_the_same_draws(swap):
+    """A model never compiled before (swappable: its record removed, since the key holds the
+    data's shapes, not values): the first process compiles it and records what it found under
+    the graph's digest; a second loads it from the record and numba's cache
+    without calling nutpie's ``_make_functions`` (no rewrites, no compile); a third, with the
+    record removed, compiles again and loads the callbacks from numba's cache. The second and
+    third have the same sizes, shapes, dims and draws, bit for bit (and, swappable, nutpie's
+    own draws before and after a swap). A record naming callbacks numba does not hold, or
+    another source, is not used: the compile runs and writes a good record again."""
+    import json
+    import secrets
+
+    y = [0.3, -1.2, 0.8, 2.0, 0.1, 9.0 + secrets.randbelow(10**9) / 10**9]  # never compiled
+    path = _record_file(y, swap)
+    path.unlink(missing_ok=True)
+    first = _recorded(y, "first", swap)
+    assert first["full"] and path.is_file()
+    doc = json.loads(path.read_text())
+    hit = _recorded(y, "hit", swap)
+    assert not hit["full"] and hit["hits"] == [1, 1]
+    path.unlink()
+    again = _recorded(y, "again", swap)
+    assert again["full"] and again["hits"] == [1, 1] and path.is_file()
+    assert json.loads(path.read_text()) == doc  # the same record
+    for k in ("n_dim", "n_expanded", "shapes", "dims", "coords", "draws"):
+        assert hit[k] == again[k], k
+    if swap:
+        assert hit["same_as_nutpie"] == again["same_as_nutpie"] == [True, True]
+    for bad in ({**doc, "key": "0" * 64}, {**doc, "src": {**doc["src"], "netbayes_logp": "x"}}):
+        path.write_text(json.dumps(bad))
+        res = _recorded(y, "again", swap)
+        assert res["full"] and res["draws"] == hit["draws"]
+        assert json.loads(path.read_text()) == doc  # rewritten

@@ -6,6 +6,13 @@ table, and plain NumPy draws. A fit that misses the convergence targets (any div
 R-hat > 1.01, bulk ESS < 400) emits a :class:`ConvergenceWarning` saying what to try.
 :func:`compile_swappable` compiles a model once for many data sets (a simulation study:
 ``nutpie.sample(compiled.with_data(**values), ...)`` per replicate), cached on disk.
+
+Compiles are cached on disk, in PyTensor's numba cache folder: nutpie's two C callbacks in
+numba's cache, and a JSON record of what the compile found (sizes, names, shapes, the
+callbacks' key) under a digest of the model's graph before rewriting
+(:mod:`netbayes.graph_hash`). A later process with the same model reads the record and loads
+the callbacks in about a second, instead of 5-10 s of graph rewrites (or minutes of numba
+compilation the first time); the draws are the same. Deleting that folder clears both.
 """
 
 from __future__ import annotations
@@ -238,14 +245,13 @@ def clear_compiled() -> None:
     _COMPILED.clear()
 
 
-def _compile_key(model: Any) -> _Compiled | None:
-    """What a compiled nutpie model depends on, for :func:`_find_compiled`; None when the model
-    holds something the comparison does not cover (then it is compiled afresh)."""
+def _model_graph(model: Any) -> tuple[list[Any], list[Any], list[Any], tuple[Any, ...]]:
+    """What nutpie compiles of ``model``: the outputs (the log density, then the values the
+    trace expands to), the value variables, the data (shared variables, in graph order) and the
+    rest it depends on (names, shapes, coordinates, dims, bounds checks)."""
     from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.traversal import graph_inputs
 
-    if any(v is not None for v in model.rvs_to_initial_values.values()):
-        return None  # initial values of the user's own: not compared
     values = [model.rvs_to_values[v] for v in model.free_RVs]
     outputs = [model.logp(), *model.unobserved_value_vars]
     shared = [v for v in graph_inputs(outputs) if isinstance(v, SharedVariable)]
@@ -258,6 +264,15 @@ def _compile_key(model: Any) -> _Compiled | None:
         {k: tuple(v) for k, v in model.named_vars_to_dims.items()},
         bool(model.check_bounds),
     )
+    return outputs, values, shared, meta
+
+
+def _compile_key(model: Any) -> _Compiled | None:
+    """What a compiled nutpie model depends on, for :func:`_find_compiled`; None when the model
+    holds something the comparison does not cover (then it is compiled afresh)."""
+    if any(v is not None for v in model.rvs_to_initial_values.values()):
+        return None  # initial values of the user's own: not compared
+    outputs, values, shared, meta = _model_graph(model)
     data = [np.array(v.get_value(borrow=False)) for v in shared]
     return _Compiled(outputs, [*values, *shared], meta, data, None)
 
@@ -365,6 +380,13 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
     same draws; tested). None when PyTensor has no cache key for a function or its numba cache
     is off (``pytensor.config.numba__cache``).
 
+    PyTensor's keys exist only after its graph rewrites (most of what is left of a compile,
+    5-10 s), so what a compile found is also recorded under a digest of the model's graph
+    *before* rewriting (:func:`_graph_key`): a later process with the same graph reads the
+    record and loads the callbacks without rewriting or compiling anything. The model it
+    returns then has no PyTensor functions (``logp_func`` and ``expand_func`` are None);
+    nutpie samples through the callbacks alone, with the same draws.
+
     With ``swappable=False`` (:func:`sample`) the model's data are constants of the callbacks
     and their values part of the key. With ``swappable=True`` the callbacks read the data
     where nutpie's do, through its user data, so ``compiled.with_data(**values)`` swaps them
@@ -376,17 +398,10 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
 
     import numba
     import nutpie
-    from nutpie.compile_pymc import (
-        CompiledPyMCModel,
-        _make_functions,
-        _prepare_dims_and_coords,
-        _wrap_with_lock,
-        address_as_void_pointer,
-        make_user_data,
-    )
+    from nutpie.compile_pymc import _make_functions, _wrap_with_lock
     from pymc.initial_point import make_initial_point_fn
     from pytensor import config
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
     if not config.numba__cache:
         return None
@@ -396,54 +411,36 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
         jitter_rvs=set(model.free_RVs),
         return_transformed=True,
     )  # fmt: skip  (what nutpie.compile_pymc_model uses by default)
+    graph = _model_graph(model)
+    graph_key = _graph_key(model, graph, swappable, point_fn)
+    if graph_key is not None:
+        compiled = _load_recorded(model, graph, graph_key, swappable, point_fn)
+        if compiled is not None:
+            return compiled
     n_dim, n_expanded, logp_fn, expand_fn, initial_point_fn, shape_info, reparameterized = (
         _make_functions(
             model, mode="NUMBA", compute_grad=True, join_expanded=True,
             pymc_initial_point_fn=_wrap_with_lock(point_fn), var_names=None,
         )
     )  # fmt: skip
-    shared_data: dict[str, np.ndarray] = {}  # nutpie's user data (swappable only)
-    shared_var_keys: dict[Any, str] = {}
-    if swappable:
-        for v in [*logp_fn.get_shared(), *expand_fn.get_shared()]:
-            if v not in shared_var_keys:
-                shared_var_keys[v] = key = f"d{len(shared_var_keys)}"
-                shared_data[key] = np.array(v.get_value(), order="C", copy=True)
-                shared_data[key].flags.writeable = False
-    user_data = make_user_data(shared_var_keys, shared_data)
-    words = _user_data_words(user_data.dtype, shared_var_keys) if swappable else {}
-    if swappable and words is None:
+    fns = {"netbayes_logp": logp_fn, "netbayes_expand": expand_fn}
+    shared = {name: list(fn.get_shared()) for name, fn in fns.items()}
+    user = _user_data(shared, swappable)
+    if user is None:
         return None
-    parts = []
-    for fn, template, name in (
-        (logp_fn, _CFUNC_LOGP, "netbayes_logp"),
-        (expand_fn, _CFUNC_EXPAND, "netbayes_expand"),
-    ):
+    parts = {}
+    for name, fn in fns.items():
         inner = fn.vm.jit_fn
         inner_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
         if inner_key is None:
             return None
-        shared = fn.get_shared()
-        if swappable:  # read at each call from nutpie's copies; here only their types
-            data = [shared_data[shared_var_keys[v]] for v in shared]
-        else:
-            data = [np.array(v.get_value(), order="C", copy=True) for v in shared]
-        args = "".join(f", d{i}" for i in range(len(data)))
-        load = ""
-        if swappable:  # each array from nutpie's user data: its address and shape
-            load = f"        w = carray(user_data_, ({words['n']},), np.uint64)\n"
-            for i, v in enumerate(shared):
-                ptr, dims = words[shared_var_keys[v]]
-                shape = "".join(f"int(w[{k}]), " for k in dims)
-                at = f"address_as_void_pointer(w[{ptr}])"
-                load += f"        d{i} = carray({at}, ({shape}), t{i})\n"
-        src = template.format(n_dim=n_dim, n_expanded=n_expanded, args=args, load=load)
-        parts.append((inner, inner_key, data, src, name))
+        parts[name] = (inner, inner_key, *_callback_source(name, shared[name], user, n_dim,
+                                                           n_expanded, swappable))  # fmt: skip
     h = hashlib.sha256()
     for text in ("netbayes-cfunc-2", numba.__version__, nutpie.__version__, str(n_dim),
                  str(n_expanded)):  # fmt: skip
         h.update(text.encode() + b"\0")
-    for _, inner_key, data, src, _ in parts:
+    for _, inner_key, data, src in parts.values():
         h.update(f"{inner_key}\0{src}\0".encode())
         for a in data:
             if swappable:  # the values are read at each call: their types only
@@ -452,6 +449,87 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
                 h.update(f"{a.dtype.str}{a.shape}\0".encode())
                 h.update(a.tobytes())
     key = h.hexdigest()
+    cfuncs = {
+        name: _callback(name, src, key, inner, data, swappable)
+        for name, (inner, _, data, src) in parts.items()
+    }
+    if graph_key is not None:
+        _record(graph_key, graph[2], shared, {
+            "key": key, "n_dim": int(n_dim), "n_expanded": int(n_expanded),
+            "names": [str(x) for x in shape_info[0]],
+            "slices": [[int(s.start), int(s.stop)] for s in shape_info[1]],
+            "shapes": [[int(k) for k in shape] for shape in shape_info[2]],
+            "n_free": len(model.free_RVs), "reparameterized": [str(x) for x in reparameterized],
+            "src": {name: part[3] for name, part in parts.items()},
+        })  # fmt: skip
+    return _nutpie_model(model, n_dim, n_expanded, shape_info, reparameterized, cfuncs,
+                         initial_point_fn, user, logp_fn, expand_fn)  # fmt: skip
+
+
+_CALLBACK_TEMPLATES = {"netbayes_logp": _CFUNC_LOGP, "netbayes_expand": _CFUNC_EXPAND}
+
+
+@dataclass
+class _UserData:
+    """nutpie's user data of a compiled model: its copies of the data (swappable only), the
+    data's keys, the record of their addresses and shapes, and where in the record each is."""
+
+    shared_data: dict[str, np.ndarray]
+    shared_var_keys: dict[Any, str]
+    record: np.ndarray
+    words: dict[str, Any]
+
+
+def _user_data(shared: dict[str, list[Any]], swappable: bool) -> _UserData | None:
+    """nutpie's user data for the callbacks' data (``shared``: each callback's shared
+    variables); None for a record layout the callbacks cannot read."""
+    from nutpie.compile_pymc import make_user_data
+
+    shared_data: dict[str, np.ndarray] = {}  # nutpie's copies (swappable only)
+    shared_var_keys: dict[Any, str] = {}
+    if swappable:
+        for v in [x for vs in shared.values() for x in vs]:
+            if v not in shared_var_keys:
+                shared_var_keys[v] = key = f"d{len(shared_var_keys)}"
+                shared_data[key] = np.array(v.get_value(), order="C", copy=True)
+                shared_data[key].flags.writeable = False
+    record = make_user_data(shared_var_keys, shared_data)
+    words = _user_data_words(record.dtype, shared_var_keys) if swappable else {}
+    if words is None:
+        return None
+    return _UserData(shared_data, shared_var_keys, record, words)
+
+
+def _callback_source(
+    name: str, shared: list[Any], user: _UserData, n_dim: int, n_expanded: int, swappable: bool
+) -> tuple[list[np.ndarray], str]:
+    """The data a callback reads (nutpie's copies when swappable, else the values, constants
+    of the callback) and its source."""
+    if swappable:  # read at each call from nutpie's copies; here only their types
+        data = [user.shared_data[user.shared_var_keys[v]] for v in shared]
+    else:
+        data = [np.array(v.get_value(), order="C", copy=True) for v in shared]
+    args = "".join(f", d{i}" for i in range(len(data)))
+    load = ""
+    if swappable:  # each array from nutpie's user data: its address and shape
+        load = f"        w = carray(user_data_, ({user.words['n']},), np.uint64)\n"
+        for i, v in enumerate(shared):
+            ptr, dims = user.words[user.shared_var_keys[v]]
+            shape = "".join(f"int(w[{k}]), " for k in dims)
+            at = f"address_as_void_pointer(w[{ptr}])"
+            load += f"        d{i} = carray({at}, ({shape}), t{i})\n"
+    src = _CALLBACK_TEMPLATES[name].format(n_dim=n_dim, n_expanded=n_expanded, args=args,
+                                           load=load)  # fmt: skip
+    return data, src
+
+
+def _callback(name: str, src: str, key: str, inner: Any, data: list[np.ndarray],
+              swappable: bool) -> Any:  # fmt: skip
+    """The C callback ``name`` compiled from ``src`` with numba's cache, under ``key``."""
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+    from pytensor.link.numba.cache import compile_numba_function_src
+
     T = numba.types
     sigs = {
         "netbayes_logp": T.int64(
@@ -461,19 +539,25 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
             T.uint64, T.uint64, T.CPointer(T.double), T.CPointer(T.double), T.voidptr
         ),
     }
-    cfuncs = {}
-    for inner, _, data, src, name in parts:
-        env = {
-            "__name__": __name__,  # numba rebuilds a cached function's environment from it
-            "inner": inner, "np": np, "carray": numba.carray,
-        }  # fmt: skip
-        if swappable:
-            env["address_as_void_pointer"] = address_as_void_pointer
-            env.update({f"t{i}": a.dtype.type for i, a in enumerate(data)})
-        else:
-            env.update({f"d{i}": a for i, a in enumerate(data)})
-        py = compile_numba_function_src(src, name, env, cache_key=f"{key}-{name}")
-        cfuncs[name] = numba.cfunc(sigs[name], cache=True)(py)
+    env = {
+        "__name__": __name__,  # numba rebuilds a cached function's environment from it
+        "inner": inner, "np": np, "carray": numba.carray,
+    }  # fmt: skip
+    if swappable:
+        env["address_as_void_pointer"] = address_as_void_pointer
+        env.update({f"t{i}": a.dtype.type for i, a in enumerate(data)})
+    else:
+        env.update({f"d{i}": a for i, a in enumerate(data)})
+    py = compile_numba_function_src(src, name, env, cache_key=f"{key}-{name}")
+    return numba.cfunc(sigs[name], cache=True)(py)
+
+
+def _nutpie_model(model: Any, n_dim: int, n_expanded: int, shape_info: Any,
+                  reparameterized: list[str], cfuncs: dict[str, Any], initial_point_fn: Any,
+                  user: _UserData, logp_fn: Any, expand_fn: Any) -> Any:  # fmt: skip
+    """nutpie's compiled model from its parts."""
+    from nutpie.compile_pymc import CompiledPyMCModel, _prepare_dims_and_coords
+
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
     return CompiledPyMCModel(
         _n_dim=n_dim,
@@ -483,15 +567,158 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
         compiled_logp_func=cfuncs["netbayes_logp"],
         compiled_expand_func=cfuncs["netbayes_expand"],
         initial_point_func=initial_point_fn,
-        shared_data=shared_data,
-        shared_var_keys=shared_var_keys,
-        user_data=user_data,
+        shared_data=user.shared_data,
+        shared_var_keys=user.shared_var_keys,
+        user_data=user.record,
         n_expanded=n_expanded,
         shape_info=shape_info,
         logp_func=logp_fn,
         expand_func=expand_fn,
         reparameterized_names=reparameterized,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# the record of a compile, under a digest of the model's graph before rewriting
+# ----------------------------------------------------------------------------------------------
+_RECORD_FORMAT = "netbayes-compiled-1"
+
+
+def _graph_key(model: Any, graph: tuple[Any, ...], swappable: bool, point_fn: Any) -> str | None:
+    """A digest of everything a compile of ``model`` depends on, before PyTensor rewrites its
+    graph (:func:`netbayes.graph_hash.graph_digest`): the graph (operations with their
+    parameters, constants by value, types), the data (their values, or with ``swappable``
+    their types and shapes), names, coordinates and dims, the free variables' shapes, every
+    PyTensor setting, the versions of Python, NumPy, PyTensor, PyMC, numba and nutpie, and
+    this module's source. None where the graph holds something the digest cannot describe
+    exactly, or the model has initial values of the user's own (then the compile runs)."""
+    import platform
+    import sys
+
+    import numba
+    import nutpie
+    import pymc
+    import pytensor
+    from pytensor import config
+
+    from netbayes.graph_hash import Unhashable, graph_digest
+
+    if any(v is not None for v in model.rvs_to_initial_values.values()):
+        return None
+    outputs, values, shared, meta = graph
+    try:
+        settings = []
+        for name in sorted(config._config_var_dict):
+            text = repr(getattr(config, name))
+            if " at 0x" not in text:  # an object's address differs in every process
+                settings.append((name, text))
+        data = []
+        for v in shared:
+            a = np.asarray(v.get_value(borrow=True))
+            data.append((a.dtype.str, a.shape) if swappable else a)
+        shapes = sorted((k, tuple(np.shape(x))) for k, x in point_fn(0).items())
+        extra = (
+            _RECORD_FORMAT,
+            bool(swappable),
+            sys.version,
+            platform.machine(),
+            np.__version__,
+            pytensor.__version__,
+            pymc.__version__,
+            numba.__version__,
+            nutpie.__version__,
+            tuple(settings),
+            meta,
+            tuple(data),
+            tuple(shapes),
+            _compile_cached,  # described with this module's source digest
+        )
+        return graph_digest(outputs, [*values, *shared], extra)
+    except Unhashable:
+        return None
+
+
+def _record_path(graph_key: str) -> Path:
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+    return Path(NUMBA_CACHE_PATH) / f"netbayes-{graph_key}.json"
+
+
+def _record(graph_key: str, shared_all: list[Any], shared: dict[str, list[Any]],
+            found: dict[str, Any]) -> None:  # fmt: skip
+    """Write what a compile found under ``graph_key`` (JSON, atomically), with each callback's
+    data as positions among the graph's shared variables; nothing when a callback reads a
+    shared variable the graph does not hold."""
+    import json
+
+    from netbayes.store import write_atomic
+
+    where = {id(v): i for i, v in enumerate(shared_all)}
+    if any(id(v) not in where for vs in shared.values() for v in vs):
+        return
+    doc = {"format": _RECORD_FORMAT, **found,
+           "shared": {name: [where[id(v)] for v in vs] for name, vs in shared.items()}}  # fmt: skip
+    try:
+        text = json.dumps(doc, sort_keys=True)
+    except (TypeError, ValueError):  # pragma: no cover - nothing JSON cannot hold is recorded
+        return
+    try:
+        write_atomic(_record_path(graph_key), text.encode())
+    except OSError:  # a read-only cache: the next process compiles again
+        pass
+
+
+def _not_compiled(*args: Any) -> Any:  # pragma: no cover - never called
+    """Stands for a callback's inner function when the callback is loaded from numba's cache
+    (a loaded callback holds its inner function's code); numba cannot compile a call to it,
+    so a callback missing from the cache fails to build instead of being compiled wrongly."""
+    raise RuntimeError("a recorded callback was not in numba's cache")
+
+
+def _load_recorded(model: Any, graph: tuple[Any, ...], graph_key: str, swappable: bool,
+                   point_fn: Any) -> Any:  # fmt: skip
+    """nutpie's model of ``model`` from the record under ``graph_key`` and the two callbacks in
+    numba's cache, or None (no record, an unreadable one, a callback whose source differs or
+    that is not in the cache: then the compile runs)."""
+    import json
+
+    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper, _wrap_with_lock
+
+    try:
+        doc = json.loads(_record_path(graph_key).read_text())
+        if doc.get("format") != _RECORD_FORMAT:
+            return None
+        shared_all = graph[2]
+        shared = {name: [shared_all[i] for i in doc["shared"][name]]
+                  for name in _CALLBACK_TEMPLATES}  # fmt: skip
+        n_dim, n_expanded, n_free = int(doc["n_dim"]), int(doc["n_expanded"]), doc["n_free"]
+        names = [str(x) for x in doc["names"]]
+        slices = [slice(int(a), int(b)) for a, b in doc["slices"]]
+        shapes = [np.array(s, dtype=np.int64) for s in doc["shapes"]]
+        key = str(doc["key"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    user = _user_data(shared, swappable)
+    if user is None:
+        return None
+    cfuncs = {}
+    for name in _CALLBACK_TEMPLATES:
+        data, src = _callback_source(name, shared[name], user, n_dim, n_expanded, swappable)
+        if src != doc["src"].get(name):
+            return None
+        try:
+            cfuncs[name] = _callback(name, src, key, _not_compiled, data, swappable)
+        except Exception:  # not in numba's cache (numba cannot compile the stand-in)
+            return None
+        if cfuncs[name].cache_hits != 1:
+            return None
+    initial_point_fn = _rv_dict_to_flat_array_wrapper(
+        _wrap_with_lock(point_fn), names=names[:n_free], shapes=shapes[:n_free]
+    )
+    shape_info = (names, slices, shapes)
+    reparameterized = [str(x) for x in doc["reparameterized"]]
+    return _nutpie_model(model, n_dim, n_expanded, shape_info, reparameterized, cfuncs,
+                         initial_point_fn, user, None, None)  # fmt: skip
 
 
 def _user_data_words(dtype: np.dtype, keys: dict[Any, str]) -> dict[str, Any] | None:
@@ -519,10 +746,12 @@ def compile_swappable(model: Any) -> Any:
 
     What ``nutpie.compile_pymc_model(model, freeze_model=False)`` returns (``with_data``
     swaps the model's ``pymc.Data`` values; the same draws for the same data and seed), with
-    its C callbacks cached on disk, keyed by the model's computation and the data's types, not
-    their values: a later process, or a simulation study's worker, loads them in seconds
-    instead of compiling for 15-30 s. Falls back to nutpie's own compile where the cache does
-    not apply (another nutpie or PyTensor, PyTensor's numba cache off).
+    its C callbacks cached on disk, keyed by the model's computation and the data's types and
+    shapes, not their values: a later process, or a simulation study's worker, loads them in
+    about a second instead of compiling for 15-30 s. The model it returns then has no
+    PyTensor functions (``logp_func`` and ``expand_func`` are None; nutpie does not use them).
+    Falls back to nutpie's own compile where the cache does not apply (another nutpie or
+    PyTensor, PyTensor's numba cache off).
 
     Parameters
     ----------
@@ -587,9 +816,11 @@ def sample(
         nutpie only: re-use the compiled model of an earlier fit in this process when the
         model is the same computation on the same data (PyTensor's graph equality: every
         operation with its parameters, constants and data by value, the same variables,
-        shapes and coordinates), which saves the compile (15-30 s for the netbayes models).
-        The last :data:`COMPILED_CACHE_SIZE` compiled models are kept;
-        :func:`clear_compiled` forgets them. The draws are those of a fresh compile.
+        shapes and coordinates), which saves the compile. The last
+        :data:`COMPILED_CACHE_SIZE` compiled models are kept; :func:`clear_compiled` forgets
+        them. The draws are those of a fresh compile. Across processes, a model compiled
+        before on this machine (the same graph, data, settings and versions) is loaded from
+        PyTensor's numba cache without rewriting or compiling, whatever this setting.
     adaptation : {"diag", "low_rank"}
         nutpie only: the mass matrix adapted in warm-up, diagonal (nutpie's default) or
         diagonal plus a low-rank correction for the posterior's strongest correlations
