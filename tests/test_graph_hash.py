@@ -148,3 +148,13 @@ def test_descriptions_do_not_run_together():
     assert graph_digest([out], [x], extra=a) != graph_digest([out], [x], extra=a.astype("f4"))
     y = pt.dvector("y")
     assert graph_digest([x - y], [x, y]) != graph_digest([x - y], [y, x])  # inputs by position
+
+
+@pytest.mark.parametrize("module", ["netbayes.fitting", "netbayes.graph_hash"])
+def test_an_edited_compile_or_digest_module_changes_the_key(monkeypatch, module):
+    """The callbacks' source and assembly (``fitting``) and the digest itself (``graph_hash``)
+    are part of the key: a record written by other code is never read."""
+    base = _key(_toy())
+    graph_hash._module_digest(module)
+    monkeypatch.setitem(graph_hash._SOURCE_DIGESTS, module, b"edited")
+    assert _key(_toy()) not in (None, base)

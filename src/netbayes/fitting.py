@@ -590,8 +590,9 @@ def _graph_key(model: Any, graph: tuple[Any, ...], swappable: bool, point_fn: An
     parameters, constants by value, types), the data (their values, or with ``swappable``
     their types and shapes), names, coordinates and dims, the free variables' shapes, every
     PyTensor setting, the versions of Python, NumPy, PyTensor, PyMC, numba and nutpie, and
-    this module's source. None where the graph holds something the digest cannot describe
-    exactly, or the model has initial values of the user's own (then the compile runs)."""
+    the source of this module and of :mod:`netbayes.graph_hash`. None where the graph holds
+    something the digest cannot describe exactly, or the model has initial values of the
+    user's own (then the compile runs)."""
     import platform
     import sys
 
@@ -632,6 +633,7 @@ def _graph_key(model: Any, graph: tuple[Any, ...], swappable: bool, point_fn: An
             tuple(data),
             tuple(shapes),
             _compile_cached,  # described with this module's source digest
+            graph_digest,  # and with graph_hash's: another digest, other records
         )
         return graph_digest(outputs, [*values, *shared], extra)
     except Unhashable:

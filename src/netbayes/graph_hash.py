@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["Unhashable", "graph_digest", "tokens"]
 
-_VERSIONED = ("pytensor", "pymc", "numpy", "builtins", "scipy")  # described by their versions
+_VERSIONED = ("pytensor", "pymc", "numpy", "builtins")  # described by their versions
 _MAX_DEPTH = 16
 _SOURCE_DIGESTS: dict[str, bytes] = {}
 
