@@ -617,7 +617,10 @@ def _graph_key(model: Any, graph: tuple[Any, ...], swappable: bool, point_fn: An
         for v in shared:
             a = np.asarray(v.get_value(borrow=True))
             data.append((a.dtype.str, a.shape) if swappable else a)
-        shapes = sorted((k, tuple(np.shape(x))) for k, x in point_fn(0).items())
+        try:
+            shapes = sorted((k, tuple(np.shape(x))) for k, x in point_fn(0).items())
+        except Exception:  # no initial point: no record; the compile reports the error
+            return None
         extra = (
             _RECORD_FORMAT,
             bool(swappable),
