@@ -379,3 +379,38 @@ def test_a_recorded_compile_loads_without_rewriting_and_gives_the_same_draws(swa
         assert json.loads(path.read_text()) == doc  # written (again)
         for k in ("n_dim", "n_expanded", "shapes", "dims", "coords", "draws"):
             assert hit[k] == again[k], k
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        "[]",
+        '{"format": "netbayes-compiled-0"}',
+        '{"format": "netbayes-compiled-1"}',
+        '{"format": "netbayes-compiled-1", "shared": {"netbayes_logp": [99], '
+        '"netbayes_expand": []}, "n_dim": 2, "n_expanded": 3, "n_free": 2, "names": [], '
+        '"slices": [], "shapes": [], "key": "k", "src": {}, "reparameterized": []}',
+        '{"format": "netbayes-compiled-1", "shared": {"netbayes_logp": [], '
+        '"netbayes_expand": []}, "n_dim": 2, "n_expanded": 3, "n_free": 2, "names": [], '
+        '"slices": [], "shapes": [], "key": "k", "src": "x", "reparameterized": []}',
+    ],
+    ids=["not JSON", "a list", "another format", "fields missing", "bad index", "bad source"],
+)
+def test_an_unreadable_record_is_not_used(text):
+    """A record that is not what this code writes (damaged, another format, fields missing
+    or of another type) is ignored, not an error: the compile runs instead."""
+    import secrets
+
+    from pymc.initial_point import make_initial_point_fn
+
+    m = _toy_det([0.3, 1.0 + secrets.randbelow(10**9) / 10**9])  # a key of its own
+    point_fn = make_initial_point_fn(model=m, return_transformed=True)
+    graph = fitting._model_graph(m)
+    key = fitting._graph_key(m, graph, False, point_fn)
+    path = fitting._record_path(key)
+    path.write_text(text)
+    try:
+        assert fitting._load_recorded(m, graph, key, False, point_fn) is None
+    finally:
+        path.unlink()

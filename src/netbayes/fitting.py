@@ -691,17 +691,19 @@ def _load_recorded(model: Any, graph: tuple[Any, ...], graph_key: str, swappable
 
     try:
         doc = json.loads(_record_path(graph_key).read_text())
-        if doc.get("format") != _RECORD_FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") != _RECORD_FORMAT:
             return None
         shared_all = graph[2]
-        shared = {name: [shared_all[i] for i in doc["shared"][name]]
+        shared = {name: [shared_all[int(i)] for i in doc["shared"][name]]
                   for name in _CALLBACK_TEMPLATES}  # fmt: skip
-        n_dim, n_expanded, n_free = int(doc["n_dim"]), int(doc["n_expanded"]), doc["n_free"]
+        n_dim, n_expanded, n_free = int(doc["n_dim"]), int(doc["n_expanded"]), int(doc["n_free"])
         names = [str(x) for x in doc["names"]]
         slices = [slice(int(a), int(b)) for a, b in doc["slices"]]
         shapes = [np.array(s, dtype=np.int64) for s in doc["shapes"]]
         key = str(doc["key"])
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        srcs = {name: str(doc["src"][name]) for name in _CALLBACK_TEMPLATES}
+        reparameterized = [str(x) for x in doc["reparameterized"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):  # not a record of ours
         return None
     user = _user_data(shared, swappable)
     if user is None:
@@ -709,7 +711,7 @@ def _load_recorded(model: Any, graph: tuple[Any, ...], graph_key: str, swappable
     cfuncs = {}
     for name in _CALLBACK_TEMPLATES:
         data, src = _callback_source(name, shared[name], user, n_dim, n_expanded, swappable)
-        if src != doc["src"].get(name):
+        if src != srcs[name]:
             return None
         try:
             cfuncs[name] = _callback(name, src, key, _not_compiled, data, swappable)
@@ -721,7 +723,6 @@ def _load_recorded(model: Any, graph: tuple[Any, ...], graph_key: str, swappable
         _wrap_with_lock(point_fn), names=names[:n_free], shapes=shapes[:n_free]
     )
     shape_info = (names, slices, shapes)
-    reparameterized = [str(x) for x in doc["reparameterized"]]
     return _nutpie_model(model, n_dim, n_expanded, shape_info, reparameterized, cfuncs,
                          initial_point_fn, user, None, None)  # fmt: skip
 
