@@ -105,7 +105,7 @@ def test_the_cache_keeps_the_most_recently_used(monkeypatch):
     """With the compile replaced by a counter: a repeat is not compiled again, the cache holds
     COMPILED_CACHE_SIZE models, the least recently used goes first."""
     calls = []
-    monkeypatch.setattr(fitting, "_fresh_compile", lambda m: calls.append(m) or object())
+    monkeypatch.setattr(fitting, "_fresh_compile", lambda m, g: calls.append(m) or object())
     fitting.clear_compiled()
     try:
         n = fitting.COMPILED_CACHE_SIZE
@@ -182,14 +182,14 @@ def test_another_nutpie_or_pytensor_falls_back_to_nutpies_compile(monkeypatch):
     """If the cached path cannot be built (private nutpie API changed), nutpie compiles."""
     import nutpie
 
-    def broken(model):
+    def broken(model, **kw):
         raise ImportError("cannot import name '_make_functions'")
 
     sentinel = object()
     monkeypatch.setattr(fitting, "_compile_cached", broken)
     monkeypatch.setattr(nutpie, "compile_pymc_model", lambda m: sentinel)
     assert fitting._fresh_compile(_toy(Y)) is sentinel
-    monkeypatch.setattr(fitting, "_compile_cached", lambda m: None)  # no PyTensor cache key
+    monkeypatch.setattr(fitting, "_compile_cached", lambda m, **kw: None)  # no cache key
     assert fitting._fresh_compile(_toy(Y)) is sentinel
 
 
@@ -389,10 +389,10 @@ def test_a_recorded_compile_loads_without_rewriting_and_gives_the_same_draws(swa
         '{"format": "netbayes-compiled-0"}',
         '{"format": "netbayes-compiled-1"}',
         '{"format": "netbayes-compiled-1", "shared": {"netbayes_logp": [99], '
-        '"netbayes_expand": []}, "n_dim": 2, "n_expanded": 3, "n_free": 2, "names": [], '
+        '"netbayes_expand": []}, "n_dim": 2, "n_expanded": 3, "names": [], '
         '"slices": [], "shapes": [], "key": "k", "src": {}, "reparameterized": []}',
         '{"format": "netbayes-compiled-1", "shared": {"netbayes_logp": [], '
-        '"netbayes_expand": []}, "n_dim": 2, "n_expanded": 3, "n_free": 2, "names": [], '
+        '"netbayes_expand": []}, "n_dim": 2, "n_expanded": 3, "names": [], '
         '"slices": [], "shapes": [], "key": "k", "src": "x", "reparameterized": []}',
     ],
     ids=["not JSON", "a list", "another format", "fields missing", "bad index", "bad source"],

@@ -308,7 +308,11 @@ def _nutpie_compiled(model: Any, reuse: bool) -> Any:
             if _same(c, key):
                 _COMPILED.append(_COMPILED.pop(i))  # most recently used last
                 return c.compiled
-    compiled = _fresh_compile(model)
+    graph = None  # the key's graph, so that the compile does not build it again
+    if key is not None:
+        n = len(key.inputs) - len(key.data)
+        graph = (key.outputs, key.inputs[:n], key.inputs[n:], key.meta)
+    compiled = _fresh_compile(model, graph)
     if key is not None:
         key.compiled = compiled
         _COMPILED.append(key)
@@ -355,19 +359,22 @@ def netbayes_expand(dim, expanded, x_, out_, user_data_):
 """
 
 
-def _fresh_compile(model: Any) -> Any:
+def _fresh_compile(model: Any, graph: tuple[Any, ...] | None = None) -> Any:
     """Compile ``model`` for nutpie: :func:`_compile_cached` where it applies, else nutpie's
-    own ``compile_pymc_model`` (the same draws either way)."""
+    own ``compile_pymc_model`` (the same draws either way). ``graph``: :func:`_model_graph`'s
+    answer for ``model`` when the caller has it."""
     import nutpie
 
     try:
-        compiled = _compile_cached(model)
+        compiled = _compile_cached(model, graph=graph)
     except (ImportError, AttributeError, TypeError):  # another nutpie/PyTensor: their compile
         compiled = None
     return nutpie.compile_pymc_model(model) if compiled is None else compiled
 
 
-def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
+def _compile_cached(
+    model: Any, *, swappable: bool = False, graph: tuple[Any, ...] | None = None
+) -> Any:
     """nutpie's numba model of ``model`` with its two C callbacks cached on disk.
 
     nutpie compiles the log density (with its gradient) and the trace expansion as PyTensor
@@ -392,7 +399,8 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
     where nutpie's do, through its user data, so ``compiled.with_data(**values)`` swaps them
     as with ``nutpie.compile_pymc_model(model, freeze_model=False)``; the key holds the data's
     types and ranks only, so every process and every data set of the model share one compile
-    (the simulation benchmarks).
+    (the simulation benchmarks). ``graph``: :func:`_model_graph`'s answer for ``model``, where
+    the caller built it already.
     """
     import hashlib
 
@@ -411,7 +419,7 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
         jitter_rvs=set(model.free_RVs),
         return_transformed=True,
     )  # fmt: skip  (what nutpie.compile_pymc_model uses by default)
-    graph = _model_graph(model)
+    graph = _model_graph(model) if graph is None else graph
     graph_key = _graph_key(model, graph, swappable, point_fn)
     if graph_key is not None:
         compiled = _load_recorded(model, graph, graph_key, swappable, point_fn)
@@ -459,7 +467,7 @@ def _compile_cached(model: Any, *, swappable: bool = False) -> Any:
             "names": [str(x) for x in shape_info[0]],
             "slices": [[int(s.start), int(s.stop)] for s in shape_info[1]],
             "shapes": [[int(k) for k in shape] for shape in shape_info[2]],
-            "n_free": len(model.free_RVs), "reparameterized": [str(x) for x in reparameterized],
+            "reparameterized": [str(x) for x in reparameterized],
             "src": {name: part[3] for name, part in parts.items()},
         })  # fmt: skip
     return _nutpie_model(model, n_dim, n_expanded, shape_info, reparameterized, cfuncs,
@@ -696,7 +704,7 @@ def _load_recorded(model: Any, graph: tuple[Any, ...], graph_key: str, swappable
         shared_all = graph[2]
         shared = {name: [shared_all[int(i)] for i in doc["shared"][name]]
                   for name in _CALLBACK_TEMPLATES}  # fmt: skip
-        n_dim, n_expanded, n_free = int(doc["n_dim"]), int(doc["n_expanded"]), int(doc["n_free"])
+        n_dim, n_expanded = int(doc["n_dim"]), int(doc["n_expanded"])
         names = [str(x) for x in doc["names"]]
         slices = [slice(int(a), int(b)) for a, b in doc["slices"]]
         shapes = [np.array(s, dtype=np.int64) for s in doc["shapes"]]
@@ -719,6 +727,7 @@ def _load_recorded(model: Any, graph: tuple[Any, ...], graph_key: str, swappable
             return None
         if cfuncs[name].cache_hits != 1:
             return None
+    n_free = len(model.free_RVs)  # the free variables come first (nutpie's layout)
     initial_point_fn = _rv_dict_to_flat_array_wrapper(
         _wrap_with_lock(point_fn), names=names[:n_free], shapes=shapes[:n_free]
     )
