@@ -125,6 +125,23 @@ per_answer = (time.perf_counter() - t0) / (50 * 64)
 res["partition_s_per_answer"] = per_answer
 res["answers_per_patient"] = 7
 res["partition_floor_100k_s"] = per_answer * 7 * 100_000
+# the draws the answers' means need, one core: 3 per-line normal CDFs and 2 Weibull survival
+# probabilities per draw and patient (the any-line answer and the median PFS come on top)
+from netbayes.normal import ndtr
+x = np.random.default_rng(2).normal(-2.0, 1.0, (3, S, 1000))
+k_w = np.random.default_rng(3).uniform(1.0, 2.0, (S, 1000))
+lam = np.random.default_rng(4).uniform(10.0, 30.0, (S, 1000))
+out = np.empty_like(lam)
+for _ in range(2):  # warm (the CDF's table), then timed
+    t0 = time.perf_counter()
+    ndtr(x, out=x)
+    cdf = time.perf_counter() - t0
+t0 = time.perf_counter()
+for t in (12.0, 24.0):
+    np.exp(-np.power(np.divide(t, lam, out=out), k_w, out=out), out=out)
+sf = time.perf_counter() - t0
+res["per_line_cdf_floor_100k_s"] = cdf * 100
+res["weibull_sf_floor_100k_s"] = sf * 100
 print("RESULT", json.dumps(res))
 """
 
@@ -290,6 +307,38 @@ def compile_cache(trees: dict[str, Path]) -> dict[str, Any]:
     return res
 
 
+COLD_PARTS = """
+import contextlib, io, json, sys, time
+t0 = time.perf_counter()
+import numpy
+t1 = time.perf_counter()
+import netbayes.cli as cli
+import netbayes.formulas.toxicity as tox
+t2 = time.perf_counter()
+cli.build_parser()
+t3 = time.perf_counter()
+argv = sys.argv[1:]
+with contextlib.redirect_stdout(io.StringIO()):
+    cli.main(argv)
+t4 = time.perf_counter()
+real, spent = tox._prod_cdf_expectation, [0.0]
+def timed(*a, **k):
+    s = time.perf_counter()
+    try:
+        return real(*a, **k)
+    finally:
+        spent[0] += time.perf_counter() - s
+tox._prod_cdf_expectation = timed
+t5 = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    cli.main(argv)
+t6 = time.perf_counter()
+print("RESULT", json.dumps({"import_numpy_s": t1 - t0, "import_cli_s": t2 - t1,
+    "parser_s": t3 - t2, "first_command_s": t4 - t3, "answers_s": t6 - t5,
+    "any_line_quadratures_s": spent[0]}))
+"""
+
+
 def cold_start(trees: dict[str, Path], runs: int) -> dict[str, Any]:
     for src in trees.values():  # what `pip install` leaves: bytecode for every module
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True,
@@ -318,6 +367,10 @@ def cold_start(trees: dict[str, Path], runs: int) -> dict[str, Any]:
         p = subprocess.run([sys.executable, "-c", probe, *PREDICT[2:]], env=envs[k],
                            cwd=src.parent, capture_output=True, text=True, check=True)  # fmt: skip
         loaded[k] = p.stderr.strip().splitlines()[-1]
+    parts = [  # where the new command's time goes, in one process (the second call: answers)
+        _result(_run(["-c", COLD_PARTS, *PREDICT[2:]], envs["new"], cwd=trees["new"].parent)[1])
+        for _ in range(runs)
+    ]
     shutil.rmtree(cache, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in t.items()}
     return {
@@ -333,6 +386,9 @@ def cold_start(trees: dict[str, Path], runs: int) -> dict[str, Any]:
             (abs(x[1] - y[1]) for x, y in zip(a, b, strict=True)), default=0.0
         ),
         "loaded_by_predict": loaded,
+        "new_parts_median_s": {
+            k: round(statistics.median(p[k] for p in parts), 3) for k in parts[0]
+        },
     }
 
 
@@ -480,6 +536,17 @@ def _markdown(res: dict[str, Any]) -> str:
                 f"the command: base {c['loaded_by_predict']['base']}, new "
                 f"{c['loaded_by_predict']['new']}."
             )
+        if "new_parts_median_s" in c:
+            p = c["new_parts_median_s"]
+            lines[-1] += (
+                f" Where the new command's time goes (one process): `import numpy` "
+                f"{p['import_numpy_s']} s, netbayes' command module {p['import_cli_s']} s, its "
+                f"argument parser {p['parser_s']} s, the first command {p['first_command_s']} s "
+                f"(the modules it imports, the stored draws, the answers); the answers alone (a "
+                f"second command in the same process) {p['answers_s']} s, of which the seven "
+                f"any-line quadratures (the answer and the six re-evaluations of its prior "
+                f"share) {p['any_line_quadratures_s']} s."
+            )
     if "fits" in res:
         for (tree, k), f in (
             ((t, m), res["fits"][t][m]) for m in ("pfs", "toxicity") for t in ("base", "new")
@@ -510,6 +577,15 @@ def _markdown(res: dict[str, Any]) -> str:
             "100,000 patients on one core; the summaries select among the draws that can hold "
             "them."
         ]
+        if "per_line_cdf_floor_100k_s" in nb:
+            lines[-1] += (
+                " The answers' means need every draw's value: for 100,000 patients the 1.2e9 "
+                "normal CDFs of the three per-line grade >= III probabilities take "
+                f"{nb['per_line_cdf_floor_100k_s']:.0f} s on one core (`netbayes.normal.ndtr`) "
+                "and the 8e8 Weibull survival probabilities at 12 and 24 months "
+                f"{nb['weibull_sf_floor_100k_s']:.0f} s, before any order statistic, median "
+                "PFS or any-line answer."
+            )
     if "jax" in res and "skipped" not in res["jax"]:
         j = res["jax"]
         lines += [

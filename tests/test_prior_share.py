@@ -246,16 +246,24 @@ def test_cli_text_names_the_parameters(capsys):
 @pytest.mark.slow
 def test_prior_sensitivity_widens_the_answer_that_rests_on_the_scaled_prior():
     """Scaling beta_gbq's prior SD by 3 widens the median of a patient far from the data's
-    cumulative activity (g = -1.5, resting on beta_gbq) much more than one at it (g = 0)."""
+    cumulative activity (g = -1.5, resting on beta_gbq) much more than one at it (g = 0).
+
+    With 2 chains x 2000 draws the width ratios are about 1.78 (far) and 0.98 (near). At 2 x 500
+    draws, seeds 1-5 and the default gave 1.61-1.84 (SD 0.085) and 0.94-1.09 (SD 0.05),
+    differences 0.63-0.90: the bounds 1.4 and 0.35 sit 4 or more of those SDs below, and a
+    sensitivity that did not scale beta_gbq (both near 1) fails them. (2 x 300 draws gave
+    1.50-1.93: a bound of 1.5 failed on a machine whose compile cache was empty, where the
+    draws for a seed differ in their last bits; benchmarks/README.md, "Reproducibility".)
+    """
     from netbayes.sensitivity import prior_sensitivity
 
-    kw = dict(scale=3.0, parameters=["beta_gbq"], models=["survival-pfs"], draws=300, tune=300,
+    kw = dict(scale=3.0, parameters=["beta_gbq"], models=["survival-pfs"], draws=500, tune=300,
               chains=2, centre="rotterdam2019")  # fmt: skip
     base = dict(tumour_type="midgut", line="R-PRRT", prior_pfs_months=30.0, planned_gbq=14.9)
     t = prior_sensitivity([dict(base, prior_gbq=14.7), dict(base, prior_gbq=29.8)], **kw)
     med = t[t["quantity"] == "median_pfs"].set_index("patient")["width_ratio"]
     w_far, w_near = med[0], med[1]
-    assert w_far > 1.5 and w_far > w_near + 0.4, (w_far, w_near)
+    assert w_far > 1.4 and w_far > w_near + 0.35, (w_far, w_near)
 
 
 def test_prior_sensitivity_refuses_bad_arguments():
