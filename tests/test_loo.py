@@ -237,18 +237,18 @@ def test_cli_validate_leads_with_the_cross_validated_check(shipped_validate, cap
 
 
 def test_cli_validate_fails_on_a_shifted_posterior(capsys, monkeypatch):
+    """The shifted PFS posterior alone (as a folder holding only it): the failure can come
+    from nothing else, and the OS and toxicity units are not computed again."""
     from netbayes import validation
     from netbayes.cli import main
 
     real = validation._load
 
     def shifted(folder):
-        posts = real(folder)
-        d = posts["survival_pfs"].all_draws()
+        d = real(folder)["survival_pfs"].all_draws()
         d["alpha2"] = d["alpha2"] + np.log(3.0)
         d["alpha1"] = d["alpha1"] + np.log(3.0)
-        posts["survival_pfs"] = {k: v for k, v in d.items() if k != "u_study"}
-        return posts
+        return {"survival_pfs": {k: v for k, v in d.items() if k != "u_study"}}
 
     monkeypatch.setattr(validation, "_load", shifted)
     assert main(["validate"]) == 1
