@@ -22,13 +22,15 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import speed  # noqa: E402  (its process helpers)
+
 OUT = ROOT / "benchmarks" / "results"
 
 SETTINGS = [("pfs", 16), ("pfs", 8), ("toxicity", 64), ("toxicity", 32)]
@@ -66,12 +68,9 @@ print("RESULT", json.dumps({
 """
 
 
-def _run(*args: str) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    p = subprocess.run([sys.executable, "-c", FIT, *args], env=env, cwd=ROOT,
-                       capture_output=True, text=True, check=True)  # fmt: skip
-    line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT ") :])
+def _fit(*args: str) -> dict[str, Any]:
+    """One fit of ``FIT`` in a new process, on this tree's sources (``speed.py``'s helpers)."""
+    return speed._result(speed._run(["-c", FIT, *args], speed._env(ROOT / "src"))[1])
 
 
 def _moves(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -96,8 +95,8 @@ def main() -> None:
         "fits": [],
     }
     for model, n in SETTINGS:
-        _run(model, str(n), "warm")
-        r = _run(model, str(n), "time")
+        _fit(model, str(n), "warm")
+        r = _fit(model, str(n), "time")
         print(f"{model} {n}: {r['wall_s']:.1f} s", file=sys.stderr, flush=True)
         res["fits"].append(r)
     by = {(r["model"], r["n"]): r for r in res["fits"]}
